@@ -1,0 +1,123 @@
+//! The reference values of the domain, stored as the strings the partner platforms use.
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Declares a string-backed enum stored by SeaORM, with its list of values.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+        pub enum $name {
+            $(#[sea_orm(string_value = $value)] #[serde(rename = $value)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored string of this value.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $value,)+ }
+            }
+
+            /// The value whose stored string is `s`, if any.
+            pub fn from_stored(s: &str) -> Option<Self> {
+                match s { $($value => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// The field of action of a mission (API Engagement's domain slugs).
+    Domain {
+        Animaux = "animaux",
+        Autre = "autre",
+        BatimentIndustrieLogistique = "batiment-industrie-logistique",
+        BenevolatCompetences = "benevolat-competences",
+        Communication = "communication",
+        CultureLoisirs = "culture-loisirs",
+        Education = "education",
+        Emploi = "emploi",
+        Environnement = "environnement",
+        GestionFinanceDroit = "gestion-finance-droit",
+        Humanitaire = "humanitaire",
+        MemoireEtCitoyennete = "memoire-et-citoyennete",
+        Numerique = "numerique",
+        PreventionProtection = "prevention-protection",
+        Recherche = "recherche",
+        Sante = "sante",
+        ServicePublicDefenseSecurite = "service-public-defense-securite",
+        Sport = "sport",
+        SolidariteInsertion = "solidarite-insertion",
+        VivreEnsemble = "vivre-ensemble",
+    }
+}
+
+string_enum! {
+    /// The kind of engagement a mission offers.
+    MissionType {
+        Benevolat = "benevolat",
+        VolontariatServiceCivique = "volontariat_service_civique",
+        VolontariatSapeursPompiers = "volontariat_sapeurs_pompiers",
+        VolontariatReserveOperationnelle = "volontariat_reserve_operationnelle",
+    }
+}
+
+string_enum! {
+    /// Whether a mission can be done at a distance.
+    Remote {
+        No = "no",
+        Possible = "possible",
+        Full = "full",
+    }
+}
+
+string_enum! {
+    /// Where a mission stands in moderation.
+    MissionStatus {
+        Draft = "DRAFT",
+        WaitingValidation = "WAITING_VALIDATION",
+        WaitingCorrection = "WAITING_CORRECTION",
+        Validated = "VALIDATED",
+        Refused = "REFUSED",
+        Cancelled = "CANCELLED",
+        Archived = "ARCHIVED",
+    }
+}
+
+string_enum! {
+    /// Where a volunteer's application to a mission stands.
+    ApplicationStatus {
+        WaitingValidation = "WAITING_VALIDATION",
+        WaitingAcceptation = "WAITING_ACCEPTATION",
+        Validated = "VALIDATED",
+        Refused = "REFUSED",
+        Cancelled = "CANCELLED",
+        InProgress = "IN_PROGRESS",
+        Done = "DONE",
+        Abandoned = "ABANDONED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_strings_round_trip_for_every_value() {
+        for d in Domain::ALL {
+            assert_eq!(Domain::from_stored(d.as_str()), Some(*d));
+        }
+        assert_eq!(Domain::ALL.len(), 20);
+        assert_eq!(Domain::from_stored("ANIMAUX"), None);
+        assert_eq!(MissionStatus::Validated.as_str(), "VALIDATED");
+    }
+}

@@ -1,0 +1,24 @@
+//! The data of Passerelle: SeaORM entities, the domain's reference values, and the pure rules
+//! that belong to the data, shared by every way data arrives (GraphQL, feed import, demo seed).
+//!
+//! - [`enums`]: domains, mission types, remote, statuses, stored as stable strings.
+//! - [`publisher`], [`organization`], [`mission`], [`mission_address`], [`volunteer`],
+//!   [`application`]: one SeaORM entity per table.
+//! - [`rules`]: validation of a mission, application status transitions.
+//! - [`geo`]: French departments and regions, postal codes, great-circle distance.
+//! - [`search`]: the accent- and case-folded text that full-text search indexes.
+//! - [`time`]: timestamps as the database stores them.
+
+pub mod application;
+pub mod enums;
+pub mod geo;
+pub mod mission;
+pub mod mission_address;
+pub mod organization;
+pub mod publisher;
+pub mod rules;
+pub mod search;
+pub mod time;
+pub mod volunteer;
+
+pub use enums::{ApplicationStatus, Domain, MissionStatus, MissionType, Remote};

@@ -1,0 +1,103 @@
+//! A mission published by a host structure through a publisher.
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::enums::{Domain, MissionStatus, MissionType, Remote};
+
+/// A list of short strings (tags, activities, audience, soft skills), stored as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct StringList(pub Vec<String>);
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "missions")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub publisher_id: i64,
+    pub organization_id: Option<i64>,
+    /// The publisher's own identifier, unique per publisher.
+    pub client_id: String,
+    pub title: String,
+    /// As the publisher sent it: HTML is allowed.
+    pub description: String,
+    pub domain: Domain,
+    pub activities: StringList,
+    pub mission_type: MissionType,
+    pub remote: Remote,
+    pub start_at: DateTimeUtc,
+    pub end_at: Option<DateTimeUtc>,
+    pub posted_at: DateTimeUtc,
+    pub places: i32,
+    pub places_left: i32,
+    pub snu: bool,
+    pub snu_places: i32,
+    pub open_to_minors: bool,
+    pub reduced_mobility_accessible: bool,
+    pub close_to_transport: bool,
+    pub schedule: Option<String>,
+    pub tags: StringList,
+    pub audience: StringList,
+    pub soft_skills: StringList,
+    pub requirements: StringList,
+    pub application_url: String,
+    pub status: MissionStatus,
+    pub status_comment: Option<String>,
+    /// The folded text that full-text search indexes (see [`crate::search::document`]).
+    pub search_text: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::publisher::Entity",
+        from = "Column::PublisherId",
+        to = "super::publisher::Column::Id"
+    )]
+    Publisher,
+    #[sea_orm(
+        belongs_to = "super::organization::Entity",
+        from = "Column::OrganizationId",
+        to = "super::organization::Column::Id"
+    )]
+    Organization,
+    #[sea_orm(has_many = "super::mission_address::Entity")]
+    Address,
+    #[sea_orm(has_many = "super::application::Entity")]
+    Application,
+}
+
+impl Related<super::publisher::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Publisher.def()
+    }
+}
+
+impl Related<super::organization::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Organization.def()
+    }
+}
+
+impl Related<super::mission_address::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Address.def()
+    }
+}
+
+impl Related<super::application::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Application.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// The condition every public listing starts from: validated and not deleted.
+pub fn is_public() -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(Column::Status.eq(MissionStatus::Validated))
+        .add(Column::DeletedAt.is_null())
+}

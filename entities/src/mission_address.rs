@@ -1,0 +1,39 @@
+//! One place where a mission happens; a mission has one or more.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "mission_addresses")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub mission_id: i64,
+    /// The order in which the publisher listed the addresses.
+    pub position: i32,
+    pub street: Option<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    pub department_code: Option<String>,
+    pub department_name: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::mission::Entity",
+        from = "Column::MissionId",
+        to = "super::mission::Column::Id"
+    )]
+    Mission,
+}
+
+impl Related<super::mission::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Mission.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,258 @@
+//! The gateway's one typed configuration: command-line flags and `PASSERELLE_*` environment
+//! variables, over an optional TOML file, over defaults. Parsed once in `main`, passed down.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The default database: a SQLite file in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://passerelle.db?mode=rwc";
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Settings shared by every command; each may come from a flag, an environment variable or the
+/// TOML file, in that order of precedence.
+#[derive(Debug, Clone, Args, Default)]
+pub struct SettingArgs {
+    /// Optional TOML file with the settings below (snake_case keys).
+    #[arg(long, global = true, env = "PASSERELLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://FILE?mode=rwc or postgres://USER@HOST/DB [default: sqlite://passerelle.db?mode=rwc]
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address the HTTP server listens on [default: 127.0.0.1:8080]
+    #[arg(long, global = true, env = "PASSERELLE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Log format [default: human]
+    #[arg(long, global = true, env = "PASSERELLE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, in tracing's EnvFilter syntax [default: info]
+    #[arg(long, global = true, env = "PASSERELLE_LOG")]
+    pub log: Option<String>,
+    /// Largest request body accepted, in bytes [default: 1048576]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Deepest query nesting accepted [default: 12]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_DEPTH")]
+    pub max_depth: Option<usize>,
+    /// Largest query complexity accepted [default: 2000]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_COMPLEXITY")]
+    pub max_complexity: Option<usize>,
+    /// Connections in the database pool [default: 10]
+    #[arg(long, global = true, env = "PASSERELLE_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    /// Time a DataLoader gathers keys before it queries, in milliseconds [default: 2]
+    #[arg(long, global = true, env = "PASSERELLE_LOADER_DELAY_MS")]
+    pub loader_delay_ms: Option<u64>,
+    /// Time a GraphQL request may take before it is answered with an error, in seconds [default: 30]
+    #[arg(long, global = true, env = "PASSERELLE_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+}
+
+/// The TOML file: the same settings, every one optional; unknown keys are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    database_url: Option<String>,
+    listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
+    log: Option<String>,
+    max_body_bytes: Option<usize>,
+    max_depth: Option<usize>,
+    max_complexity: Option<usize>,
+    db_max_connections: Option<u32>,
+    loader_delay_ms: Option<u64>,
+    request_timeout_secs: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: SecretString,
+    pub listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub log: String,
+    pub max_body_bytes: usize,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub db_max_connections: u32,
+    pub loader_delay_ms: u64,
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: SecretString::from(DEFAULT_DATABASE_URL),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            log_format: LogFormat::Human,
+            log: "info".into(),
+            max_body_bytes: 1 << 20,
+            max_depth: 12,
+            max_complexity: 2_000,
+            db_max_connections: 10,
+            loader_delay_ms: 2,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+impl Settings {
+    /// Resolves flags and environment over the TOML file over defaults, and checks the values.
+    ///
+    /// # Errors
+    /// An unreadable or invalid TOML file, or a value out of range, with what to fix.
+    pub fn resolve(args: &SettingArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let d = Settings::default();
+        let s = Settings {
+            database_url: args
+                .database_url
+                .clone()
+                .or(file.database_url)
+                .map(SecretString::from)
+                .unwrap_or(d.database_url),
+            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            log_format: args.log_format.or(file.log_format).unwrap_or(d.log_format),
+            log: args.log.clone().or(file.log).unwrap_or(d.log),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(d.max_body_bytes),
+            max_depth: args.max_depth.or(file.max_depth).unwrap_or(d.max_depth),
+            max_complexity: args
+                .max_complexity
+                .or(file.max_complexity)
+                .unwrap_or(d.max_complexity),
+            db_max_connections: args
+                .db_max_connections
+                .or(file.db_max_connections)
+                .unwrap_or(d.db_max_connections),
+            loader_delay_ms: args
+                .loader_delay_ms
+                .or(file.loader_delay_ms)
+                .unwrap_or(d.loader_delay_ms),
+            request_timeout_secs: args
+                .request_timeout_secs
+                .or(file.request_timeout_secs)
+                .unwrap_or(d.request_timeout_secs),
+        };
+        s.check()?;
+        Ok(s)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let url = self.database_url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            bail!(
+                "DATABASE_URL must start with sqlite: or postgres:// (got a URL of another kind)"
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            bail!("max_body_bytes must be at least 1024");
+        }
+        if self.max_depth == 0 || self.max_complexity == 0 {
+            bail!("max_depth and max_complexity must be at least 1");
+        }
+        if self.db_max_connections == 0 {
+            bail!("db_max_connections must be at least 1");
+        }
+        if self.loader_delay_ms > 1_000 {
+            bail!("loader_delay_ms must be at most 1000");
+        }
+        if self.request_timeout_secs == 0 {
+            bail!("request_timeout_secs must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The database URL with any password hidden, for logs and messages.
+    pub fn database_display(&self) -> String {
+        redact_url(self.database_url.expose_secret())
+    }
+}
+
+/// Hides the password of a URL: `postgres://u:secret@h/db` → `postgres://u:***@h/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show_in_displayed_urls() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/p"),
+            "postgres://app:***@db:5432/p"
+        );
+        assert_eq!(redact_url("postgres://app@db/p"), "postgres://app@db/p");
+        assert_eq!(
+            redact_url("sqlite://passerelle.db?mode=rwc"),
+            "sqlite://passerelle.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_unknown_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("passerelle-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let file = dir.join("p.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nmax_depth = 7\n").ok();
+        let args = SettingArgs {
+            config: Some(file.clone()),
+            max_depth: Some(9),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args).expect("valid file");
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.max_depth, 9);
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").ok();
+        let err = Settings::resolve(&args).expect_err("typo refused");
+        assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

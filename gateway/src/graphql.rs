@@ -1,0 +1,325 @@
+//! GraphQL over HTTP, after the GraphQL-over-HTTP specification: POST with a JSON body, GET for
+//! queries only, `application/graphql-response+json` or `application/json` as the client
+//! accepts, and the status codes that go with each.
+use std::time::Duration;
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Request, Response, ServerError, Variables};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json, json};
+
+use crate::server::AppState;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The media type the answer is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// `application/graphql-response+json`: request errors are 4xx.
+    GraphqlResponse,
+    /// `application/json`: every well-formed request is answered 200.
+    Json,
+}
+
+/// Picks the response media type from `Accept`, or `None` if the client accepts neither.
+fn negotiate(headers: &HeaderMap) -> Option<Answer> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(Answer::Json);
+    };
+    let mut json = false;
+    for part in accept.split(',') {
+        let media = part
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match media.as_str() {
+            GRAPHQL_RESPONSE => return Some(Answer::GraphqlResponse),
+            JSON | "*/*" | "application/*" => json = true,
+            _ => {}
+        }
+    }
+    json.then_some(Answer::Json)
+}
+
+/// A request the server refuses before running it, with the HTTP status it deserves.
+fn refuse(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let mut res = (status, body.to_string()).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    res
+}
+
+fn not_acceptable() -> HttpResponse {
+    refuse(
+        StatusCode::NOT_ACCEPTABLE,
+        "NOT_ACCEPTABLE",
+        "accept application/graphql-response+json or application/json",
+    )
+}
+
+/// The body of a POST and the parameters of a GET.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphqlParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<Json>,
+    #[serde(default)]
+    extensions: Option<Json>,
+}
+
+/// The GET form: `variables` and `extensions` are JSON text in the query string.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn to_request(params: GraphqlParams) -> Result<Request, HttpResponse> {
+    let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request has no `query`",
+        ));
+    };
+    let mut request = Request::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    match params.variables {
+        None | Some(Json::Null) => {}
+        Some(v @ Json::Object(_)) => request = request.variables(Variables::from_json(v)),
+        Some(_) => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "`variables` must be a JSON object",
+            ));
+        }
+    }
+    match params.extensions {
+        None | Some(Json::Null) | Some(Json::Object(_)) => {}
+        Some(_) => {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "`extensions` must be a JSON object",
+            ));
+        }
+    }
+    Ok(request)
+}
+
+/// `POST /graphql`.
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> HttpResponse {
+    let Some(answer) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media != JSON && media != GRAPHQL_RESPONSE {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the request as application/json",
+        );
+    }
+    let params: GraphqlParams = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) if e.is_data() => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the body must be a JSON object with a `query` string (batches are not accepted)",
+            );
+        }
+        Err(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the body is not valid JSON",
+            );
+        }
+    };
+    match to_request(params) {
+        Ok(request) => execute(&state, request, answer).await,
+        Err(res) => res,
+    }
+}
+
+/// `GET /graphql`: queries only, so that a link or a cache can never change data.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
+) -> HttpResponse {
+    let Some(answer) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let Ok(Query(params)) = params else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "malformed query string",
+        );
+    };
+    let parse_json = |field: &str, text: Option<String>| -> Result<Option<Json>, HttpResponse> {
+        text.map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|_| {
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_REQUEST",
+                    &format!("`{field}` is not valid JSON"),
+                )
+            })
+    };
+    let variables = match parse_json("variables", params.variables) {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let extensions = match parse_json("extensions", params.extensions) {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let operation_name = params.operation_name.clone();
+    let request = match to_request(GraphqlParams {
+        query: params.query,
+        operation_name: params.operation_name,
+        variables,
+        extensions,
+    }) {
+        Ok(r) => r,
+        Err(res) => return res,
+    };
+    if is_mutation(&request.query, operation_name.as_deref()) {
+        let mut res = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "mutations must be sent with POST",
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
+    }
+    execute(&state, request, answer).await
+}
+
+/// Whether the operation a GET would run is a mutation (parse errors are left to the executor,
+/// which reports them properly).
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    doc.operations.iter().any(|(name, op)| {
+        let selected = match (operation_name, name) {
+            (Some(wanted), Some(n)) => wanted == n.as_str(),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        selected && op.node.ty == OperationType::Mutation
+    })
+}
+
+async fn execute(state: &AppState, request: Request, answer: Answer) -> HttpResponse {
+    let timeout = Duration::from_secs(state.request_timeout_secs);
+    let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(
+                timeout_s = state.request_timeout_secs,
+                "GraphQL request timed out"
+            );
+            let mut e = ServerError::new("the request took too long and was stopped", None);
+            e.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "TIMEOUT");
+            Response::from_errors(vec![e])
+        }
+    };
+    let request_error = passerelle_schema::is_request_error(&response);
+    let mut body = Map::new();
+    if !request_error {
+        body.insert(
+            "data".into(),
+            serde_json::to_value(&response.data).unwrap_or(Json::Null),
+        );
+    }
+    if !response.errors.is_empty() {
+        body.insert(
+            "errors".into(),
+            serde_json::to_value(&response.errors).unwrap_or(Json::Null),
+        );
+    }
+    if !response.extensions.is_empty() {
+        body.insert(
+            "extensions".into(),
+            serde_json::to_value(&response.extensions).unwrap_or(Json::Null),
+        );
+    }
+    let (status, media) = match answer {
+        Answer::GraphqlResponse if request_error => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE),
+        Answer::GraphqlResponse => (StatusCode::OK, GRAPHQL_RESPONSE),
+        Answer::Json => (StatusCode::OK, JSON),
+    };
+    let mut res = (status, Json::Object(body).to_string()).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_str(value).expect("header"),
+        );
+        h
+    }
+
+    #[test]
+    fn the_response_type_follows_accept() {
+        assert_eq!(negotiate(&HeaderMap::new()), Some(Answer::Json));
+        assert_eq!(
+            negotiate(&accept(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
+            Some(Answer::GraphqlResponse)
+        );
+        assert_eq!(negotiate(&accept("*/*")), Some(Answer::Json));
+        assert_eq!(negotiate(&accept("text/html")), None);
+    }
+
+    #[test]
+    fn mutations_are_recognised_by_operation_name() {
+        let q = "query A { publishers { id } } mutation B { x }";
+        assert!(!is_mutation(q, Some("A")));
+        assert!(is_mutation(q, Some("B")));
+        assert!(!is_mutation("{ publishers { id } }", None));
+    }
+}

@@ -1,0 +1,17 @@
+//! The Passerelle gateway: everything the `passerelle` binary does, as a library, so that tests
+//! drive the real server.
+//!
+//! - [`config`]: the typed configuration (flags, environment, TOML file).
+//! - [`db`]: connecting and migrating.
+//! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP;
+//!   [`graphiql`]: the offline GraphiQL page.
+//! - [`seed`]: deterministic demo data.
+//! - [`telemetry`]: log output.
+pub mod config;
+pub mod db;
+pub mod graphiql;
+pub mod graphql;
+pub mod seed;
+mod seed_data;
+pub mod server;
+pub mod telemetry;

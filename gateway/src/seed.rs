@@ -1,0 +1,465 @@
+//! Deterministic demo data: real French cities and departments, the 20 domains, the four
+//! publishers, organizations, missions with addresses, volunteers with applications in every
+//! status. The same `--missions N` always gives the same rows, so benchmarks and examples are
+//! reproducible. Rows are written in bulk, in one transaction: a failed seed leaves nothing.
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use passerelle_entities::mission::StringList;
+use passerelle_entities::{
+    ApplicationStatus, Domain, MissionStatus, MissionType, Remote, application, geo, mission,
+    mission_address, organization, publisher, search, volunteer,
+};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Iterable,
+    PaginatorTrait, Set, TransactionTrait,
+};
+
+use crate::seed_data::{
+    AUDIENCES, CITIES, City, FIRST_NAMES, LAST_NAMES, ORGANIZATIONS, SCHEDULES, SKILLS, TITLES,
+};
+
+/// The most missions `seed --demo` makes.
+pub const MAX_MISSIONS: u64 = 1_000_000;
+/// The missions `seed --demo` makes by default.
+pub const DEFAULT_MISSIONS: u64 = 2_000;
+
+/// What a seed wrote.
+#[derive(Debug, Clone, Default)]
+pub struct SeedReport {
+    pub publishers: u64,
+    pub organizations: u64,
+    pub missions: u64,
+    pub addresses: u64,
+    pub volunteers: u64,
+    pub applications: u64,
+    pub duration: Duration,
+}
+
+/// A small, fast, deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// A number in `0..n` (n > 0).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+    /// True with probability `percent` / 100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    /// A number in `[-1, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+const PUBLISHERS: &[(&str, &str, bool, bool)] = &[
+    (
+        "JeVeuxAider.gouv.fr",
+        "https://www.jeveuxaider.gouv.fr",
+        true,
+        true,
+    ),
+    (
+        "Service Civique",
+        "https://www.service-civique.gouv.fr",
+        true,
+        true,
+    ),
+    (
+        "SNU – Service National Universel",
+        "https://www.snu.gouv.fr",
+        true,
+        true,
+    ),
+    (
+        "J'agis pour la Nature",
+        "https://jagispourlanature.org",
+        true,
+        false,
+    ),
+];
+
+fn anchor() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 9, 1, 8, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn department_of(city: &City) -> &'static geo::Department {
+    // Every postal code of CITIES is a real one; fall back to Paris rather than panic.
+    geo::department_of_postal_code(city.1).unwrap_or(&geo::DEPARTMENTS[75])
+}
+
+/// Inserts `rows` in statements small enough for both engines' parameter limits.
+async fn insert_chunks<A, C>(db: &C, rows: Vec<A>) -> anyhow::Result<()>
+where
+    A: ActiveModelTrait + Send,
+    C: ConnectionTrait,
+{
+    let columns = <A::Entity as EntityTrait>::Column::iter().count().max(1);
+    let per_statement = (30_000 / columns).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
+        A::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await
+            .context("bulk insert failed")?;
+    }
+    Ok(())
+}
+
+/// Writes the demo data set with `missions` missions into an empty database.
+///
+/// # Errors
+/// The database already holds publishers (seeding twice would mix data sets), `missions` is 0
+/// or above [`MAX_MISSIONS`], or a write fails; then nothing is written.
+pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result<SeedReport> {
+    if missions == 0 || missions > MAX_MISSIONS {
+        bail!("--missions must be between 1 and {MAX_MISSIONS}");
+    }
+    if publisher::Entity::find()
+        .count(db)
+        .await
+        .context("cannot read publishers")?
+        > 0
+    {
+        bail!(
+            "the database already holds data; run `passerelle migrate fresh` first to start from an empty one"
+        );
+    }
+    let started = Instant::now();
+    let txn = db.begin().await.context("cannot start a transaction")?;
+    let mut rng = Rng(0x5EED_0F_9A55_E2E11E);
+    let now = anchor();
+    let mut report = SeedReport::default();
+
+    let publishers: Vec<publisher::ActiveModel> = PUBLISHERS
+        .iter()
+        .enumerate()
+        .map(
+            |(i, (name, url, annonceur, diffuseur))| publisher::ActiveModel {
+                id: Set(i as i64 + 1),
+                name: Set((*name).to_owned()),
+                url: Set(Some((*url).to_owned())),
+                logo: Set(None),
+                description: Set(Some(format!("Missions publiées par {name}."))),
+                is_annonceur: Set(*annonceur),
+                is_diffuseur: Set(*diffuseur),
+                moderator: Set(i == 0),
+                created_at: Set(now),
+                updated_at: Set(now),
+            },
+        )
+        .collect();
+    report.publishers = publishers.len() as u64;
+    insert_chunks(&txn, publishers).await?;
+
+    // Organizations, each in a city; their names are kept for the missions' search text.
+    let n_orgs = (missions / 5).max(12);
+    let mut orgs: Vec<(i64, &'static City, String)> = Vec::with_capacity(n_orgs as usize);
+    let mut rows = Vec::with_capacity(n_orgs as usize);
+    for i in 0..n_orgs {
+        let id = i as i64 + 1;
+        let publisher_id = (i % PUBLISHERS.len() as u64) as i64 + 1;
+        let city = rng.pick(CITIES);
+        let dep = department_of(city);
+        let (pattern, network) = *rng.pick(ORGANIZATIONS);
+        let name = pattern
+            .replace("{city}", city.0)
+            .replace("{department}", dep.name);
+        let public_body = pattern.starts_with("Mairie") || pattern.starts_with("Centre communal");
+        rows.push(organization::ActiveModel {
+            id: Set(id),
+            publisher_id: Set(publisher_id),
+            client_id: Set(format!("org-{id}")),
+            name: Set(name.clone()),
+            rna: Set(
+                (!public_body).then(|| format!("W{:0>3}{:06}", dep.code, rng.below(1_000_000)))
+            ),
+            siren: Set(Some(format!("{:09}", 100_000_000 + rng.below(899_999_999)))),
+            siret: Set(None),
+            legal_status: Set(Some(
+                if public_body {
+                    "Collectivité territoriale"
+                } else {
+                    "Association"
+                }
+                .to_owned(),
+            )),
+            organization_type: Set(Some(
+                if public_body {
+                    "Collectivité"
+                } else {
+                    "Association loi 1901"
+                }
+                .to_owned(),
+            )),
+            description: Set(Some(format!(
+                "{name} agit au quotidien à {} et dans ses environs.",
+                city.0
+            ))),
+            url: Set(None),
+            logo: Set(None),
+            address: Set(Some(format!("{} rue de la République", 1 + rng.below(120)))),
+            postal_code: Set(Some(city.1.to_owned())),
+            city: Set(Some(city.0.to_owned())),
+            department_code: Set(Some(dep.code.to_owned())),
+            region: Set(Some(dep.region.to_owned())),
+            parent_network: Set(network.map(str::to_owned)),
+            created_at: Set(now - chrono::Duration::days(400)),
+            updated_at: Set(now - chrono::Duration::days(30)),
+        });
+        orgs.push((publisher_id, city, name));
+    }
+    report.organizations = rows.len() as u64;
+    insert_chunks(&txn, rows).await?;
+
+    // Missions and their addresses, in blocks so that memory stays flat for a million rows.
+    let block = 20_000u64;
+    let mut address_id = 0i64;
+    let mut mission_id = 0i64;
+    while (mission_id as u64) < missions {
+        let end = (mission_id as u64 + block).min(missions);
+        let mut m_rows = Vec::with_capacity(block as usize);
+        let mut a_rows = Vec::with_capacity(block as usize * 2);
+        while (mission_id as u64) < end {
+            mission_id += 1;
+            let org_index = rng.below(n_orgs);
+            let (publisher_id, org_city, org_name) = &orgs[org_index as usize];
+            let domain = if *publisher_id == 4 && rng.chance(60) {
+                Domain::Environnement
+            } else {
+                *rng.pick(Domain::ALL)
+            };
+            let mission_type = match (publisher_id, rng.below(100)) {
+                (2, _) => MissionType::VolontariatServiceCivique,
+                (_, 0..=1) => MissionType::VolontariatSapeursPompiers,
+                (_, 2) => MissionType::VolontariatReserveOperationnelle,
+                _ => MissionType::Benevolat,
+            };
+            let n_addresses = match rng.below(100) {
+                0..=84 => 1,
+                85..=96 => 2,
+                _ => 3,
+            };
+            let mut cities = Vec::with_capacity(n_addresses);
+            for k in 0..n_addresses {
+                let city = if k == 0 && rng.chance(70) {
+                    *org_city
+                } else {
+                    rng.pick(CITIES)
+                };
+                let dep = department_of(city);
+                address_id += 1;
+                a_rows.push(mission_address::ActiveModel {
+                    id: Set(address_id),
+                    mission_id: Set(mission_id),
+                    position: Set(k as i32),
+                    street: Set(Some(format!("{} avenue Jean Jaurès", 1 + rng.below(200)))),
+                    postal_code: Set(Some(city.1.to_owned())),
+                    city: Set(Some(city.0.to_owned())),
+                    department_code: Set(Some(dep.code.to_owned())),
+                    department_name: Set(Some(dep.name.to_owned())),
+                    region: Set(Some(dep.region.to_owned())),
+                    country: Set(Some("FR".to_owned())),
+                    lat: Set(Some(city.2 + rng.unit() * 0.03)),
+                    lon: Set(Some(city.3 + rng.unit() * 0.04)),
+                });
+                cities.push(city.0);
+            }
+            let titles = TITLES
+                .iter()
+                .find(|(d, _)| *d == domain.as_str())
+                .map_or(&[][..], |(_, t)| *t);
+            let title = rng
+                .pick(if titles.is_empty() {
+                    &["Mission d'intérêt général"][..]
+                } else {
+                    titles
+                })
+                .replace("{city}", cities[0]);
+            let description = format!(
+                "<p>{org_name} recherche des bénévoles pour : <strong>{}</strong>.</p>\
+                 <p>Vous serez accompagné·e par un référent et formé·e à votre arrivée. \
+                 La mission se déroule à {}.</p>",
+                title.to_lowercase(),
+                cities.join(", ")
+            );
+            let posted_at = now
+                - chrono::Duration::days(rng.below(365) as i64)
+                - chrono::Duration::hours(rng.below(24) as i64);
+            let start_at = posted_at + chrono::Duration::days(rng.below(150) as i64);
+            let end_at = rng
+                .chance(80)
+                .then(|| start_at + chrono::Duration::days(7 + rng.below(358) as i64));
+            let places = 1 + rng.below(20) as i32;
+            let places_left = if rng.chance(15) {
+                0
+            } else {
+                1 + rng.below(places as u64) as i32
+            };
+            let status = match rng.below(100) {
+                0..=87 => MissionStatus::Validated,
+                88..=90 => MissionStatus::WaitingValidation,
+                91..=92 => MissionStatus::Refused,
+                93..=94 => MissionStatus::Draft,
+                95..=96 => MissionStatus::WaitingCorrection,
+                97..=98 => MissionStatus::Archived,
+                _ => MissionStatus::Cancelled,
+            };
+            let snu = *publisher_id == 3 || rng.chance(20);
+            let remote = match rng.below(100) {
+                0..=69 => Remote::No,
+                70..=89 => Remote::Possible,
+                _ => Remote::Full,
+            };
+            let search_text =
+                search::document(&title, &description, Some(org_name), cities.iter().copied());
+            m_rows.push(mission::ActiveModel {
+                id: Set(mission_id),
+                publisher_id: Set(*publisher_id),
+                organization_id: Set(Some(org_index as i64 + 1)),
+                client_id: Set(format!("mission-{mission_id}")),
+                title: Set(title),
+                description: Set(description),
+                domain: Set(domain),
+                activities: Set(StringList(vec![domain.as_str().replace('-', " ")])),
+                mission_type: Set(mission_type),
+                remote: Set(remote),
+                start_at: Set(start_at),
+                end_at: Set(end_at),
+                posted_at: Set(posted_at),
+                places: Set(places),
+                places_left: Set(places_left),
+                snu: Set(snu),
+                snu_places: Set(if snu { places.min(5) } else { 0 }),
+                open_to_minors: Set(snu || rng.chance(30)),
+                reduced_mobility_accessible: Set(rng.chance(40)),
+                close_to_transport: Set(rng.chance(60)),
+                schedule: Set(Some((*rng.pick(SCHEDULES)).to_owned())),
+                tags: Set(StringList(vec![domain.as_str().to_owned()])),
+                audience: Set(StringList(vec![(*rng.pick(AUDIENCES)).to_owned()])),
+                soft_skills: Set(StringList(vec![
+                    (*rng.pick(SKILLS)).to_owned(),
+                    (*rng.pick(SKILLS)).to_owned(),
+                ])),
+                requirements: Set(StringList::default()),
+                application_url: Set(format!(
+                    "https://www.jeveuxaider.gouv.fr/missions-benevolat/{mission_id}"
+                )),
+                status: Set(status),
+                status_comment: Set(
+                    (status == MissionStatus::Refused).then(|| "Mission incomplète".to_owned())
+                ),
+                search_text: Set(search_text),
+                created_at: Set(posted_at),
+                updated_at: Set(posted_at + chrono::Duration::days(rng.below(30) as i64)),
+                deleted_at: Set(rng.chance(2).then_some(now - chrono::Duration::days(3))),
+            });
+        }
+        report.missions += m_rows.len() as u64;
+        report.addresses += a_rows.len() as u64;
+        insert_chunks(&txn, m_rows).await?;
+        insert_chunks(&txn, a_rows).await?;
+        if missions >= 100_000 {
+            tracing::info!(missions = mission_id, "seeding");
+        }
+    }
+
+    // Volunteers, with applications that go through every status.
+    let n_volunteers = (missions / 20).max(40);
+    let mut v_rows = Vec::with_capacity(n_volunteers as usize);
+    let mut app_rows = Vec::new();
+    let mut app_id = 0i64;
+    for i in 0..n_volunteers {
+        let id = i as i64 + 1;
+        let first = *rng.pick(FIRST_NAMES);
+        let last = *rng.pick(LAST_NAMES);
+        let city = rng.pick(CITIES);
+        let dep = department_of(city);
+        let birth = NaiveDate::from_ymd_opt(
+            2008 + rng.below(3) as i32,
+            1 + rng.below(12) as u32,
+            1 + rng.below(28) as u32,
+        )
+        .unwrap_or_default();
+        let hours = rng.below(100) as i32;
+        v_rows.push(volunteer::ActiveModel {
+            id: Set(id),
+            first_name: Set(first.to_owned()),
+            last_name: Set(last.to_owned()),
+            email: Set(format!("{}.{}.{id}@example.org", search::fold(first), search::fold(last))),
+            phone: Set(Some(format!("06{:08}", rng.below(100_000_000)))),
+            birthdate: Set(birth),
+            department_code: Set(dep.code.to_owned()),
+            region: Set(dep.region.to_owned()),
+            cohort: Set((*rng.pick(&["2025 Juillet", "2026 Février", "2026 Juin"])).to_owned()),
+            phase1_status: Set((*rng.pick(&["DONE", "DONE", "IN_PROGRESS", "NOT_DONE"])).to_owned()),
+            phase2_status: Set(if hours >= 84 { "VALIDATED" } else { "IN_PROGRESS" }.to_owned()),
+            phase3_status: Set((*rng.pick(&["NOT_STARTED", "IN_PROGRESS", "DONE"])).to_owned()),
+            phase2_hours_done: Set(hours),
+            consent_data: Set(true),
+            consent_image: Set(rng.chance(60)),
+            created_at: Set(now - chrono::Duration::days(200)),
+            updated_at: Set(now - chrono::Duration::days(10)),
+        });
+        let mut chosen = Vec::new();
+        for _ in 0..rng.below(5) {
+            let mission = 1 + rng.below(missions) as i64;
+            if chosen.contains(&mission) {
+                continue;
+            }
+            chosen.push(mission);
+            app_id += 1;
+            let status = ApplicationStatus::ALL[(app_id as usize) % ApplicationStatus::ALL.len()];
+            app_rows.push(application::ActiveModel {
+                id: Set(app_id),
+                volunteer_id: Set(id),
+                mission_id: Set(mission),
+                status: Set(status),
+                motivation: Set(Some("Je souhaite m'engager près de chez moi.".to_owned())),
+                created_at: Set(now - chrono::Duration::days(rng.below(90) as i64)),
+                updated_at: Set(now - chrono::Duration::days(rng.below(10) as i64)),
+            });
+        }
+    }
+    report.volunteers = v_rows.len() as u64;
+    report.applications = app_rows.len() as u64;
+    insert_chunks(&txn, v_rows).await?;
+    insert_chunks(&txn, app_rows).await?;
+
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Rows were written with explicit ids: move the sequences past them.
+        for table in [
+            "publishers",
+            "organizations",
+            "missions",
+            "mission_addresses",
+            "volunteers",
+            "applications",
+        ] {
+            txn.execute_unprepared(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            ))
+            .await
+            .context("cannot move id sequences")?;
+        }
+    }
+    txn.commit().await.context("cannot commit the demo data")?;
+    report.duration = started.elapsed();
+    Ok(report)
+}

@@ -1,0 +1,134 @@
+//! The HTTP server: routes, shared state, access log, graceful shutdown.
+use std::future::Future;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use passerelle_schema::{Limits, PasserelleSchema};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::{graphiql, graphql};
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: PasserelleSchema,
+    pub db: DatabaseConnection,
+    pub request_timeout_secs: u64,
+}
+
+impl AppState {
+    /// The state of a server over `db` with the limits of `settings`.
+    pub fn new(db: DatabaseConnection, settings: &Settings) -> Self {
+        let limits = Limits {
+            max_depth: settings.max_depth,
+            max_complexity: settings.max_complexity,
+            loader_delay: std::time::Duration::from_millis(settings.loader_delay_ms),
+        };
+        AppState {
+            schema: passerelle_schema::build(db.clone(), limits),
+            db,
+            request_timeout_secs: settings.request_timeout_secs,
+        }
+    }
+}
+
+/// Every route of the gateway.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/", get(graphiql::page))
+        .route("/graphiql/{file}", get(graphiql::asset))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    max_body_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state, max_body_bytes))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// `GET /health`: the process is up.
+async fn health() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// `GET /ready`: the database answers.
+async fn ready(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// One log line per request: method, path (without query string), status, duration.
+async fn access_log(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        http.method = %method,
+        http.path = %path,
+        http.status = response.status().as_u16(),
+        duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}

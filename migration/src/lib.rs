@@ -1,0 +1,27 @@
+//! The database schema of Passerelle, for SQLite and PostgreSQL.
+//!
+//! Each migration holds the DDL of both engines side by side: the tables are the same, the
+//! search machinery is each engine's own (PostgreSQL: a generated `tsvector` with a GIN index;
+//! SQLite: an FTS5 index kept in step by triggers). Every filter of the API has an index.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_core;
+
+/// Applies and rolls back Passerelle's migrations, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_core::Migration)]
+    }
+}
+
+/// Runs each statement in order on the connection of `manager`.
+pub(crate) async fn run_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for sql in statements {
+        db.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! The GraphQL API of Passerelle, one module per domain noun.
+//!
+//! - [`mission`]: `missions` (filters, orders, facets), `mission`, the `Mission` type.
+//! - [`organization`], [`publisher`], [`volunteer`]: the other roots and types.
+//! - [`loader`]: the batched loading of every relation (DataLoader), nested pages in SQL.
+//! - [`page`], [`cursor`]: Relay connections with opaque cursors.
+//! - [`error`]: the one error type, with a stable `extensions.code`.
+//! - [`sql`]: the parameterised SQL of geo and full-text search.
+//!
+//! The executable schema is assembled in the `passerelle-schema` crate.
+use async_graphql::Context;
+use async_graphql::dataloader::DataLoader;
+use sea_orm::DatabaseConnection;
+
+pub mod cursor;
+pub mod enums;
+pub mod error;
+pub mod loader;
+pub mod mission;
+pub mod organization;
+pub mod page;
+pub mod publisher;
+pub mod sql;
+pub mod volunteer;
+
+pub use error::{ApiError, ApiResult};
+pub use loader::DbLoader;
+
+/// The database pool shared by the schema.
+pub(crate) fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
+    ctx.data::<DatabaseConnection>()
+        .map_err(|e| ApiError::internal("schema built without a database", &e.message))
+}
+
+/// The batched loaders shared by the schema.
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a DataLoader<DbLoader>> {
+    ctx.data::<DataLoader<DbLoader>>()
+        .map_err(|e| ApiError::internal("schema built without loaders", &e.message))
+}

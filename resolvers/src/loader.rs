@@ -1,0 +1,406 @@
+//! Every relation a list can reach is loaded here, in batches: one statement per relation and
+//! query depth, whatever the number of parents. Nested lists are paginated in SQL, per parent,
+//! with `ROW_NUMBER() OVER (PARTITION BY parent …)`.
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use chrono::{DateTime, Utc};
+use passerelle_entities::{
+    application, mission, mission_address, organization, publisher, volunteer,
+};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, IdenStatic,
+    Iterable, QueryFilter,
+};
+
+/// Loads rows by key for the DataLoader of a request. It holds a clone of the pool.
+pub struct DbLoader {
+    db: DatabaseConnection,
+}
+
+impl DbLoader {
+    pub fn new(db: DatabaseConnection) -> Self {
+        DbLoader { db }
+    }
+}
+
+/// A publisher by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublisherId(pub i64);
+/// An organization by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrganizationId(pub i64);
+/// A public (validated, not deleted) mission by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MissionId(pub i64);
+/// A volunteer by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VolunteerId(pub i64);
+/// The addresses of a mission, in the publisher's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressesOf(pub i64);
+/// The number of public missions of an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MissionCountOf(pub i64);
+/// The number of applications of a volunteer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApplicationCountOf(pub i64);
+
+/// One page of a nested list: the parent, the page size plus one, and where to start.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NestedPage<P> {
+    pub parent: P,
+    /// Rows to fetch: the page size plus one, to know whether a next page exists.
+    pub limit: u64,
+    pub after: Option<NestedAfter>,
+}
+
+/// The position after which a nested page starts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NestedAfter {
+    pub time: Option<DateTime<Utc>>,
+    pub id: i64,
+}
+
+/// The public missions of an organization, ordered by start date then id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MissionsOf(pub i64);
+/// The applications of a volunteer, ordered by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApplicationsOf(pub i64);
+
+type LoadResult<K, V> = Result<HashMap<K, V>, Arc<DbErr>>;
+
+async fn by_ids<E, K>(
+    db: &DatabaseConnection,
+    keys: &[K],
+    id: impl Fn(&K) -> i64,
+    column: E::Column,
+    extra: Condition,
+    key_of: impl Fn(&E::Model) -> K,
+) -> LoadResult<K, E::Model>
+where
+    E: EntityTrait,
+    K: Eq + Hash,
+{
+    let rows = E::find()
+        .filter(column.is_in(keys.iter().map(id)))
+        .filter(extra)
+        .all(db)
+        .await
+        .map_err(Arc::new)?;
+    Ok(rows.into_iter().map(|r| (key_of(&r), r)).collect())
+}
+
+impl Loader<PublisherId> for DbLoader {
+    type Value = publisher::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[PublisherId]) -> LoadResult<PublisherId, Self::Value> {
+        by_ids::<publisher::Entity, _>(
+            &self.db,
+            keys,
+            |k| k.0,
+            publisher::Column::Id,
+            Condition::all(),
+            |m| PublisherId(m.id),
+        )
+        .await
+    }
+}
+
+impl Loader<OrganizationId> for DbLoader {
+    type Value = organization::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[OrganizationId]) -> LoadResult<OrganizationId, Self::Value> {
+        by_ids::<organization::Entity, _>(
+            &self.db,
+            keys,
+            |k| k.0,
+            organization::Column::Id,
+            Condition::all(),
+            |m| OrganizationId(m.id),
+        )
+        .await
+    }
+}
+
+impl Loader<MissionId> for DbLoader {
+    type Value = mission::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[MissionId]) -> LoadResult<MissionId, Self::Value> {
+        by_ids::<mission::Entity, _>(
+            &self.db,
+            keys,
+            |k| k.0,
+            mission::Column::Id,
+            mission::is_public(),
+            |m| MissionId(m.id),
+        )
+        .await
+    }
+}
+
+impl Loader<VolunteerId> for DbLoader {
+    type Value = volunteer::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[VolunteerId]) -> LoadResult<VolunteerId, Self::Value> {
+        by_ids::<volunteer::Entity, _>(
+            &self.db,
+            keys,
+            |k| k.0,
+            volunteer::Column::Id,
+            Condition::all(),
+            |m| VolunteerId(m.id),
+        )
+        .await
+    }
+}
+
+impl Loader<AddressesOf> for DbLoader {
+    type Value = Vec<mission_address::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[AddressesOf]) -> LoadResult<AddressesOf, Self::Value> {
+        use sea_orm::QueryOrder;
+        let rows = mission_address::Entity::find()
+            .filter(mission_address::Column::MissionId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(mission_address::Column::MissionId)
+            .order_by_asc(mission_address::Column::Position)
+            .order_by_asc(mission_address::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<AddressesOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(AddressesOf(row.mission_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+#[derive(FromQueryResult)]
+struct ParentCount {
+    parent: i64,
+    n: i64,
+}
+
+/// Counts rows per parent in one `GROUP BY` statement.
+async fn count_by_parent<E: EntityTrait>(
+    db: &DatabaseConnection,
+    parent: E::Column,
+    parents: impl IntoIterator<Item = i64>,
+    extra: Condition,
+) -> Result<HashMap<i64, i64>, Arc<DbErr>> {
+    let parents: Vec<i64> = parents.into_iter().collect();
+    let stmt = Query::select()
+        .expr_as(Expr::col((E::default(), parent)), Alias::new("parent"))
+        .expr_as(Expr::col(Asterisk).count(), Alias::new("n"))
+        .from(E::default())
+        .cond_where(
+            Condition::all()
+                .add(parent.is_in(parents.iter().copied()))
+                .add(extra),
+        )
+        .group_by_col((E::default(), parent))
+        .to_owned();
+    let rows = ParentCount::find_by_statement(db.get_database_backend().build(&stmt))
+        .all(db)
+        .await
+        .map_err(Arc::new)?;
+    let mut out: HashMap<i64, i64> = parents.into_iter().map(|p| (p, 0)).collect();
+    out.extend(rows.into_iter().map(|r| (r.parent, r.n)));
+    Ok(out)
+}
+
+impl Loader<MissionCountOf> for DbLoader {
+    type Value = i64;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[MissionCountOf]) -> LoadResult<MissionCountOf, i64> {
+        let counts = count_by_parent::<mission::Entity>(
+            &self.db,
+            mission::Column::OrganizationId,
+            keys.iter().map(|k| k.0),
+            mission::is_public(),
+        )
+        .await?;
+        Ok(counts
+            .into_iter()
+            .map(|(p, n)| (MissionCountOf(p), n))
+            .collect())
+    }
+}
+
+impl Loader<ApplicationCountOf> for DbLoader {
+    type Value = i64;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[ApplicationCountOf]) -> LoadResult<ApplicationCountOf, i64> {
+        let counts = count_by_parent::<application::Entity>(
+            &self.db,
+            application::Column::VolunteerId,
+            keys.iter().map(|k| k.0),
+            Condition::all(),
+        )
+        .await?;
+        Ok(counts
+            .into_iter()
+            .map(|(p, n)| (ApplicationCountOf(p), n))
+            .collect())
+    }
+}
+
+/// What a windowed page query needs to know about its child table.
+struct Window<E: EntityTrait> {
+    parent: E::Column,
+    /// The order columns, the last one being the id tie-break.
+    order: &'static [&'static str],
+    filter: Condition,
+}
+
+/// Loads one page per parent in a single statement:
+/// `SELECT … FROM (SELECT …, ROW_NUMBER() OVER (PARTITION BY parent ORDER BY …) AS rn
+/// FROM child WHERE parent IN (…) AND after …) WHERE rn <= limit`.
+/// Keys with the same page size and start are batched together, which is every key of a
+/// nested list in one query.
+async fn windowed<E, P>(
+    db: &DatabaseConnection,
+    keys: &[NestedPage<P>],
+    window: Window<E>,
+    after_condition: impl Fn(&NestedAfter) -> Condition,
+    parent_of: impl Fn(&E::Model) -> P,
+    parent_id: impl Fn(&P) -> i64,
+) -> LoadResult<NestedPage<P>, Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+    P: Copy + Eq + Hash,
+{
+    let table = E::default();
+    let mut groups: HashMap<(u64, Option<NestedAfter>), Vec<P>> = HashMap::new();
+    for k in keys {
+        groups
+            .entry((k.limit, k.after.clone()))
+            .or_default()
+            .push(k.parent);
+    }
+    let mut out = HashMap::new();
+    for ((limit, after), parents) in groups {
+        let table_name = table.table_name();
+        let order_sql: Vec<String> = window
+            .order
+            .iter()
+            .map(|c| format!("\"{table_name}\".\"{c}\""))
+            .collect();
+        let parent_col = format!("\"{table_name}\".\"{}\"", window.parent.as_str());
+        let mut condition = Condition::all()
+            .add(window.parent.is_in(parents.iter().map(&parent_id)))
+            .add(window.filter.clone());
+        if let Some(after) = &after {
+            condition = condition.add(after_condition(after));
+        }
+        let mut inner: SelectStatement = Query::select();
+        inner
+            .columns(E::Column::iter().map(|c| (table, c)))
+            .expr_as(
+                Expr::cust(format!(
+                    "ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY {})",
+                    order_sql.join(", ")
+                )),
+                Alias::new("rn"),
+            )
+            .from(table)
+            .cond_where(condition);
+        let outer = Query::select()
+            .column(Asterisk)
+            .from_subquery(inner, Alias::new("page"))
+            .and_where(Expr::col((Alias::new("page"), Alias::new("rn"))).lte(limit))
+            .order_by((Alias::new("page"), Alias::new("rn")), Order::Asc)
+            .to_owned();
+        let rows = E::Model::find_by_statement(db.get_database_backend().build(&outer))
+            .all(db)
+            .await
+            .map_err(Arc::new)?;
+        let mut pages: HashMap<P, Vec<E::Model>> =
+            parents.iter().map(|p| (*p, Vec::new())).collect();
+        for row in rows {
+            pages.entry(parent_of(&row)).or_default().push(row);
+        }
+        for (parent, rows) in pages {
+            out.insert(
+                NestedPage {
+                    parent,
+                    limit,
+                    after: after.clone(),
+                },
+                rows,
+            );
+        }
+    }
+    Ok(out)
+}
+
+impl Loader<NestedPage<MissionsOf>> for DbLoader {
+    type Value = Vec<mission::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[NestedPage<MissionsOf>],
+    ) -> LoadResult<NestedPage<MissionsOf>, Self::Value> {
+        windowed::<mission::Entity, _>(
+            &self.db,
+            keys,
+            Window {
+                parent: mission::Column::OrganizationId,
+                order: &["start_at", "id"],
+                filter: mission::is_public(),
+            },
+            |after| {
+                let t = after.time.unwrap_or_default();
+                Condition::any().add(mission::Column::StartAt.gt(t)).add(
+                    Condition::all()
+                        .add(mission::Column::StartAt.eq(t))
+                        .add(mission::Column::Id.gt(after.id)),
+                )
+            },
+            |m| MissionsOf(m.organization_id.unwrap_or_default()),
+            |p| p.0,
+        )
+        .await
+    }
+}
+
+impl Loader<NestedPage<ApplicationsOf>> for DbLoader {
+    type Value = Vec<application::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[NestedPage<ApplicationsOf>],
+    ) -> LoadResult<NestedPage<ApplicationsOf>, Self::Value> {
+        windowed::<application::Entity, _>(
+            &self.db,
+            keys,
+            Window {
+                parent: application::Column::VolunteerId,
+                order: &["id"],
+                filter: Condition::all(),
+            },
+            |after| Condition::all().add(application::Column::Id.gt(after.id)),
+            |a| ApplicationsOf(a.volunteer_id),
+            |p| p.0,
+        )
+        .await
+    }
+}

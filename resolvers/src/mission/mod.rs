@@ -1,0 +1,11 @@
+//! Missions: the type, the filter and order of `missions`, the connection with facets.
+mod filter;
+mod query;
+mod search;
+mod types;
+
+pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
+pub use query::{MissionConnection, MissionFacets, MissionQuery};
+pub use search::parse_id;
+pub(crate) use types::ORGANIZATION_MISSIONS;
+pub use types::{Address, Mission, OrganizationMissionConnection};

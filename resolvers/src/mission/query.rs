@@ -1,0 +1,171 @@
+//! `missions` and `mission`, and the connection they return.
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use passerelle_entities::{Domain as DbDomain, MissionType as DbType, Remote as DbRemote, mission};
+
+use super::filter::{MissionFilter, MissionOrder};
+use super::search::{MissionSearch, ResolvedOrder, parse_id, row_cursor};
+use super::types::Mission;
+use crate::cursor::Cursor;
+use crate::enums::{Domain, MissionType, Remote, graphql_name};
+use crate::error::{ApiError, ApiResult};
+use crate::loader::MissionId;
+use crate::page::{Edge, Page, PageInfo, page_size};
+use crate::{db, loaders};
+
+/// Queries over missions.
+#[derive(Default)]
+pub struct MissionQuery;
+
+#[Object]
+impl MissionQuery {
+    /// Validated missions, filtered and ordered, a page at a time (default 20, at most 100).
+    async fn missions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<MissionFilter>,
+        order_by: Option<MissionOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<MissionConnection> {
+        let db = db(ctx)?;
+        let size = page_size(first)?;
+        let search = MissionSearch::new(db.get_database_backend(), filter.unwrap_or_default())?;
+        let order = search.resolve_order(order_by)?;
+        let after = after
+            .map(|a| Cursor::decode(&a, &order.list_name()))
+            .transpose()?;
+        let rows = search.page(db, order, size, after.as_ref()).await?;
+        let page = Page::from_rows(
+            rows,
+            size,
+            after.is_some(),
+            |r| row_cursor(&order, r).encode(),
+            |r| Mission {
+                distance_km: r.distance_km,
+                ..Mission::from(r.mission)
+            },
+        );
+        Ok(MissionConnection {
+            page,
+            search: Arc::new(search),
+            _order: order,
+        })
+    }
+
+    /// A validated mission by id.
+    ///
+    /// Errors: `NOT_FOUND` when no validated mission has this id, `BAD_USER_INPUT` for an id
+    /// that is not one.
+    async fn mission(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Mission>> {
+        let key = parse_id("id", &id)?;
+        match loaders(ctx)?.load_one(MissionId(key)).await? {
+            Some(m) => Ok(Some(m.into())),
+            None => Err(ApiError::not_found("mission", id.to_string())),
+        }
+    }
+
+    /// Federation: a mission by its key, for a router's `_entities`; batched by the loader.
+    #[graphql(entity)]
+    async fn find_mission_by_id(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Mission>> {
+        let key = parse_id("id", &id)?;
+        Ok(loaders(ctx)?
+            .load_one(MissionId(key))
+            .await?
+            .map(Mission::from))
+    }
+}
+
+/// A page of missions, with the count and facets of the whole filtered list.
+pub struct MissionConnection {
+    page: Page<Mission>,
+    search: Arc<MissionSearch>,
+    _order: ResolvedOrder,
+}
+
+/// A page of missions, with the count and facets of the whole filtered list.
+#[Object]
+impl MissionConnection {
+    async fn edges(&self) -> &[Edge<Mission>] {
+        &self.page.edges
+    }
+
+    async fn nodes(&self) -> Vec<Mission> {
+        self.page.nodes()
+    }
+
+    async fn page_info(&self) -> &PageInfo {
+        &self.page.info
+    }
+
+    /// The number of missions of the filter, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        self.search.count(db(ctx)?).await
+    }
+
+    /// Counts by domain, type, department and remote mode, for the same filter, over all pages.
+    async fn facets(&self) -> MissionFacets {
+        MissionFacets {
+            search: self.search.clone(),
+        }
+    }
+}
+
+/// Counts of the filtered missions by value, most frequent first. Each list is computed only
+/// when asked for.
+pub struct MissionFacets {
+    search: Arc<MissionSearch>,
+}
+
+/// A value and how many missions have it.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct FacetCount {
+    /// The enum name (e.g. "ENVIRONNEMENT") or the department code (e.g. "69").
+    pub value: String,
+    pub count: i64,
+}
+
+fn named<T, G: async_graphql::InputType + From<T>>(
+    rows: Vec<(String, i64)>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Vec<FacetCount> {
+    rows.into_iter()
+        .filter_map(|(v, count)| {
+            parse(&v).map(|t| FacetCount {
+                value: graphql_name(&G::from(t)),
+                count,
+            })
+        })
+        .collect()
+}
+
+#[Object]
+impl MissionFacets {
+    async fn domains(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
+        let rows = self.search.facet(db(ctx)?, mission::Column::Domain).await?;
+        Ok(named::<DbDomain, Domain>(rows, DbDomain::from_stored))
+    }
+
+    async fn types(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
+        let rows = self
+            .search
+            .facet(db(ctx)?, mission::Column::MissionType)
+            .await?;
+        Ok(named::<DbType, MissionType>(rows, DbType::from_stored))
+    }
+
+    /// A mission with addresses in several departments counts in each.
+    async fn department_codes(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
+        let rows = self.search.department_facet(db(ctx)?).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(value, count)| FacetCount { value, count })
+            .collect())
+    }
+
+    async fn remote(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
+        let rows = self.search.facet(db(ctx)?, mission::Column::Remote).await?;
+        Ok(named::<DbRemote, Remote>(rows, DbRemote::from_stored))
+    }
+}

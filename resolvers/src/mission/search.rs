@@ -1,0 +1,511 @@
+//! Turns a `MissionFilter` and `MissionOrder` into SQL: one statement for a page, one for the
+//! count, one per facet; all filtered in the database, through indexes.
+use async_graphql::ID;
+use passerelle_entities::{geo, mission, search, time};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, Value};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult,
+    Iterable, QueryResult,
+};
+
+use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
+use crate::cursor::{Cursor, SortValue, time_value};
+use crate::enums::OrderDirection;
+use crate::error::{ApiError, ApiResult};
+use crate::sql::{FullText, HAVERSINE_KM, cust};
+
+/// The longest `keywords` accepted, in characters.
+pub const MAX_KEYWORDS_CHARS: usize = 200;
+/// The most words `keywords` may hold.
+pub const MAX_KEYWORDS_WORDS: usize = 16;
+/// The largest `near.radiusKm` accepted.
+pub const MAX_RADIUS_KM: f64 = 1000.0;
+/// The most values a list filter may hold.
+pub const MAX_LIST_VALUES: usize = 200;
+
+/// A `near` filter, checked.
+#[derive(Debug, Clone, Copy)]
+struct Near {
+    lat: f64,
+    lon: f64,
+    radius_km: f64,
+    bbox: (f64, f64, f64, f64),
+}
+
+/// A checked filter, ready to become SQL on one engine.
+#[derive(Debug, Clone)]
+pub struct MissionSearch {
+    backend: DbBackend,
+    condition: Condition,
+    full_text: Option<FullText>,
+    near: Option<Near>,
+}
+
+/// A resolved order: the field, its direction, and the cursor list name it issues.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolvedOrder {
+    pub field: MissionOrderField,
+    pub direction: OrderDirection,
+}
+
+impl ResolvedOrder {
+    pub fn list_name(&self) -> String {
+        format!("missions:{:?}:{:?}", self.field, self.direction)
+    }
+}
+
+/// A mission row with the computed values of its query.
+pub struct MissionRow {
+    pub mission: mission::Model,
+    pub distance_km: Option<f64>,
+    pub score: Option<f64>,
+}
+
+impl FromQueryResult for MissionRow {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(MissionRow {
+            mission: mission::Model::from_query_result(res, pre)?,
+            distance_km: res
+                .try_get::<Option<f64>>(pre, "distance_km")
+                .ok()
+                .flatten(),
+            score: res.try_get::<Option<f64>>(pre, "score").ok().flatten(),
+        })
+    }
+}
+
+/// Parses an `ID` argument into a database id.
+pub fn parse_id(field: &str, id: &ID) -> ApiResult<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::bad_input(field, format!("{:?} is not an id", id.as_str())))
+}
+
+fn non_empty<T>(field: &str, list: Option<Vec<T>>) -> ApiResult<Option<Vec<T>>> {
+    match list {
+        Some(v) if v.len() > MAX_LIST_VALUES => Err(ApiError::bad_input(
+            field,
+            format!("at most {MAX_LIST_VALUES} values"),
+        )),
+        Some(v) if !v.is_empty() => Ok(Some(v)),
+        _ => Ok(None),
+    }
+}
+
+fn check_words(keywords: &str) -> ApiResult<Option<Vec<String>>> {
+    if keywords.trim().is_empty() {
+        return Ok(None);
+    }
+    let chars = keywords.chars().count();
+    if chars > MAX_KEYWORDS_CHARS {
+        return Err(ApiError::bad_input(
+            "filter.keywords",
+            format!("{chars} characters; at most {MAX_KEYWORDS_CHARS}"),
+        ));
+    }
+    let words = search::tokens(keywords);
+    if words.is_empty() {
+        return Err(ApiError::bad_input(
+            "filter.keywords",
+            "holds no word to search for",
+        ));
+    }
+    if words.len() > MAX_KEYWORDS_WORDS {
+        return Err(ApiError::bad_input(
+            "filter.keywords",
+            format!("at most {MAX_KEYWORDS_WORDS} words"),
+        ));
+    }
+    Ok(Some(words))
+}
+
+impl MissionSearch {
+    /// Checks every field of the filter and builds the search.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` naming the field at fault: coordinates outside the world, a radius that
+    /// is not in (0, 1000] km, an unknown department, a malformed id, too long keywords.
+    pub fn new(backend: DbBackend, filter: MissionFilter) -> ApiResult<Self> {
+        let mut c = mission::is_public();
+        if let Some(domains) = non_empty("filter.domains", filter.domains)? {
+            c = c.add(
+                mission::Column::Domain
+                    .is_in(domains.into_iter().map(passerelle_entities::Domain::from)),
+            );
+        }
+        if let Some(types) = non_empty("filter.types", filter.types)? {
+            c = c.add(
+                mission::Column::MissionType.is_in(
+                    types
+                        .into_iter()
+                        .map(passerelle_entities::MissionType::from),
+                ),
+            );
+        }
+        if let Some(remote) = non_empty("filter.remote", filter.remote)? {
+            c = c.add(
+                mission::Column::Remote
+                    .is_in(remote.into_iter().map(passerelle_entities::Remote::from)),
+            );
+        }
+        if let Some(codes) = non_empty("filter.departmentCodes", filter.department_codes)? {
+            let mut known = Vec::with_capacity(codes.len());
+            for code in &codes {
+                let d = geo::department(code).ok_or_else(|| {
+                    ApiError::bad_input(
+                        "filter.departmentCodes",
+                        format!("{code:?} is not a French department code"),
+                    )
+                })?;
+                known.push(d.code);
+            }
+            let sub = Query::select()
+                .column((Alias::new("mission_addresses"), Alias::new("mission_id")))
+                .from(Alias::new("mission_addresses"))
+                .and_where(
+                    Expr::col((
+                        Alias::new("mission_addresses"),
+                        Alias::new("department_code"),
+                    ))
+                    .is_in(known),
+                )
+                .to_owned();
+            c = c.add(mission::Column::Id.in_subquery(sub));
+        }
+        let near = match filter.near {
+            None => None,
+            Some(n) => {
+                if !n.lat.is_finite() || !(-90.0..=90.0).contains(&n.lat) {
+                    return Err(ApiError::bad_input(
+                        "filter.near.lat",
+                        "must be between -90 and 90",
+                    ));
+                }
+                if !n.lon.is_finite() || !(-180.0..=180.0).contains(&n.lon) {
+                    return Err(ApiError::bad_input(
+                        "filter.near.lon",
+                        "must be between -180 and 180",
+                    ));
+                }
+                if !n.radius_km.is_finite() || n.radius_km <= 0.0 || n.radius_km > MAX_RADIUS_KM {
+                    return Err(ApiError::bad_input(
+                        "filter.near.radiusKm",
+                        format!("must be more than 0 and at most {MAX_RADIUS_KM}"),
+                    ));
+                }
+                Some(Near {
+                    lat: n.lat,
+                    lon: n.lon,
+                    radius_km: n.radius_km,
+                    bbox: geo::bounding_box(n.lat, n.lon, n.radius_km),
+                })
+            }
+        };
+        if let Some(near) = near {
+            let (a, b, l, r) = near.bbox;
+            c = c.add(cust(
+                backend,
+                &format!(
+                    "\"missions\".\"id\" IN (SELECT mission_addresses.mission_id FROM mission_addresses \
+                     WHERE mission_addresses.lat BETWEEN ? AND ? AND mission_addresses.lon BETWEEN ? AND ? \
+                     AND {HAVERSINE_KM} <= ?)"
+                ),
+                vec![a.into(), b.into(), l.into(), r.into(), near.lat.into(), near.lat.into(), near.lon.into(), near.radius_km.into()],
+            ));
+        }
+        // Stored times are whole seconds (see `passerelle_entities::time`): round the bounds
+        // inwards to whole seconds so that text comparison on SQLite stays time comparison.
+        if let Some(t) = filter.starts_after {
+            let whole = time::to_db(t);
+            let bound = if whole < t {
+                whole + chrono::Duration::seconds(1)
+            } else {
+                whole
+            };
+            c = c.add(mission::Column::StartAt.gte(bound));
+        }
+        if let Some(t) = filter.ends_before {
+            c = c.add(mission::Column::EndAt.lte(time::to_db(t)));
+        }
+        if let Some(b) = filter.open_to_minors {
+            c = c.add(mission::Column::OpenToMinors.eq(b));
+        }
+        if let Some(b) = filter.snu {
+            c = c.add(mission::Column::Snu.eq(b));
+        }
+        if let Some(b) = filter.has_places_left {
+            c = c.add(if b {
+                mission::Column::PlacesLeft.gt(0)
+            } else {
+                mission::Column::PlacesLeft.lte(0)
+            });
+        }
+        if let Some(ids) = non_empty("filter.publisherIds", filter.publisher_ids)? {
+            let ids = ids
+                .iter()
+                .map(|i| parse_id("filter.publisherIds", i))
+                .collect::<ApiResult<Vec<_>>>()?;
+            c = c.add(mission::Column::PublisherId.is_in(ids));
+        }
+        if let Some(ids) = non_empty("filter.organizationIds", filter.organization_ids)? {
+            let ids = ids
+                .iter()
+                .map(|i| parse_id("filter.organizationIds", i))
+                .collect::<ApiResult<Vec<_>>>()?;
+            c = c.add(mission::Column::OrganizationId.is_in(ids));
+        }
+        let full_text = match filter
+            .keywords
+            .as_deref()
+            .map(check_words)
+            .transpose()?
+            .flatten()
+        {
+            Some(words) => Some(FullText::new(backend, &words)),
+            None => None,
+        };
+        if let (Some(ft), DbBackend::Postgres) = (&full_text, backend) {
+            c = c.add(cust(
+                backend,
+                "\"missions\".\"search_vector\" @@ to_tsquery('simple', ?)",
+                vec![ft.query.clone().into()],
+            ));
+        }
+        Ok(MissionSearch {
+            backend,
+            condition: c,
+            full_text,
+            near,
+        })
+    }
+
+    /// The order to use: the one asked for, checked, or the default for this filter.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` for DISTANCE without `near`, RELEVANCE without `keywords`.
+    pub fn resolve_order(&self, order: Option<MissionOrder>) -> ApiResult<ResolvedOrder> {
+        let order = match order {
+            Some(o) => ResolvedOrder {
+                field: o.field,
+                direction: o.direction,
+            },
+            None if self.full_text.is_some() => ResolvedOrder {
+                field: MissionOrderField::Relevance,
+                direction: OrderDirection::Desc,
+            },
+            None if self.near.is_some() => ResolvedOrder {
+                field: MissionOrderField::Distance,
+                direction: OrderDirection::Asc,
+            },
+            None => ResolvedOrder {
+                field: MissionOrderField::PostedAt,
+                direction: OrderDirection::Desc,
+            },
+        };
+        match order.field {
+            MissionOrderField::Distance if self.near.is_none() => Err(ApiError::bad_input(
+                "orderBy.field",
+                "DISTANCE needs filter.near",
+            )),
+            MissionOrderField::Relevance if self.full_text.is_none() => Err(ApiError::bad_input(
+                "orderBy.field",
+                "RELEVANCE needs filter.keywords",
+            )),
+            _ => Ok(order),
+        }
+    }
+
+    /// `FROM missions [JOIN missions_fts] WHERE …`: the filtered set, with no columns yet.
+    fn base(&self) -> SelectStatement {
+        let mut q = Query::select();
+        q.from(mission::Entity).cond_where(self.condition.clone());
+        if let (Some(ft), DbBackend::Sqlite) = (&self.full_text, self.backend) {
+            q.join(
+                sea_orm::JoinType::InnerJoin,
+                Alias::new("missions_fts"),
+                Expr::cust("\"missions_fts\".\"rowid\" = \"missions\".\"id\""),
+            )
+            .and_where(cust(
+                self.backend,
+                "\"missions_fts\" MATCH ?",
+                vec![ft.query.clone().into()],
+            ));
+        }
+        q
+    }
+
+    /// The distance from the `near` point to the mission's nearest address in the circle.
+    fn distance_expr(&self) -> Option<Expr> {
+        let near = self.near?;
+        let (a, b, l, r) = near.bbox;
+        Some(cust(
+            self.backend,
+            &format!(
+                "(SELECT MIN({HAVERSINE_KM}) FROM mission_addresses \
+                 WHERE mission_addresses.mission_id = \"missions\".\"id\" \
+                 AND mission_addresses.lat BETWEEN ? AND ? AND mission_addresses.lon BETWEEN ? AND ?)"
+            ),
+            vec![
+                near.lat.into(),
+                near.lat.into(),
+                near.lon.into(),
+                a.into(),
+                b.into(),
+                l.into(),
+                r.into(),
+            ],
+        ))
+    }
+
+    /// How well the mission matches the keywords; higher is better on both engines.
+    fn score_expr(&self) -> Option<Expr> {
+        let ft = self.full_text.as_ref()?;
+        Some(match self.backend {
+            DbBackend::Postgres => cust(
+                self.backend,
+                "CAST(ts_rank(\"missions\".\"search_vector\", to_tsquery('simple', ?)) AS DOUBLE PRECISION)",
+                vec![ft.query.clone().into()],
+            ),
+            _ => Expr::cust("(-bm25(\"missions_fts\"))"),
+        })
+    }
+
+    /// One page: up to `size + 1` rows after the cursor, in order.
+    pub async fn page(
+        &self,
+        db: &DatabaseConnection,
+        order: ResolvedOrder,
+        size: u64,
+        after: Option<&Cursor>,
+    ) -> ApiResult<Vec<MissionRow>> {
+        let mut q = self.base();
+        q.columns(mission::Column::iter().map(|c| (mission::Entity, c)));
+        let distance = self.distance_expr();
+        let score = self.score_expr();
+        if let Some(d) = &distance {
+            q.expr_as(d.clone(), Alias::new("distance_km"));
+        }
+        if let Some(s) = &score {
+            q.expr_as(s.clone(), Alias::new("score"));
+        }
+        let key: Expr = match order.field {
+            MissionOrderField::StartAt => Expr::col((mission::Entity, mission::Column::StartAt)),
+            MissionOrderField::PostedAt => Expr::col((mission::Entity, mission::Column::PostedAt)),
+            MissionOrderField::CreatedAt => {
+                Expr::col((mission::Entity, mission::Column::CreatedAt))
+            }
+            MissionOrderField::Distance => distance
+                .clone()
+                .ok_or_else(|| ApiError::bad_input("orderBy", "needs near"))?,
+            MissionOrderField::Relevance => score
+                .clone()
+                .ok_or_else(|| ApiError::bad_input("orderBy", "needs keywords"))?,
+        };
+        let id = Expr::col((mission::Entity, mission::Column::Id));
+        if let Some(after) = after {
+            let value: Value = match order.field {
+                MissionOrderField::Distance | MissionOrderField::Relevance => {
+                    after.number()?.into()
+                }
+                _ => after.time()?.into(),
+            };
+            let (beyond, next_id) = match order.direction {
+                OrderDirection::Asc => (key.clone().gt(value.clone()), id.clone().gt(after.id)),
+                OrderDirection::Desc => (key.clone().lt(value.clone()), id.clone().lt(after.id)),
+            };
+            q.cond_where(
+                Condition::any()
+                    .add(beyond)
+                    .add(Condition::all().add(key.clone().eq(value)).add(next_id)),
+            );
+        }
+        let dir = match order.direction {
+            OrderDirection::Asc => Order::Asc,
+            OrderDirection::Desc => Order::Desc,
+        };
+        q.order_by_expr(key, dir.clone())
+            .order_by_expr(id, dir)
+            .limit(size + 1);
+        Ok(MissionRow::find_by_statement(self.backend.build(&q))
+            .all(db)
+            .await?)
+    }
+
+    /// The number of missions of the filter, over all pages.
+    pub async fn count(&self, db: &DatabaseConnection) -> ApiResult<i64> {
+        let mut q = self.base();
+        q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
+        let row = db.query_one(&q).await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64>("", "n")?,
+            None => 0,
+        })
+    }
+
+    /// Counts by a column of missions, most frequent first.
+    pub async fn facet(
+        &self,
+        db: &DatabaseConnection,
+        column: mission::Column,
+    ) -> ApiResult<Vec<(String, i64)>> {
+        let mut q = self.base();
+        q.expr_as(Expr::col((mission::Entity, column)), Alias::new("value"))
+            .expr_as(Expr::col(Asterisk).count(), Alias::new("n"))
+            .group_by_col((mission::Entity, column));
+        self.facet_rows(db, q).await
+    }
+
+    /// Counts by department of the missions' addresses (a mission with addresses in two
+    /// departments counts in both), most frequent first.
+    pub async fn department_facet(&self, db: &DatabaseConnection) -> ApiResult<Vec<(String, i64)>> {
+        let addr = Alias::new("mission_addresses");
+        let dep = Expr::col((addr.clone(), Alias::new("department_code")));
+        let mut q = self.base();
+        q.join(
+            sea_orm::JoinType::InnerJoin,
+            addr.clone(),
+            Expr::col((addr.clone(), Alias::new("mission_id")))
+                .equals((mission::Entity, mission::Column::Id)),
+        )
+        .and_where(dep.clone().is_not_null())
+        .expr_as(dep.clone(), Alias::new("value"))
+        .expr_as(
+            Expr::col((mission::Entity, mission::Column::Id)).count_distinct(),
+            Alias::new("n"),
+        )
+        .add_group_by([dep]);
+        self.facet_rows(db, q).await
+    }
+
+    async fn facet_rows(
+        &self,
+        db: &DatabaseConnection,
+        mut q: SelectStatement,
+    ) -> ApiResult<Vec<(String, i64)>> {
+        q.order_by_expr(Expr::col(Alias::new("n")), Order::Desc)
+            .order_by_expr(Expr::col(Alias::new("value")), Order::Asc);
+        let rows = db.query_all(&q).await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String>("", "value")?,
+                    r.try_get::<i64>("", "n")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The cursor of a row in an order.
+pub fn row_cursor(order: &ResolvedOrder, row: &MissionRow) -> Cursor {
+    let m = &row.mission;
+    let value = match order.field {
+        MissionOrderField::StartAt => time_value(m.start_at),
+        MissionOrderField::PostedAt => time_value(m.posted_at),
+        MissionOrderField::CreatedAt => time_value(m.created_at),
+        MissionOrderField::Distance => SortValue::float(row.distance_km.unwrap_or_default()),
+        MissionOrderField::Relevance => SortValue::float(row.score.unwrap_or_default()),
+    };
+    Cursor::new(order.list_name(), Some(value), m.id)
+}

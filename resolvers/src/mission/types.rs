@@ -1,0 +1,226 @@
+//! The `Mission` and `Address` types.
+use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use passerelle_entities::{mission, mission_address, search};
+
+use crate::cursor::{Cursor, time_value};
+use crate::enums::{Domain, MissionStatus, MissionType, Remote};
+use crate::error::ApiResult;
+use crate::loader::{AddressesOf, MissionCountOf, PublisherId};
+use crate::organization::Organization;
+use crate::page::{Edge, Page, PageInfo};
+use crate::publisher::Publisher;
+use crate::{loader, loaders};
+
+/// A mission of general interest, published by a host structure through a publisher.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
+pub struct Mission {
+    pub id: ID,
+    #[graphql(skip)]
+    pub db_id: i64,
+    #[graphql(skip)]
+    pub organization_id: Option<i64>,
+    #[graphql(skip)]
+    pub publisher_id: i64,
+    /// The publisher's own identifier of the mission.
+    pub client_id: String,
+    pub title: String,
+    /// As the publisher wrote it: may hold HTML. See `descriptionText` for plain text.
+    pub description: String,
+    pub domain: Domain,
+    pub activities: Vec<String>,
+    #[graphql(name = "type")]
+    pub mission_type: MissionType,
+    pub remote: Remote,
+    pub start_at: DateTime<Utc>,
+    pub end_at: Option<DateTime<Utc>>,
+    /// When the publisher first published it.
+    pub posted_at: DateTime<Utc>,
+    pub places: i32,
+    pub places_left: i32,
+    /// Open to SNU volunteers for their general-interest mission (phase 2).
+    pub snu: bool,
+    pub snu_places: i32,
+    pub open_to_minors: bool,
+    pub reduced_mobility_accessible: bool,
+    pub close_to_transport: bool,
+    /// Free text, e.g. "2 demi-journées par semaine".
+    pub schedule: Option<String>,
+    pub tags: Vec<String>,
+    pub audience: Vec<String>,
+    pub soft_skills: Vec<String>,
+    pub requirements: Vec<String>,
+    /// Where a candidate applies.
+    pub application_url: String,
+    pub status: MissionStatus,
+    pub status_comment: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The distance in km from the point of the `near` filter to the nearest address of the
+    /// mission; null without `near`.
+    pub distance_km: Option<f64>,
+}
+
+impl From<mission::Model> for Mission {
+    fn from(m: mission::Model) -> Self {
+        Mission {
+            id: ID(m.id.to_string()),
+            db_id: m.id,
+            organization_id: m.organization_id,
+            publisher_id: m.publisher_id,
+            client_id: m.client_id,
+            title: m.title,
+            description: m.description,
+            domain: m.domain.into(),
+            activities: m.activities.0,
+            mission_type: m.mission_type.into(),
+            remote: m.remote.into(),
+            start_at: m.start_at,
+            end_at: m.end_at,
+            posted_at: m.posted_at,
+            places: m.places,
+            places_left: m.places_left,
+            snu: m.snu,
+            snu_places: m.snu_places,
+            open_to_minors: m.open_to_minors,
+            reduced_mobility_accessible: m.reduced_mobility_accessible,
+            close_to_transport: m.close_to_transport,
+            schedule: m.schedule,
+            tags: m.tags.0,
+            audience: m.audience.0,
+            soft_skills: m.soft_skills.0,
+            requirements: m.requirements.0,
+            application_url: m.application_url,
+            status: m.status.into(),
+            status_comment: m.status_comment,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            distance_km: None,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Mission {
+    /// The description as plain text, HTML tags removed.
+    async fn description_text(&self) -> String {
+        search::html_to_text(&self.description)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Where the mission happens, in the publisher's order.
+    async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Address>> {
+        let rows = loaders(ctx)?
+            .load_one(AddressesOf(self.db_id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Address::from).collect())
+    }
+
+    /// The host structure.
+    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Option<Organization>> {
+        let Some(id) = self.organization_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?
+            .load_one(loader::OrganizationId(id))
+            .await?
+            .map(Organization::from))
+    }
+
+    /// The partner platform that published the mission.
+    async fn publisher(&self, ctx: &Context<'_>) -> ApiResult<Option<Publisher>> {
+        Ok(loaders(ctx)?
+            .load_one(PublisherId(self.publisher_id))
+            .await?
+            .map(Publisher::from))
+    }
+}
+
+/// A place where a mission happens.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Address {
+    pub street: Option<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    /// "69", "2A", "971".
+    pub department_code: Option<String>,
+    pub department_name: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+impl From<mission_address::Model> for Address {
+    fn from(a: mission_address::Model) -> Self {
+        Address {
+            street: a.street,
+            postal_code: a.postal_code,
+            city: a.city,
+            department_code: a.department_code,
+            department_name: a.department_name,
+            region: a.region,
+            country: a.country,
+            lat: a.lat,
+            lon: a.lon,
+        }
+    }
+}
+
+/// The cursor list name of an organization's missions.
+pub(crate) const ORGANIZATION_MISSIONS: &str = "organization.missions:START_AT:ASC";
+
+/// A page of an organization's missions, ordered by start date.
+pub struct OrganizationMissionConnection {
+    pub(crate) organization_id: i64,
+    pub(crate) page: Page<Mission>,
+}
+
+impl OrganizationMissionConnection {
+    pub(crate) fn new(
+        organization_id: i64,
+        rows: Vec<mission::Model>,
+        size: u64,
+        had_after: bool,
+    ) -> Self {
+        let page = Page::from_rows(
+            rows,
+            size,
+            had_after,
+            |m| Cursor::new(ORGANIZATION_MISSIONS, Some(time_value(m.start_at)), m.id).encode(),
+            Mission::from,
+        );
+        OrganizationMissionConnection {
+            organization_id,
+            page,
+        }
+    }
+}
+
+/// A page of an organization's missions, ordered by start date.
+#[Object]
+impl OrganizationMissionConnection {
+    async fn edges(&self) -> &[Edge<Mission>] {
+        &self.page.edges
+    }
+
+    async fn nodes(&self) -> Vec<Mission> {
+        self.page.nodes()
+    }
+
+    async fn page_info(&self) -> &PageInfo {
+        &self.page.info
+    }
+
+    /// The number of the organization's public missions, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        Ok(loaders(ctx)?
+            .load_one(MissionCountOf(self.organization_id))
+            .await?
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,104 @@
+//! Page sizes and the page info of Relay connections.
+use async_graphql::SimpleObject;
+
+use crate::error::ApiError;
+
+/// The page size when `first` is not given.
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+/// The largest `first` a list accepts.
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// Checks `first` and returns the page size.
+///
+/// # Errors
+/// `BAD_USER_INPUT` when `first` is negative or above [`MAX_PAGE_SIZE`].
+pub fn page_size(first: Option<i32>) -> Result<u64, ApiError> {
+    match first {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if n < 0 => Err(ApiError::bad_input("first", "must not be negative")),
+        Some(n) if n as u64 > MAX_PAGE_SIZE => Err(ApiError::bad_input(
+            "first",
+            format!("must be at most {MAX_PAGE_SIZE}"),
+        )),
+        Some(n) => Ok(n as u64),
+    }
+}
+
+/// Where a page stands in its list.
+#[derive(Debug, Clone, Default, SimpleObject)]
+pub struct PageInfo {
+    /// Whether more items follow this page.
+    pub has_next_page: bool,
+    /// Whether items come before this page (true when `after` was given).
+    pub has_previous_page: bool,
+    /// The cursor of the first item of this page.
+    pub start_cursor: Option<String>,
+    /// The cursor of the last item of this page; pass it as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// An item of a list with its cursor.
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(concrete(name = "MissionEdge", params(crate::mission::Mission)))]
+#[graphql(concrete(name = "OrganizationEdge", params(crate::organization::Organization)))]
+#[graphql(concrete(name = "VolunteerEdge", params(crate::volunteer::Volunteer)))]
+#[graphql(concrete(name = "ApplicationEdge", params(crate::volunteer::Application)))]
+pub struct Edge<T: async_graphql::OutputType> {
+    /// Pass it as `after` to get the items after this one.
+    pub cursor: String,
+    pub node: T,
+}
+
+/// One page of a list: its items (with cursors) and where it stands.
+#[derive(Debug, Clone)]
+pub struct Page<T: async_graphql::OutputType> {
+    pub edges: Vec<Edge<T>>,
+    pub info: PageInfo,
+}
+
+impl<T: async_graphql::OutputType + Clone> Page<T> {
+    /// Builds a page from up to `size + 1` rows fetched in order: the extra row only tells that a
+    /// next page exists.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        size: u64,
+        had_after: bool,
+        cursor: impl Fn(&R) -> String,
+        node: impl Fn(R) -> T,
+    ) -> Self {
+        let has_next_page = rows.len() as u64 > size;
+        rows.truncate(size as usize);
+        let edges: Vec<Edge<T>> = rows
+            .into_iter()
+            .map(|r| Edge {
+                cursor: cursor(&r),
+                node: node(r),
+            })
+            .collect();
+        let info = PageInfo {
+            has_next_page,
+            has_previous_page: had_after,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        };
+        Page { edges, info }
+    }
+
+    pub fn nodes(&self) -> Vec<T> {
+        self.edges.iter().map(|e| e.node.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        assert_eq!(page_size(None).ok(), Some(DEFAULT_PAGE_SIZE));
+        assert_eq!(page_size(Some(0)).ok(), Some(0));
+        assert_eq!(page_size(Some(100)).ok(), Some(100));
+        assert!(page_size(Some(101)).is_err());
+        assert!(page_size(Some(-1)).is_err());
+    }
+}

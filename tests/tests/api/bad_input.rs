@@ -1,0 +1,220 @@
+//! Bad input: every refused value gets a GraphQL error with a stable `extensions.code`, never a
+//! 500 or a panic, and the server keeps answering.
+use serde_json::{Value, json};
+
+use crate::helpers::{error_code, shared_app};
+
+const Q: &str = "query Q($filter: MissionFilter, $orderBy: MissionOrder, $first: Int, $after: String) {
+  missions(filter: $filter, orderBy: $orderBy, first: $first, after: $after) { totalCount nodes { id } } }";
+
+async fn refused(variables: Value) -> (String, String) {
+    let app = shared_app();
+    let body = app.gql(Q, variables.clone()).await;
+    assert!(
+        body["data"].is_null() || body["data"]["missions"].is_null(),
+        "no data for {variables}: {body}"
+    );
+    let message = body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (error_code(&body), message)
+}
+
+#[tokio::test]
+async fn geo_values_out_of_range_are_refused_with_the_field_named() {
+    for (near, field) in [
+        (
+            json!({ "lat": 45.0, "lon": 4.0, "radiusKm": -5 }),
+            "radiusKm",
+        ),
+        (
+            json!({ "lat": 45.0, "lon": 4.0, "radiusKm": 0 }),
+            "radiusKm",
+        ),
+        (
+            json!({ "lat": 45.0, "lon": 4.0, "radiusKm": 1.0e12 }),
+            "radiusKm",
+        ),
+        (json!({ "lat": 91.0, "lon": 4.0, "radiusKm": 10 }), "lat"),
+        (json!({ "lat": -90.5, "lon": 4.0, "radiusKm": 10 }), "lat"),
+        (json!({ "lat": 45.0, "lon": 180.1, "radiusKm": 10 }), "lon"),
+    ] {
+        let (code, message) = refused(json!({ "filter": { "near": near } })).await;
+        assert_eq!(code, "BAD_USER_INPUT", "{near}");
+        assert!(message.contains(field), "{message} names {field}");
+    }
+}
+
+#[tokio::test]
+async fn page_sizes_outside_0_to_100_are_refused() {
+    for first in [101, -1, 1_000_000] {
+        let (code, message) = refused(json!({ "first": first })).await;
+        assert_eq!(code, "BAD_USER_INPUT", "first: {first}");
+        assert!(message.starts_with("first"), "{message}");
+    }
+    // Beyond 32 bits the value is not an Int at all.
+    let (code, _) = refused(json!({ "first": 1_i64 << 40 })).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn malformed_and_foreign_cursors_are_refused() {
+    let app = shared_app();
+    let org_cursor = app
+        .data(
+            "{ organizations(first: 1) { pageInfo { endCursor } } }",
+            json!({}),
+        )
+        .await["organizations"]["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let start_cursor = app
+        .data("{ missions(first: 1, orderBy: { field: START_AT, direction: ASC }) { pageInfo { endCursor } } }", json!({}))
+        .await["missions"]["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    for (after, order) in [
+        (json!("not-a-cursor"), Value::Null),
+        (json!("eyJsIjoibWlzc2lvbnMifQ"), Value::Null),
+        (json!("x".repeat(5_000)), Value::Null),
+        (json!(org_cursor), Value::Null),
+        // A cursor of one order used with another.
+        (
+            json!(start_cursor),
+            json!({ "field": "POSTED_AT", "direction": "DESC" }),
+        ),
+    ] {
+        let (code, message) = refused(json!({ "after": after, "orderBy": order })).await;
+        assert_eq!(code, "BAD_USER_INPUT", "{after}");
+        assert!(message.starts_with("after"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_enum_values_are_refused_inline_and_in_variables() {
+    let app = shared_app();
+    let body = app
+        .gql(
+            "{ missions(filter: { domains: [PISCINE] }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        body.get("data").is_none(),
+        "a request error has no data: {body}"
+    );
+    let (code, _) = refused(json!({ "filter": { "domains": ["PISCINE"] } })).await;
+    assert!(
+        code == "BAD_USER_INPUT" || code == "GRAPHQL_VALIDATION_FAILED",
+        "{code}"
+    );
+    let (code, _) = refused(json!({ "orderBy": { "field": "PRICE", "direction": "ASC" } })).await;
+    assert!(
+        code == "BAD_USER_INPUT" || code == "GRAPHQL_VALIDATION_FAILED",
+        "{code}"
+    );
+}
+
+#[tokio::test]
+async fn keywords_of_10000_characters_are_refused() {
+    let (code, message) =
+        refused(json!({ "filter": { "keywords": "solidarité ".repeat(910) } })).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("keywords"));
+    let (code, _) = refused(json!({ "filter": { "keywords": "?!…" } })).await;
+    assert_eq!(code, "BAD_USER_INPUT", "keywords with no word");
+    let (code, _) =
+        refused(json!({ "filter": { "keywords": "a b c d e f g h i j k l m n o p q" } })).await;
+    assert_eq!(code, "BAD_USER_INPUT", "too many words");
+}
+
+#[tokio::test]
+async fn orders_that_need_a_filter_are_refused_without_it() {
+    let (code, message) =
+        refused(json!({ "orderBy": { "field": "DISTANCE", "direction": "ASC" } })).await;
+    assert_eq!(
+        (code.as_str(), message.contains("near")),
+        ("BAD_USER_INPUT", true)
+    );
+    let (code, message) =
+        refused(json!({ "orderBy": { "field": "RELEVANCE", "direction": "DESC" } })).await;
+    assert_eq!(
+        (code.as_str(), message.contains("keywords")),
+        ("BAD_USER_INPUT", true)
+    );
+}
+
+#[tokio::test]
+async fn unknown_departments_and_malformed_ids_are_refused() {
+    for filter in [
+        json!({ "departmentCodes": ["99"] }),
+        json!({ "departmentCodes": ["'; --"] }),
+        json!({ "publisherIds": ["abc"] }),
+        json!({ "organizationIds": ["-3"] }),
+        json!({ "domains": vec!["SPORT"; 201] }),
+    ] {
+        let (code, _) = refused(json!({ "filter": filter })).await;
+        assert_eq!(code, "BAD_USER_INPUT", "{filter}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_ids_are_not_found_and_malformed_ids_are_bad_input() {
+    let app = shared_app();
+    for (query, code) in [
+        ("{ mission(id: \"987654321\") { id } }", "NOT_FOUND"),
+        ("{ organization(id: \"987654321\") { id } }", "NOT_FOUND"),
+        ("{ volunteer(id: \"987654321\") { id } }", "NOT_FOUND"),
+        ("{ mission(id: \"abc\") { id } }", "BAD_USER_INPUT"),
+        ("{ mission(id: \"0\") { id } }", "BAD_USER_INPUT"),
+    ] {
+        let body = app.gql(query, json!({})).await;
+        assert_eq!(error_code(&body), code, "{query}");
+        assert!(
+            body["data"].is_object(),
+            "an execution error keeps data: {body}"
+        );
+    }
+    // A mission that exists but is not validated is not found either.
+    let db = crate::helpers::shared_db().await;
+    use passerelle_entities::{MissionStatus, mission};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let hidden = mission::Entity::find()
+        .filter(mission::Column::Status.eq(MissionStatus::Refused))
+        .one(&db)
+        .await
+        .expect("query")
+        .expect("the demo data has refused missions");
+    let body = app
+        .gql(
+            "query($id: ID!) { mission(id: $id) { id } }",
+            json!({ "id": hidden.id.to_string() }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn queries_too_deep_or_too_complex_are_refused_before_running() {
+    let app = shared_app();
+    let deep =
+        "{ missions { nodes { organization { missions { nodes { organization { missions { nodes {
+        organization { missions { nodes { organization { name } } } } } } } } } } } } }";
+    let body = app.gql(deep, json!({})).await;
+    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+    let wide = format!(
+        "{{ {} }}",
+        (0..300)
+            .map(|i| format!(
+                "a{i}: publishers {{ id name url logo description isAnnonceur isDiffuseur }}"
+            ))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let body = app.gql(&wide, json!({})).await;
+    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+}

@@ -1,0 +1,344 @@
+//! Test fixtures: a fresh database per test (SQLite file, or a PostgreSQL database created for
+//! it when `PASSERELLE_TEST_POSTGRES_URL` is set), migrated with the real migrations, and the
+//! real server on an ephemeral port, spoken to over HTTP.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use passerelle::config::Settings;
+use passerelle::{db, seed, server};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Missions in the shared, read-only demo data set.
+pub const SHARED_MISSIONS: u64 = 1_500;
+
+/// A database made for one test (or for the shared data set).
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// Creates an empty database, named after `label`.
+    pub async fn create(label: &str) -> TestDatabase {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        match std::env::var("PASSERELLE_TEST_POSTGRES_URL") {
+            Ok(admin) => {
+                let base = admin
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("test")
+                    .split('?')
+                    .next()
+                    .unwrap_or("test")
+                    .to_owned();
+                let name = format!("{base}_{label}_{}_{n}", std::process::id());
+                let conn = Database::connect(&admin)
+                    .await
+                    .expect("PostgreSQL admin connection");
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                    .await
+                    .expect("drop");
+                conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create database");
+                conn.close().await.ok();
+                let prefix = &admin[..admin.rfind('/').expect("database URL has a path")];
+                TestDatabase {
+                    url: format!("{prefix}/{name}"),
+                    postgres: Some((admin, name)),
+                }
+            }
+            Err(_) => {
+                let dir =
+                    std::env::temp_dir().join(format!("passerelle-tests-{}", std::process::id()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let file = dir.join(format!("{label}-{n}.db"));
+                let _ = std::fs::remove_file(&file);
+                TestDatabase {
+                    url: format!("sqlite://{}?mode=rwc", file.display()),
+                    postgres: None,
+                }
+            }
+        }
+    }
+
+    /// Connects, and migrates with the real migrations.
+    pub async fn connect_migrated(&self) -> DatabaseConnection {
+        let conn = db::connect(&SecretString::from(self.url.clone()), 5)
+            .await
+            .expect("connect");
+        db::migrate_up(&conn).await.expect("migrate");
+        conn
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Drops a PostgreSQL test database (SQLite files go with the temp dir).
+    pub async fn drop_database(self) {
+        if let Some((admin, name)) = self.postgres {
+            if let Ok(conn) = Database::connect(&admin).await {
+                let _ = conn
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            }
+        }
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// Starts the real server on 127.0.0.1:0 over `conn`, in the current runtime.
+    pub async fn start(conn: DatabaseConnection, settings: Settings) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = server::AppState::new(conn, &settings);
+        tokio::spawn(server::serve(
+            listener,
+            state,
+            settings.max_body_bytes,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Posts a query with variables as `application/json`, returns the JSON body (status 200).
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let res = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            res.status(),
+            200,
+            "GraphQL over application/json answers 200"
+        );
+        res.json().await.expect("JSON body")
+    }
+
+    /// Like [`TestApp::gql`], and fails the test on any GraphQL error; returns `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The first error's `extensions.code`.
+pub fn error_code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
+        .to_owned()
+}
+
+/// The shared demo data set (read-only tests use it): a server on its own thread and runtime,
+/// started once per test binary, and the URL of its database for the tests' own checks.
+pub struct Shared {
+    pub base: String,
+    pub database_url: String,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+static SHARED_INIT: Mutex<()> = Mutex::new(());
+
+pub fn shared() -> &'static Shared {
+    if let Some(s) = SHARED.get() {
+        return s;
+    }
+    let _guard = SHARED_INIT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = SHARED.get() {
+        return s;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let database = TestDatabase::create("shared").await;
+            let conn = database.connect_migrated().await;
+            seed::seed_demo(&conn, SHARED_MISSIONS).await.expect("seed");
+            let app = TestApp::start(conn, Settings::default()).await;
+            tx.send(Shared {
+                base: app.base.clone(),
+                database_url: database.url.clone(),
+            })
+            .expect("send");
+            std::future::pending::<()>().await;
+        });
+    });
+    let shared = rx.recv().expect("shared server started");
+    let _ = SHARED.set(shared);
+    SHARED.get().expect("set")
+}
+
+/// A client of the shared server.
+pub fn shared_app() -> TestApp {
+    TestApp {
+        base: shared().base.clone(),
+        client: reqwest::Client::new(),
+        shutdown: None,
+    }
+}
+
+/// A connection to the shared database, for the tests' own expectations.
+pub async fn shared_db() -> DatabaseConnection {
+    Database::connect(&shared().database_url)
+        .await
+        .expect("connect to shared database")
+}
+
+/// Counts the SQL statements a connection executes.
+#[derive(Clone, Default)]
+pub struct StatementCounter(Arc<AtomicUsize>);
+
+impl StatementCounter {
+    pub fn attach(&self, conn: &mut DatabaseConnection) {
+        let counter = self.0.clone();
+        conn.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    pub fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+/// Writes a small, known data set: one publisher, the organizations named, and one mission per
+/// `(title, description, organization index, city, postal code, lat, lon)`; returns mission ids.
+pub async fn insert_missions(
+    conn: &DatabaseConnection,
+    organizations: &[&str],
+    missions: &[(&str, &str, usize, &str, &str, f64, f64)],
+) -> Vec<i64> {
+    use passerelle_entities::mission::StringList;
+    use passerelle_entities::{
+        Domain, MissionStatus, MissionType, Remote, mission, mission_address, organization,
+        publisher, search,
+    };
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = passerelle_entities::time::now();
+    let p = publisher::ActiveModel {
+        name: Set("Test publisher".into()),
+        is_annonceur: Set(true),
+        is_diffuseur: Set(true),
+        moderator: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .expect("publisher");
+    let mut org_ids = Vec::new();
+    for (i, name) in organizations.iter().enumerate() {
+        let o = organization::ActiveModel {
+            publisher_id: Set(p.id),
+            client_id: Set(format!("o{i}")),
+            name: Set((*name).to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await
+        .expect("organization");
+        org_ids.push(o.id);
+    }
+    let mut ids = Vec::new();
+    for (i, (title, description, org, city, postal, lat, lon)) in missions.iter().enumerate() {
+        let dep = passerelle_entities::geo::department_of_postal_code(postal);
+        let m = mission::ActiveModel {
+            publisher_id: Set(p.id),
+            organization_id: Set(Some(org_ids[*org])),
+            client_id: Set(format!("m{i}")),
+            title: Set((*title).to_owned()),
+            description: Set((*description).to_owned()),
+            domain: Set(Domain::Autre),
+            activities: Set(StringList::default()),
+            mission_type: Set(MissionType::Benevolat),
+            remote: Set(Remote::No),
+            start_at: Set(now + chrono::Duration::days(i as i64)),
+            end_at: Set(None),
+            posted_at: Set(now),
+            places: Set(3),
+            places_left: Set(3),
+            snu: Set(false),
+            snu_places: Set(0),
+            open_to_minors: Set(false),
+            reduced_mobility_accessible: Set(false),
+            close_to_transport: Set(false),
+            schedule: Set(None),
+            tags: Set(StringList::default()),
+            audience: Set(StringList::default()),
+            soft_skills: Set(StringList::default()),
+            requirements: Set(StringList::default()),
+            application_url: Set("https://example.org/apply".into()),
+            status: Set(MissionStatus::Validated),
+            status_comment: Set(None),
+            search_text: Set(search::document(
+                title,
+                description,
+                Some(organizations[*org]),
+                [*city],
+            )),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await
+        .expect("mission");
+        mission_address::ActiveModel {
+            mission_id: Set(m.id),
+            position: Set(0),
+            city: Set(Some((*city).to_owned())),
+            postal_code: Set(Some((*postal).to_owned())),
+            department_code: Set(dep.map(|d| d.code.to_owned())),
+            department_name: Set(dep.map(|d| d.name.to_owned())),
+            region: Set(dep.map(|d| d.region.to_owned())),
+            country: Set(Some("FR".into())),
+            lat: Set(Some(*lat)),
+            lon: Set(Some(*lon)),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await
+        .expect("address");
+        ids.push(m.id);
+    }
+    ids
+}

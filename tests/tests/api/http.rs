@@ -1,0 +1,278 @@
+//! HTTP behaviour: the GraphQL-over-HTTP status codes and media types, GraphiQL, health and
+//! readiness, request limits, and the example queries of the README.
+use serde_json::{Value, json};
+
+use crate::helpers::{error_code, shared_app};
+
+#[tokio::test]
+async fn request_errors_are_400_under_graphql_response_json_and_200_under_json() {
+    let app = shared_app();
+    let url = format!("{}/graphql", app.base);
+    for (accept, status, media) in [
+        (
+            "application/graphql-response+json",
+            400,
+            "application/graphql-response+json",
+        ),
+        ("application/json", 200, "application/json"),
+    ] {
+        let res = app
+            .client
+            .post(&url)
+            .header("accept", accept)
+            .json(&json!({ "query": "{ missions( }" }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), status, "parse error under {accept}");
+        assert_eq!(res.headers()["content-type"], media);
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
+        assert!(body.get("data").is_none());
+    }
+    // An execution error is 200 in both.
+    let res = app
+        .client
+        .post(&url)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "{ mission(id: \"987654321\") { id } }" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(error_code(&body), "NOT_FOUND");
+    assert!(body["data"].is_object());
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_with_a_code() {
+    let app = shared_app();
+    let url = format!("{}/graphql", app.base);
+    let post = |body: &'static str, content_type: &'static str| {
+        app.client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    for (body, content_type, status, code) in [
+        ("{not json", "application/json", 400, "BAD_REQUEST"),
+        (
+            "[{\"query\":\"{ publishers { id } }\"}]",
+            "application/json",
+            400,
+            "BAD_REQUEST",
+        ),
+        ("{\"variables\":{}}", "application/json", 400, "BAD_REQUEST"),
+        (
+            "{\"query\":\"{ publishers { id } }\",\"variables\":[1]}",
+            "application/json",
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "query { publishers { id } }",
+            "text/plain",
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+    ] {
+        let res = post(body, content_type).await.expect("send");
+        assert_eq!(res.status(), status, "{body}");
+        let json: Value = res.json().await.expect("json");
+        assert_eq!(error_code(&json), code, "{body}");
+    }
+    let res = app
+        .client
+        .post(&url)
+        .header("accept", "text/html")
+        .json(&json!({ "query": "{ publishers { id } }" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 406);
+    // Over the body limit (1 MiB by default).
+    let huge = json!({ "query": format!("{{ publishers {{ id }} }} #{}", "x".repeat(1 << 21)) });
+    let res = reqwest::Client::new()
+        .post(&url)
+        .json(&huge)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 413);
+    // The server still answers.
+    assert_eq!(
+        app.data("{ publishers { id } }", json!({})).await["publishers"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+}
+
+#[tokio::test]
+async fn get_runs_queries_and_refuses_mutations() {
+    let app = shared_app();
+    let url = format!("{}/graphql", app.base);
+    let res = app
+        .client
+        .get(&url)
+        .query(&[
+            (
+                "query",
+                "query($n: Int) { missions(first: $n) { nodes { id } } }",
+            ),
+            ("variables", "{\"n\": 3}"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(
+        body["data"]["missions"]["nodes"].as_array().map(Vec::len),
+        Some(3)
+    );
+    let res = app
+        .client
+        .get(&url)
+        .query(&[("query", "mutation { x }")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
+    let res = app
+        .client
+        .get(&url)
+        .query(&[("query", "{ publishers { id } }"), ("variables", "{oops")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn graphiql_is_served_offline_with_an_example_query() {
+    let app = shared_app();
+    let res = app
+        .client
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.expect("html");
+    assert!(html.contains("GraphiQL"));
+    assert!(html.contains("missions("), "opens with the example query");
+    for src in html
+        .split("src=\"")
+        .skip(1)
+        .chain(html.split("href=\"").skip(1))
+    {
+        let url = src.split('"').next().unwrap_or_default();
+        assert!(
+            url.starts_with('/'),
+            "asset {url} is served by the gateway, not a CDN"
+        );
+        let asset = app
+            .client
+            .get(format!("{}{url}", app.base))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(asset.status(), 200, "{url}");
+        assert!(
+            asset.bytes().await.expect("bytes").len() > 1000,
+            "{url} is a real asset"
+        );
+    }
+    let res = app
+        .client
+        .get(format!("{}/graphiql/nope.js", app.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = shared_app();
+    let health: Value = app
+        .client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "ok");
+    let res = app
+        .client
+        .get(format!("{}/ready", app.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    let ready: Value = res.json().await.expect("json");
+    assert_eq!(ready["status"], "ready");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    use crate::helpers::{TestApp, TestDatabase};
+    let database = TestDatabase::create("ready").await;
+    let conn = database.connect_migrated().await;
+    let app = TestApp::start(conn.clone(), passerelle::config::Settings::default()).await;
+    conn.close_by_ref().await.expect("close the pool");
+    let res = app
+        .client
+        .get(format!("{}/ready", app.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 503);
+    let health = app
+        .client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(health.status(), 200, "the process is still up");
+    app.stop().await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn every_example_query_runs_against_the_demo_data() {
+    let app = shared_app();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/queries");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/queries") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("graphql") {
+            continue;
+        }
+        let query = std::fs::read_to_string(&path).expect("read");
+        let variables = std::fs::read_to_string(path.with_extension("json"))
+            .map(|t| serde_json::from_str::<Value>(&t).expect("variables JSON"))
+            .unwrap_or(json!({}));
+        let data = app.data(&query, variables).await;
+        let first = data
+            .as_object()
+            .and_then(|o| o.values().next())
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert!(!first.is_null(), "{} returns data", path.display());
+        let text = first.to_string();
+        assert!(
+            text.len() > 50,
+            "{} returns something: {text}",
+            path.display()
+        );
+        ran += 1;
+    }
+    assert!(ran >= 5, "the README's examples are all here ({ran})");
+}

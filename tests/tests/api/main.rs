@@ -1,0 +1,9 @@
+//! End-to-end tests of the API: the real server on an ephemeral port, spoken to over HTTP, on
+//! SQLite by default and on PostgreSQL when `PASSERELLE_TEST_POSTGRES_URL` is set.
+mod bad_input;
+mod federation;
+mod helpers;
+mod http;
+mod missions;
+mod oracle;
+mod relations;

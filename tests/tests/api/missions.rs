@@ -1,0 +1,484 @@
+//! `missions`: every filter alone and combined, every order, pagination, facets, geo and
+//! full-text search, checked against the oracle on the shared demo data.
+use chrono::{DateTime, Utc};
+use passerelle_entities::{Domain, MissionType, Remote, geo, search};
+use serde_json::{Value, json};
+
+use crate::helpers::{shared_app, shared_db};
+use crate::oracle::{Facts, ids, public_missions, walk, walked_ids};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("time")
+        .with_timezone(&Utc)
+}
+
+const LYON: (f64, f64) = (45.764, 4.8357);
+
+fn keyword_match(f: &Facts, words: &[&str]) -> bool {
+    let tokens = search::tokens(&f.m.search_text);
+    let last = words.len() - 1;
+    words.iter().enumerate().all(|(i, w)| {
+        let w = search::fold(w);
+        tokens.iter().any(|t| {
+            if i == last {
+                t.starts_with(&w)
+            } else {
+                *t == w
+            }
+        })
+    })
+}
+
+type Case = (&'static str, Value, Box<dyn Fn(&Facts) -> bool>);
+
+fn filter_cases() -> Vec<Case> {
+    vec![
+        (
+            "domains",
+            json!({ "domains": ["ENVIRONNEMENT", "SANTE"] }),
+            Box::new(|f: &Facts| matches!(f.m.domain, Domain::Environnement | Domain::Sante)),
+        ),
+        (
+            "types",
+            json!({ "types": ["VOLONTARIAT_SERVICE_CIVIQUE"] }),
+            Box::new(|f: &Facts| f.m.mission_type == MissionType::VolontariatServiceCivique),
+        ),
+        (
+            "remote",
+            json!({ "remote": ["FULL", "POSSIBLE"] }),
+            Box::new(|f: &Facts| f.m.remote != Remote::No),
+        ),
+        (
+            "departmentCodes",
+            json!({ "departmentCodes": ["69", "2a", "974"] }),
+            Box::new(|f: &Facts| f.in_department(&["69", "2A", "974"])),
+        ),
+        (
+            "near",
+            json!({ "near": { "lat": LYON.0, "lon": LYON.1, "radiusKm": 25 } }),
+            Box::new(|f: &Facts| f.distance(LYON.0, LYON.1).is_some_and(|d| d <= 25.0)),
+        ),
+        (
+            "startsAfter",
+            json!({ "startsAfter": "2026-06-01T00:00:00Z" }),
+            Box::new(|f: &Facts| f.m.start_at >= t("2026-06-01T00:00:00Z")),
+        ),
+        (
+            "endsBefore",
+            json!({ "endsBefore": "2026-12-31T00:00:00Z" }),
+            Box::new(|f: &Facts| f.m.end_at.is_some_and(|e| e <= t("2026-12-31T00:00:00Z"))),
+        ),
+        (
+            "openToMinors",
+            json!({ "openToMinors": true }),
+            Box::new(|f: &Facts| f.m.open_to_minors),
+        ),
+        (
+            "snu",
+            json!({ "snu": false }),
+            Box::new(|f: &Facts| !f.m.snu),
+        ),
+        (
+            "hasPlacesLeft",
+            json!({ "hasPlacesLeft": false }),
+            Box::new(|f: &Facts| f.m.places_left <= 0),
+        ),
+        (
+            "publisherIds",
+            json!({ "publisherIds": ["2", "4"] }),
+            Box::new(|f: &Facts| [2, 4].contains(&f.m.publisher_id)),
+        ),
+        (
+            "organizationIds",
+            json!({ "organizationIds": ["1", "2", "3", "50"] }),
+            Box::new(|f: &Facts| {
+                f.m.organization_id
+                    .is_some_and(|o| [1, 2, 3, 50].contains(&o))
+            }),
+        ),
+        (
+            "keywords",
+            json!({ "keywords": "Lyon" }),
+            Box::new(|f: &Facts| keyword_match(f, &["lyon"])),
+        ),
+        (
+            "empty lists narrow nothing",
+            json!({ "domains": [], "departmentCodes": [] }),
+            Box::new(|_: &Facts| true),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_filter_alone_returns_exactly_the_matching_missions() {
+    let app = shared_app();
+    let world = public_missions(&shared_db().await).await;
+    for (name, filter, keep) in filter_cases() {
+        let expected = ids(&world, keep);
+        assert!(
+            !expected.is_empty(),
+            "{name}: the demo data has matching missions"
+        );
+        let (nodes, total) = walk(&app, filter, Value::Null, 100).await;
+        assert_eq!(walked_ids(&nodes, total), expected, "filter {name}");
+    }
+}
+
+#[tokio::test]
+async fn combined_filters_return_the_intersection() {
+    let app = shared_app();
+    let world = public_missions(&shared_db().await).await;
+    let cases = filter_cases();
+    // Every pair of distinct filters, combined.
+    for i in 0..cases.len() - 1 {
+        for j in (i + 1)..cases.len() - 1 {
+            let (a, fa, ka) = &cases[i];
+            let (b, fb, kb) = &cases[j];
+            let mut filter = fa.as_object().expect("object").clone();
+            filter.extend(fb.as_object().expect("object").clone());
+            let expected = ids(&world, |f| ka(f) && kb(f));
+            let (nodes, total) = walk(&app, Value::Object(filter), Value::Null, 100).await;
+            assert_eq!(walked_ids(&nodes, total), expected, "filters {a} + {b}");
+        }
+    }
+}
+
+fn key(node: &Value, field: &str) -> String {
+    node[field].as_str().expect("time").to_owned()
+}
+
+#[tokio::test]
+async fn every_order_sorts_and_pages_without_gap_or_duplicate() {
+    let app = shared_app();
+    let world = public_missions(&shared_db().await).await;
+    let all = ids(&world, |_| true);
+    for (field, node_field) in [
+        ("START_AT", "startAt"),
+        ("POSTED_AT", "postedAt"),
+        ("CREATED_AT", "createdAt"),
+    ] {
+        for direction in ["ASC", "DESC"] {
+            let (nodes, total) = walk(
+                &app,
+                Value::Null,
+                json!({ "field": field, "direction": direction }),
+                70,
+            )
+            .await;
+            assert_eq!(
+                walked_ids(&nodes, total),
+                all,
+                "{field} {direction} lists every mission"
+            );
+            for pair in nodes.windows(2) {
+                let (a, b) = (t(&key(&pair[0], node_field)), t(&key(&pair[1], node_field)));
+                let (ia, ib): (i64, i64) = (
+                    pair[0]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .parse()
+                        .unwrap_or_default(),
+                    pair[1]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .parse()
+                        .unwrap_or_default(),
+                );
+                match direction {
+                    "ASC" => assert!(a < b || (a == b && ia < ib), "{field} ASC: {pair:?}"),
+                    _ => assert!(a > b || (a == b && ia > ib), "{field} DESC: {pair:?}"),
+                }
+            }
+        }
+    }
+    // The default order is newest first.
+    let (default, _) = walk(&app, json!({ "domains": ["SPORT"] }), Value::Null, 100).await;
+    let (posted, _) = walk(
+        &app,
+        json!({ "domains": ["SPORT"] }),
+        json!({ "field": "POSTED_AT", "direction": "DESC" }),
+        100,
+    )
+    .await;
+    assert_eq!(default, posted);
+}
+
+#[tokio::test]
+async fn near_results_are_within_the_radius_and_ordered_by_distance() {
+    let app = shared_app();
+    let world = public_missions(&shared_db().await).await;
+    for (lat, lon, radius) in [
+        (LYON.0, LYON.1, 15.0),
+        (48.8566, 2.3522, 40.0),
+        (43.2965, 5.3698, 120.0),
+    ] {
+        let filter = json!({ "near": { "lat": lat, "lon": lon, "radiusKm": radius } });
+        let (nodes, total) = walk(
+            &app,
+            filter,
+            json!({ "field": "DISTANCE", "direction": "ASC" }),
+            50,
+        )
+        .await;
+        let got = walked_ids(&nodes, total);
+        assert_eq!(
+            got,
+            ids(&world, |f| f
+                .distance(lat, lon)
+                .is_some_and(|d| d <= radius))
+        );
+        assert!(!got.is_empty());
+        let mut previous = 0.0;
+        for node in &nodes {
+            let d = node["distanceKm"].as_f64().expect("distanceKm with near");
+            let id: i64 = node["id"].as_str().expect("id").parse().expect("id");
+            let facts = world.iter().find(|f| f.m.id == id).expect("known mission");
+            let expected = facts.distance(lat, lon).expect("has coordinates");
+            assert!(
+                (d - expected).abs() < 1e-6,
+                "distanceKm {d} is the great-circle distance {expected}"
+            );
+            assert!(d <= radius + 1e-9, "{d} within {radius}");
+            assert!(d >= previous, "ordered by distance");
+            previous = d;
+        }
+    }
+    // Descending, the farthest comes first.
+    let filter = json!({ "near": { "lat": LYON.0, "lon": LYON.1, "radiusKm": 50 } });
+    let (nodes, _) = walk(
+        &app,
+        filter,
+        json!({ "field": "DISTANCE", "direction": "DESC" }),
+        100,
+    )
+    .await;
+    let d: Vec<f64> = nodes
+        .iter()
+        .map(|n| n["distanceKm"].as_f64().unwrap_or_default())
+        .collect();
+    assert!(d.windows(2).all(|w| w[0] >= w[1]));
+    // Without near, no distance.
+    let (nodes, _) = walk(&app, json!({ "domains": ["SPORT"] }), Value::Null, 100).await;
+    assert!(nodes.iter().all(|n| n["distanceKm"].is_null()));
+    // A radius of a few hundred metres around no address finds nothing, and says so.
+    let (nodes, total) = walk(
+        &app,
+        json!({ "near": { "lat": 46.0, "lon": 1.0, "radiusKm": 0.5 } }),
+        Value::Null,
+        10,
+    )
+    .await;
+    assert!(nodes.is_empty() && total == 0);
+}
+
+#[tokio::test]
+async fn relevance_order_pages_through_every_keyword_match() {
+    let app = shared_app();
+    let world = public_missions(&shared_db().await).await;
+    let filter = json!({ "keywords": "aide" });
+    let expected = ids(&world, |f| keyword_match(f, &["aide"]));
+    assert!(expected.len() > 20);
+    for direction in ["DESC", "ASC"] {
+        let (nodes, total) = walk(
+            &app,
+            filter.clone(),
+            json!({ "field": "RELEVANCE", "direction": direction }),
+            20,
+        )
+        .await;
+        assert_eq!(walked_ids(&nodes, total), expected, "RELEVANCE {direction}");
+    }
+    let (default, _) = walk(&app, filter.clone(), Value::Null, 20).await;
+    let (relevance, _) = walk(
+        &app,
+        filter,
+        json!({ "field": "RELEVANCE", "direction": "DESC" }),
+        20,
+    )
+    .await;
+    assert_eq!(
+        default, relevance,
+        "keywords default to relevance, best first"
+    );
+}
+
+#[tokio::test]
+async fn facets_add_up_and_match_the_counts_of_the_filter() {
+    let app = shared_app();
+    let world = public_missions(&shared_db().await).await;
+    let query = "query F($filter: MissionFilter) { missions(filter: $filter, first: 1) { totalCount facets {
+        domains { value count } types { value count } departmentCodes { value count } remote { value count } } } }";
+    for filter in [
+        Value::Null,
+        json!({ "remote": ["NO"], "near": { "lat": LYON.0, "lon": LYON.1, "radiusKm": 100 } }),
+        json!({ "keywords": "sport" }),
+    ] {
+        let data = app.data(query, json!({ "filter": filter })).await;
+        let total = data["missions"]["totalCount"].as_i64().expect("total");
+        let facets = &data["missions"]["facets"];
+        for name in ["domains", "types", "remote"] {
+            let sum: i64 = facets[name]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|f| f["count"].as_i64().unwrap_or_default())
+                .sum();
+            assert_eq!(
+                sum, total,
+                "{name} facet adds up to totalCount for {filter}"
+            );
+        }
+        let (nodes, _) = walk(&app, filter.clone(), Value::Null, 100).await;
+        let in_filter: Vec<i64> = nodes
+            .iter()
+            .map(|n| {
+                n["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .parse()
+                    .unwrap_or_default()
+            })
+            .collect();
+        for facet in facets["departmentCodes"].as_array().expect("list") {
+            let code = facet["value"].as_str().expect("code");
+            assert!(geo::department(code).is_some(), "{code} is a department");
+            let expected = world
+                .iter()
+                .filter(|f| in_filter.contains(&f.m.id) && f.in_department(&[code]))
+                .count() as i64;
+            assert_eq!(
+                facet["count"].as_i64(),
+                Some(expected),
+                "department {code} for {filter}"
+            );
+        }
+        let counts: Vec<i64> = facets["domains"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|f| f["count"].as_i64().unwrap_or_default())
+            .collect();
+        assert!(
+            counts.windows(2).all(|w| w[0] >= w[1]),
+            "most frequent first"
+        );
+    }
+    let data = app
+        .data(query, json!({ "filter": { "domains": ["ENVIRONNEMENT"] } }))
+        .await;
+    assert_eq!(
+        data["missions"]["facets"]["domains"][0]["value"], "ENVIRONNEMENT",
+        "facet values are enum names"
+    );
+}
+
+#[tokio::test]
+async fn keywords_match_title_description_organization_and_city_ignoring_accents_and_case() {
+    use crate::helpers::{TestApp, TestDatabase, insert_missions};
+    let database = TestDatabase::create("keywords").await;
+    let conn = database.connect_migrated().await;
+    let ids = insert_missions(
+        &conn,
+        &["Les Amis de la Forêt", "Club Omnisports"],
+        &[
+            (
+                "Écrivain public bénévole",
+                "<p>Aider à rédiger des courriers.</p>",
+                1,
+                "Rennes",
+                "35000",
+                48.11,
+                -1.68,
+            ),
+            (
+                "Soutien administratif",
+                "<p>Permanence <b>numérique</b> à la médiathèque.</p>",
+                1,
+                "Rennes",
+                "35000",
+                48.11,
+                -1.68,
+            ),
+            (
+                "Balade nature",
+                "<p>Découvrir les arbres.</p>",
+                0,
+                "Rennes",
+                "35000",
+                48.11,
+                -1.68,
+            ),
+            (
+                "Accueil du public",
+                "<p>Accueillir les visiteurs.</p>",
+                1,
+                "Saint-Étienne",
+                "42000",
+                45.44,
+                4.39,
+            ),
+        ],
+    )
+    .await;
+    let app = TestApp::start(conn, passerelle::config::Settings::default()).await;
+    let query =
+        "query K($k: String) { missions(filter: { keywords: $k }) { totalCount nodes { id } } }";
+    let found = |body: serde_json::Value| -> Vec<i64> {
+        let mut v: Vec<i64> = body["missions"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| {
+                n["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .parse()
+                    .unwrap_or_default()
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    for (keywords, expected, what) in [
+        (
+            "ECRIVAIN",
+            vec![ids[0]],
+            "a title word, without its accent, in capitals",
+        ),
+        ("écrivain publique", vec![], "every word must match"),
+        (
+            "écrivain pub",
+            vec![ids[0]],
+            "the last word matches as a prefix",
+        ),
+        ("NUMÉRIQUE", vec![ids[1]], "a description word inside HTML"),
+        ("foret", vec![ids[2]], "an organization name word"),
+        (
+            "saint etienne",
+            vec![ids[3]],
+            "a city with a hyphen and an accent",
+        ),
+        ("Saint-Étienne", vec![ids[3]], "the city as written"),
+        (
+            "rennes",
+            vec![ids[0], ids[1], ids[2]],
+            "a city shared by several missions",
+        ),
+        (
+            "'; DROP TABLE missions; --",
+            vec![],
+            "SQL is only ever a value",
+        ),
+        (
+            "\"unbalanced OR NEAR(",
+            vec![],
+            "FTS syntax is only ever a value",
+        ),
+    ] {
+        let data = app.data(query, json!({ "k": keywords })).await;
+        assert_eq!(found(data), expected, "{what}: {keywords:?}");
+    }
+    app.stop().await;
+    database.drop_database().await;
+}

@@ -1,0 +1,220 @@
+//! Relations: nested pages per parent, applications and their missions, and the number of SQL
+//! statements a nested request costs.
+use std::collections::BTreeSet;
+
+use passerelle::config::Settings;
+use passerelle::seed;
+use passerelle_entities::{application, mission};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+
+use crate::helpers::{StatementCounter, TestApp, TestDatabase, shared_app, shared_db};
+
+#[tokio::test]
+async fn organization_missions_are_paged_per_organization_in_start_order() {
+    let app = shared_app();
+    let db = shared_db().await;
+    let data = app
+        .data(
+            "{ organizations(first: 8) { totalCount nodes { id name missions(first: 2) {
+                totalCount pageInfo { hasNextPage endCursor } nodes { id } } } } }",
+            json!({}),
+        )
+        .await;
+    let orgs = data["organizations"]["nodes"].as_array().expect("nodes");
+    assert_eq!(orgs.len(), 8);
+    let names: Vec<&str> = orgs
+        .iter()
+        .map(|o| o["name"].as_str().unwrap_or_default())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert!(
+        data["organizations"]["totalCount"]
+            .as_i64()
+            .unwrap_or_default()
+            > 8
+    );
+    for org in orgs {
+        let id: i64 = org["id"].as_str().expect("id").parse().expect("id");
+        let expected: Vec<String> = mission::Entity::find()
+            .filter(mission::is_public())
+            .filter(mission::Column::OrganizationId.eq(id))
+            .order_by_asc(mission::Column::StartAt)
+            .order_by_asc(mission::Column::Id)
+            .all(&db)
+            .await
+            .expect("missions")
+            .into_iter()
+            .map(|m| m.id.to_string())
+            .collect();
+        let page = &org["missions"];
+        assert_eq!(page["totalCount"].as_i64(), Some(expected.len() as i64));
+        let got: Vec<String> = page["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| n["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(got, expected.iter().take(2).cloned().collect::<Vec<_>>());
+        assert_eq!(
+            page["pageInfo"]["hasNextPage"].as_bool(),
+            Some(expected.len() > 2)
+        );
+        // Walk the rest of this organization's missions through its own cursor.
+        let mut all = got.clone();
+        let mut after = page["pageInfo"]["endCursor"].clone();
+        let mut more = expected.len() > 2;
+        while more {
+            let d = app
+                .data(
+                    "query($id: ID!, $after: String) { organization(id: $id) { missions(first: 2, after: $after) {
+                        pageInfo { hasNextPage endCursor } nodes { id } } } }",
+                    json!({ "id": id.to_string(), "after": after }),
+                )
+                .await;
+            let p = &d["organization"]["missions"];
+            all.extend(
+                p["nodes"]
+                    .as_array()
+                    .expect("nodes")
+                    .iter()
+                    .map(|n| n["id"].as_str().unwrap_or_default().to_owned()),
+            );
+            more = p["pageInfo"]["hasNextPage"].as_bool().unwrap_or(false);
+            after = p["pageInfo"]["endCursor"].clone();
+        }
+        assert_eq!(
+            all, expected,
+            "walking an organization's missions gives them all, once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn volunteers_list_their_applications_in_every_status_with_their_missions() {
+    let app = shared_app();
+    let db = shared_db().await;
+    let mut statuses = BTreeSet::new();
+    let mut after: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let d = app
+            .data(
+                "query($after: String) { volunteers(first: 100, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+                  nodes { id applications(first: 10) { totalCount nodes { id status mission { id } volunteer { id } } } } } }",
+                json!({ "after": after }),
+            )
+            .await;
+        for v in d["volunteers"]["nodes"].as_array().expect("nodes") {
+            seen += 1;
+            let vid: i64 = v["id"].as_str().expect("id").parse().expect("id");
+            let expected = application::Entity::find()
+                .filter(application::Column::VolunteerId.eq(vid))
+                .order_by_asc(application::Column::Id)
+                .all(&db)
+                .await
+                .expect("applications");
+            let apps = v["applications"]["nodes"].as_array().expect("nodes");
+            assert_eq!(
+                v["applications"]["totalCount"].as_i64(),
+                Some(expected.len() as i64)
+            );
+            assert_eq!(apps.len(), expected.len().min(10));
+            for (a, e) in apps.iter().zip(&expected) {
+                assert_eq!(a["id"].as_str(), Some(e.id.to_string().as_str()));
+                assert_eq!(
+                    a["volunteer"]["id"].as_str(),
+                    Some(v["id"].as_str().unwrap_or_default())
+                );
+                statuses.insert(a["status"].as_str().unwrap_or_default().to_owned());
+                // The mission is there when it is still published, null otherwise.
+                let public = mission::Entity::find_by_id(e.mission_id)
+                    .filter(mission::is_public())
+                    .one(&db)
+                    .await
+                    .expect("mission");
+                assert_eq!(
+                    a["mission"]["id"].as_str().map(str::to_owned),
+                    public.map(|m| m.id.to_string())
+                );
+            }
+        }
+        if !d["volunteers"]["pageInfo"]["hasNextPage"]
+            .as_bool()
+            .unwrap_or(false)
+        {
+            assert_eq!(d["volunteers"]["totalCount"].as_i64(), Some(seen));
+            break;
+        }
+        after = d["volunteers"]["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
+    }
+    assert_eq!(
+        statuses.len(),
+        8,
+        "applications in every status: {statuses:?}"
+    );
+}
+
+const NESTED: &str = "query Nested($first: Int) {
+  missions(first: $first, orderBy: { field: START_AT, direction: ASC }) {
+    nodes {
+      id title
+      addresses { city lat lon }
+      publisher { name }
+      organization { name missions(first: 5) { totalCount nodes { id title } } }
+    }
+  }
+}";
+
+#[tokio::test]
+async fn a_nested_request_runs_the_same_few_statements_for_10_or_100_missions() {
+    let database = TestDatabase::create("statements").await;
+    let mut conn = database.connect_migrated().await;
+    let counter = StatementCounter::default();
+    counter.attach(&mut conn);
+    seed::seed_demo(&conn, 600).await.expect("seed");
+    // The batching window is a timer: a debug build resolves 100 missions' fields more slowly than
+    // the release default of 2 ms allows, so the window is widened here; the bench counts the
+    // statements of the release build with the default window (docs/BENCHMARKS.md).
+    let settings = Settings {
+        loader_delay_ms: 25,
+        ..Settings::default()
+    };
+    let app = TestApp::start(conn, settings).await;
+    counter.take();
+    let small = app.data(NESTED, json!({ "first": 10 })).await;
+    let at_10 = counter.take();
+    let large = app.data(NESTED, json!({ "first": 100 })).await;
+    let at_100 = counter.take();
+    assert_eq!(
+        small["missions"]["nodes"].as_array().map(Vec::len),
+        Some(10)
+    );
+    assert_eq!(
+        large["missions"]["nodes"].as_array().map(Vec::len),
+        Some(100)
+    );
+    let with_orgs = large["missions"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| {
+            n["organization"]["missions"]["nodes"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty())
+        })
+        .count();
+    assert!(with_orgs > 50, "the nested lists are filled");
+    // One statement for the page, then one per relation: addresses, publisher, organization,
+    // the organizations' pages of missions, and their counts.
+    assert_eq!(at_10, 6, "statements for first: 10");
+    assert_eq!(
+        at_100, at_10,
+        "statements for first: 100 are those of first: 10"
+    );
+    app.stop().await;
+    database.drop_database().await;
+}
