@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use passerelle_entities::{Domain as DbDomain, MissionType as DbType, Remote as DbRemote, mission};
 
 use super::filter::{MissionFilter, MissionOrder};
-use super::search::{MissionSearch, ResolvedOrder, parse_id, row_cursor};
+use super::search::{MissionSearch, parse_id, row_cursor};
 use super::types::Mission;
 use crate::cursor::Cursor;
 use crate::enums::{Domain, MissionType, Remote, graphql_name};
@@ -50,7 +50,6 @@ impl MissionQuery {
         Ok(MissionConnection {
             page,
             search: Arc::new(search),
-            _order: order,
         })
     }
 
@@ -81,7 +80,6 @@ impl MissionQuery {
 pub struct MissionConnection {
     page: Page<Mission>,
     search: Arc<MissionSearch>,
-    _order: ResolvedOrder,
 }
 
 /// A page of missions, with the count and facets of the whole filtered list.

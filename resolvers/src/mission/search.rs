@@ -202,18 +202,6 @@ impl MissionSearch {
                 })
             }
         };
-        if let Some(near) = near {
-            let (a, b, l, r) = near.bbox;
-            c = c.add(cust(
-                backend,
-                &format!(
-                    "\"missions\".\"id\" IN (SELECT mission_addresses.mission_id FROM mission_addresses \
-                     WHERE mission_addresses.lat BETWEEN ? AND ? AND mission_addresses.lon BETWEEN ? AND ? \
-                     AND {HAVERSINE_KM} <= ?)"
-                ),
-                vec![a.into(), b.into(), l.into(), r.into(), near.lat.into(), near.lat.into(), near.lon.into(), near.radius_km.into()],
-            ));
-        }
         // Stored times are whole seconds (see `passerelle_entities::time`): round the bounds
         // inwards to whole seconds so that text comparison on SQLite stays time comparison.
         if let Some(t) = filter.starts_after {
@@ -316,49 +304,88 @@ impl MissionSearch {
         }
     }
 
-    /// `FROM missions [JOIN missions_fts] WHERE …`: the filtered set, with no columns yet.
-    fn base(&self) -> SelectStatement {
+    /// `FROM missions … WHERE …`: the filtered set, with no columns yet.
+    ///
+    /// With `near`, missions are joined to `near`, one row per mission with the distance to its
+    /// nearest address in the circle: the bounding box narrows the addresses on the (lat, lon)
+    /// index, the haversine distance is computed once per address. With keywords on SQLite,
+    /// missions are kept by `id IN (SELECT rowid … MATCH …)`, or, to order by relevance, joined
+    /// to the FTS5 results with their score: either way the full-text index drives the query.
+    fn base(&self, with_score: bool) -> SelectStatement {
         let mut q = Query::select();
         q.from(mission::Entity).cond_where(self.condition.clone());
-        if let (Some(ft), DbBackend::Sqlite) = (&self.full_text, self.backend) {
-            q.join(
+        if let Some(near) = self.near {
+            let (a, b, l, r) = near.bbox;
+            let addresses = Query::select()
+                .column((Alias::new("mission_addresses"), Alias::new("mission_id")))
+                .expr_as(
+                    cust(
+                        self.backend,
+                        &format!("MIN({HAVERSINE_KM})"),
+                        vec![near.lat.into(), near.lat.into(), near.lon.into()],
+                    ),
+                    Alias::new("distance_km"),
+                )
+                .from(Alias::new("mission_addresses"))
+                .and_where(cust(
+                    self.backend,
+                    "mission_addresses.lat BETWEEN ? AND ? AND mission_addresses.lon BETWEEN ? AND ?",
+                    vec![a.into(), b.into(), l.into(), r.into()],
+                ))
+                .group_by_col((Alias::new("mission_addresses"), Alias::new("mission_id")))
+                .to_owned();
+            q.join_subquery(
                 sea_orm::JoinType::InnerJoin,
-                Alias::new("missions_fts"),
-                Expr::cust("\"missions_fts\".\"rowid\" = \"missions\".\"id\""),
+                addresses,
+                Alias::new("near"),
+                Expr::col((Alias::new("near"), Alias::new("mission_id")))
+                    .equals((mission::Entity, mission::Column::Id)),
             )
-            .and_where(cust(
-                self.backend,
-                "\"missions_fts\" MATCH ?",
-                vec![ft.query.clone().into()],
-            ));
+            .and_where(
+                Expr::col((Alias::new("near"), Alias::new("distance_km"))).lte(near.radius_km),
+            );
+        }
+        if let (Some(ft), DbBackend::Sqlite) = (&self.full_text, self.backend) {
+            if with_score {
+                let matches = Query::select()
+                    .expr_as(
+                        Expr::cust("\"missions_fts\".\"rowid\""),
+                        Alias::new("fts_id"),
+                    )
+                    .expr_as(Expr::cust("-bm25(\"missions_fts\")"), Alias::new("score"))
+                    .from(Alias::new("missions_fts"))
+                    .and_where(cust(
+                        self.backend,
+                        "\"missions_fts\" MATCH ?",
+                        vec![ft.query.clone().into()],
+                    ))
+                    .to_owned();
+                q.join_subquery(
+                    sea_orm::JoinType::InnerJoin,
+                    matches,
+                    Alias::new("fts"),
+                    Expr::col((Alias::new("fts"), Alias::new("fts_id")))
+                        .equals((mission::Entity, mission::Column::Id)),
+                );
+            } else {
+                q.and_where(cust(
+                    self.backend,
+                    "\"missions\".\"id\" IN (SELECT \"missions_fts\".\"rowid\" FROM \"missions_fts\" WHERE \"missions_fts\" MATCH ?)",
+                    vec![ft.query.clone().into()],
+                ));
+            }
         }
         q
     }
 
     /// The distance from the `near` point to the mission's nearest address in the circle.
     fn distance_expr(&self) -> Option<Expr> {
-        let near = self.near?;
-        let (a, b, l, r) = near.bbox;
-        Some(cust(
-            self.backend,
-            &format!(
-                "(SELECT MIN({HAVERSINE_KM}) FROM mission_addresses \
-                 WHERE mission_addresses.mission_id = \"missions\".\"id\" \
-                 AND mission_addresses.lat BETWEEN ? AND ? AND mission_addresses.lon BETWEEN ? AND ?)"
-            ),
-            vec![
-                near.lat.into(),
-                near.lat.into(),
-                near.lon.into(),
-                a.into(),
-                b.into(),
-                l.into(),
-                r.into(),
-            ],
-        ))
+        self.near
+            .map(|_| Expr::col((Alias::new("near"), Alias::new("distance_km"))))
     }
 
-    /// How well the mission matches the keywords; higher is better on both engines.
+    /// How well the mission matches the keywords; higher is better on both engines. On SQLite
+    /// it needs the relevance join of [`MissionSearch::base`].
     fn score_expr(&self) -> Option<Expr> {
         let ft = self.full_text.as_ref()?;
         Some(match self.backend {
@@ -367,7 +394,7 @@ impl MissionSearch {
                 "CAST(ts_rank(\"missions\".\"search_vector\", to_tsquery('simple', ?)) AS DOUBLE PRECISION)",
                 vec![ft.query.clone().into()],
             ),
-            _ => Expr::cust("(-bm25(\"missions_fts\"))"),
+            _ => Expr::col((Alias::new("fts"), Alias::new("score"))),
         })
     }
 
@@ -379,10 +406,15 @@ impl MissionSearch {
         size: u64,
         after: Option<&Cursor>,
     ) -> ApiResult<Vec<MissionRow>> {
-        let mut q = self.base();
+        let by_relevance = order.field == MissionOrderField::Relevance;
+        let mut q = self.base(by_relevance);
         q.columns(mission::Column::iter().map(|c| (mission::Entity, c)));
         let distance = self.distance_expr();
-        let score = self.score_expr();
+        let score = if by_relevance {
+            self.score_expr()
+        } else {
+            None
+        };
         if let Some(d) = &distance {
             q.expr_as(d.clone(), Alias::new("distance_km"));
         }
@@ -434,7 +466,7 @@ impl MissionSearch {
 
     /// The number of missions of the filter, over all pages.
     pub async fn count(&self, db: &DatabaseConnection) -> ApiResult<i64> {
-        let mut q = self.base();
+        let mut q = self.base(false);
         q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
         let row = db.query_one(&q).await?;
         Ok(match row {
@@ -449,7 +481,7 @@ impl MissionSearch {
         db: &DatabaseConnection,
         column: mission::Column,
     ) -> ApiResult<Vec<(String, i64)>> {
-        let mut q = self.base();
+        let mut q = self.base(false);
         q.expr_as(Expr::col((mission::Entity, column)), Alias::new("value"))
             .expr_as(Expr::col(Asterisk).count(), Alias::new("n"))
             .group_by_col((mission::Entity, column));
@@ -461,7 +493,7 @@ impl MissionSearch {
     pub async fn department_facet(&self, db: &DatabaseConnection) -> ApiResult<Vec<(String, i64)>> {
         let addr = Alias::new("mission_addresses");
         let dep = Expr::col((addr.clone(), Alias::new("department_code")));
-        let mut q = self.base();
+        let mut q = self.base(false);
         q.join(
             sea_orm::JoinType::InnerJoin,
             addr.clone(),

@@ -101,6 +101,10 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the real server on 127.0.0.1:0 over `conn`, in the current runtime.
     pub async fn start(conn: DatabaseConnection, settings: Settings) -> TestApp {
+        // Quiet unless asked: `TEST_LOG=1 cargo test` shows the server's logs.
+        if std::env::var_os("TEST_LOG").is_some() {
+            passerelle::telemetry::init(passerelle::config::LogFormat::Human, "info");
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -1,0 +1,202 @@
+//! `passerelle-bench`: seeds a fresh database with the demo data set, starts the real server on
+//! an ephemeral port, and measures GraphQL requests over HTTP, one at a time, as a client sees
+//! them. Prints a Markdown table for `docs/BENCHMARKS.md`.
+//!
+//! ```text
+//! cargo run --release -p passerelle-bench -- --missions 100000
+//! cargo run --release -p passerelle-bench -- --missions 100000 \
+//!     --postgres postgres://postgres@127.0.0.1:5432/test
+//! ```
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use passerelle::config::Settings;
+use passerelle::{db, seed, server};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Missions to seed.
+    #[arg(long, default_value_t = 100_000)]
+    missions: u64,
+    /// Measured requests per query kind (after 20 warm-up requests).
+    #[arg(long, default_value_t = 300)]
+    requests: usize,
+    /// A PostgreSQL URL whose server gets a fresh database for the run (dropped afterwards).
+    /// Without it, a fresh SQLite file in the temp directory.
+    #[arg(long)]
+    postgres: Option<String>,
+}
+
+const NESTED: &str = "query Bench($filter: MissionFilter) {
+  missions(filter: $filter, first: 20) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id title startAt placesLeft distanceKm
+      addresses { city postalCode departmentCode lat lon }
+      publisher { name }
+      organization { name city missions(first: 5) { totalCount nodes { id title } } }
+    }
+  }
+}";
+
+const DEPARTMENTS: &[&str] = &["69", "75", "13", "33", "59", "31", "44", "67", "35", "06"];
+const DOMAINS: &[&str] = &[
+    "ENVIRONNEMENT",
+    "SOLIDARITE_INSERTION",
+    "EDUCATION",
+    "SPORT",
+    "SANTE",
+    "CULTURE_LOISIRS",
+];
+const PLACES: &[(f64, f64)] = &[
+    (45.764, 4.8357),
+    (48.8566, 2.3522),
+    (43.2965, 5.3698),
+    (44.8378, -0.5792),
+    (50.6292, 3.0573),
+];
+const WORDS: &[&str] = &[
+    "aide aux devoirs",
+    "environnement",
+    "solidarite lyon",
+    "sport",
+    "restos",
+    "personnes agees",
+];
+
+/// The filter of the i-th request of a kind: the values vary so that no answer is cached.
+fn filter(kind: &str, i: usize) -> Value {
+    match kind {
+        "filters" => json!({
+            "departmentCodes": [DEPARTMENTS[i % DEPARTMENTS.len()]],
+            "domains": [DOMAINS[i % DOMAINS.len()], DOMAINS[(i + 1) % DOMAINS.len()]],
+            "hasPlacesLeft": true,
+        }),
+        "near" => {
+            let (lat, lon) = PLACES[i % PLACES.len()];
+            json!({ "near": { "lat": lat, "lon": lon, "radiusKm": 10 + (i % 4) as i64 * 10 }, "remote": ["NO", "POSSIBLE"] })
+        }
+        _ => json!({ "keywords": WORDS[i % WORDS.len()], "openToMinors": i % 2 == 0 }),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.requests == 0 {
+        bail!("--requests must be at least 1");
+    }
+    let (url, engine, cleanup) = match &args.postgres {
+        Some(admin) => {
+            let name = format!("passerelle_bench_{}", std::process::id());
+            let conn = Database::connect(admin.as_str())
+                .await
+                .context("connect to PostgreSQL")?;
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await?;
+            let prefix = &admin[..admin.rfind('/').context("URL without a database")?];
+            (
+                format!("{prefix}/{name}"),
+                "PostgreSQL",
+                Some((admin.clone(), name)),
+            )
+        }
+        None => {
+            let file =
+                std::env::temp_dir().join(format!("passerelle-bench-{}.db", std::process::id()));
+            let _ = std::fs::remove_file(&file);
+            (
+                format!("sqlite://{}?mode=rwc", file.display()),
+                "SQLite",
+                None,
+            )
+        }
+    };
+    let mut conn = db::connect(&SecretString::from(url.clone()), 10).await?;
+    db::migrate_up(&conn).await?;
+    let report = seed::seed_demo(&conn, args.missions).await?;
+    println!(
+        "| {engine} | seed {} missions ({} addresses, {} organizations) | {:.1} s |",
+        report.missions,
+        report.addresses,
+        report.organizations,
+        report.duration.as_secs_f64()
+    );
+    if engine == "PostgreSQL" {
+        conn.execute_unprepared("ANALYZE").await?;
+    }
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = statements.clone();
+    conn.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    let settings = Settings::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}/graphql", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = server::AppState::new(conn, &settings);
+    let server = tokio::spawn(server::serve(
+        listener,
+        state,
+        settings.max_body_bytes,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::new();
+    println!(
+        "| engine | query (20 missions, nested) | p50 ms | p99 ms | SQL statements per request |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    for kind in ["filters", "near", "keywords"] {
+        let mut latencies = Vec::with_capacity(args.requests);
+        let mut total_statements = 0;
+        for i in 0..(20 + args.requests) {
+            let body = json!({ "query": NESTED, "variables": { "filter": filter(kind, i) } });
+            statements.store(0, Ordering::Relaxed);
+            let start = Instant::now();
+            let res: Value = client
+                .post(&endpoint)
+                .json(&body)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let elapsed = start.elapsed();
+            if res.get("errors").is_some() {
+                bail!("{kind} request failed: {res}");
+            }
+            if i >= 20 {
+                latencies.push(elapsed);
+                total_statements += statements.load(Ordering::Relaxed);
+            }
+        }
+        latencies.sort_unstable();
+        println!(
+            "| {engine} | {kind} | {:.1} | {:.1} | {:.1} |",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            total_statements as f64 / args.requests as f64
+        );
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    if let Some((admin, name)) = cleanup {
+        let conn = Database::connect(admin.as_str()).await?;
+        conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+    }
+    Ok(())
+}

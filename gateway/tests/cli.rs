@@ -1,0 +1,268 @@
+//! The `passerelle` command as a user runs it: the real binary, real databases, bad arguments
+//! answered with a message and a non-zero exit, never a panic.
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_passerelle");
+
+fn run(args: &[&str], database_url: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("PASSERELLE_CONFIG")
+        .env("PASSERELLE_LOG", "warn");
+    match database_url {
+        Some(url) => cmd.env("DATABASE_URL", url),
+        None => cmd.env_remove("DATABASE_URL"),
+    };
+    cmd.output().expect("run passerelle")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh database for one test: a PostgreSQL database when `PASSERELLE_TEST_POSTGRES_URL` is
+/// set (created with the binary's own connection code through `psql`-free SQL), else a SQLite
+/// file.
+struct Db {
+    url: String,
+    postgres: Option<(String, String)>,
+}
+
+impl Db {
+    async fn create(label: &str) -> Db {
+        use sea_orm::ConnectionTrait;
+        match std::env::var("PASSERELLE_TEST_POSTGRES_URL") {
+            Ok(admin) => {
+                let base = admin.rsplit('/').next().unwrap_or("test").to_owned();
+                let name = format!("{base}_cli_{label}_{}", std::process::id());
+                let conn = sea_orm::Database::connect(&admin)
+                    .await
+                    .expect("admin connection");
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                    .await
+                    .expect("drop");
+                conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create");
+                let prefix = &admin[..admin.rfind('/').expect("path")];
+                Db {
+                    url: format!("{prefix}/{name}"),
+                    postgres: Some((admin, name)),
+                }
+            }
+            Err(_) => {
+                let dir =
+                    std::env::temp_dir().join(format!("passerelle-cli-{}", std::process::id()));
+                std::fs::create_dir_all(&dir).expect("dir");
+                let file = dir.join(format!("{label}.db"));
+                let _ = std::fs::remove_file(&file);
+                Db {
+                    url: format!("sqlite://{}", file.display()),
+                    postgres: None,
+                }
+            }
+        }
+    }
+
+    async fn drop(self) {
+        use sea_orm::ConnectionTrait;
+        if let Some((admin, name)) = self.postgres
+            && let Ok(conn) = sea_orm::Database::connect(&admin).await
+        {
+            let _ = conn
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+#[test]
+fn bad_arguments_exit_non_zero_with_a_message() {
+    for (args, expected) in [
+        (vec!["frobnicate"], "unrecognized subcommand"),
+        (vec!["serve", "--listen", "not-an-address"], "invalid value"),
+        (vec!["seed", "--demo", "--missions", "0"], "--missions"),
+        (
+            vec!["seed", "--demo", "--missions", "2000000"],
+            "--missions",
+        ),
+        (
+            vec!["seed", "--demo", "--missions", "many"],
+            "invalid value",
+        ),
+        (vec!["seed"], "--demo"),
+        (vec!["migrate", "sideways"], "unrecognized subcommand"),
+        (vec!["migrate", "down", "--steps", "0"], "--steps"),
+        (
+            vec![
+                "--config",
+                "/nonexistent/passerelle.toml",
+                "schema",
+                "print",
+            ],
+            "cannot read config file",
+        ),
+        (vec!["--max-depth", "0", "schema", "print"], "max_depth"),
+    ] {
+        let out = run(&args, None);
+        assert!(!out.status.success(), "{args:?} fails");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?} does not panic");
+    }
+}
+
+#[test]
+fn database_urls_are_checked_and_passwords_never_printed() {
+    let out = run(
+        &["migrate", "status"],
+        Some("mysql://root:hunter2@127.0.0.1/db"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("DATABASE_URL must start with"));
+    assert!(!text(&out.stderr).contains("hunter2"));
+    // Nothing listens on port 1: the connection fails, and the message hides the password.
+    let out = run(
+        &["migrate", "status"],
+        Some("postgres://app:hunter2@127.0.0.1:1/db"),
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to postgres://app:***@127.0.0.1:1/db"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn schema_print_is_the_committed_contract() {
+    let out = run(&["schema", "print"], None);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schema/schema.graphql"
+    ))
+    .expect("schema");
+    assert_eq!(text(&out.stdout), committed);
+}
+
+#[tokio::test]
+async fn migrate_and_seed_walk_through_their_states() {
+    let db = Db::create("migrate").await;
+    let url = db.url.as_str();
+    let status = |out: Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert!(status(run(&["migrate", "status"], Some(url))).starts_with("pending"));
+    status(run(&["migrate", "up"], Some(url)));
+    assert!(status(run(&["migrate", "status"], Some(url))).starts_with("applied"));
+    let seeded = status(run(&["seed", "--demo", "--missions", "120"], Some(url)));
+    assert!(seeded.contains("120 missions"), "{seeded}");
+    // Seeding twice would mix data sets: refused, and nothing is added.
+    let again = run(&["seed", "--demo", "--missions", "50"], Some(url));
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("migrate fresh"),
+        "{}",
+        text(&again.stderr)
+    );
+    status(run(&["migrate", "down"], Some(url)));
+    assert!(status(run(&["migrate", "status"], Some(url))).starts_with("pending"));
+    status(run(&["migrate", "fresh"], Some(url)));
+    assert!(status(run(&["migrate", "status"], Some(url))).starts_with("applied"));
+    let reseeded = status(run(&["seed", "--demo", "--missions", "50"], Some(url)));
+    assert!(
+        reseeded.contains("50 missions"),
+        "fresh emptied the database: {reseeded}"
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
+    let db = Db::create("serve").await;
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--demo",
+            "--missions",
+            "100",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .env("PASSERELLE_LOG_FORMAT", "json")
+        .env_remove("PASSERELLE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the URL line");
+    assert!(line.contains("open http://127.0.0.1:"), "{line}");
+    let base = line
+        .split("open ")
+        .nth(1)
+        .and_then(|s| s.split('/').nth(2))
+        .expect("address")
+        .to_owned();
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("http://{base}/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = client
+        .post(format!("http://{base}/graphql"))
+        .json(&serde_json::json!({ "query": "{ missions { totalCount } }" }))
+        .send()
+        .await
+        .expect("query")
+        .json()
+        .await
+        .expect("json");
+    let total = body["data"]["missions"]["totalCount"]
+        .as_i64()
+        .expect("total");
+    assert!(
+        total > 50 && total <= 100,
+        "the demo data is served: {total}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut waited = Duration::ZERO;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            waited < Duration::from_secs(10),
+            "the server stops within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        waited += Duration::from_millis(50);
+    };
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    let log_line = stderr
+        .lines()
+        .find(|l| l.contains("shutting down"))
+        .expect("a shutdown log line");
+    let parsed: serde_json::Value =
+        serde_json::from_str(log_line).expect("JSON logs with --log-format json");
+    assert_eq!(parsed["level"], "INFO");
+    db.drop().await;
+}
