@@ -7,8 +7,8 @@
 //! cargo run --release -p passerelle-bench -- --missions 100000 \
 //!     --postgres postgres://postgres@127.0.0.1:5432/test
 //! ```
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -31,6 +31,9 @@ struct Args {
     /// Without it, a fresh SQLite file in the temp directory.
     #[arg(long)]
     postgres: Option<String>,
+    /// Also print each SQL statement of the last request of each kind, with its duration.
+    #[arg(long)]
+    statements: bool,
 }
 
 const NESTED: &str = "query Bench($filter: MissionFilter) {
@@ -138,9 +141,13 @@ async fn main() -> anyhow::Result<()> {
         conn.execute_unprepared("ANALYZE").await?;
     }
     let statements = Arc::new(AtomicUsize::new(0));
-    let counter = statements.clone();
-    conn.set_metric_callback(move |_| {
+    let log: Arc<Mutex<Vec<(Duration, String)>>> = Arc::default();
+    let (counter, sink) = (statements.clone(), log.clone());
+    conn.set_metric_callback(move |info| {
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut log) = sink.lock() {
+            log.push((info.elapsed, info.statement.sql.chars().take(160).collect()));
+        }
     });
     let settings = Settings::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -166,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         for i in 0..(20 + args.requests) {
             let body = json!({ "query": NESTED, "variables": { "filter": filter(kind, i) } });
             statements.store(0, Ordering::Relaxed);
+            log.lock().map(|mut l| l.clear()).ok();
             let start = Instant::now();
             let res: Value = client
                 .post(&endpoint)
@@ -184,6 +192,11 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         latencies.sort_unstable();
+        if args.statements {
+            for (elapsed, sql) in log.lock().map(|l| l.clone()).unwrap_or_default() {
+                eprintln!("{kind}: {:>7.2} ms  {sql}", elapsed.as_secs_f64() * 1000.0);
+            }
+        }
         println!(
             "| {engine} | {kind} | {:.1} | {:.1} | {:.1} |",
             percentile(&latencies, 0.5),

@@ -96,8 +96,13 @@ impl Related<super::application::Entity> for Entity {
 impl ActiveModelBehavior for ActiveModel {}
 
 /// The condition every public listing starts from: validated and not deleted.
+///
+/// The status is written as a literal, not a parameter, so that both planners can use the
+/// partial indexes made on exactly this predicate (see the migration) in every plan.
 pub fn is_public() -> sea_orm::Condition {
+    use sea_orm::sea_query::{Expr, ExprTrait};
     sea_orm::Condition::all()
-        .add(Column::Status.eq(MissionStatus::Validated))
+        // The literal is MissionStatus::Validated.as_str(), checked by a test in `enums`.
+        .add(Expr::col((Entity, Column::Status)).eq(Expr::cust("'VALIDATED'")))
         .add(Column::DeletedAt.is_null())
 }

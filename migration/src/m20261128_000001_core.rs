@@ -207,26 +207,30 @@ const POSTGRES_UP: &[&str] = &[
 ];
 
 /// Indexes shared by both engines: one for every filter and every order of the API.
-/// Listings always read `status = 'VALIDATED' AND deleted_at IS NULL`, so the order indexes
-/// lead with the status and carry the id tie-break of the cursors.
+///
+/// Public listings always read `status = 'VALIDATED' AND deleted_at IS NULL` (written as that
+/// literal by `entities::mission::is_public`), so their indexes are partial on it: smaller, and
+/// narrow enough for index-only counts. Each carries the id of the cursors' tie-break.
 const INDEXES: &[&str] = &[
-    "CREATE INDEX organizations_department_idx ON organizations (department_code)",
+    "CREATE INDEX organizations_department_idx ON organizations (department_code, name, id)",
+    "CREATE INDEX organizations_publisher_idx ON organizations (publisher_id, name, id)",
     "CREATE INDEX organizations_name_idx ON organizations (name, id)",
-    "CREATE INDEX missions_organization_idx ON missions (organization_id, status, start_at, id)",
-    "CREATE INDEX missions_status_start_idx ON missions (status, start_at, id)",
-    "CREATE INDEX missions_status_posted_idx ON missions (status, posted_at, id)",
-    "CREATE INDEX missions_status_created_idx ON missions (status, created_at, id)",
-    "CREATE INDEX missions_end_idx ON missions (end_at)",
-    "CREATE INDEX missions_domain_idx ON missions (domain, status)",
-    "CREATE INDEX missions_type_idx ON missions (mission_type, status)",
-    "CREATE INDEX missions_remote_idx ON missions (remote, status)",
-    "CREATE INDEX missions_minors_idx ON missions (open_to_minors, status)",
-    "CREATE INDEX missions_snu_idx ON missions (snu, status)",
-    "CREATE INDEX missions_places_left_idx ON missions (places_left)",
-    "CREATE INDEX missions_deleted_idx ON missions (deleted_at)",
+    "CREATE INDEX missions_public_organization_idx ON missions (organization_id, start_at, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_start_idx ON missions (start_at, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_posted_idx ON missions (posted_at, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_created_idx ON missions (created_at, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_end_idx ON missions (end_at, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_domain_idx ON missions (domain, places_left, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_type_idx ON missions (mission_type, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_remote_idx ON missions (remote, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_minors_idx ON missions (open_to_minors, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_snu_idx ON missions (snu, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_places_idx ON missions (places_left, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_public_publisher_idx ON missions (publisher_id, id) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    "CREATE INDEX missions_status_idx ON missions (status, deleted_at)",
     "CREATE INDEX mission_addresses_mission_idx ON mission_addresses (mission_id, position)",
     "CREATE INDEX mission_addresses_department_idx ON mission_addresses (department_code, mission_id)",
-    "CREATE INDEX mission_addresses_geo_idx ON mission_addresses (lat, lon)",
+    "CREATE INDEX mission_addresses_geo_idx ON mission_addresses (lat, lon, mission_id)",
     "CREATE INDEX volunteers_department_idx ON volunteers (department_code, id)",
     "CREATE INDEX volunteers_cohort_idx ON volunteers (cohort, id)",
     "CREATE INDEX applications_mission_idx ON applications (mission_id)",

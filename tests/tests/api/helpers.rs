@@ -75,10 +75,6 @@ impl TestDatabase {
         conn
     }
 
-    pub fn is_postgres(&self) -> bool {
-        self.postgres.is_some()
-    }
-
     /// Drops a PostgreSQL test database (SQLite files go with the temp dir).
     pub async fn drop_database(self) {
         if let Some((admin, name)) = self.postgres {
