@@ -86,7 +86,7 @@ fn filter(kind: &str, i: usize) -> Value {
             let (lat, lon) = PLACES[i % PLACES.len()];
             json!({ "near": { "lat": lat, "lon": lon, "radiusKm": 10 + (i % 4) as i64 * 10 }, "remote": ["NO", "POSSIBLE"] })
         }
-        _ => json!({ "keywords": WORDS[i % WORDS.len()], "openToMinors": i % 2 == 0 }),
+        _ => json!({ "keywords": WORDS[i % WORDS.len()], "openToMinors": i.is_multiple_of(2) }),
     }
 }
 

@@ -57,6 +57,29 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     res
 }
 
+/// A request refused before it reaches the schema: small enough to travel in a `Result`.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn bad_request(message: impl Into<String>) -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            code: "BAD_REQUEST",
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> HttpResponse {
+        refuse(self.status, self.code, &self.message)
+    }
+}
+
 fn not_acceptable() -> HttpResponse {
     refuse(
         StatusCode::NOT_ACCEPTABLE,
@@ -87,13 +110,9 @@ pub struct GetParams {
     extensions: Option<String>,
 }
 
-fn to_request(params: GraphqlParams) -> Result<Request, HttpResponse> {
+fn to_request(params: GraphqlParams) -> Result<Request, Refusal> {
     let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "the request has no `query`",
-        ));
+        return Err(Refusal::bad_request("the request has no `query`"));
     };
     let mut request = Request::new(query);
     if let Some(name) = params.operation_name {
@@ -103,21 +122,13 @@ fn to_request(params: GraphqlParams) -> Result<Request, HttpResponse> {
         None | Some(Json::Null) => {}
         Some(v @ Json::Object(_)) => request = request.variables(Variables::from_json(v)),
         Some(_) => {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "`variables` must be a JSON object",
-            ));
+            return Err(Refusal::bad_request("`variables` must be a JSON object"));
         }
     }
     match params.extensions {
         None | Some(Json::Null) | Some(Json::Object(_)) => {}
         Some(_) => {
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "`extensions` must be a JSON object",
-            ));
+            return Err(Refusal::bad_request("`extensions` must be a JSON object"));
         }
     }
     Ok(request)
@@ -164,7 +175,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     };
     match to_request(params) {
         Ok(request) => execute(&state, request, answer).await,
-        Err(res) => res,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -184,24 +195,18 @@ pub async fn get(
             "malformed query string",
         );
     };
-    let parse_json = |field: &str, text: Option<String>| -> Result<Option<Json>, HttpResponse> {
+    let parse_json = |field: &str, text: Option<String>| -> Result<Option<Json>, Refusal> {
         text.map(|t| serde_json::from_str(&t))
             .transpose()
-            .map_err(|_| {
-                refuse(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_REQUEST",
-                    &format!("`{field}` is not valid JSON"),
-                )
-            })
+            .map_err(|_| Refusal::bad_request(format!("`{field}` is not valid JSON")))
     };
     let variables = match parse_json("variables", params.variables) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(refusal) => return refusal.into_response(),
     };
     let extensions = match parse_json("extensions", params.extensions) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(refusal) => return refusal.into_response(),
     };
     let operation_name = params.operation_name.clone();
     let request = match to_request(GraphqlParams {
@@ -211,7 +216,7 @@ pub async fn get(
         extensions,
     }) {
         Ok(r) => r,
-        Err(res) => return res,
+        Err(refusal) => return refusal.into_response(),
     };
     if is_mutation(&request.query, operation_name.as_deref()) {
         let mut res = refuse(

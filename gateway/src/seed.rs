@@ -143,7 +143,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
     }
     let started = Instant::now();
     let txn = db.begin().await.context("cannot start a transaction")?;
-    let mut rng = Rng(0x5EED_0F_9A55_E2E11E);
+    let mut rng = Rng(0x5EED_0F9A_55E2_E11E);
     let now = anchor();
     let mut report = SeedReport::default();
 

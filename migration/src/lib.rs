@@ -18,10 +18,13 @@ impl MigratorTrait for Migrator {
 }
 
 /// Runs each statement in order on the connection of `manager`.
-pub(crate) async fn run_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+pub(crate) async fn run_all<S: AsRef<str>>(
+    manager: &SchemaManager<'_>,
+    statements: &[S],
+) -> Result<(), DbErr> {
     let db = manager.get_connection();
     for sql in statements {
-        db.execute_unprepared(sql).await?;
+        db.execute_unprepared(sql.as_ref()).await?;
     }
     Ok(())
 }

@@ -7,70 +7,72 @@ use crate::run_all;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const SQLITE_UP: &[&str] = &[
+/// The tables, written once for both engines. `{pk}`, `{ref}`, `{time}`, `{false}`, `{json}`,
+/// `{real}` and `{search}` stand for each engine's own types (see [`Engine`]).
+const TABLES: &[&str] = &[
     "CREATE TABLE publishers (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id {pk},
         name TEXT NOT NULL UNIQUE,
         url TEXT, logo TEXT, description TEXT,
-        is_annonceur BOOLEAN NOT NULL DEFAULT 0,
-        is_diffuseur BOOLEAN NOT NULL DEFAULT 0,
-        moderator BOOLEAN NOT NULL DEFAULT 0,
-        created_at DATETIME NOT NULL,
-        updated_at DATETIME NOT NULL)",
+        is_annonceur BOOLEAN NOT NULL DEFAULT {false},
+        is_diffuseur BOOLEAN NOT NULL DEFAULT {false},
+        moderator BOOLEAN NOT NULL DEFAULT {false},
+        created_at {time} NOT NULL,
+        updated_at {time} NOT NULL)",
     "CREATE TABLE organizations (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        publisher_id INTEGER NOT NULL REFERENCES publishers(id) ON DELETE CASCADE,
+        id {pk},
+        publisher_id {ref} NOT NULL REFERENCES publishers(id) ON DELETE CASCADE,
         client_id TEXT NOT NULL,
         name TEXT NOT NULL,
         rna TEXT, siren TEXT, siret TEXT, legal_status TEXT, organization_type TEXT,
         description TEXT, url TEXT, logo TEXT, address TEXT, postal_code TEXT, city TEXT,
         department_code TEXT, region TEXT, parent_network TEXT,
-        created_at DATETIME NOT NULL,
-        updated_at DATETIME NOT NULL,
+        created_at {time} NOT NULL,
+        updated_at {time} NOT NULL,
         CONSTRAINT organizations_publisher_client_key UNIQUE (publisher_id, client_id))",
     "CREATE TABLE missions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        publisher_id INTEGER NOT NULL REFERENCES publishers(id) ON DELETE CASCADE,
-        organization_id INTEGER REFERENCES organizations(id) ON DELETE SET NULL,
+        id {pk},
+        publisher_id {ref} NOT NULL REFERENCES publishers(id) ON DELETE CASCADE,
+        organization_id {ref} REFERENCES organizations(id) ON DELETE SET NULL,
         client_id TEXT NOT NULL,
         title TEXT NOT NULL,
         description TEXT NOT NULL,
         domain TEXT NOT NULL,
-        activities TEXT NOT NULL DEFAULT '[]',
+        activities {json} NOT NULL DEFAULT '[]',
         mission_type TEXT NOT NULL,
         remote TEXT NOT NULL,
-        start_at DATETIME NOT NULL,
-        end_at DATETIME,
-        posted_at DATETIME NOT NULL,
+        start_at {time} NOT NULL,
+        end_at {time},
+        posted_at {time} NOT NULL,
         places INTEGER NOT NULL,
         places_left INTEGER NOT NULL,
-        snu BOOLEAN NOT NULL DEFAULT 0,
+        snu BOOLEAN NOT NULL DEFAULT {false},
         snu_places INTEGER NOT NULL DEFAULT 0,
-        open_to_minors BOOLEAN NOT NULL DEFAULT 0,
-        reduced_mobility_accessible BOOLEAN NOT NULL DEFAULT 0,
-        close_to_transport BOOLEAN NOT NULL DEFAULT 0,
+        open_to_minors BOOLEAN NOT NULL DEFAULT {false},
+        reduced_mobility_accessible BOOLEAN NOT NULL DEFAULT {false},
+        close_to_transport BOOLEAN NOT NULL DEFAULT {false},
         schedule TEXT,
-        tags TEXT NOT NULL DEFAULT '[]',
-        audience TEXT NOT NULL DEFAULT '[]',
-        soft_skills TEXT NOT NULL DEFAULT '[]',
-        requirements TEXT NOT NULL DEFAULT '[]',
+        tags {json} NOT NULL DEFAULT '[]',
+        audience {json} NOT NULL DEFAULT '[]',
+        soft_skills {json} NOT NULL DEFAULT '[]',
+        requirements {json} NOT NULL DEFAULT '[]',
         application_url TEXT NOT NULL,
         status TEXT NOT NULL,
         status_comment TEXT,
-        search_text TEXT NOT NULL DEFAULT '',
-        created_at DATETIME NOT NULL,
-        updated_at DATETIME NOT NULL,
-        deleted_at DATETIME,
+        search_text TEXT NOT NULL DEFAULT '',{search}
+        created_at {time} NOT NULL,
+        updated_at {time} NOT NULL,
+        deleted_at {time},
         CONSTRAINT missions_publisher_client_key UNIQUE (publisher_id, client_id))",
     "CREATE TABLE mission_addresses (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        mission_id INTEGER NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+        id {pk},
+        mission_id {ref} NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
         position INTEGER NOT NULL DEFAULT 0,
         street TEXT, postal_code TEXT, city TEXT, department_code TEXT, department_name TEXT,
         region TEXT, country TEXT,
-        lat REAL, lon REAL)",
+        lat {real}, lon {real})",
     "CREATE TABLE volunteers (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id {pk},
         first_name TEXT NOT NULL,
         last_name TEXT NOT NULL,
         email TEXT NOT NULL UNIQUE,
@@ -83,128 +85,84 @@ const SQLITE_UP: &[&str] = &[
         phase2_status TEXT NOT NULL,
         phase3_status TEXT NOT NULL,
         phase2_hours_done INTEGER NOT NULL DEFAULT 0,
-        consent_data BOOLEAN NOT NULL DEFAULT 0,
-        consent_image BOOLEAN NOT NULL DEFAULT 0,
-        created_at DATETIME NOT NULL,
-        updated_at DATETIME NOT NULL)",
+        consent_data BOOLEAN NOT NULL DEFAULT {false},
+        consent_image BOOLEAN NOT NULL DEFAULT {false},
+        created_at {time} NOT NULL,
+        updated_at {time} NOT NULL)",
     "CREATE TABLE applications (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        volunteer_id INTEGER NOT NULL REFERENCES volunteers(id) ON DELETE CASCADE,
-        mission_id INTEGER NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+        id {pk},
+        volunteer_id {ref} NOT NULL REFERENCES volunteers(id) ON DELETE CASCADE,
+        mission_id {ref} NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
         status TEXT NOT NULL,
         motivation TEXT,
-        created_at DATETIME NOT NULL,
-        updated_at DATETIME NOT NULL,
+        created_at {time} NOT NULL,
+        updated_at {time} NOT NULL,
         CONSTRAINT applications_volunteer_mission_key UNIQUE (volunteer_id, mission_id))",
-    // Full text: an external-content FTS5 index over missions.search_text, which the
-    // application fills with folded words (entities::search::document).
-    "CREATE VIRTUAL TABLE missions_fts USING fts5(
-        search_text, content='missions', content_rowid='id',
-        tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER missions_fts_insert AFTER INSERT ON missions BEGIN
-        INSERT INTO missions_fts(rowid, search_text) VALUES (new.id, new.search_text);
-    END",
-    "CREATE TRIGGER missions_fts_delete AFTER DELETE ON missions BEGIN
-        INSERT INTO missions_fts(missions_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
-    END",
-    "CREATE TRIGGER missions_fts_update AFTER UPDATE OF search_text ON missions BEGIN
-        INSERT INTO missions_fts(missions_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
-        INSERT INTO missions_fts(rowid, search_text) VALUES (new.id, new.search_text);
-    END",
 ];
 
-const POSTGRES_UP: &[&str] = &[
-    "CREATE TABLE publishers (
-        id BIGSERIAL PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        url TEXT, logo TEXT, description TEXT,
-        is_annonceur BOOLEAN NOT NULL DEFAULT FALSE,
-        is_diffuseur BOOLEAN NOT NULL DEFAULT FALSE,
-        moderator BOOLEAN NOT NULL DEFAULT FALSE,
-        created_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL)",
-    "CREATE TABLE organizations (
-        id BIGSERIAL PRIMARY KEY,
-        publisher_id BIGINT NOT NULL REFERENCES publishers(id) ON DELETE CASCADE,
-        client_id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        rna TEXT, siren TEXT, siret TEXT, legal_status TEXT, organization_type TEXT,
-        description TEXT, url TEXT, logo TEXT, address TEXT, postal_code TEXT, city TEXT,
-        department_code TEXT, region TEXT, parent_network TEXT,
-        created_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL,
-        CONSTRAINT organizations_publisher_client_key UNIQUE (publisher_id, client_id))",
-    "CREATE TABLE missions (
-        id BIGSERIAL PRIMARY KEY,
-        publisher_id BIGINT NOT NULL REFERENCES publishers(id) ON DELETE CASCADE,
-        organization_id BIGINT REFERENCES organizations(id) ON DELETE SET NULL,
-        client_id TEXT NOT NULL,
-        title TEXT NOT NULL,
-        description TEXT NOT NULL,
-        domain TEXT NOT NULL,
-        activities JSONB NOT NULL DEFAULT '[]',
-        mission_type TEXT NOT NULL,
-        remote TEXT NOT NULL,
-        start_at TIMESTAMPTZ NOT NULL,
-        end_at TIMESTAMPTZ,
-        posted_at TIMESTAMPTZ NOT NULL,
-        places INTEGER NOT NULL,
-        places_left INTEGER NOT NULL,
-        snu BOOLEAN NOT NULL DEFAULT FALSE,
-        snu_places INTEGER NOT NULL DEFAULT 0,
-        open_to_minors BOOLEAN NOT NULL DEFAULT FALSE,
-        reduced_mobility_accessible BOOLEAN NOT NULL DEFAULT FALSE,
-        close_to_transport BOOLEAN NOT NULL DEFAULT FALSE,
-        schedule TEXT,
-        tags JSONB NOT NULL DEFAULT '[]',
-        audience JSONB NOT NULL DEFAULT '[]',
-        soft_skills JSONB NOT NULL DEFAULT '[]',
-        requirements JSONB NOT NULL DEFAULT '[]',
-        application_url TEXT NOT NULL,
-        status TEXT NOT NULL,
-        status_comment TEXT,
-        search_text TEXT NOT NULL DEFAULT '',
-        search_vector TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED,
-        created_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL,
-        deleted_at TIMESTAMPTZ,
-        CONSTRAINT missions_publisher_client_key UNIQUE (publisher_id, client_id))",
-    "CREATE TABLE mission_addresses (
-        id BIGSERIAL PRIMARY KEY,
-        mission_id BIGINT NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
-        position INTEGER NOT NULL DEFAULT 0,
-        street TEXT, postal_code TEXT, city TEXT, department_code TEXT, department_name TEXT,
-        region TEXT, country TEXT,
-        lat DOUBLE PRECISION, lon DOUBLE PRECISION)",
-    "CREATE TABLE volunteers (
-        id BIGSERIAL PRIMARY KEY,
-        first_name TEXT NOT NULL,
-        last_name TEXT NOT NULL,
-        email TEXT NOT NULL UNIQUE,
-        phone TEXT,
-        birthdate DATE NOT NULL,
-        department_code TEXT NOT NULL,
-        region TEXT NOT NULL,
-        cohort TEXT NOT NULL,
-        phase1_status TEXT NOT NULL,
-        phase2_status TEXT NOT NULL,
-        phase3_status TEXT NOT NULL,
-        phase2_hours_done INTEGER NOT NULL DEFAULT 0,
-        consent_data BOOLEAN NOT NULL DEFAULT FALSE,
-        consent_image BOOLEAN NOT NULL DEFAULT FALSE,
-        created_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL)",
-    "CREATE TABLE applications (
-        id BIGSERIAL PRIMARY KEY,
-        volunteer_id BIGINT NOT NULL REFERENCES volunteers(id) ON DELETE CASCADE,
-        mission_id BIGINT NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
-        status TEXT NOT NULL,
-        motivation TEXT,
-        created_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL,
-        CONSTRAINT applications_volunteer_mission_key UNIQUE (volunteer_id, mission_id))",
-    "CREATE INDEX missions_search_idx ON missions USING GIN (search_vector)",
-];
+/// Each engine's words for the placeholders of [`TABLES`].
+struct Engine {
+    pk: &'static str,
+    reference: &'static str,
+    time: &'static str,
+    falsy: &'static str,
+    json: &'static str,
+    real: &'static str,
+    search: &'static str,
+    /// What only this engine has: its full-text machinery.
+    extra: &'static [&'static str],
+}
+
+impl Engine {
+    fn render(&self, template: &str) -> String {
+        template
+            .replace("{pk}", self.pk)
+            .replace("{ref}", self.reference)
+            .replace("{time}", self.time)
+            .replace("{false}", self.falsy)
+            .replace("{json}", self.json)
+            .replace("{real}", self.real)
+            .replace("{search}", self.search)
+    }
+}
+
+const SQLITE: Engine = Engine {
+    pk: "INTEGER PRIMARY KEY AUTOINCREMENT",
+    reference: "INTEGER",
+    time: "DATETIME",
+    falsy: "0",
+    json: "TEXT",
+    real: "REAL",
+    search: "",
+    extra: &[
+    // Full text: an external-content FTS5 index over missions.search_text, which the
+        // application fills with folded words (entities::search::document).
+        "CREATE VIRTUAL TABLE missions_fts USING fts5(
+            search_text, content='missions', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2')",
+        "CREATE TRIGGER missions_fts_insert AFTER INSERT ON missions BEGIN
+            INSERT INTO missions_fts(rowid, search_text) VALUES (new.id, new.search_text);
+        END",
+        "CREATE TRIGGER missions_fts_delete AFTER DELETE ON missions BEGIN
+            INSERT INTO missions_fts(missions_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
+        END",
+        "CREATE TRIGGER missions_fts_update AFTER UPDATE OF search_text ON missions BEGIN
+            INSERT INTO missions_fts(missions_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
+            INSERT INTO missions_fts(rowid, search_text) VALUES (new.id, new.search_text);
+        END",
+    ],
+};
+
+const POSTGRES: Engine = Engine {
+    pk: "BIGSERIAL PRIMARY KEY",
+    reference: "BIGINT",
+    time: "TIMESTAMPTZ",
+    falsy: "FALSE",
+    json: "JSONB",
+    real: "DOUBLE PRECISION",
+    search: "\n        search_vector TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED,",
+    extra: &["CREATE INDEX missions_search_idx ON missions USING GIN (search_vector)"],
+};
 
 /// Indexes shared by both engines: one for every filter and every order of the API.
 ///
@@ -249,11 +207,14 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        match manager.get_database_backend() {
-            DatabaseBackend::Sqlite => run_all(manager, SQLITE_UP).await?,
-            DatabaseBackend::Postgres => run_all(manager, POSTGRES_UP).await?,
+        let engine = match manager.get_database_backend() {
+            DatabaseBackend::Sqlite => &SQLITE,
+            DatabaseBackend::Postgres => &POSTGRES,
             other => return Err(DbErr::Migration(format!("unsupported database: {other:?}"))),
-        }
+        };
+        let tables: Vec<String> = TABLES.iter().map(|t| engine.render(t)).collect();
+        run_all(manager, &tables).await?;
+        run_all(manager, engine.extra).await?;
         run_all(manager, INDEXES).await
     }
 

@@ -243,16 +243,13 @@ impl MissionSearch {
                 .collect::<ApiResult<Vec<_>>>()?;
             c = c.add(mission::Column::OrganizationId.is_in(ids));
         }
-        let full_text = match filter
+        let full_text = filter
             .keywords
             .as_deref()
             .map(check_words)
             .transpose()?
             .flatten()
-        {
-            Some(words) => Some(FullText::new(backend, &words)),
-            None => None,
-        };
+            .map(|words| FullText::new(backend, &words));
         if let (Some(ft), DbBackend::Postgres) = (&full_text, backend) {
             c = c.add(cust(
                 backend,

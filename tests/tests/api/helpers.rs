@@ -77,12 +77,12 @@ impl TestDatabase {
 
     /// Drops a PostgreSQL test database (SQLite files go with the temp dir).
     pub async fn drop_database(self) {
-        if let Some((admin, name)) = self.postgres {
-            if let Ok(conn) = Database::connect(&admin).await {
-                let _ = conn
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-            }
+        if let Some((admin, name)) = self.postgres
+            && let Ok(conn) = Database::connect(&admin).await
+        {
+            let _ = conn
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
         }
     }
 }
