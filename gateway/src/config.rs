@@ -46,7 +46,7 @@ pub struct SettingArgs {
     /// Largest request body accepted, in bytes [default: 1048576]
     #[arg(long, global = true, env = "PASSERELLE_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Deepest query nesting accepted [default: 12]
+    /// Deepest query nesting accepted [default: 16; GraphiQL's introspection query needs 14]
     #[arg(long, global = true, env = "PASSERELLE_MAX_DEPTH")]
     pub max_depth: Option<usize>,
     /// Largest query complexity accepted [default: 2000]
@@ -104,7 +104,7 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             log: "info".into(),
             max_body_bytes: 1 << 20,
-            max_depth: 12,
+            max_depth: 16,
             max_complexity: 2_000,
             db_max_connections: 10,
             loader_delay_ms: 2,

@@ -49,7 +49,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_depth: 12,
+            max_depth: 16,
             max_complexity: 2_000,
             loader_delay: Duration::from_millis(2),
         }

@@ -201,11 +201,21 @@ async fn unknown_ids_are_not_found_and_malformed_ids_are_bad_input() {
 #[tokio::test]
 async fn queries_too_deep_or_too_complex_are_refused_before_running() {
     let app = shared_app();
-    let deep =
-        "{ missions { nodes { organization { missions { nodes { organization { missions { nodes {
-        organization { missions { nodes { organization { name } } } } } } } } } } } } }";
-    let body = app.gql(deep, json!({})).await;
+    // 6 × 3 levels: deeper than the default limit of 16.
+    let deep = format!(
+        "{{ {} name {} }}",
+        "missions { nodes { organization { ".repeat(6),
+        "} } } ".repeat(6)
+    );
+    let body = app.gql(&deep, json!({})).await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too deep"),
+        "{body}"
+    );
     let wide = format!(
         "{{ {} }}",
         (0..300)

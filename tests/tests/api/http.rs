@@ -276,3 +276,39 @@ async fn every_example_query_runs_against_the_demo_data() {
     }
     assert!(ran >= 5, "the README's examples are all here ({ran})");
 }
+
+/// The introspection query of graphql-js (what GraphiQL, codegen tools and routers send), with
+/// its nine levels of `ofType`.
+const INTROSPECTION: &str = "query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}";
+
+#[tokio::test]
+async fn the_standard_introspection_query_passes_the_default_limits() {
+    let app = shared_app();
+    let data = app.data(INTROSPECTION, json!({})).await;
+    let types = data["__schema"]["types"].as_array().expect("types");
+    assert!(
+        types.iter().any(|t| t["name"] == "MissionFilter"),
+        "GraphiQL gets the whole schema"
+    );
+    assert_eq!(data["__schema"]["queryType"]["name"], "Query");
+}
