@@ -1,0 +1,12 @@
+//! Partner feed import.
+//!
+//! - [`feed`]: a streaming reader of API Engagement XML feeds: one mission at a time, memory
+//!   flat whatever the feed size; entity declarations refused; declared encodings decoded.
+//! - [`normalize`]: turns a feed mission into typed values (domains from slugs or labels,
+//!   yes/no flags, dates, lon/lat in either order, organization ids) and the reasons it is
+//!   refused, with the same rules as every other way missions arrive
+//!   (`passerelle_entities::rules`).
+//!
+//! Not here yet (see the issue notes): fetching, upserting, soft deletion, import runs, the CLI.
+pub mod feed;
+pub mod normalize;
