@@ -44,6 +44,9 @@ pub struct Model {
     pub status_comment: Option<String>,
     /// The folded text that full-text search indexes (see [`crate::search::document`]).
     pub search_text: String,
+    /// The fingerprint of the content last imported from the publisher's feed (none for
+    /// missions that did not come from a feed).
+    pub content_hash: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,

@@ -366,6 +366,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
                     (status == MissionStatus::Refused).then(|| "Mission incomplète".to_owned())
                 ),
                 search_text: Set(search_text),
+                content_hash: Set(None),
                 created_at: Set(posted_at),
                 updated_at: Set(posted_at + chrono::Duration::days(rng.below(30) as i64)),
                 deleted_at: Set(rng.chance(2).then_some(now - chrono::Duration::days(3))),

@@ -157,9 +157,17 @@ async fn migrate_and_seed_walk_through_their_states() {
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout)
     };
-    assert!(status(run(&["migrate", "status"], Some(url))).starts_with("pending"));
+    assert!(
+        status(run(&["migrate", "status"], Some(url)))
+            .lines()
+            .all(|l| l.starts_with("pending"))
+    );
     status(run(&["migrate", "up"], Some(url)));
-    assert!(status(run(&["migrate", "status"], Some(url))).starts_with("applied"));
+    assert!(
+        status(run(&["migrate", "status"], Some(url)))
+            .lines()
+            .all(|l| l.starts_with("applied"))
+    );
     let seeded = status(run(&["seed", "--demo", "--missions", "120"], Some(url)));
     assert!(seeded.contains("120 missions"), "{seeded}");
     // Seeding twice would mix data sets: refused, and nothing is added.
@@ -171,9 +179,25 @@ async fn migrate_and_seed_walk_through_their_states() {
         text(&again.stderr)
     );
     status(run(&["migrate", "down"], Some(url)));
-    assert!(status(run(&["migrate", "status"], Some(url))).starts_with("pending"));
+    let after_down = status(run(&["migrate", "status"], Some(url)));
+    let lines: Vec<&str> = after_down.lines().collect();
+    assert!(
+        lines.len() >= 2
+            && lines[..lines.len() - 1]
+                .iter()
+                .all(|l| l.starts_with("applied")),
+        "{after_down}"
+    );
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("pending")),
+        "down rolls back the last one only: {after_down}"
+    );
     status(run(&["migrate", "fresh"], Some(url)));
-    assert!(status(run(&["migrate", "status"], Some(url))).starts_with("applied"));
+    assert!(
+        status(run(&["migrate", "status"], Some(url)))
+            .lines()
+            .all(|l| l.starts_with("applied"))
+    );
     let reseeded = status(run(&["seed", "--demo", "--missions", "50"], Some(url)));
     assert!(
         reseeded.contains("50 missions"),

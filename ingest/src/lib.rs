@@ -7,6 +7,10 @@
 //!   refused, with the same rules as every other way missions arrive
 //!   (`passerelle_entities::rules`).
 //!
-//! Not here yet (see the issue notes): fetching, upserting, soft deletion, import runs, the CLI.
+//! - [`import`]: applies a feed to the database in one transaction: create, update, leave
+//!   unchanged, refuse, soft-delete.
+//!
+//! Not here yet (see the issue notes): fetching over HTTP, import runs, geocoding, the CLI.
 pub mod feed;
+pub mod import;
 pub mod normalize;

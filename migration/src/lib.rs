@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_core;
+mod m20261128_000002_import;
 
 /// Applies and rolls back Passerelle's migrations, in order.
 pub struct Migrator;
@@ -13,7 +14,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_core::Migration)]
+        vec![
+            Box::new(m20261128_000001_core::Migration),
+            Box::new(m20261128_000002_import::Migration),
+        ]
     }
 }
 
