@@ -4,6 +4,7 @@
 //! - [`enums`]: domains, mission types, remote, statuses, stored as stable strings.
 //! - [`publisher`], [`organization`], [`mission`], [`mission_address`], [`volunteer`],
 //!   [`application`]: one SeaORM entity per table.
+//! - [`import_run`]: the record of one import of a publisher's feed.
 //! - [`rules`]: validation of a mission, application status transitions.
 //! - [`geo`]: French departments and regions, postal codes, great-circle distance.
 //! - [`search`]: the accent- and case-folded text that full-text search indexes.
@@ -12,6 +13,7 @@
 pub mod application;
 pub mod enums;
 pub mod geo;
+pub mod import_run;
 pub mod mission;
 pub mod mission_address;
 pub mod organization;

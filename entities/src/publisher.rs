@@ -14,6 +14,13 @@ pub struct Model {
     pub is_annonceur: bool,
     pub is_diffuseur: bool,
     pub moderator: bool,
+    /// The partner's XML feed, if it publishes through one.
+    pub feed_url: Option<String>,
+    pub feed_user: Option<String>,
+    /// Basic-auth password of the feed: never printed, logged or served.
+    pub feed_password: Option<String>,
+    /// How often `serve` imports the feed, in seconds.
+    pub import_every_secs: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -24,6 +31,8 @@ pub enum Relation {
     Mission,
     #[sea_orm(has_many = "super::organization::Entity")]
     Organization,
+    #[sea_orm(has_many = "super::import_run::Entity")]
+    ImportRun,
 }
 
 impl Related<super::mission::Entity> for Entity {

@@ -5,12 +5,13 @@
 //! - [`db`]: connecting and migrating.
 //! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP;
 //!   [`graphiql`]: the offline GraphiQL page.
-//! - [`seed`]: deterministic demo data.
+//! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds.
 //! - [`telemetry`]: log output.
 pub mod config;
 pub mod db;
 pub mod graphiql;
 pub mod graphql;
+pub mod publishers;
 pub mod seed;
 mod seed_data;
 pub mod server;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use passerelle::config::{SettingArgs, Settings};
-use passerelle::{db, seed, server, telemetry};
+use passerelle::{db, publishers, seed, server, telemetry};
 use sea_orm::EntityTrait;
 
 /// Passerelle: one GraphQL gateway for civic engagement in France.
@@ -42,6 +42,20 @@ enum Command {
         #[arg(long, default_value_t = seed::DEFAULT_MISSIONS, value_parser = clap::value_parser!(u64).range(1..=seed::MAX_MISSIONS))]
         missions: u64,
     },
+    /// Partner platforms and their feeds.
+    Publisher {
+        #[command(subcommand)]
+        action: PublisherAction,
+    },
+    /// Import a publisher's feed from a file (fetching over HTTP comes next).
+    Import {
+        /// The publisher's name, as `publisher list` shows it.
+        #[arg(long)]
+        publisher: String,
+        /// An XML feed in the API Engagement format.
+        #[arg(long, value_name = "PATH")]
+        file: std::path::PathBuf,
+    },
     /// The GraphQL schema.
     Schema {
         #[command(subcommand)]
@@ -62,6 +76,56 @@ enum MigrateAction {
     Status,
     /// Drop everything and apply every migration: an empty database.
     Fresh,
+}
+
+#[derive(Debug, Subcommand)]
+enum PublisherAction {
+    /// Register a publisher, with its feed if it has one.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// The feed's URL (http or https).
+        #[arg(long)]
+        feed_url: Option<String>,
+        /// Basic-auth user of the feed.
+        #[arg(long, requires = "feed_url")]
+        feed_user: Option<String>,
+        /// Basic-auth password of the feed (better from the environment); never printed.
+        #[arg(
+            long,
+            env = "PASSERELLE_FEED_PASSWORD",
+            hide_env_values = true,
+            requires = "feed_user"
+        )]
+        feed_password: Option<String>,
+        /// How often `serve` imports the feed: 30m, 6h, 1d, 3600s.
+        #[arg(long, value_parser = parse_every, requires = "feed_url")]
+        every: Option<i64>,
+    },
+    /// List the publishers and their feeds (credentials are never shown).
+    List,
+}
+
+/// Reads a period such as `30m`, `6h`, `1d` or `3600s` into seconds (at least a minute).
+fn parse_every(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a period like 30m, 6h or 1d"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    if seconds < 60 {
+        return Err("the period must be at least one minute".to_owned());
+    }
+    Ok(seconds)
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +186,61 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             println!("migrations done on {}", settings.database_display());
             Ok(())
+        }
+        Command::Publisher { action } => {
+            let conn = db::connect(&settings.database_url, 2).await?;
+            db::migrate_up(&conn).await?;
+            match action {
+                PublisherAction::Add {
+                    name,
+                    feed_url,
+                    feed_user,
+                    feed_password,
+                    every,
+                } => {
+                    let p =
+                        publishers::add(&conn, &name, feed_url, feed_user, feed_password, every)
+                            .await?;
+                    println!("added publisher {} (id {})", p.name, p.id);
+                }
+                PublisherAction::List => {
+                    for line in publishers::list(&conn).await? {
+                        println!("{line}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Import { publisher, file } => {
+            let conn = db::connect(&settings.database_url, 2).await?;
+            db::migrate_up(&conn).await?;
+            let p = publishers::by_name(&conn, &publisher).await?;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let run =
+                passerelle_ingest::run::run_import(&conn, p.id, std::io::BufReader::new(input))
+                    .await
+                    .context("cannot record the import run")?;
+            println!(
+                "import of {} {}: received {}, created {}, updated {}, unchanged {}, refused {}, deleted {}{}",
+                p.name,
+                run.status,
+                run.received,
+                run.created,
+                run.updated,
+                run.unchanged,
+                run.refused,
+                run.deleted,
+                if run.warnings.0.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (warnings: {})", run.warnings.0.join(", "))
+                }
+            );
+            match run.error {
+                Some(error) => anyhow::bail!("the import failed and changed nothing: {error}"),
+                None => Ok(()),
+            }
         }
         Command::Seed { demo: _, missions } => {
             let conn = db::connect(&settings.database_url, 2).await?;

@@ -105,6 +105,37 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             "cannot read config file",
         ),
         (vec!["--max-depth", "0", "schema", "print"], "max_depth"),
+        (
+            vec![
+                "publisher",
+                "add",
+                "--name",
+                "X",
+                "--feed-url",
+                "https://x.org/f.xml",
+                "--every",
+                "5s",
+            ],
+            "at least one minute",
+        ),
+        (
+            vec![
+                "publisher",
+                "add",
+                "--name",
+                "X",
+                "--feed-url",
+                "https://x.org/f.xml",
+                "--every",
+                "6x",
+            ],
+            "unit",
+        ),
+        (
+            vec!["publisher", "add", "--name", "X", "--feed-user", "u"],
+            "--feed-url",
+        ),
+        (vec!["import", "--publisher", "X"], "--file"),
     ] {
         let out = run(&args, None);
         assert!(!out.status.success(), "{args:?} fails");
@@ -288,5 +319,101 @@ async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
     let parsed: serde_json::Value =
         serde_json::from_str(log_line).expect("JSON logs with --log-format json");
     assert_eq!(parsed["level"], "INFO");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn publishers_are_added_listed_without_secrets_and_their_feeds_imported() {
+    let db = Db::create("import").await;
+    let url = db.url.as_str();
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let mut add = Command::new(BIN);
+    add.args([
+        "publisher",
+        "add",
+        "--name",
+        "Réseau Exemple",
+        "--feed-url",
+        "https://example.org/feed.xml",
+    ])
+    .args(["--feed-user", "partner", "--every", "6h"])
+    .env("DATABASE_URL", url)
+    .env("PASSERELLE_FEED_PASSWORD", "s3cr3t-feed")
+    .env("PASSERELLE_LOG", "warn");
+    let added = add.output().expect("run");
+    assert!(ok(added).contains("added publisher Réseau Exemple"));
+    let listed = ok(run(&["publisher", "list"], Some(url)));
+    assert!(
+        listed.contains("feed https://example.org/feed.xml (basic auth as partner), every 6h"),
+        "{listed}"
+    );
+    assert!(!listed.contains("s3cr3t"), "the password is never printed");
+    let again = run(&["publisher", "add", "--name", "Réseau Exemple"], Some(url));
+    assert!(!again.status.success() && text(&again.stderr).contains("already exists"));
+    let bad_url = run(
+        &[
+            "publisher",
+            "add",
+            "--name",
+            "Autre",
+            "--feed-url",
+            "ftp://x/f.xml",
+        ],
+        Some(url),
+    );
+    assert!(!bad_url.status.success() && text(&bad_url.stderr).contains("http"));
+
+    let feeds = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/feeds/");
+    let valid = format!("{feeds}valid.xml");
+    let imported = ok(run(
+        &["import", "--publisher", "Réseau Exemple", "--file", &valid],
+        Some(url),
+    ));
+    assert!(
+        imported.contains(
+            "SUCCESS: received 3, created 3, updated 0, unchanged 0, refused 0, deleted 0"
+        ),
+        "{imported}"
+    );
+    let again = ok(run(
+        &["import", "--publisher", "Réseau Exemple", "--file", &valid],
+        Some(url),
+    ));
+    assert!(again.contains("unchanged 3"), "{again}");
+    let truncated = format!("{feeds}truncated.xml");
+    let failed = run(
+        &[
+            "import",
+            "--publisher",
+            "Réseau Exemple",
+            "--file",
+            &truncated,
+        ],
+        Some(url),
+    );
+    assert!(!failed.status.success(), "a failed import exits non-zero");
+    assert!(
+        text(&failed.stdout).contains("FAILED") && text(&failed.stdout).contains("warnings: ERROR")
+    );
+    assert!(text(&failed.stderr).contains("changed nothing"));
+    let unknown = run(
+        &["import", "--publisher", "Nobody", "--file", &valid],
+        Some(url),
+    );
+    assert!(!unknown.status.success() && text(&unknown.stderr).contains("no publisher named"));
+    let missing = run(
+        &[
+            "import",
+            "--publisher",
+            "Réseau Exemple",
+            "--file",
+            "/nonexistent.xml",
+        ],
+        Some(url),
+    );
+    assert!(!missing.status.success() && text(&missing.stderr).contains("cannot open"));
     db.drop().await;
 }

@@ -217,6 +217,16 @@ impl<R: BufRead> FeedReader<R> {
                         }
                     }
                 }
+                Event::Empty(e) if !self.started => {
+                    // `<source/>`: a feed with no mission.
+                    let name = e.local_name().as_ref().to_owned();
+                    if name != "source" {
+                        return Err(FeedError::UnexpectedRoot(name));
+                    }
+                    self.started = true;
+                    self.finished = true;
+                    return Ok(None);
+                }
                 Event::Empty(_) => {}
                 Event::Text(t) => text.push_str(&t.xml10_content()),
                 Event::CData(c) => text.push_str(&c.into_inner()),

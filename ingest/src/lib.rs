@@ -10,7 +10,10 @@
 //! - [`import`]: applies a feed to the database in one transaction: create, update, leave
 //!   unchanged, refuse, soft-delete.
 //!
-//! Not here yet (see the issue notes): fetching over HTTP, import runs, geocoding, the CLI.
+//! - [`run`]: one import run, recorded in `import_runs` whether it succeeded or failed.
+//!
+//! Not here yet (see the issue notes): fetching over HTTP, geocoding, the scheduler, GraphQL.
 pub mod feed;
 pub mod import;
 pub mod normalize;
+pub mod run;

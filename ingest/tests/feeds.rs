@@ -204,8 +204,19 @@ fn broken_bodies_fail_the_whole_feed() {
 
 #[test]
 fn an_empty_feed_has_no_mission() {
-    let mut reader = FeedReader::new("<?xml version=\"1.0\"?><source></source>".as_bytes());
-    assert_eq!(reader.next_mission(), Ok(None));
+    for body in [
+        "<?xml version=\"1.0\"?><source></source>",
+        "<source/>",
+        "<source><publisher>P</publisher></source>",
+    ] {
+        let mut reader = FeedReader::new(body.as_bytes());
+        assert_eq!(reader.next_mission(), Ok(None), "{body}");
+        assert_eq!(reader.next_mission(), Ok(None), "{body}: stays at the end");
+    }
+    assert_eq!(
+        FeedReader::new("<rss/>".as_bytes()).next_mission(),
+        Err(FeedError::UnexpectedRoot("rss".into()))
+    );
 }
 
 #[test]

@@ -238,3 +238,74 @@ async fn invalid_missions_are_stored_refused_with_their_reasons_and_duplicates_r
     );
     t.drop().await;
 }
+
+#[tokio::test]
+async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
+    use passerelle_entities::import_run;
+    use passerelle_ingest::run::run_import;
+    let t = fresh("runs").await;
+    let p = publisher(&t.conn).await;
+    let ok = run_import(&t.conn, p, fixture("valid.xml").as_slice())
+        .await
+        .expect("recorded");
+    assert_eq!(
+        (
+            ok.status.as_str(),
+            ok.received,
+            ok.created,
+            ok.error.as_deref()
+        ),
+        ("SUCCESS", 3, 3, None)
+    );
+    assert!(ok.warnings.0.is_empty() && ok.refusals.0.is_empty());
+    let mixed = run_import(&t.conn, p, fixture("invalid-missions.xml").as_slice())
+        .await
+        .expect("recorded");
+    assert_eq!((mixed.received, mixed.refused, mixed.deleted), (3, 2, 3));
+    assert!(mixed.warnings.0.is_empty(), "2 refused of 3 is under 75%");
+    assert!(
+        mixed
+            .refusals
+            .0
+            .iter()
+            .any(|r| r.client_id == "bad-1" && r.code == "INVALID_PLACES")
+    );
+    let all_bad = "<source><mission><clientId>z</clientId><title></title></mission></source>";
+    let bad = run_import(&t.conn, p, all_bad.as_bytes())
+        .await
+        .expect("recorded");
+    assert_eq!(bad.warnings.0, ["VALIDATION"]);
+    let empty = run_import(&t.conn, p, "<source/>".as_bytes())
+        .await
+        .expect("recorded");
+    assert_eq!(
+        (empty.status.as_str(), empty.warnings.0.clone()),
+        ("SUCCESS", vec!["EMPTY".to_owned()])
+    );
+    let failed = run_import(&t.conn, p, fixture("truncated.xml").as_slice())
+        .await
+        .expect("recorded");
+    assert_eq!(
+        (
+            failed.status.as_str(),
+            failed.received,
+            failed.warnings.0.clone()
+        ),
+        ("FAILED", 0, vec!["ERROR".to_owned()])
+    );
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("malformed XML")),
+        "{:?}",
+        failed.error
+    );
+    let runs = import_run::Entity::find()
+        .filter(import_run::Column::PublisherId.eq(p))
+        .all(&t.conn)
+        .await
+        .expect("runs");
+    assert_eq!(runs.len(), 5);
+    t.drop().await;
+}

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_core;
 mod m20261128_000002_import;
+mod m20261128_000003_import_runs;
 
 /// Applies and rolls back Passerelle's migrations, in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_core::Migration),
             Box::new(m20261128_000002_import::Migration),
+            Box::new(m20261128_000003_import_runs::Migration),
         ]
     }
 }

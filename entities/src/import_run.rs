@@ -1,0 +1,59 @@
+//! One run of one publisher's feed import: what it received and did, or why it failed.
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A mission the run refused, as the partner sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedMission {
+    pub client_id: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// The refused missions of a run, stored as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct RefusedMissions(pub Vec<RefusedMission>);
+
+/// Warnings of a run (EMPTY, VALIDATION, ERROR), stored as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct Warnings(pub Vec<String>);
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "import_runs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub publisher_id: i64,
+    pub started_at: DateTimeUtc,
+    pub finished_at: DateTimeUtc,
+    /// SUCCESS or FAILED.
+    pub status: String,
+    pub received: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub refused: i64,
+    pub deleted: i64,
+    /// Why a FAILED run failed.
+    pub error: Option<String>,
+    pub refusals: RefusedMissions,
+    pub warnings: Warnings,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::publisher::Entity",
+        from = "Column::PublisherId",
+        to = "super::publisher::Column::Id"
+    )]
+    Publisher,
+}
+
+impl Related<super::publisher::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Publisher.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}
