@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use passerelle::config::Settings;
+use passerelle::testing::TestDatabase;
 use passerelle::{db, seed, server};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -101,33 +102,13 @@ async fn main() -> anyhow::Result<()> {
     if args.requests == 0 {
         bail!("--requests must be at least 1");
     }
-    let (url, engine, cleanup) = match &args.postgres {
-        Some(admin) => {
-            let name = format!("passerelle_bench_{}", std::process::id());
-            let conn = Database::connect(admin.as_str())
-                .await
-                .context("connect to PostgreSQL")?;
-            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await?;
-            let prefix = &admin[..admin.rfind('/').context("URL without a database")?];
-            (
-                format!("{prefix}/{name}"),
-                "PostgreSQL",
-                Some((admin.clone(), name)),
-            )
-        }
-        None => {
-            let file =
-                std::env::temp_dir().join(format!("passerelle-bench-{}.db", std::process::id()));
-            let _ = std::fs::remove_file(&file);
-            (
-                format!("sqlite://{}?mode=rwc", file.display()),
-                "SQLite",
-                None,
-            )
-        }
+    let database = TestDatabase::create_on("bench", args.postgres.as_deref()).await?;
+    let engine = if database.is_postgres() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
     };
-    let mut conn = db::connect(&SecretString::from(url.clone()), 10).await?;
+    let mut conn = db::connect(&SecretString::from(database.url.clone()), 10).await?;
     db::migrate_up(&conn).await?;
     let report = seed::seed_demo(&conn, args.missions).await?;
     println!(
@@ -206,10 +187,6 @@ async fn main() -> anyhow::Result<()> {
     }
     let _ = stop.send(());
     let _ = server.await;
-    if let Some((admin, name)) = cleanup {
-        let conn = Database::connect(admin.as_str()).await?;
-        conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
-    }
+    database.drop_database().await;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP;
 //!   [`graphiql`]: the offline GraphiQL page.
 //! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds.
-//! - [`telemetry`]: log output.
+//! - [`telemetry`]: log output; [`testing`]: fresh databases for tests and benchmarks.
 pub mod config;
 pub mod db;
 pub mod graphiql;
@@ -16,3 +16,4 @@ pub mod seed;
 mod seed_data;
 pub mod server;
 pub mod telemetry;
+pub mod testing;

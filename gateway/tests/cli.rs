@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use passerelle::testing::TestDatabase;
+
 const BIN: &str = env!("CARGO_BIN_EXE_passerelle");
 
 fn run(args: &[&str], database_url: Option<&str>) -> Output {
@@ -22,60 +24,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A fresh database for one test: a PostgreSQL database when `PASSERELLE_TEST_POSTGRES_URL` is
-/// set (created with the binary's own connection code through `psql`-free SQL), else a SQLite
-/// file.
-struct Db {
-    url: String,
-    postgres: Option<(String, String)>,
-}
-
-impl Db {
-    async fn create(label: &str) -> Db {
-        use sea_orm::ConnectionTrait;
-        match std::env::var("PASSERELLE_TEST_POSTGRES_URL") {
-            Ok(admin) => {
-                let base = admin.rsplit('/').next().unwrap_or("test").to_owned();
-                let name = format!("{base}_cli_{label}_{}", std::process::id());
-                let conn = sea_orm::Database::connect(&admin)
-                    .await
-                    .expect("admin connection");
-                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
-                    .await
-                    .expect("drop");
-                conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create");
-                let prefix = &admin[..admin.rfind('/').expect("path")];
-                Db {
-                    url: format!("{prefix}/{name}"),
-                    postgres: Some((admin, name)),
-                }
-            }
-            Err(_) => {
-                let dir =
-                    std::env::temp_dir().join(format!("passerelle-cli-{}", std::process::id()));
-                std::fs::create_dir_all(&dir).expect("dir");
-                let file = dir.join(format!("{label}.db"));
-                let _ = std::fs::remove_file(&file);
-                Db {
-                    url: format!("sqlite://{}", file.display()),
-                    postgres: None,
-                }
-            }
-        }
-    }
-
-    async fn drop(self) {
-        use sea_orm::ConnectionTrait;
-        if let Some((admin, name)) = self.postgres
-            && let Ok(conn) = sea_orm::Database::connect(&admin).await
-        {
-            let _ = conn
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await;
-        }
-    }
+/// A fresh database for one test (see `passerelle::testing`).
+async fn fresh(label: &str) -> TestDatabase {
+    TestDatabase::create(label).await.expect("test database")
 }
 
 #[test]
@@ -182,7 +133,7 @@ fn schema_print_is_the_committed_contract() {
 
 #[tokio::test]
 async fn migrate_and_seed_walk_through_their_states() {
-    let db = Db::create("migrate").await;
+    let db = fresh("migrate").await;
     let url = db.url.as_str();
     let status = |out: Output| {
         assert!(out.status.success(), "{}", text(&out.stderr));
@@ -234,12 +185,12 @@ async fn migrate_and_seed_walk_through_their_states() {
         reseeded.contains("50 missions"),
         "fresh emptied the database: {reseeded}"
     );
-    db.drop().await;
+    db.drop_database().await;
 }
 
 #[tokio::test]
 async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
-    let db = Db::create("serve").await;
+    let db = fresh("serve").await;
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -319,12 +270,12 @@ async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
     let parsed: serde_json::Value =
         serde_json::from_str(log_line).expect("JSON logs with --log-format json");
     assert_eq!(parsed["level"], "INFO");
-    db.drop().await;
+    db.drop_database().await;
 }
 
 #[tokio::test]
 async fn publishers_are_added_listed_without_secrets_and_their_feeds_imported() {
-    let db = Db::create("import").await;
+    let db = fresh("import").await;
     let url = db.url.as_str();
     let ok = |out: Output| {
         assert!(out.status.success(), "{}", text(&out.stderr));
@@ -415,5 +366,5 @@ async fn publishers_are_added_listed_without_secrets_and_their_feeds_imported() 
         Some(url),
     );
     assert!(!missing.status.success() && text(&missing.stderr).contains("cannot open"));
-    db.drop().await;
+    db.drop_database().await;
 }

@@ -1,59 +1,28 @@
 //! Importing feeds into a real database (SQLite, or PostgreSQL with
 //! `PASSERELLE_TEST_POSTGRES_URL`), migrated with the real migrations.
+use passerelle::testing::TestDatabase;
 use passerelle_entities::{MissionStatus, mission, publisher};
 use passerelle_ingest::import::{ImportError, import_feed};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
-    QueryFilter, Set,
-};
-use secrecy::SecretString;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 struct TestDb {
     conn: DatabaseConnection,
-    postgres: Option<(String, String)>,
+    database: TestDatabase,
 }
 
 async fn fresh(label: &str) -> TestDb {
-    let (url, postgres) = match std::env::var("PASSERELLE_TEST_POSTGRES_URL") {
-        Ok(admin) => {
-            let base = admin.rsplit('/').next().unwrap_or("test").to_owned();
-            let name = format!("{base}_ingest_{label}_{}", std::process::id());
-            let conn = Database::connect(&admin).await.expect("admin");
-            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
-                .await
-                .expect("drop");
-            conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create");
-            let prefix = &admin[..admin.rfind('/').expect("path")];
-            (format!("{prefix}/{name}"), Some((admin, name)))
-        }
-        Err(_) => {
-            let dir =
-                std::env::temp_dir().join(format!("passerelle-ingest-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("dir");
-            let file = dir.join(format!("{label}.db"));
-            let _ = std::fs::remove_file(&file);
-            (format!("sqlite://{}", file.display()), None)
-        }
-    };
-    let conn = passerelle::db::connect(&SecretString::from(url), 3)
+    let database = TestDatabase::create(label).await.expect("test database");
+    let conn = database
+        .connect_migrated()
         .await
-        .expect("connect");
-    passerelle::db::migrate_up(&conn).await.expect("migrate");
-    TestDb { conn, postgres }
+        .expect("connect and migrate");
+    TestDb { conn, database }
 }
 
 impl TestDb {
     async fn drop(self) {
         self.conn.close().await.ok();
-        if let Some((admin, name)) = self.postgres
-            && let Ok(conn) = Database::connect(&admin).await
-        {
-            let _ = conn
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await;
-        }
+        self.database.drop_database().await;
     }
 }
 

@@ -5,85 +5,38 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use passerelle::config::Settings;
-use passerelle::{db, seed, server};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
-use secrecy::SecretString;
+use passerelle::{seed, server};
+use sea_orm::{Database, DatabaseConnection};
 use serde_json::{Value, json};
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Missions in the shared, read-only demo data set.
 pub const SHARED_MISSIONS: u64 = 1_500;
 
-/// A database made for one test (or for the shared data set).
-pub struct TestDatabase {
-    pub url: String,
-    postgres: Option<(String, String)>,
-}
+/// A fresh database for one test (see `passerelle::testing`).
+pub struct TestDatabase(passerelle::testing::TestDatabase);
 
 impl TestDatabase {
-    /// Creates an empty database, named after `label`.
     pub async fn create(label: &str) -> TestDatabase {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        match std::env::var("PASSERELLE_TEST_POSTGRES_URL") {
-            Ok(admin) => {
-                let base = admin
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("test")
-                    .split('?')
-                    .next()
-                    .unwrap_or("test")
-                    .to_owned();
-                let name = format!("{base}_{label}_{}_{n}", std::process::id());
-                let conn = Database::connect(&admin)
-                    .await
-                    .expect("PostgreSQL admin connection");
-                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
-                    .await
-                    .expect("drop");
-                conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create database");
-                conn.close().await.ok();
-                let prefix = &admin[..admin.rfind('/').expect("database URL has a path")];
-                TestDatabase {
-                    url: format!("{prefix}/{name}"),
-                    postgres: Some((admin, name)),
-                }
-            }
-            Err(_) => {
-                let dir =
-                    std::env::temp_dir().join(format!("passerelle-tests-{}", std::process::id()));
-                std::fs::create_dir_all(&dir).expect("temp dir");
-                let file = dir.join(format!("{label}-{n}.db"));
-                let _ = std::fs::remove_file(&file);
-                TestDatabase {
-                    url: format!("sqlite://{}?mode=rwc", file.display()),
-                    postgres: None,
-                }
-            }
-        }
+        TestDatabase(
+            passerelle::testing::TestDatabase::create(label)
+                .await
+                .expect("test database"),
+        )
     }
 
-    /// Connects, and migrates with the real migrations.
+    pub fn url(&self) -> &str {
+        &self.0.url
+    }
+
     pub async fn connect_migrated(&self) -> DatabaseConnection {
-        let conn = db::connect(&SecretString::from(self.url.clone()), 5)
+        self.0
+            .connect_migrated()
             .await
-            .expect("connect");
-        db::migrate_up(&conn).await.expect("migrate");
-        conn
+            .expect("connect and migrate")
     }
 
-    /// Drops a PostgreSQL test database (SQLite files go with the temp dir).
     pub async fn drop_database(self) {
-        if let Some((admin, name)) = self.postgres
-            && let Ok(conn) = Database::connect(&admin).await
-        {
-            let _ = conn
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await;
-        }
+        self.0.drop_database().await;
     }
 }
 
@@ -193,7 +146,7 @@ pub fn shared() -> &'static Shared {
             let app = TestApp::start(conn, Settings::default()).await;
             tx.send(Shared {
                 base: app.base.clone(),
-                database_url: database.url.clone(),
+                database_url: database.url().to_owned(),
             })
             .expect("send");
             std::future::pending::<()>().await;
