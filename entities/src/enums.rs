@@ -4,12 +4,12 @@ use serde::{Deserialize, Serialize};
 
 /// Declares a string-backed enum stored by SeaORM, with its list of values.
 macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $value:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
         #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
         pub enum $name {
-            $(#[sea_orm(string_value = $value)] #[serde(rename = $value)] $variant,)+
+            $($(#[$vmeta])* #[sea_orm(string_value = $value)] #[serde(rename = $value)] $variant,)+
         }
 
         impl $name {
@@ -119,5 +119,19 @@ mod tests {
         assert_eq!(Domain::ALL.len(), 20);
         assert_eq!(Domain::from_stored("ANIMAUX"), None);
         assert_eq!(MissionStatus::Validated.as_str(), "VALIDATED");
+    }
+}
+
+string_enum! {
+    /// Where the coordinates of an address came from.
+    GeoSource {
+        /// Given by the publisher.
+        Publisher = "PUBLISHER",
+        /// Found by the address geocoder.
+        Geocoder = "GEOCODER",
+        /// The centroid of the commune or postal code, from the table shipped with Passerelle.
+        Fallback = "FALLBACK",
+        /// No coordinates could be found.
+        NotFound = "NOT_FOUND",
     }
 }

@@ -38,6 +38,12 @@ pub struct Model {
     pub error: Option<String>,
     pub refusals: RefusedMissions,
     pub warnings: Warnings,
+    /// Where the feed came from: its URL (without credentials) or a file name.
+    pub source: Option<String>,
+    /// The feed answered 304 Not Modified: nothing was read or changed.
+    pub not_modified: bool,
+    /// Bytes of feed received (after decompression).
+    pub fetched_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

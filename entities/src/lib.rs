@@ -23,4 +23,4 @@ pub mod search;
 pub mod time;
 pub mod volunteer;
 
-pub use enums::{ApplicationStatus, Domain, MissionStatus, MissionType, Remote};
+pub use enums::{ApplicationStatus, Domain, GeoSource, MissionStatus, MissionType, Remote};

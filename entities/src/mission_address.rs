@@ -18,6 +18,8 @@ pub struct Model {
     pub country: Option<String>,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
+    /// Where `lat` and `lon` came from.
+    pub geo_source: crate::GeoSource,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,10 @@ pub struct Model {
     pub feed_password: Option<String>,
     /// How often `serve` imports the feed, in seconds.
     pub import_every_secs: Option<i64>,
+    /// The `ETag` of the last feed imported, sent back as `If-None-Match`.
+    pub feed_etag: Option<String>,
+    /// The `Last-Modified` of the last feed imported, sent back as `If-Modified-Since`.
+    pub feed_last_modified: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_core;
 mod m20261128_000002_import;
 mod m20261128_000003_import_runs;
+mod m20261129_000004_feed_fetch;
 
 /// Applies and rolls back Passerelle's migrations, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_core::Migration),
             Box::new(m20261128_000002_import::Migration),
             Box::new(m20261128_000003_import_runs::Migration),
+            Box::new(m20261129_000004_feed_fetch::Migration),
         ]
     }
 }
