@@ -6,14 +6,18 @@ use std::io::BufRead;
 use chrono::{DateTime, Utc};
 use passerelle_entities::mission::StringList;
 use passerelle_entities::{
-    Domain, MissionStatus, mission, mission_address, organization, search, time,
+    Domain, GeoSource, MissionStatus, mission, mission_address, organization, publisher, search,
+    time,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 
 use crate::feed::{FeedError, FeedReader};
+use crate::fetch::Validators;
+use crate::geocode;
 use crate::normalize::{self, Mission};
 
 /// Why an import changed nothing.
@@ -23,6 +27,8 @@ pub enum ImportError {
     Feed(#[from] FeedError),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    #[error("another import of this publisher is running")]
+    Busy,
 }
 
 /// A mission the import refused, for the partner to fix.
@@ -65,12 +71,48 @@ fn fingerprint(text: &str) -> String {
     format!("{h:016x}")
 }
 
+/// What an import may do beyond applying the feed.
+#[derive(Clone, Copy, Default)]
+pub struct ImportOptions<'a> {
+    /// Soft-delete the publisher's missions when the feed holds none. Off by default: an empty
+    /// feed is more often a partner's bug than the end of all its missions (see
+    /// [`crate::run`] for the grace period that turns it on).
+    pub delete_when_empty: bool,
+    /// The feed's validators, saved on the publisher in the same transaction, so that the next
+    /// fetch is conditional only if this import was applied.
+    pub validators: Option<&'a Validators>,
+    /// Called every [`PROGRESS_EVERY`] missions with the number read so far.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+/// A new mission waiting for its batch: the mission, its fingerprint, its organization's id
+/// and name.
+struct Pending {
+    mission: Mission,
+    hash: String,
+    organization: Option<(i64, String)>,
+}
+
+/// How often the progress callback is called, in missions.
+pub const PROGRESS_EVERY: u64 = 1_000;
+
+/// New missions are inserted this many at a time (35 columns: well under both engines' limits
+/// on bound parameters).
+const BATCH: usize = 500;
+
+/// A constant first key for PostgreSQL advisory locks taken by imports ("PASS").
+const LOCK_CLASS: i32 = 0x5041_5353;
+
 /// Imports a whole feed for `publisher_id`.
 ///
 /// Missions are keyed by (publisher, clientId): new ones are created, changed ones updated,
 /// unchanged ones left untouched; invalid ones are stored REFUSED with their reasons; the
 /// publisher's missions absent from the feed are soft-deleted, unless the feed holds no
-/// mission at all (an empty feed deletes nothing).
+/// mission at all and `options.delete_when_empty` is off.
+///
+/// Only one import per publisher runs at a time: on PostgreSQL a transaction-scoped advisory
+/// lock is taken first (another instance finds it taken and gets [`ImportError::Busy`]); on
+/// SQLite the transaction takes the write lock when it begins.
 ///
 /// # Errors
 /// The feed is unreadable or the database fails: the transaction is rolled back, nothing changes.
@@ -78,9 +120,10 @@ pub async fn import_feed<R: BufRead>(
     db: &DatabaseConnection,
     publisher_id: i64,
     input: R,
+    options: ImportOptions<'_>,
 ) -> Result<ImportReport, ImportError> {
     let now = time::now();
-    let txn = db.begin().await?;
+    let txn = begin_exclusive(db, publisher_id).await?;
     let mut report = ImportReport::default();
     let existing: HashMap<String, Stored> = mission::Entity::find()
         .select_only()
@@ -106,19 +149,28 @@ pub async fn import_feed<R: BufRead>(
             )
         })
         .collect();
-    let mut organizations: HashMap<String, i64> = organization::Entity::find()
-        .select_only()
-        .columns([organization::Column::ClientId, organization::Column::Id])
-        .filter(organization::Column::PublisherId.eq(publisher_id))
-        .into_tuple::<(String, i64)>()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .collect();
+    let mut organizations = Organizations {
+        ids: organization::Entity::find()
+            .select_only()
+            .columns([organization::Column::ClientId, organization::Column::Id])
+            .filter(organization::Column::PublisherId.eq(publisher_id))
+            .into_tuple::<(String, i64)>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect(),
+        written: HashMap::new(),
+    };
     let mut seen: HashSet<String> = HashSet::new();
+    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
     let mut reader = FeedReader::new(input);
     while let Some(raw) = reader.next_mission()? {
         report.received += 1;
+        if let Some(progress) = options.progress
+            && report.received.is_multiple_of(PROGRESS_EVERY)
+        {
+            progress(report.received);
+        }
         let m = normalize::normalize(&raw);
         if !m.client_id.is_empty() && !seen.insert(m.client_id.clone()) {
             report.duplicates.push(m.client_id.clone());
@@ -151,26 +203,32 @@ pub async fn import_feed<R: BufRead>(
                 ..
             }) if *old == hash => report.unchanged += u64::from(valid),
             Some(Stored { id, .. }) => {
-                let org =
-                    upsert_organization(&txn, publisher_id, &m, &mut organizations, now).await?;
-                write_mission(&txn, publisher_id, Some(*id), &m, org, &hash, now).await?;
+                let org = organizations.upsert(&txn, publisher_id, &m, now).await?;
+                update_mission(&txn, publisher_id, *id, &m, org, &hash, now).await?;
                 report.updated += u64::from(valid);
             }
             None => {
-                let org =
-                    upsert_organization(&txn, publisher_id, &m, &mut organizations, now).await?;
-                write_mission(&txn, publisher_id, None, &m, org, &hash, now).await?;
+                let org = organizations.upsert(&txn, publisher_id, &m, now).await?;
+                batch.push(Pending {
+                    mission: m,
+                    hash,
+                    organization: org,
+                });
+                if batch.len() == BATCH {
+                    insert_missions(&txn, publisher_id, &mut batch, now).await?;
+                }
                 report.created += u64::from(valid);
             }
         }
     }
-    if report.received > 0 {
+    insert_missions(&txn, publisher_id, &mut batch, now).await?;
+    if report.received > 0 || options.delete_when_empty {
         let gone: Vec<i64> = existing
             .iter()
             .filter(|(client, stored)| stored.deleted_at.is_none() && !seen.contains(*client))
             .map(|(_, stored)| stored.id)
             .collect();
-        for chunk in gone.chunks(500) {
+        for chunk in gone.chunks(BATCH) {
             mission::Entity::update_many()
                 .col_expr(
                     mission::Column::DeletedAt,
@@ -186,20 +244,106 @@ pub async fn import_feed<R: BufRead>(
         }
         report.deleted = gone.len() as u64;
     }
+    if let Some(v) = options.validators {
+        // An empty feed keeps no validators: the next fetch reads it again in full, so that
+        // the grace period can end even if the partner's server keeps answering 304.
+        let keep = report.received > 0;
+        publisher::Entity::update_many()
+            .col_expr(
+                publisher::Column::FeedEtag,
+                sea_orm::sea_query::Expr::value(v.etag.clone().filter(|_| keep)),
+            )
+            .col_expr(
+                publisher::Column::FeedLastModified,
+                sea_orm::sea_query::Expr::value(v.last_modified.clone().filter(|_| keep)),
+            )
+            .filter(publisher::Column::Id.eq(publisher_id))
+            .exec(&txn)
+            .await?;
+    }
     txn.commit().await?;
     Ok(report)
+}
+
+/// Begins the import's transaction, holding the publisher's import lock.
+async fn begin_exclusive(
+    db: &DatabaseConnection,
+    publisher_id: i64,
+) -> Result<DatabaseTransaction, ImportError> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await?;
+            let key = i32::try_from(publisher_id).unwrap_or(i32::MAX);
+            let row = txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_try_advisory_xact_lock($1, $2) AS locked",
+                    [LOCK_CLASS.into(), key.into()],
+                ))
+                .await?;
+            let locked = match row {
+                Some(row) => row.try_get::<bool>("", "locked")?,
+                None => false,
+            };
+            if locked {
+                Ok(txn)
+            } else {
+                txn.rollback().await?;
+                Err(ImportError::Busy)
+            }
+        }
+        _ => db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                if e.to_string().contains("database is locked") {
+                    ImportError::Busy
+                } else {
+                    ImportError::Database(e)
+                }
+            }),
+    }
+}
+
+/// The publisher's organizations: their ids, and those written by this run (each is written
+/// once per run, with the first of its missions that changed).
+struct Organizations {
+    ids: HashMap<String, i64>,
+    written: HashMap<String, (i64, String)>,
+}
+
+impl Organizations {
+    async fn upsert<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        publisher_id: i64,
+        m: &Mission,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, String)>, DbErr> {
+        let Some(o) = &m.organization else {
+            return Ok(None);
+        };
+        if let Some(done) = self.written.get(&o.client_id) {
+            return Ok(Some(done.clone()));
+        }
+        let id = upsert_organization(db, publisher_id, o, self.ids.get(&o.client_id), now).await?;
+        self.ids.insert(o.client_id.clone(), id);
+        self.written
+            .insert(o.client_id.clone(), (id, o.name.clone()));
+        Ok(Some((id, o.name.clone())))
+    }
 }
 
 async fn upsert_organization<C: ConnectionTrait>(
     db: &C,
     publisher_id: i64,
-    m: &Mission,
-    known: &mut HashMap<String, i64>,
+    o: &normalize::Organization,
+    known: Option<&i64>,
     now: DateTime<Utc>,
-) -> Result<Option<(i64, String)>, DbErr> {
-    let Some(o) = &m.organization else {
-        return Ok(None);
-    };
+) -> Result<i64, DbErr> {
     let department = o
         .postal_code
         .as_deref()
@@ -225,31 +369,27 @@ async fn upsert_organization<C: ConnectionTrait>(
         updated_at: Set(now),
         ..Default::default()
     };
-    let id = match known.get(&o.client_id) {
+    match known {
         Some(id) => {
             model.id = Set(*id);
             model.update(db).await?;
-            *id
+            Ok(*id)
         }
         None => {
             model.created_at = Set(now);
-            let id = model.insert(db).await?.id;
-            known.insert(o.client_id.clone(), id);
-            id
+            Ok(model.insert(db).await?.id)
         }
-    };
-    Ok(Some((id, o.name.clone())))
+    }
 }
 
-async fn write_mission<C: ConnectionTrait>(
-    db: &C,
+/// The stored row of a feed mission (without its id and creation time).
+fn mission_model(
     publisher_id: i64,
-    id: Option<i64>,
     m: &Mission,
-    organization: Option<(i64, String)>,
+    organization: Option<&(i64, String)>,
     hash: &str,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> mission::ActiveModel {
     let places = m
         .places
         .unwrap_or(1)
@@ -257,9 +397,9 @@ async fn write_mission<C: ConnectionTrait>(
     let refused = !m.violations.is_empty();
     let start_at = time::to_db(m.start_at.or(m.posted_at).unwrap_or(now));
     let cities = m.addresses.iter().filter_map(|a| a.city.as_deref());
-    let mut model = mission::ActiveModel {
+    mission::ActiveModel {
         publisher_id: Set(publisher_id),
-        organization_id: Set(organization.as_ref().map(|(id, _)| *id)),
+        organization_id: Set(organization.map(|(id, _)| *id)),
         client_id: Set(m.client_id.clone()),
         title: Set(m.title.clone()),
         description: Set(m.description.clone()),
@@ -298,51 +438,127 @@ async fn write_mission<C: ConnectionTrait>(
         search_text: Set(search::document(
             &m.title,
             &m.description,
-            organization.as_ref().map(|(_, n)| n.as_str()),
+            organization.map(|(_, n)| n.as_str()),
             cities,
         )),
         content_hash: Set(Some(hash.to_owned())),
         updated_at: Set(now),
         deleted_at: Set(None),
         ..Default::default()
-    };
-    let mission_id = match id {
-        Some(id) => {
-            model.id = Set(id);
-            model.update(db).await?;
-            mission_address::Entity::delete_many()
-                .filter(mission_address::Column::MissionId.eq(id))
-                .exec(db)
-                .await?;
-            id
+    }
+}
+
+/// The stored addresses of a mission. An address without coordinates gets its commune's
+/// centroid from the table shipped with Passerelle, until the geocoder finds better.
+fn address_models(
+    mission_id: i64,
+    m: &Mission,
+) -> impl Iterator<Item = mission_address::ActiveModel> + '_ {
+    m.addresses.iter().enumerate().map(move |(i, a)| {
+        let given = a
+            .lat
+            .zip(a.lon)
+            .filter(|(lat, lon)| (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon));
+        let (coordinates, source) = match given {
+            Some(c) => (Some(c), GeoSource::Publisher),
+            None => {
+                match geocode::centroids().locate(a.postal_code.as_deref(), a.city.as_deref()) {
+                    Some(c) => (Some(c), GeoSource::Fallback),
+                    None => (None, GeoSource::NotFound),
+                }
+            }
+        };
+        mission_address::ActiveModel {
+            mission_id: Set(mission_id),
+            position: Set(i as i32),
+            street: Set(a.street.clone()),
+            postal_code: Set(a.postal_code.clone()),
+            city: Set(a.city.clone()),
+            department_code: Set(a.department_code.clone()),
+            department_name: Set(a.department_name.clone()),
+            region: Set(a.region.clone()),
+            country: Set(a.country.clone()),
+            lat: Set(coordinates.map(|c| c.0)),
+            lon: Set(coordinates.map(|c| c.1)),
+            geo_source: Set(source),
+            ..Default::default()
         }
-        None => {
-            model.created_at = Set(now);
-            model.insert(db).await?.id
-        }
-    };
+    })
+}
+
+/// Rewrites a stored mission and its addresses.
+async fn update_mission<C: ConnectionTrait>(
+    db: &C,
+    publisher_id: i64,
+    id: i64,
+    m: &Mission,
+    organization: Option<(i64, String)>,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut model = mission_model(publisher_id, m, organization.as_ref(), hash, now);
+    model.id = Set(id);
+    model.update(db).await?;
+    mission_address::Entity::delete_many()
+        .filter(mission_address::Column::MissionId.eq(id))
+        .exec(db)
+        .await?;
     if !m.addresses.is_empty() {
-        let rows = m
-            .addresses
-            .iter()
-            .enumerate()
-            .map(|(i, a)| mission_address::ActiveModel {
-                mission_id: Set(mission_id),
-                position: Set(i as i32),
-                street: Set(a.street.clone()),
-                postal_code: Set(a.postal_code.clone()),
-                city: Set(a.city.clone()),
-                department_code: Set(a.department_code.clone()),
-                department_name: Set(a.department_name.clone()),
-                region: Set(a.region.clone()),
-                country: Set(a.country.clone()),
-                lat: Set(a.lat.filter(|l| (-90.0..=90.0).contains(l))),
-                lon: Set(a.lon.filter(|l| (-180.0..=180.0).contains(l))),
-                ..Default::default()
-            });
-        mission_address::Entity::insert_many(rows)
+        mission_address::Entity::insert_many(address_models(id, m))
             .exec_without_returning(db)
             .await?;
     }
+    Ok(())
+}
+
+/// Inserts new missions, then their addresses, a batch at a time; empties `batch`.
+async fn insert_missions<C: ConnectionTrait>(
+    db: &C,
+    publisher_id: i64,
+    batch: &mut Vec<Pending>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let rows = batch.iter().map(|p| {
+        let mut model = mission_model(
+            publisher_id,
+            &p.mission,
+            p.organization.as_ref(),
+            &p.hash,
+            now,
+        );
+        model.created_at = Set(now);
+        model
+    });
+    mission::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    // The ids, by client id: the order of RETURNING rows is not promised by either engine.
+    let ids: HashMap<String, i64> = mission::Entity::find()
+        .select_only()
+        .columns([mission::Column::ClientId, mission::Column::Id])
+        .filter(mission::Column::PublisherId.eq(publisher_id))
+        .filter(mission::Column::ClientId.is_in(batch.iter().map(|p| p.mission.client_id.as_str())))
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let addresses: Vec<mission_address::ActiveModel> = batch
+        .iter()
+        .filter_map(|p| ids.get(&p.mission.client_id).map(|id| (*id, &p.mission)))
+        .flat_map(|(id, m)| address_models(id, m))
+        .collect();
+    // Addresses have 12 columns: 2,000 per statement stays under SQLite's 32,766 parameters.
+    let mut addresses = addresses.into_iter().peekable();
+    while addresses.peek().is_some() {
+        let chunk: Vec<_> = addresses.by_ref().take(2_000).collect();
+        mission_address::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
+    }
+    batch.clear();
     Ok(())
 }

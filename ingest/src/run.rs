@@ -1,15 +1,123 @@
-//! An import run: applies a feed and records what happened, success or failure, in
-//! `import_runs` (a failed run is recorded after its transaction was rolled back).
-use std::io::BufRead;
+//! An import run: gets the feed (a file, or a URL fetched with [`crate::fetch`]), applies it
+//! with [`crate::import`], records what happened in `import_runs` whether it succeeded or
+//! failed (a failed run is recorded after its transaction was rolled back), then asks the
+//! geocoder for the addresses that arrived without coordinates.
+use std::io::{BufReader, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use chrono::{DateTime, Utc};
 use passerelle_entities::import_run::{self, RefusedMission, RefusedMissions, Warnings};
-use passerelle_entities::time;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, Set};
+use passerelle_entities::{publisher, time};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
 
-use crate::import::{ImportReport, import_feed};
+use crate::fetch::{self, BasicAuth, FetchOptions, Fetched, Validators};
+use crate::geocode::{GeocodeReport, Geocoder};
+use crate::import::{ImportError, ImportOptions, ImportReport, import_feed};
 
 /// Above this share of refused missions, a run is flagged VALIDATION.
 pub const VALIDATION_WARNING_RATIO: f64 = 0.75;
+/// How long a feed may be empty or failing before an empty feed deletes its missions.
+pub const DEFAULT_EMPTY_FEED_GRACE: chrono::Duration = chrono::Duration::days(7);
+
+/// Where a run's feed comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A local file.
+    File(PathBuf),
+    /// A URL, with the basic-auth credentials to send.
+    Url {
+        url: String,
+        auth: Option<BasicAuth>,
+    },
+}
+
+impl Source {
+    /// The publisher's own feed, with its credentials.
+    pub fn of_publisher(p: &publisher::Model) -> Option<Source> {
+        let url = p.feed_url.clone()?;
+        let auth = p.feed_user.clone().map(|user| BasicAuth {
+            user,
+            password: p.feed_password.clone(),
+        });
+        Some(Source::Url { url, auth })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Source::File(path) => path.display().to_string(),
+            Source::Url { url, .. } => fetch::display_url(url),
+        }
+    }
+}
+
+/// How runs fetch, delete and geocode.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub fetch: FetchOptions,
+    /// See [`DEFAULT_EMPTY_FEED_GRACE`].
+    pub empty_feed_grace: chrono::Duration,
+    /// None: addresses without coordinates keep the offline centroid.
+    pub geocoder: Option<Geocoder>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            fetch: FetchOptions::default(),
+            empty_feed_grace: DEFAULT_EMPTY_FEED_GRACE,
+            geocoder: None,
+        }
+    }
+}
+
+/// How far a run has gone, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub missions: u64,
+    /// Bytes of the feed read so far, and in all.
+    pub bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// Called as a run goes.
+pub type ProgressFn<'a> = dyn Fn(Progress) + Send + Sync + 'a;
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The recorded run.
+    pub run: import_run::Model,
+    /// The geocoding pass after a successful run, if a geocoder is configured.
+    pub geocoding: Option<Result<GeocodeReport, String>>,
+}
+
+/// Why a run did not happen or could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("an import of this publisher is already running")]
+    Busy,
+    #[error("cannot record the import run: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// A reader that counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
 
 /// The warnings of a successful run.
 pub fn warnings(report: &ImportReport) -> Vec<String> {
@@ -22,25 +130,63 @@ pub fn warnings(report: &ImportReport) -> Vec<String> {
     w
 }
 
-/// Imports `input` for the publisher and records the run.
-///
-/// # Errors
-/// Only when the run itself cannot be recorded; a failed import is a recorded FAILED run.
-pub async fn run_import<R: BufRead>(
+/// Whether an empty feed may delete the publisher's missions now: its feed has been empty or
+/// failing for the grace period, counted from its last non-empty successful run (or, if it
+/// never had one, from its first run).
+async fn grace_period_over(
     db: &DatabaseConnection,
     publisher_id: i64,
-    input: R,
-) -> Result<import_run::Model, DbErr> {
+    grace: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let runs =
+        || import_run::Entity::find().filter(import_run::Column::PublisherId.eq(publisher_id));
+    let last_full = runs()
+        .filter(import_run::Column::Status.eq("SUCCESS"))
+        .filter(import_run::Column::Received.gt(0))
+        .order_by_desc(import_run::Column::StartedAt)
+        .one(db)
+        .await?;
+    let since = match last_full {
+        Some(run) => Some(run.started_at),
+        None => runs()
+            .order_by_asc(import_run::Column::StartedAt)
+            .one(db)
+            .await?
+            .map(|run| run.started_at),
+    };
+    Ok(since.is_some_and(|since| now - since >= grace))
+}
+
+/// Imports `source` for `publisher` and records the run.
+///
+/// Only one import of a publisher runs at a time, whichever process starts it: the import takes
+/// the publisher's lock in the database (see [`crate::import::import_feed`]); a run that finds
+/// it taken is skipped, not recorded.
+///
+/// # Errors
+/// [`RunError::Busy`] when another import of this publisher is running (nothing is recorded),
+/// or the run cannot be recorded. A failed import is a recorded FAILED run, not an error.
+pub async fn run_import(
+    db: &DatabaseConnection,
+    publisher: &publisher::Model,
+    source: &Source,
+    options: &RunOptions,
+    progress: Option<&ProgressFn<'_>>,
+) -> Result<RunOutcome, RunError> {
     let started_at = time::now();
-    let result = import_feed(db, publisher_id, input).await;
     let mut run = import_run::ActiveModel {
-        publisher_id: Set(publisher_id),
+        publisher_id: Set(publisher.id),
         started_at: Set(started_at),
-        finished_at: Set(time::now()),
+        source: Set(Some(source.describe())),
+        not_modified: Set(false),
+        fetched_bytes: Set(None),
         ..Default::default()
     };
+    let result = apply(db, publisher, source, options, progress, &mut run).await;
+    run.finished_at = Set(time::now());
     match result {
-        Ok(report) => {
+        Ok(Some(report)) => {
             set_counts(&mut run, &report);
             run.status = Set("SUCCESS".to_owned());
             run.error = Set(None);
@@ -57,15 +203,131 @@ pub async fn run_import<R: BufRead>(
                     .collect(),
             ));
         }
-        Err(e) => {
+        Ok(None) => {
+            // 304 Not Modified: nothing read, nothing changed.
+            set_counts(&mut run, &ImportReport::default());
+            run.status = Set("SUCCESS".to_owned());
+            run.not_modified = Set(true);
+            run.error = Set(None);
+            run.warnings = Set(Warnings::default());
+            run.refusals = Set(RefusedMissions::default());
+        }
+        Err(ImportFailure::Busy) => return Err(RunError::Busy),
+        Err(ImportFailure::Failed(message)) => {
+            tracing::warn!(publisher = %publisher.name, error = %message, "import failed; nothing changed");
             set_counts(&mut run, &ImportReport::default());
             run.status = Set("FAILED".to_owned());
-            run.error = Set(Some(e.to_string()));
+            run.error = Set(Some(message));
             run.warnings = Set(Warnings(vec!["ERROR".to_owned()]));
             run.refusals = Set(RefusedMissions::default());
         }
     }
-    run.insert(db).await
+    let run = run.insert(db).await?;
+    let geocoding = match &options.geocoder {
+        Some(geocoder) if run.status == "SUCCESS" && (run.created > 0 || run.updated > 0 || run.refused > 0) => {
+            Some(
+                geocoder
+                    .geocode_written(db, publisher.id, started_at)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(publisher = %publisher.name, error = %e, "geocoding failed; addresses keep their fallback coordinates");
+                        e.to_string()
+                    }),
+            )
+        }
+        _ => None,
+    };
+    Ok(RunOutcome { run, geocoding })
+}
+
+enum ImportFailure {
+    Busy,
+    Failed(String),
+}
+
+/// Gets the feed and applies it: `Ok(None)` when the feed has not changed.
+async fn apply(
+    db: &DatabaseConnection,
+    publisher: &publisher::Model,
+    source: &Source,
+    options: &RunOptions,
+    progress: Option<&ProgressFn<'_>>,
+    run: &mut import_run::ActiveModel,
+) -> Result<Option<ImportReport>, ImportFailure> {
+    let failed = |e: &dyn std::fmt::Display| ImportFailure::Failed(e.to_string());
+    let (file, total_bytes, validators) = match source {
+        Source::File(path) => {
+            let file = std::fs::File::open(path).map_err(|e| {
+                ImportFailure::Failed(format!("cannot open {}: {e}", path.display()))
+            })?;
+            let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+            (file, bytes, None)
+        }
+        Source::Url { url, auth } => {
+            // The stored validators belong to the publisher's own feed URL only.
+            let own = publisher.feed_url.as_deref() == Some(url.as_str());
+            let sent = if own {
+                Validators {
+                    etag: publisher.feed_etag.clone(),
+                    last_modified: publisher.feed_last_modified.clone(),
+                }
+            } else {
+                Validators::default()
+            };
+            match fetch::fetch(url, auth.as_ref(), &sent, &options.fetch)
+                .await
+                .map_err(|e| failed(&e))?
+            {
+                Fetched::NotModified => return Ok(None),
+                Fetched::Feed {
+                    file,
+                    bytes,
+                    validators,
+                } => (file, bytes, own.then_some(validators)),
+            }
+        }
+    };
+    run.fetched_bytes = Set(Some(i64::try_from(total_bytes).unwrap_or(i64::MAX)));
+    let delete_when_empty =
+        grace_period_over(db, publisher.id, options.empty_feed_grace, time::now())
+            .await
+            .map_err(|e| failed(&e))?;
+    let read = Arc::new(AtomicU64::new(0));
+    let input = BufReader::with_capacity(
+        64 * 1024,
+        Counting {
+            inner: file,
+            count: Arc::clone(&read),
+        },
+    );
+    let report_progress = |missions: u64| {
+        if let Some(p) = progress {
+            p(Progress {
+                missions,
+                bytes: read.load(Ordering::Relaxed),
+                total_bytes,
+            });
+        }
+    };
+    let outcome = import_feed(
+        db,
+        publisher.id,
+        input,
+        ImportOptions {
+            delete_when_empty,
+            validators: validators.as_ref(),
+            progress: Some(&report_progress),
+        },
+    )
+    .await;
+    match outcome {
+        Ok(report) => {
+            report_progress(report.received);
+            Ok(Some(report))
+        }
+        Err(ImportError::Busy) => Err(ImportFailure::Busy),
+        Err(e) => Err(failed(&e)),
+    }
 }
 
 fn set_counts(run: &mut import_run::ActiveModel, r: &ImportReport) {

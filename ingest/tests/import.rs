@@ -2,7 +2,7 @@
 //! `PASSERELLE_TEST_POSTGRES_URL`), migrated with the real migrations.
 use passerelle::testing::TestDatabase;
 use passerelle_entities::{MissionStatus, mission, publisher};
-use passerelle_ingest::import::{ImportError, import_feed};
+use passerelle_ingest::import::{ImportError, ImportOptions, import_feed};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 struct TestDb {
@@ -65,9 +65,14 @@ async fn missions(db: &DatabaseConnection, publisher: i64) -> Vec<mission::Model
 async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     let t = fresh("cycle").await;
     let p = publisher(&t.conn).await;
-    let first = import_feed(&t.conn, p, fixture("valid.xml").as_slice())
-        .await
-        .expect("first import");
+    let first = import_feed(
+        &t.conn,
+        p,
+        fixture("valid.xml").as_slice(),
+        ImportOptions::default(),
+    )
+    .await
+    .expect("first import");
     assert_eq!(
         (
             first.received,
@@ -91,9 +96,14 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     );
 
     // The same bytes again: nothing rewritten.
-    let again = import_feed(&t.conn, p, fixture("valid.xml").as_slice())
-        .await
-        .expect("re-import");
+    let again = import_feed(
+        &t.conn,
+        p,
+        fixture("valid.xml").as_slice(),
+        ImportOptions::default(),
+    )
+    .await
+    .expect("re-import");
     assert_eq!(
         (again.created, again.updated, again.unchanged, again.deleted),
         (0, 0, 3, 0)
@@ -111,7 +121,7 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     let start = changed.find("<mission>\n    <clientId>ex-2").expect("ex-2");
     let end = changed[start..].find("</mission>").expect("end") + start + "</mission>".len();
     let changed = format!("{}{}", &changed[..start], &changed[end..]);
-    let third = import_feed(&t.conn, p, changed.as_bytes())
+    let third = import_feed(&t.conn, p, changed.as_bytes(), ImportOptions::default())
         .await
         .expect("changed feed");
     assert_eq!(
@@ -138,20 +148,35 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
 async fn broken_feeds_change_nothing_and_empty_feeds_delete_nothing() {
     let t = fresh("broken").await;
     let p = publisher(&t.conn).await;
-    import_feed(&t.conn, p, fixture("valid.xml").as_slice())
-        .await
-        .expect("first import");
+    import_feed(
+        &t.conn,
+        p,
+        fixture("valid.xml").as_slice(),
+        ImportOptions::default(),
+    )
+    .await
+    .expect("first import");
     let before = missions(&t.conn, p).await;
     for name in ["truncated.xml", "billion-laughs.xml"] {
-        let err = import_feed(&t.conn, p, fixture(name).as_slice())
-            .await
-            .expect_err(name);
+        let err = import_feed(
+            &t.conn,
+            p,
+            fixture(name).as_slice(),
+            ImportOptions::default(),
+        )
+        .await
+        .expect_err(name);
         assert!(matches!(err, ImportError::Feed(_)), "{name}: {err}");
         assert_eq!(missions(&t.conn, p).await, before, "{name} changed nothing");
     }
-    let empty = import_feed(&t.conn, p, "<source></source>".as_bytes())
-        .await
-        .expect("empty feed");
+    let empty = import_feed(
+        &t.conn,
+        p,
+        "<source></source>".as_bytes(),
+        ImportOptions::default(),
+    )
+    .await
+    .expect("empty feed");
     assert_eq!((empty.received, empty.deleted), (0, 0));
     assert_eq!(
         missions(&t.conn, p).await,
@@ -165,9 +190,14 @@ async fn broken_feeds_change_nothing_and_empty_feeds_delete_nothing() {
 async fn invalid_missions_are_stored_refused_with_their_reasons_and_duplicates_reported() {
     let t = fresh("refused").await;
     let p = publisher(&t.conn).await;
-    let report = import_feed(&t.conn, p, fixture("invalid-missions.xml").as_slice())
-        .await
-        .expect("import");
+    let report = import_feed(
+        &t.conn,
+        p,
+        fixture("invalid-missions.xml").as_slice(),
+        ImportOptions::default(),
+    )
+    .await
+    .expect("import");
     assert_eq!((report.received, report.refused, report.created), (3, 2, 0));
     assert_eq!(report.duplicates, ["bad-2"]);
     assert!(
@@ -192,7 +222,7 @@ async fn invalid_missions_are_stored_refused_with_their_reasons_and_duplicates_r
     let fixed = "<source><mission><clientId>bad-2</clientId><title>Dates lisibles</title>\
         <description>Une mission.</description><applicationUrl>https://example.org/bad-2</applicationUrl>\
         <startAt>2026-12-01</startAt><places>3</places></mission></source>";
-    let report = import_feed(&t.conn, p, fixed.as_bytes())
+    let report = import_feed(&t.conn, p, fixed.as_bytes(), ImportOptions::default())
         .await
         .expect("fixed");
     assert_eq!((report.updated, report.refused, report.deleted), (1, 0, 1));
@@ -208,15 +238,33 @@ async fn invalid_missions_are_stored_refused_with_their_reasons_and_duplicates_r
     t.drop().await;
 }
 
+/// Runs an import of `bytes` (through a file, as the command does) and returns the record.
+async fn run_bytes(
+    db: &DatabaseConnection,
+    publisher_id: i64,
+    bytes: &[u8],
+) -> passerelle_entities::import_run::Model {
+    use passerelle_ingest::run::{RunOptions, Source, run_import};
+    let p = publisher::Entity::find_by_id(publisher_id)
+        .one(db)
+        .await
+        .expect("read")
+        .expect("publisher");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("feed.xml");
+    std::fs::write(&path, bytes).expect("write feed");
+    run_import(db, &p, &Source::File(path), &RunOptions::default(), None)
+        .await
+        .expect("recorded")
+        .run
+}
+
 #[tokio::test]
 async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
     use passerelle_entities::import_run;
-    use passerelle_ingest::run::run_import;
     let t = fresh("runs").await;
     let p = publisher(&t.conn).await;
-    let ok = run_import(&t.conn, p, fixture("valid.xml").as_slice())
-        .await
-        .expect("recorded");
+    let ok = run_bytes(&t.conn, p, fixture("valid.xml").as_slice()).await;
     assert_eq!(
         (
             ok.status.as_str(),
@@ -227,9 +275,7 @@ async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
         ("SUCCESS", 3, 3, None)
     );
     assert!(ok.warnings.0.is_empty() && ok.refusals.0.is_empty());
-    let mixed = run_import(&t.conn, p, fixture("invalid-missions.xml").as_slice())
-        .await
-        .expect("recorded");
+    let mixed = run_bytes(&t.conn, p, fixture("invalid-missions.xml").as_slice()).await;
     assert_eq!((mixed.received, mixed.refused, mixed.deleted), (3, 2, 3));
     assert!(mixed.warnings.0.is_empty(), "2 refused of 3 is under 75%");
     assert!(
@@ -240,20 +286,14 @@ async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
             .any(|r| r.client_id == "bad-1" && r.code == "INVALID_PLACES")
     );
     let all_bad = "<source><mission><clientId>z</clientId><title></title></mission></source>";
-    let bad = run_import(&t.conn, p, all_bad.as_bytes())
-        .await
-        .expect("recorded");
+    let bad = run_bytes(&t.conn, p, all_bad.as_bytes()).await;
     assert_eq!(bad.warnings.0, ["VALIDATION"]);
-    let empty = run_import(&t.conn, p, "<source/>".as_bytes())
-        .await
-        .expect("recorded");
+    let empty = run_bytes(&t.conn, p, "<source/>".as_bytes()).await;
     assert_eq!(
         (empty.status.as_str(), empty.warnings.0.clone()),
         ("SUCCESS", vec!["EMPTY".to_owned()])
     );
-    let failed = run_import(&t.conn, p, fixture("truncated.xml").as_slice())
-        .await
-        .expect("recorded");
+    let failed = run_bytes(&t.conn, p, fixture("truncated.xml").as_slice()).await;
     assert_eq!(
         (
             failed.status.as_str(),
@@ -276,5 +316,81 @@ async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
         .await
         .expect("runs");
     assert_eq!(runs.len(), 5);
+    t.drop().await;
+}
+
+/// A reader whose source fails after `left` bytes, like a connection reset mid-feed.
+struct FailAfter<R> {
+    inner: R,
+    left: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for FailAfter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("connection reset by peer"));
+        }
+        let n = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..n])?;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[tokio::test]
+async fn a_failure_part_way_through_a_large_feed_leaves_the_previous_state_whole() {
+    use sea_orm::PaginatorTrait;
+    let t = fresh("midway").await;
+    let p = publisher(&t.conn).await;
+    import_feed(
+        &t.conn,
+        p,
+        fixture("valid.xml").as_slice(),
+        ImportOptions::default(),
+    )
+    .await
+    .expect("first import");
+    let before = missions(&t.conn, p).await;
+    let organizations = passerelle_entities::organization::Entity::find()
+        .count(&t.conn)
+        .await
+        .expect("count");
+    let mut big = Vec::new();
+    passerelle_ingest::sample::write_feed(&mut big, 3_000, 0).expect("feed");
+    // Fails after two thirds: well past the first batches written to the database.
+    let input = std::io::BufReader::new(FailAfter {
+        inner: big.as_slice(),
+        left: big.len() * 2 / 3,
+    });
+    let progress_seen = std::sync::atomic::AtomicU64::new(0);
+    let progress = |n: u64| progress_seen.store(n, std::sync::atomic::Ordering::Relaxed);
+    let err = import_feed(
+        &t.conn,
+        p,
+        input,
+        ImportOptions {
+            progress: Some(&progress),
+            ..ImportOptions::default()
+        },
+    )
+    .await
+    .expect_err("the feed breaks");
+    assert!(err.to_string().contains("connection reset"), "{err}");
+    assert!(
+        progress_seen.load(std::sync::atomic::Ordering::Relaxed) >= 1_000,
+        "the failure came after missions were written"
+    );
+    assert_eq!(
+        missions(&t.conn, p).await,
+        before,
+        "the previous missions, untouched"
+    );
+    let all = mission::Entity::find().count(&t.conn).await.expect("count");
+    assert_eq!(all, 3, "no half-written mission");
+    let after = passerelle_entities::organization::Entity::find()
+        .count(&t.conn)
+        .await
+        .expect("count");
+    assert_eq!(after, organizations, "no half-written organization");
     t.drop().await;
 }
