@@ -2,6 +2,7 @@
 //!
 //! - [`mission`]: `missions` (filters, orders, facets), `mission`, the `Mission` type.
 //! - [`organization`], [`publisher`], [`volunteer`]: the other roots and types.
+//! - [`import_run`]: `importRuns` and `Publisher.lastImport`, the record of feed imports.
 //! - [`loader`]: the batched loading of every relation (DataLoader), nested pages in SQL.
 //! - [`page`], [`cursor`]: Relay connections with opaque cursors.
 //! - [`error`]: the one error type, with a stable `extensions.code`.
@@ -15,6 +16,7 @@ use sea_orm::DatabaseConnection;
 pub mod cursor;
 pub mod enums;
 pub mod error;
+pub mod import_run;
 pub mod loader;
 pub mod mission;
 pub mod organization;

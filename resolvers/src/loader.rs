@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
 use passerelle_entities::{
-    application, mission, mission_address, organization, publisher, volunteer,
+    application, import_run, mission, mission_address, organization, publisher, volunteer,
 };
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
@@ -48,6 +48,9 @@ pub struct MissionCountOf(pub i64);
 /// The number of applications of a volunteer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApplicationCountOf(pub i64);
+/// The last import run of a publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LastImportOf(pub i64);
 
 /// One page of a nested list: the parent, the page size plus one, and where to start.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -237,6 +240,29 @@ impl Loader<MissionCountOf> for DbLoader {
         Ok(counts
             .into_iter()
             .map(|(p, n)| (MissionCountOf(p), n))
+            .collect())
+    }
+}
+
+impl Loader<LastImportOf> for DbLoader {
+    type Value = import_run::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[LastImportOf]) -> LoadResult<LastImportOf, Self::Value> {
+        let last = Query::select()
+            .expr(Expr::col(import_run::Column::Id).max())
+            .from(import_run::Entity)
+            .and_where(import_run::Column::PublisherId.is_in(keys.iter().map(|k| k.0)))
+            .group_by_col(import_run::Column::PublisherId)
+            .to_owned();
+        let rows = import_run::Entity::find()
+            .filter(import_run::Column::Id.in_subquery(last))
+            .all(&self.db)
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (LastImportOf(r.publisher_id), r))
             .collect())
     }
 }

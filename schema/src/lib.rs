@@ -14,6 +14,7 @@ use async_graphql::{
     Schema, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
 use passerelle_resolvers::DbLoader;
+use passerelle_resolvers::import_run::ImportRunQuery;
 use passerelle_resolvers::mission::MissionQuery;
 use passerelle_resolvers::organization::OrganizationQuery;
 use passerelle_resolvers::publisher::PublisherQuery;
@@ -29,6 +30,7 @@ pub struct Query(
     OrganizationQuery,
     PublisherQuery,
     VolunteerQuery,
+    ImportRunQuery,
 );
 
 /// The executable schema.

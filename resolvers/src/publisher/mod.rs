@@ -1,9 +1,10 @@
 //! Publishers (partner platforms): the type and `publishers`.
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 use passerelle_entities::publisher;
 use sea_orm::{EntityTrait, QueryOrder};
 
 use crate::error::ApiResult;
+use crate::import_run::ImportRun;
 use crate::loader::PublisherId;
 use crate::mission::parse_id;
 use crate::{db, loaders};
@@ -11,6 +12,7 @@ use crate::{db, loaders};
 /// A partner platform: an annonceur publishes missions, a diffuseur shows other publishers'
 /// missions; many are both.
 #[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
 pub struct Publisher {
     pub id: ID,
     pub name: String,
@@ -21,6 +23,15 @@ pub struct Publisher {
     pub is_annonceur: bool,
     /// Shows other publishers' missions.
     pub is_diffuseur: bool,
+}
+
+#[ComplexObject]
+impl Publisher {
+    /// The publisher's most recent feed import, if it ever had one.
+    async fn last_import(&self, ctx: &Context<'_>) -> ApiResult<Option<ImportRun>> {
+        let id = parse_id("id", &self.id)?;
+        crate::import_run::last_import(ctx, id).await
+    }
 }
 
 impl From<publisher::Model> for Publisher {
