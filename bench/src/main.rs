@@ -143,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             let _ = stopped.await;
         },
     ));
+    passerelle_ingest::install_tls_provider();
     let client = reqwest::Client::new();
     println!(
         "| engine | query (20 missions, nested) | p50 ms | p99 ms | SQL statements per request |"

@@ -2,6 +2,7 @@
 //! variables, over an optional TOML file, over defaults. Parsed once in `main`, passed down.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -61,6 +62,27 @@ pub struct SettingArgs {
     /// Time a GraphQL request may take before it is answered with an error, in seconds [default: 30]
     #[arg(long, global = true, env = "PASSERELLE_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Largest partner feed accepted, in bytes after decompression [default: 209715200]
+    #[arg(long, global = true, env = "PASSERELLE_FEED_MAX_BYTES")]
+    pub feed_max_bytes: Option<u64>,
+    /// Time a feed download may take, per attempt, in seconds [default: 300]
+    #[arg(long, global = true, env = "PASSERELLE_FEED_TIMEOUT_SECS")]
+    pub feed_timeout_secs: Option<u64>,
+    /// Further attempts after a network error or a 5xx answer [default: 3]
+    #[arg(long, global = true, env = "PASSERELLE_FEED_RETRIES")]
+    pub feed_retries: Option<u32>,
+    /// Fetch feeds from loopback and private addresses (development and tests only) [default: false]
+    #[arg(long, global = true, env = "PASSERELLE_FEED_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub feed_allow_private: Option<bool>,
+    /// Days a feed must be empty or failing before an empty feed deletes its missions [default: 7]
+    #[arg(long, global = true, env = "PASSERELLE_EMPTY_FEED_GRACE_DAYS")]
+    pub empty_feed_grace_days: Option<u32>,
+    /// Base URL of the address geocoder (French address API interface), or "off" [default: https://data.geopf.fr/geocodage]
+    #[arg(long, global = true, env = "PASSERELLE_GEOCODER_URL")]
+    pub geocoder_url: Option<String>,
+    /// Run each publisher's feed import on its schedule while serving [default: true]
+    #[arg(long, global = true, env = "PASSERELLE_SCHEDULER", value_parser = clap::builder::BoolishValueParser::new())]
+    pub scheduler: Option<bool>,
 }
 
 /// The TOML file: the same settings, every one optional; unknown keys are refused.
@@ -77,7 +99,17 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     loader_delay_ms: Option<u64>,
     request_timeout_secs: Option<u64>,
+    feed_max_bytes: Option<u64>,
+    feed_timeout_secs: Option<u64>,
+    feed_retries: Option<u32>,
+    feed_allow_private: Option<bool>,
+    empty_feed_grace_days: Option<u32>,
+    geocoder_url: Option<String>,
+    scheduler: Option<bool>,
 }
+
+/// The public geocoder of the Géoplateforme (IGN), successor of api-adresse.data.gouv.fr.
+pub const DEFAULT_GEOCODER_URL: &str = "https://data.geopf.fr/geocodage";
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
@@ -92,6 +124,14 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub loader_delay_ms: u64,
     pub request_timeout_secs: u64,
+    pub feed_max_bytes: u64,
+    pub feed_timeout_secs: u64,
+    pub feed_retries: u32,
+    pub feed_allow_private: bool,
+    pub empty_feed_grace_days: u32,
+    /// None when geocoding is off.
+    pub geocoder_url: Option<String>,
+    pub scheduler: bool,
 }
 
 impl Default for Settings {
@@ -109,6 +149,13 @@ impl Default for Settings {
             db_max_connections: 10,
             loader_delay_ms: 2,
             request_timeout_secs: 30,
+            feed_max_bytes: passerelle_ingest::fetch::DEFAULT_MAX_BYTES,
+            feed_timeout_secs: 300,
+            feed_retries: 3,
+            feed_allow_private: false,
+            empty_feed_grace_days: 7,
+            geocoder_url: Some(DEFAULT_GEOCODER_URL.to_owned()),
+            scheduler: true,
         }
     }
 }
@@ -161,6 +208,34 @@ impl Settings {
                 .request_timeout_secs
                 .or(file.request_timeout_secs)
                 .unwrap_or(d.request_timeout_secs),
+            feed_max_bytes: args
+                .feed_max_bytes
+                .or(file.feed_max_bytes)
+                .unwrap_or(d.feed_max_bytes),
+            feed_timeout_secs: args
+                .feed_timeout_secs
+                .or(file.feed_timeout_secs)
+                .unwrap_or(d.feed_timeout_secs),
+            feed_retries: args
+                .feed_retries
+                .or(file.feed_retries)
+                .unwrap_or(d.feed_retries),
+            feed_allow_private: args
+                .feed_allow_private
+                .or(file.feed_allow_private)
+                .unwrap_or(d.feed_allow_private),
+            empty_feed_grace_days: args
+                .empty_feed_grace_days
+                .or(file.empty_feed_grace_days)
+                .unwrap_or(d.empty_feed_grace_days),
+            geocoder_url: match args.geocoder_url.clone().or(file.geocoder_url) {
+                Some(url) if url.trim().eq_ignore_ascii_case("off") || url.trim().is_empty() => {
+                    None
+                }
+                Some(url) => Some(url),
+                None => d.geocoder_url,
+            },
+            scheduler: args.scheduler.or(file.scheduler).unwrap_or(d.scheduler),
         };
         s.check()?;
         Ok(s)
@@ -191,7 +266,48 @@ impl Settings {
         if self.request_timeout_secs == 0 {
             bail!("request_timeout_secs must be at least 1");
         }
+        if self.feed_max_bytes < 1024 {
+            bail!("feed_max_bytes must be at least 1024");
+        }
+        if self.feed_timeout_secs == 0 {
+            bail!("feed_timeout_secs must be at least 1");
+        }
+        if self.feed_retries > 10 {
+            bail!("feed_retries must be at most 10");
+        }
+        if let Some(url) = &self.geocoder_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("geocoder_url must be an http:// or https:// URL, or \"off\"");
+        }
         Ok(())
+    }
+
+    /// How feed imports fetch, delete and geocode.
+    ///
+    /// # Errors
+    /// The geocoder cannot be set up.
+    pub fn run_options(&self) -> anyhow::Result<passerelle_ingest::run::RunOptions> {
+        use passerelle_ingest::fetch::FetchOptions;
+        let geocoder = self
+            .geocoder_url
+            .as_deref()
+            .map(|url| {
+                passerelle_ingest::geocode::Geocoder::new(url, Duration::from_secs(60))
+                    .context("invalid geocoder_url")
+            })
+            .transpose()?;
+        Ok(passerelle_ingest::run::RunOptions {
+            fetch: FetchOptions {
+                max_bytes: self.feed_max_bytes,
+                timeout: Duration::from_secs(self.feed_timeout_secs),
+                retries: self.feed_retries,
+                allow_private: self.feed_allow_private,
+                ..FetchOptions::default()
+            },
+            empty_feed_grace: chrono::Duration::days(i64::from(self.empty_feed_grace_days)),
+            geocoder,
+        })
     }
 
     /// The database URL with any password hidden, for logs and messages.

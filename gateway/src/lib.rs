@@ -5,12 +5,14 @@
 //! - [`db`]: connecting and migrating.
 //! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP;
 //!   [`graphiql`]: the offline GraphiQL page.
-//! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds.
+//! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds;
+//!   [`imports`]: feed imports from the command line and on schedule.
 //! - [`telemetry`]: log output; [`testing`]: fresh databases for tests and benchmarks.
 pub mod config;
 pub mod db;
 pub mod graphiql;
 pub mod graphql;
+pub mod imports;
 pub mod publishers;
 pub mod seed;
 mod seed_data;

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use passerelle::config::{SettingArgs, Settings};
-use passerelle::{db, publishers, seed, server, telemetry};
+use passerelle::{db, imports, publishers, seed, server, telemetry};
+use passerelle_ingest::run::Source;
 use sea_orm::EntityTrait;
 
 /// Passerelle: one GraphQL gateway for civic engagement in France.
@@ -47,14 +48,20 @@ enum Command {
         #[command(subcommand)]
         action: PublisherAction,
     },
-    /// Import a publisher's feed from a file (fetching over HTTP comes next).
+    /// Import a publisher's feed (its own URL by default), or every publisher's with --all.
     Import {
         /// The publisher's name, as `publisher list` shows it.
-        #[arg(long)]
-        publisher: String,
-        /// An XML feed in the API Engagement format.
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        publisher: Option<String>,
+        /// Fetch the feed from this URL instead of the publisher's.
+        #[arg(long, conflicts_with = "file")]
+        url: Option<String>,
+        /// Read the feed from this file (an XML feed in the API Engagement format).
         #[arg(long, value_name = "PATH")]
-        file: std::path::PathBuf,
+        file: Option<std::path::PathBuf>,
+        /// Import the feed of every publisher that has one, one after the other.
+        #[arg(long, conflicts_with_all = ["url", "file"])]
+        all: bool,
     },
     /// The GraphQL schema.
     Schema {
@@ -136,6 +143,7 @@ enum SchemaAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    passerelle_ingest::install_tls_provider();
     let settings = match Settings::resolve(&cli.settings) {
         Ok(s) => s,
         Err(e) => {
@@ -211,35 +219,59 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Import { publisher, file } => {
+        Command::Import {
+            publisher,
+            url,
+            file,
+            all,
+        } => {
             let conn = db::connect(&settings.database_url, 2).await?;
             db::migrate_up(&conn).await?;
-            let p = publishers::by_name(&conn, &publisher).await?;
-            let input = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
-            let run =
-                passerelle_ingest::run::run_import(&conn, p.id, std::io::BufReader::new(input))
+            let options = settings.run_options()?;
+            let targets = if all {
+                publishers::with_feed(&conn).await?
+            } else {
+                let name = publisher.unwrap_or_default();
+                vec![publishers::by_name(&conn, &name).await?]
+            };
+            if targets.is_empty() {
+                anyhow::bail!(
+                    "no publisher has a feed; add one with `passerelle publisher add --feed-url`"
+                );
+            }
+            let mut failed = Vec::new();
+            for p in &targets {
+                let source = match (&url, &file) {
+                    (Some(url), _) => Source::Url {
+                        url: url.clone(),
+                        auth: None,
+                    },
+                    (None, Some(path)) => Source::File(path.clone()),
+                    (None, None) => Source::of_publisher(p).with_context(|| {
+                        format!("{} has no feed URL: give --url or --file", p.name)
+                    })?,
+                };
+                let outcome = imports::import_with_progress(&conn, p, &source, &options)
                     .await
-                    .context("cannot record the import run")?;
-            println!(
-                "import of {} {}: received {}, created {}, updated {}, unchanged {}, refused {}, deleted {}{}",
-                p.name,
-                run.status,
-                run.received,
-                run.created,
-                run.updated,
-                run.unchanged,
-                run.refused,
-                run.deleted,
-                if run.warnings.0.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (warnings: {})", run.warnings.0.join(", "))
+                    .with_context(|| format!("import of {}", p.name))?;
+                println!("{}", imports::summary(&p.name, &outcome));
+                if let Some(error) = &outcome.run.error {
+                    eprintln!(
+                        "error: the import of {} failed and changed nothing: {error}",
+                        p.name
+                    );
+                    failed.push(p.name.clone());
                 }
-            );
-            match run.error {
-                Some(error) => anyhow::bail!("the import failed and changed nothing: {error}"),
-                None => Ok(()),
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{} of {} imports failed: {}",
+                    failed.len(),
+                    targets.len(),
+                    failed.join(", ")
+                )
             }
         }
         Command::Seed { demo: _, missions } => {
@@ -284,15 +316,26 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!(
                 "Passerelle is running: open http://{addr}/ for GraphiQL, POST queries to http://{addr}/graphql"
             );
+            let scheduler = if settings.scheduler {
+                let options = settings.run_options()?;
+                Some(tokio::spawn(imports::schedule(conn.clone(), options)))
+            } else {
+                None
+            };
             let state = server::AppState::new(conn, &settings);
-            server::serve(
+            let served = server::serve(
                 listener,
                 state,
                 settings.max_body_bytes,
                 server::shutdown_signal(),
             )
             .await
-            .context("the server stopped with an error")
+            .context("the server stopped with an error");
+            // An import cut short here rolls back: the database keeps the previous state.
+            if let Some(task) = scheduler {
+                task.abort();
+            }
+            served
         }
     }
 }

@@ -90,3 +90,12 @@ pub async fn by_name(db: &DatabaseConnection, name: &str) -> anyhow::Result<publ
             format!("no publisher named {name:?}; `passerelle publisher list` shows them")
         })
 }
+
+/// The publishers that have a feed, by id.
+pub async fn with_feed(db: &DatabaseConnection) -> anyhow::Result<Vec<publisher::Model>> {
+    Ok(publisher::Entity::find()
+        .filter(publisher::Column::FeedUrl.is_not_null())
+        .order_by_asc(publisher::Column::Id)
+        .all(db)
+        .await?)
+}

@@ -8,8 +8,8 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use passerelle_entities::mission::StringList;
 use passerelle_entities::{
-    ApplicationStatus, Domain, MissionStatus, MissionType, Remote, application, geo, mission,
-    mission_address, organization, publisher, search, volunteer,
+    ApplicationStatus, Domain, GeoSource, MissionStatus, MissionType, Remote, application, geo,
+    mission, mission_address, organization, publisher, search, volunteer,
 };
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Iterable,
@@ -164,6 +164,8 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
                 feed_user: Set(None),
                 feed_password: Set(None),
                 import_every_secs: Set(None),
+                feed_etag: Set(None),
+                feed_last_modified: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             },
@@ -282,6 +284,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
                     country: Set(Some("FR".to_owned())),
                     lat: Set(Some(city.2 + rng.unit() * 0.03)),
                     lon: Set(Some(city.3 + rng.unit() * 0.04)),
+                    geo_source: Set(GeoSource::Publisher),
                 });
                 cities.push(city.0);
             }

@@ -12,6 +12,7 @@ fn run(args: &[&str], database_url: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_remove("PASSERELLE_CONFIG")
+        .env("PASSERELLE_GEOCODER_URL", "off")
         .env("PASSERELLE_LOG", "warn");
     match database_url {
         Some(url) => cmd.env("DATABASE_URL", url),
@@ -86,7 +87,35 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             vec!["publisher", "add", "--name", "X", "--feed-user", "u"],
             "--feed-url",
         ),
-        (vec!["import", "--publisher", "X"], "--file"),
+        (vec!["import"], "--publisher"),
+        (
+            vec!["import", "--all", "--file", "f.xml"],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "import",
+                "--publisher",
+                "X",
+                "--url",
+                "http://x",
+                "--file",
+                "f",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["--feed-allow-private", "maybe", "schema", "print"],
+            "invalid value",
+        ),
+        (
+            vec!["--geocoder-url", "ftp://geo", "schema", "print"],
+            "geocoder_url",
+        ),
+        (
+            vec!["--feed-max-bytes", "10", "schema", "print"],
+            "feed_max_bytes",
+        ),
     ] {
         let out = run(&args, None);
         assert!(!out.status.success(), "{args:?} fails");
@@ -219,6 +248,7 @@ async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
         .and_then(|s| s.split('/').nth(2))
         .expect("address")
         .to_owned();
+    passerelle_ingest::install_tls_provider();
     let client = reqwest::Client::new();
     let health = client
         .get(format!("http://{base}/health"))
@@ -292,6 +322,7 @@ async fn publishers_are_added_listed_without_secrets_and_their_feeds_imported() 
     ])
     .args(["--feed-user", "partner", "--every", "6h"])
     .env("DATABASE_URL", url)
+    .env("PASSERELLE_GEOCODER_URL", "off")
     .env("PASSERELLE_FEED_PASSWORD", "s3cr3t-feed")
     .env("PASSERELLE_LOG", "warn");
     let added = add.output().expect("run");
@@ -366,5 +397,79 @@ async fn publishers_are_added_listed_without_secrets_and_their_feeds_imported() 
         Some(url),
     );
     assert!(!missing.status.success() && text(&missing.stderr).contains("cannot open"));
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn an_import_killed_part_way_leaves_the_previous_missions_intact() {
+    use passerelle_entities::{import_run, mission};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let db = fresh("kill").await;
+    let url = db.url.as_str();
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(run(&["publisher", "add", "--name", "Banc"], Some(url)));
+    let valid = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/feeds/valid.xml");
+    ok(run(
+        &["import", "--publisher", "Banc", "--file", valid],
+        Some(url),
+    ));
+    let big = std::env::temp_dir().join(format!("passerelle-kill-{}.xml", std::process::id()));
+    passerelle_ingest::sample::write_feed(
+        std::io::BufWriter::new(std::fs::File::create(&big).expect("create")),
+        20_000,
+        0,
+    )
+    .expect("write feed");
+    let mut child = Command::new(BIN)
+        .args(["import", "--publisher", "Banc", "--file"])
+        .arg(&big)
+        .env("DATABASE_URL", url)
+        .env("PASSERELLE_GEOCODER_URL", "off")
+        .env("PASSERELLE_LOG", "warn")
+        .env_remove("PASSERELLE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Progress lines come from inside the import's transaction: kill at the first one.
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("a progress line");
+    assert!(line.contains("% of the feed read"), "{line}");
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("wait");
+    assert!(!status.success(), "killed part-way: {status:?}");
+    std::fs::remove_file(&big).ok();
+
+    let conn = db.connect_migrated().await.expect("reopen");
+    let missions = mission::Entity::find()
+        .filter(mission::Column::DeletedAt.is_null())
+        .all(&conn)
+        .await
+        .expect("the database is readable");
+    let mut ids: Vec<&str> = missions.iter().map(|m| m.client_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        ["ex-1", "ex-2", "ex-3"],
+        "the previous missions, all of them, nothing else"
+    );
+    let total = mission::Entity::find().count(&conn).await.expect("count");
+    assert_eq!(total, 3, "no half-written mission");
+    let runs = import_run::Entity::find()
+        .count(&conn)
+        .await
+        .expect("count");
+    assert_eq!(runs, 1, "the killed run left no record");
+    conn.close().await.ok();
+    // The lock died with the process: the next import runs.
+    let again = ok(run(
+        &["import", "--publisher", "Banc", "--file", valid],
+        Some(url),
+    ));
+    assert!(again.contains("unchanged 3"), "{again}");
     db.drop_database().await;
 }

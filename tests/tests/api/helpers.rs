@@ -68,6 +68,7 @@ impl TestApp {
                 let _ = rx.await;
             },
         ));
+        passerelle_ingest::install_tls_provider();
         TestApp {
             base,
             client: reqwest::Client::new(),
@@ -159,6 +160,7 @@ pub fn shared() -> &'static Shared {
 
 /// A client of the shared server.
 pub fn shared_app() -> TestApp {
+    passerelle_ingest::install_tls_provider();
     TestApp {
         base: shared().base.clone(),
         client: reqwest::Client::new(),
@@ -286,6 +288,7 @@ pub async fn insert_missions(
             country: Set(Some("FR".into())),
             lat: Set(Some(*lat)),
             lon: Set(Some(*lon)),
+            geo_source: Set(passerelle_entities::GeoSource::Publisher),
             ..Default::default()
         }
         .insert(conn)

@@ -94,6 +94,7 @@ async fn malformed_requests_get_4xx_with_a_code() {
     assert_eq!(res.status(), 406);
     // Over the body limit (1 MiB by default).
     let huge = json!({ "query": format!("{{ publishers {{ id }} }} #{}", "x".repeat(1 << 21)) });
+    passerelle_ingest::install_tls_provider();
     let res = reqwest::Client::new()
         .post(&url)
         .json(&huge)

@@ -4,6 +4,7 @@ mod bad_input;
 mod federation;
 mod helpers;
 mod http;
+mod imports;
 mod missions;
 mod oracle;
 mod relations;

@@ -1,0 +1,186 @@
+//! Running feed imports: from the `import` command (with progress on the terminal) and on
+//! each publisher's schedule while `serve` runs.
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use passerelle_entities::{import_run, publisher, time};
+use passerelle_ingest::run::{Progress, RunError, RunOptions, RunOutcome, Source, run_import};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+
+/// One line telling what a run did.
+pub fn summary(publisher: &str, outcome: &RunOutcome) -> String {
+    let run = &outcome.run;
+    let mut line = if run.not_modified {
+        format!(
+            "import of {publisher} {}: feed not modified, nothing to do",
+            run.status
+        )
+    } else {
+        format!(
+            "import of {publisher} {}: received {}, created {}, updated {}, unchanged {}, refused {}, deleted {}",
+            run.status,
+            run.received,
+            run.created,
+            run.updated,
+            run.unchanged,
+            run.refused,
+            run.deleted
+        )
+    };
+    if !run.warnings.0.is_empty() {
+        line.push_str(&format!(" (warnings: {})", run.warnings.0.join(", ")));
+    }
+    match &outcome.geocoding {
+        Some(Ok(g)) if g.asked > 0 => {
+            line.push_str(&format!("; geocoded {} of {} addresses", g.found, g.asked));
+        }
+        Some(Err(e)) => line.push_str(&format!("; geocoding failed ({e}), centroids kept")),
+        _ => {}
+    }
+    line
+}
+
+/// Progress on standard error: a bar redrawn in place on a terminal, a plain line at every
+/// tenth of the feed otherwise (logs, CI, a parent process reading the output).
+pub struct ProgressPrinter {
+    publisher: String,
+    terminal: bool,
+    last_tenth: Mutex<u64>,
+}
+
+impl ProgressPrinter {
+    pub fn new(publisher: &str) -> Self {
+        ProgressPrinter {
+            publisher: publisher.to_owned(),
+            terminal: std::io::stderr().is_terminal(),
+            last_tenth: Mutex::new(0),
+        }
+    }
+
+    pub fn show(&self, p: Progress) {
+        let share = if p.total_bytes == 0 {
+            0.0
+        } else {
+            (p.bytes as f64 / p.total_bytes as f64).min(1.0)
+        };
+        let mut err = std::io::stderr().lock();
+        if self.terminal {
+            let filled = (share * 30.0).round() as usize;
+            let _ = write!(
+                err,
+                "\r{} [{}{}] {:>3.0}% {} missions",
+                self.publisher,
+                "#".repeat(filled),
+                "-".repeat(30 - filled),
+                share * 100.0,
+                p.missions
+            );
+            let _ = err.flush();
+        } else {
+            let tenth = (share * 10.0).floor() as u64;
+            let mut last = self.last_tenth.lock().unwrap_or_else(|e| e.into_inner());
+            if tenth > *last {
+                *last = tenth;
+                let _ = writeln!(
+                    err,
+                    "{}: {}% of the feed read, {} missions",
+                    self.publisher,
+                    tenth * 10,
+                    p.missions
+                );
+            }
+        }
+    }
+
+    /// Ends the bar's line on a terminal.
+    pub fn finish(&self) {
+        if self.terminal {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+/// Runs one import from the command line, with progress on standard error.
+///
+/// # Errors
+/// Another import of the publisher is running, or the run cannot be recorded.
+pub async fn import_with_progress(
+    db: &DatabaseConnection,
+    publisher: &publisher::Model,
+    source: &Source,
+    options: &RunOptions,
+) -> anyhow::Result<RunOutcome> {
+    let printer = ProgressPrinter::new(&publisher.name);
+    let show = |p: Progress| printer.show(p);
+    let outcome = run_import(db, publisher, source, options, Some(&show)).await;
+    printer.finish();
+    Ok(outcome?)
+}
+
+/// Whether a publisher's feed is due: never imported, or its last run started at least its
+/// period ago.
+async fn is_due(db: &DatabaseConnection, p: &publisher::Model) -> Result<bool, sea_orm::DbErr> {
+    let Some(every) = p.import_every_secs else {
+        return Ok(false);
+    };
+    let last = import_run::Entity::find()
+        .filter(import_run::Column::PublisherId.eq(p.id))
+        .order_by_desc(import_run::Column::Id)
+        .one(db)
+        .await?;
+    Ok(match last {
+        None => true,
+        Some(run) => (time::now() - run.started_at).num_seconds() >= every,
+    })
+}
+
+/// Imports every publisher's feed when it is due, forever: checks once a minute, runs the due
+/// imports one after the other. Meant to be spawned beside the server and dropped with it (a
+/// run cut short rolls back: nothing half-applied stays).
+pub async fn schedule(db: DatabaseConnection, options: RunOptions) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let publishers = match publisher::Entity::find()
+            .filter(publisher::Column::FeedUrl.is_not_null())
+            .order_by_asc(publisher::Column::Id)
+            .all(&db)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler cannot read the publishers");
+                continue;
+            }
+        };
+        for p in publishers {
+            match is_due(&db, &p).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, publisher = %p.name, "scheduler cannot read the runs");
+                    continue;
+                }
+            }
+            let Some(source) = Source::of_publisher(&p) else {
+                continue;
+            };
+            match run_import(&db, &p, &source, &options, None).await {
+                Ok(outcome) => tracing::info!(
+                    publisher = %p.name,
+                    run = outcome.run.id,
+                    "{}",
+                    summary(&p.name, &outcome)
+                ),
+                Err(RunError::Busy) => {
+                    tracing::info!(publisher = %p.name, "import already running elsewhere; skipped");
+                }
+                Err(e) => {
+                    tracing::warn!(publisher = %p.name, error = %e, "scheduled import failed")
+                }
+            }
+        }
+    }
+}
