@@ -473,3 +473,109 @@ async fn an_import_killed_part_way_leaves_the_previous_missions_intact() {
     assert!(again.contains("unchanged 3"), "{again}");
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn serve_imports_each_feed_on_its_schedule() {
+    // The partner's server, on loopback (hence PASSERELLE_FEED_ALLOW_PRIVATE below).
+    let feed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/feeds/valid.xml"
+    ))
+    .expect("fixture");
+    let partner = axum::Router::new().route(
+        "/feed.xml",
+        axum::routing::get(move || {
+            let feed = feed.clone();
+            async move { feed }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let feed_url = format!("http://{}/feed.xml", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, partner).await });
+
+    let db = fresh("schedule").await;
+    let added = run(
+        &[
+            "publisher",
+            "add",
+            "--name",
+            "Planifié",
+            "--feed-url",
+            &feed_url,
+            "--every",
+            "1h",
+        ],
+        Some(&db.url),
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("PASSERELLE_FEED_ALLOW_PRIVATE", "true")
+        .env("PASSERELLE_GEOCODER_URL", "off")
+        .env("PASSERELLE_LOG", "warn")
+        .env_remove("PASSERELLE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the URL line");
+    let base = line
+        .split("open ")
+        .nth(1)
+        .and_then(|s| s.split('/').nth(2))
+        .expect("address")
+        .to_owned();
+    passerelle_ingest::install_tls_provider();
+    let client = reqwest::Client::new();
+    let query =
+        "{ publishers { name lastImport { status created source } } missions { totalCount } }";
+    let mut waited = Duration::ZERO;
+    let body = loop {
+        let body: serde_json::Value = client
+            .post(format!("http://{base}/graphql"))
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("query")
+            .json()
+            .await
+            .expect("json");
+        if !body["data"]["publishers"][0]["lastImport"].is_null() {
+            break body;
+        }
+        assert!(
+            waited < Duration::from_secs(30),
+            "the first import runs at start: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        waited += Duration::from_millis(200);
+    };
+    let last = &body["data"]["publishers"][0]["lastImport"];
+    assert_eq!(last["status"], "SUCCESS", "{body}");
+    assert_eq!(last["created"], 3);
+    assert_eq!(last["source"], feed_url.as_str());
+    // The missions are listed once the run has committed (the run is recorded after).
+    let total: serde_json::Value = client
+        .post(format!("http://{base}/graphql"))
+        .json(&serde_json::json!({ "query": "{ missions { totalCount } }" }))
+        .send()
+        .await
+        .expect("query")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(total["data"]["missions"]["totalCount"], 3);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    db.drop_database().await;
+}

@@ -11,8 +11,8 @@ use passerelle_entities::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    DbBackend, DbErr, EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Set, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::feed::{FeedError, FeedReader};
@@ -56,19 +56,69 @@ pub struct ImportReport {
 /// What the import knows of a mission already stored.
 struct Stored {
     id: i64,
-    hash: Option<String>,
-    deleted_at: Option<DateTime<Utc>>,
+    /// The fingerprint of the content last imported (none for missions from elsewhere).
+    hash: Option<u64>,
+    deleted: bool,
+}
+
+/// Rows read at a time when loading what is stored: the transient memory stays bounded.
+const LOAD_PAGE: u64 = 10_000;
+
+/// The publisher's missions as the import needs them, by client id, read a page at a time.
+async fn load_stored<C: ConnectionTrait>(
+    db: &C,
+    publisher_id: i64,
+) -> Result<HashMap<String, Stored>, DbErr> {
+    let mut stored = HashMap::new();
+    let mut after = i64::MIN;
+    loop {
+        let page = mission::Entity::find()
+            .select_only()
+            .columns([
+                mission::Column::Id,
+                mission::Column::ClientId,
+                mission::Column::ContentHash,
+                mission::Column::DeletedAt,
+            ])
+            .filter(mission::Column::PublisherId.eq(publisher_id))
+            .filter(mission::Column::Id.gt(after))
+            .order_by_asc(mission::Column::Id)
+            .limit(LOAD_PAGE)
+            .into_tuple::<(i64, String, Option<String>, Option<DateTime<Utc>>)>()
+            .all(db)
+            .await?;
+        let Some(last) = page.last().map(|row| row.0) else {
+            break;
+        };
+        let full = page.len() as u64 == LOAD_PAGE;
+        for (id, client, hash, deleted_at) in page {
+            let hash = hash.and_then(|h: String| u64::from_str_radix(&h, 16).ok());
+            stored.insert(
+                client,
+                Stored {
+                    id,
+                    hash,
+                    deleted: deleted_at.is_some(),
+                },
+            );
+        }
+        if !full {
+            break;
+        }
+        after = last;
+    }
+    Ok(stored)
 }
 
 /// A stable 64-bit FNV-1a fingerprint (the standard library's hasher may change between
 /// releases; this one is stored).
-fn fingerprint(text: &str) -> String {
+fn fingerprint(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
 }
 
 /// What an import may do beyond applying the feed.
@@ -85,12 +135,10 @@ pub struct ImportOptions<'a> {
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
-/// A new mission waiting for its batch: the mission, its fingerprint, its organization's id
-/// and name.
+/// A new mission waiting for its batch, with its fingerprint.
 struct Pending {
     mission: Mission,
-    hash: String,
-    organization: Option<(i64, String)>,
+    hash: u64,
 }
 
 /// How often the progress callback is called, in missions.
@@ -125,30 +173,7 @@ pub async fn import_feed<R: BufRead>(
     let now = time::now();
     let txn = begin_exclusive(db, publisher_id).await?;
     let mut report = ImportReport::default();
-    let existing: HashMap<String, Stored> = mission::Entity::find()
-        .select_only()
-        .columns([
-            mission::Column::ClientId,
-            mission::Column::Id,
-            mission::Column::ContentHash,
-            mission::Column::DeletedAt,
-        ])
-        .filter(mission::Column::PublisherId.eq(publisher_id))
-        .into_tuple::<(String, i64, Option<String>, Option<DateTime<Utc>>)>()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|(client, id, hash, deleted_at)| {
-            (
-                client,
-                Stored {
-                    id,
-                    hash,
-                    deleted_at,
-                },
-            )
-        })
-        .collect();
+    let existing = load_stored(&txn, publisher_id).await?;
     let mut organizations = Organizations {
         ids: organization::Entity::find()
             .select_only()
@@ -199,33 +224,29 @@ pub async fn import_feed<R: BufRead>(
         match existing.get(&m.client_id) {
             Some(Stored {
                 hash: Some(old),
-                deleted_at: None,
+                deleted: false,
                 ..
             }) if *old == hash => report.unchanged += u64::from(valid),
             Some(Stored { id, .. }) => {
                 let org = organizations.upsert(&txn, publisher_id, &m, now).await?;
-                update_mission(&txn, publisher_id, *id, &m, org, &hash, now).await?;
+                update_mission(&txn, publisher_id, *id, &m, org, hash, now).await?;
                 report.updated += u64::from(valid);
             }
             None => {
-                let org = organizations.upsert(&txn, publisher_id, &m, now).await?;
-                batch.push(Pending {
-                    mission: m,
-                    hash,
-                    organization: org,
-                });
+                batch.push(Pending { mission: m, hash });
                 if batch.len() == BATCH {
-                    insert_missions(&txn, publisher_id, &mut batch, now).await?;
+                    insert_missions(&txn, publisher_id, &mut batch, &mut organizations, now)
+                        .await?;
                 }
                 report.created += u64::from(valid);
             }
         }
     }
-    insert_missions(&txn, publisher_id, &mut batch, now).await?;
+    insert_missions(&txn, publisher_id, &mut batch, &mut organizations, now).await?;
     if report.received > 0 || options.delete_when_empty {
         let gone: Vec<i64> = existing
             .iter()
-            .filter(|(client, stored)| stored.deleted_at.is_none() && !seen.contains(*client))
+            .filter(|(client, stored)| !stored.deleted && !seen.contains(*client))
             .map(|(_, stored)| stored.id)
             .collect();
         for chunk in gone.chunks(BATCH) {
@@ -316,6 +337,55 @@ struct Organizations {
 }
 
 impl Organizations {
+    /// Writes the organizations of `missions` not yet written by this run: the new ones in one
+    /// statement, the known ones one by one.
+    async fn write_all<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        publisher_id: i64,
+        missions: &[Pending],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let mut new: Vec<&normalize::Organization> = Vec::new();
+        let mut queued: HashSet<&str> = HashSet::new();
+        for p in missions {
+            let Some(o) = &p.mission.organization else {
+                continue;
+            };
+            if self.written.contains_key(&o.client_id) {
+                continue;
+            }
+            if self.ids.contains_key(&o.client_id) {
+                self.upsert(db, publisher_id, &p.mission, now).await?;
+            } else if queued.insert(o.client_id.as_str()) {
+                new.push(o);
+            }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let rows = new.iter().map(|o| {
+            let mut model = organization_model(publisher_id, o, now);
+            model.created_at = Set(now);
+            model
+        });
+        let ids = insert_returning_ids::<organization::Entity, _, _>(
+            db,
+            organization::Entity::insert_many(rows),
+            organization::Column::Id,
+            organization::Column::ClientId,
+        )
+        .await?;
+        for o in new {
+            if let Some(id) = ids.get(&o.client_id) {
+                self.ids.insert(o.client_id.clone(), *id);
+                self.written
+                    .insert(o.client_id.clone(), (*id, o.name.clone()));
+            }
+        }
+        Ok(())
+    }
+
     async fn upsert<C: ConnectionTrait>(
         &mut self,
         db: &C,
@@ -337,18 +407,17 @@ impl Organizations {
     }
 }
 
-async fn upsert_organization<C: ConnectionTrait>(
-    db: &C,
+/// The stored row of a feed organization (without its id and creation time).
+fn organization_model(
     publisher_id: i64,
     o: &normalize::Organization,
-    known: Option<&i64>,
     now: DateTime<Utc>,
-) -> Result<i64, DbErr> {
+) -> organization::ActiveModel {
     let department = o
         .postal_code
         .as_deref()
         .and_then(passerelle_entities::geo::department_of_postal_code);
-    let mut model = organization::ActiveModel {
+    organization::ActiveModel {
         publisher_id: Set(publisher_id),
         client_id: Set(o.client_id.clone()),
         name: Set(o.name.clone()),
@@ -368,7 +437,48 @@ async fn upsert_organization<C: ConnectionTrait>(
         parent_network: Set(o.parent_network.clone()),
         updated_at: Set(now),
         ..Default::default()
-    };
+    }
+}
+
+/// Inserts rows and returns their ids by client id, from `RETURNING id, client_id` (neither
+/// engine promises the order of the returned rows). A SELECT by client id instead would be
+/// planned on the statistics of the tables as the transaction found them: a sequential scan
+/// per batch on PostgreSQL during a first import.
+async fn insert_returning_ids<E, A, C>(
+    db: &C,
+    insert: sea_orm::InsertMany<A>,
+    id: E::Column,
+    client_id: E::Column,
+) -> Result<HashMap<String, i64>, DbErr>
+where
+    E: EntityTrait,
+    A: ActiveModelTrait<Entity = E>,
+    C: ConnectionTrait,
+{
+    let mut statement = insert.into_query();
+    statement.returning(sea_orm::sea_query::Query::returning().columns([id, client_id]));
+    let rows = db
+        .query_all_raw(db.get_database_backend().build(&statement))
+        .await?;
+    let (id, client_id) = (id.as_str(), client_id.as_str());
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<String>("", client_id)?,
+                row.try_get::<i64>("", id)?,
+            ))
+        })
+        .collect()
+}
+
+async fn upsert_organization<C: ConnectionTrait>(
+    db: &C,
+    publisher_id: i64,
+    o: &normalize::Organization,
+    known: Option<&i64>,
+    now: DateTime<Utc>,
+) -> Result<i64, DbErr> {
+    let mut model = organization_model(publisher_id, o, now);
     match known {
         Some(id) => {
             model.id = Set(*id);
@@ -387,7 +497,7 @@ fn mission_model(
     publisher_id: i64,
     m: &Mission,
     organization: Option<&(i64, String)>,
-    hash: &str,
+    hash: u64,
     now: DateTime<Utc>,
 ) -> mission::ActiveModel {
     let places = m
@@ -441,7 +551,7 @@ fn mission_model(
             organization.map(|(_, n)| n.as_str()),
             cities,
         )),
-        content_hash: Set(Some(hash.to_owned())),
+        content_hash: Set(Some(format!("{hash:016x}"))),
         updated_at: Set(now),
         deleted_at: Set(None),
         ..Default::default()
@@ -493,7 +603,7 @@ async fn update_mission<C: ConnectionTrait>(
     id: i64,
     m: &Mission,
     organization: Option<(i64, String)>,
-    hash: &str,
+    hash: u64,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let mut model = mission_model(publisher_id, m, organization.as_ref(), hash, now);
@@ -516,36 +626,32 @@ async fn insert_missions<C: ConnectionTrait>(
     db: &C,
     publisher_id: i64,
     batch: &mut Vec<Pending>,
+    organizations: &mut Organizations,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     if batch.is_empty() {
         return Ok(());
     }
+    organizations
+        .write_all(db, publisher_id, batch, now)
+        .await?;
     let rows = batch.iter().map(|p| {
-        let mut model = mission_model(
-            publisher_id,
-            &p.mission,
-            p.organization.as_ref(),
-            &p.hash,
-            now,
-        );
+        let org = p
+            .mission
+            .organization
+            .as_ref()
+            .and_then(|o| organizations.written.get(&o.client_id));
+        let mut model = mission_model(publisher_id, &p.mission, org, p.hash, now);
         model.created_at = Set(now);
         model
     });
-    mission::Entity::insert_many(rows)
-        .exec_without_returning(db)
-        .await?;
-    // The ids, by client id: the order of RETURNING rows is not promised by either engine.
-    let ids: HashMap<String, i64> = mission::Entity::find()
-        .select_only()
-        .columns([mission::Column::ClientId, mission::Column::Id])
-        .filter(mission::Column::PublisherId.eq(publisher_id))
-        .filter(mission::Column::ClientId.is_in(batch.iter().map(|p| p.mission.client_id.as_str())))
-        .into_tuple::<(String, i64)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
+    let ids = insert_returning_ids::<mission::Entity, _, _>(
+        db,
+        mission::Entity::insert_many(rows),
+        mission::Column::Id,
+        mission::Column::ClientId,
+    )
+    .await?;
     let addresses: Vec<mission_address::ActiveModel> = batch
         .iter()
         .filter_map(|p| ids.get(&p.mission.client_id).map(|id| (*id, &p.mission)))
