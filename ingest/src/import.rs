@@ -2,6 +2,7 @@
 //! run and a feed that fails part-way changes nothing.
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use passerelle_entities::mission::StringList;
@@ -29,6 +30,10 @@ pub enum ImportError {
     Database(#[from] DbErr),
     #[error("another import of this publisher is running")]
     Busy,
+    /// The reader thread ended without telling the end of the feed (it panicked): nothing may
+    /// be deleted on the strength of a feed not read to its end.
+    #[error("the feed reader stopped before the end of the feed")]
+    ReaderStopped,
 }
 
 /// A mission the import refused, for the partner to fix.
@@ -135,6 +140,132 @@ pub struct ImportOptions<'a> {
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
+/// What the feed reader thread sends: the missions to write a chunk at a time (with the
+/// number of missions read so far), then its tally or the error.
+enum Parsed {
+    Chunk { received: u64, work: Vec<Work> },
+    Done(Box<Tally>),
+    Failed(FeedError),
+}
+
+/// A mission to write.
+enum Work {
+    New(Pending),
+    Changed(Changed),
+}
+
+/// What the reader thread counted, and the client ids the feed holds.
+#[derive(Default)]
+struct Tally {
+    report: ImportReport,
+    seen: HashSet<String>,
+}
+
+/// Missions read between two messages of the reader thread.
+const PARSE_CHUNK: u64 = 256;
+
+/// Reads, normalises, fingerprints and classifies the feed on a blocking thread (new, changed,
+/// unchanged, refused, duplicate), against the stored missions. Only the missions to write
+/// cross to the writer, so that the two cores work at once and an unchanged mission is dropped
+/// by the thread that made it. The channel holds a few chunks: memory stays bounded whatever
+/// the feed size. If the receiver goes away (the import failed), the thread stops at its next
+/// send.
+fn read_in_background<R: BufRead + Send + 'static>(
+    input: R,
+    existing: Arc<HashMap<String, Stored>>,
+) -> tokio::sync::mpsc::Receiver<Parsed> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut reader = FeedReader::new(input);
+        let mut tally = Tally::default();
+        let mut work = Vec::new();
+        loop {
+            let raw = match reader.next_mission() {
+                Ok(Some(raw)) => raw,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.blocking_send(Parsed::Failed(e));
+                    return;
+                }
+            };
+            if let Some(w) = classify(&raw, &existing, &mut tally) {
+                work.push(w);
+            }
+            let received = tally.report.received;
+            if received.is_multiple_of(PARSE_CHUNK) {
+                let chunk = Parsed::Chunk {
+                    received,
+                    work: std::mem::take(&mut work),
+                };
+                if tx.blocking_send(chunk).is_err() {
+                    return;
+                }
+            }
+        }
+        let received = tally.report.received;
+        if tx.blocking_send(Parsed::Chunk { received, work }).is_ok() {
+            let _ = tx.blocking_send(Parsed::Done(Box::new(tally)));
+        }
+    });
+    rx
+}
+
+/// Counts a feed mission and tells what to write for it, if anything.
+fn classify(
+    raw: &crate::feed::FeedMission,
+    existing: &HashMap<String, Stored>,
+    tally: &mut Tally,
+) -> Option<Work> {
+    let report = &mut tally.report;
+    report.received += 1;
+    let m = normalize::normalize(raw);
+    if !m.client_id.is_empty() && !tally.seen.insert(m.client_id.clone()) {
+        report.duplicates.push(m.client_id);
+        return None;
+    }
+    let valid = m.violations.is_empty();
+    if !valid {
+        report.refused += 1;
+        report.refusals.extend(m.violations.iter().map(|v| Refusal {
+            client_id: m.client_id.clone(),
+            code: v.code.to_owned(),
+            message: v.message.clone(),
+        }));
+    }
+    if m.client_id.is_empty() {
+        // Without a key the mission cannot be stored; it is reported only.
+        return None;
+    }
+    let hash = fingerprint(&format!("{m:?}"));
+    match existing.get(&m.client_id) {
+        Some(Stored {
+            hash: Some(old),
+            deleted: false,
+            ..
+        }) if *old == hash => {
+            report.unchanged += u64::from(valid);
+            None
+        }
+        Some(Stored { id, .. }) => {
+            report.updated += u64::from(valid);
+            Some(Work::Changed(Changed {
+                id: *id,
+                pending: Pending { mission: m, hash },
+            }))
+        }
+        None => {
+            report.created += u64::from(valid);
+            Some(Work::New(Pending { mission: m, hash }))
+        }
+    }
+}
+
+/// A stored mission whose feed content changed.
+struct Changed {
+    id: i64,
+    pending: Pending,
+}
+
 /// A new mission waiting for its batch, with its fingerprint.
 struct Pending {
     mission: Mission,
@@ -164,7 +295,7 @@ const LOCK_CLASS: i32 = 0x5041_5353;
 ///
 /// # Errors
 /// The feed is unreadable or the database fails: the transaction is rolled back, nothing changes.
-pub async fn import_feed<R: BufRead>(
+pub async fn import_feed<R: BufRead + Send + 'static>(
     db: &DatabaseConnection,
     publisher_id: i64,
     input: R,
@@ -172,7 +303,6 @@ pub async fn import_feed<R: BufRead>(
 ) -> Result<ImportReport, ImportError> {
     let now = time::now();
     let txn = begin_exclusive(db, publisher_id).await?;
-    let mut report = ImportReport::default();
     let existing = load_stored(&txn, publisher_id).await?;
     let mut organizations = Organizations {
         ids: organization::Entity::find()
@@ -186,62 +316,52 @@ pub async fn import_feed<R: BufRead>(
             .collect(),
         written: HashMap::new(),
     };
-    let mut seen: HashSet<String> = HashSet::new();
+    let existing = Arc::new(existing);
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
-    let mut reader = FeedReader::new(input);
-    while let Some(raw) = reader.next_mission()? {
-        report.received += 1;
-        if let Some(progress) = options.progress
-            && report.received.is_multiple_of(PROGRESS_EVERY)
-        {
-            progress(report.received);
-        }
-        let m = normalize::normalize(&raw);
-        if !m.client_id.is_empty() && !seen.insert(m.client_id.clone()) {
-            report.duplicates.push(m.client_id.clone());
-            continue;
-        }
-        if m.client_id.is_empty() {
-            // Without a key the mission cannot be stored; it is reported only.
-            report.refused += 1;
-            report.refusals.extend(m.violations.iter().map(|v| Refusal {
-                client_id: String::new(),
-                code: v.code.to_owned(),
-                message: v.message.clone(),
-            }));
-            continue;
-        }
-        let hash = fingerprint(&format!("{m:?}"));
-        let valid = m.violations.is_empty();
-        if !valid {
-            report.refused += 1;
-            report.refusals.extend(m.violations.iter().map(|v| Refusal {
-                client_id: m.client_id.clone(),
-                code: v.code.to_owned(),
-                message: v.message.clone(),
-            }));
-        }
-        match existing.get(&m.client_id) {
-            Some(Stored {
-                hash: Some(old),
-                deleted: false,
-                ..
-            }) if *old == hash => report.unchanged += u64::from(valid),
-            Some(Stored { id, .. }) => {
-                let org = organizations.upsert(&txn, publisher_id, &m, now).await?;
-                update_mission(&txn, publisher_id, *id, &m, org, hash, now).await?;
-                report.updated += u64::from(valid);
-            }
-            None => {
-                batch.push(Pending { mission: m, hash });
-                if batch.len() == BATCH {
-                    insert_missions(&txn, publisher_id, &mut batch, &mut organizations, now)
-                        .await?;
+    let mut changed: Vec<Changed> = Vec::with_capacity(BATCH);
+    let mut parsed = read_in_background(input, Arc::clone(&existing));
+    let mut tally = None;
+    let mut reported = 0;
+    while let Some(message) = parsed.recv().await {
+        let work = match message {
+            Parsed::Chunk { received, work } => {
+                if let Some(progress) = options.progress
+                    && received / PROGRESS_EVERY > reported / PROGRESS_EVERY
+                {
+                    progress(received);
                 }
-                report.created += u64::from(valid);
+                reported = received;
+                work
+            }
+            Parsed::Failed(e) => return Err(e.into()),
+            Parsed::Done(t) => {
+                tally = Some(t);
+                break;
+            }
+        };
+        for w in work {
+            match w {
+                Work::Changed(c) => {
+                    changed.push(c);
+                    if changed.len() == BATCH {
+                        update_missions(&txn, publisher_id, &mut changed, &mut organizations, now)
+                            .await?;
+                    }
+                }
+                Work::New(p) => {
+                    batch.push(p);
+                    if batch.len() == BATCH {
+                        insert_missions(&txn, publisher_id, &mut batch, &mut organizations, now)
+                            .await?;
+                    }
+                }
             }
         }
     }
+    // No tally: the reader thread ended without reaching the end of the feed (it panicked).
+    // Nothing may be deleted on the strength of a feed not read to its end.
+    let Tally { mut report, seen } = *tally.ok_or(ImportError::ReaderStopped)?;
+    update_missions(&txn, publisher_id, &mut changed, &mut organizations, now).await?;
     insert_missions(&txn, publisher_id, &mut batch, &mut organizations, now).await?;
     if report.received > 0 || options.delete_when_empty {
         let gone: Vec<i64> = existing
@@ -596,25 +716,58 @@ fn address_models(
     })
 }
 
-/// Rewrites a stored mission and its addresses.
-async fn update_mission<C: ConnectionTrait>(
+/// Rewrites changed missions, then replaces their addresses: one UPDATE per mission, one
+/// DELETE and one INSERT of addresses per batch; empties `changed`.
+async fn update_missions<C: ConnectionTrait>(
     db: &C,
     publisher_id: i64,
-    id: i64,
-    m: &Mission,
-    organization: Option<(i64, String)>,
-    hash: u64,
+    changed: &mut Vec<Changed>,
+    organizations: &mut Organizations,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let mut model = mission_model(publisher_id, m, organization.as_ref(), hash, now);
-    model.id = Set(id);
-    model.update(db).await?;
+    if changed.is_empty() {
+        return Ok(());
+    }
+    for c in changed.iter() {
+        let org = organizations
+            .upsert(db, publisher_id, &c.pending.mission, now)
+            .await?;
+        let mut model = mission_model(
+            publisher_id,
+            &c.pending.mission,
+            org.as_ref(),
+            c.pending.hash,
+            now,
+        );
+        model.id = Set(c.id);
+        mission::Entity::update_many()
+            .set(model)
+            .filter(mission::Column::Id.eq(c.id))
+            .exec(db)
+            .await?;
+    }
     mission_address::Entity::delete_many()
-        .filter(mission_address::Column::MissionId.eq(id))
+        .filter(mission_address::Column::MissionId.is_in(changed.iter().map(|c| c.id)))
         .exec(db)
         .await?;
-    if !m.addresses.is_empty() {
-        mission_address::Entity::insert_many(address_models(id, m))
+    let addresses: Vec<mission_address::ActiveModel> = changed
+        .iter()
+        .flat_map(|c| address_models(c.id, &c.pending.mission))
+        .collect();
+    insert_addresses(db, addresses).await?;
+    changed.clear();
+    Ok(())
+}
+
+/// Inserts addresses, 2,000 per statement (12 columns: under SQLite's 32,766 parameters).
+async fn insert_addresses<C: ConnectionTrait>(
+    db: &C,
+    addresses: Vec<mission_address::ActiveModel>,
+) -> Result<(), DbErr> {
+    let mut addresses = addresses.into_iter().peekable();
+    while addresses.peek().is_some() {
+        let chunk: Vec<_> = addresses.by_ref().take(2_000).collect();
+        mission_address::Entity::insert_many(chunk)
             .exec_without_returning(db)
             .await?;
     }
@@ -657,14 +810,7 @@ async fn insert_missions<C: ConnectionTrait>(
         .filter_map(|p| ids.get(&p.mission.client_id).map(|id| (*id, &p.mission)))
         .flat_map(|(id, m)| address_models(id, m))
         .collect();
-    // Addresses have 12 columns: 2,000 per statement stays under SQLite's 32,766 parameters.
-    let mut addresses = addresses.into_iter().peekable();
-    while addresses.peek().is_some() {
-        let chunk: Vec<_> = addresses.by_ref().take(2_000).collect();
-        mission_address::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await?;
-    }
+    insert_addresses(db, addresses).await?;
     batch.clear();
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Importing feeds into a real database (SQLite, or PostgreSQL with
 //! `PASSERELLE_TEST_POSTGRES_URL`), migrated with the real migrations.
+use std::io::Cursor;
+
 use passerelle::testing::TestDatabase;
 use passerelle_entities::{MissionStatus, mission, publisher};
 use passerelle_ingest::import::{ImportError, ImportOptions, import_feed};
@@ -68,7 +70,7 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     let first = import_feed(
         &t.conn,
         p,
-        fixture("valid.xml").as_slice(),
+        Cursor::new(fixture("valid.xml")),
         ImportOptions::default(),
     )
     .await
@@ -99,7 +101,7 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     let again = import_feed(
         &t.conn,
         p,
-        fixture("valid.xml").as_slice(),
+        Cursor::new(fixture("valid.xml")),
         ImportOptions::default(),
     )
     .await
@@ -121,9 +123,14 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     let start = changed.find("<mission>\n    <clientId>ex-2").expect("ex-2");
     let end = changed[start..].find("</mission>").expect("end") + start + "</mission>".len();
     let changed = format!("{}{}", &changed[..start], &changed[end..]);
-    let third = import_feed(&t.conn, p, changed.as_bytes(), ImportOptions::default())
-        .await
-        .expect("changed feed");
+    let third = import_feed(
+        &t.conn,
+        p,
+        Cursor::new(changed.into_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .expect("changed feed");
     assert_eq!(
         (
             third.received,
@@ -151,7 +158,7 @@ async fn broken_feeds_change_nothing_and_empty_feeds_delete_nothing() {
     import_feed(
         &t.conn,
         p,
-        fixture("valid.xml").as_slice(),
+        Cursor::new(fixture("valid.xml")),
         ImportOptions::default(),
     )
     .await
@@ -161,7 +168,7 @@ async fn broken_feeds_change_nothing_and_empty_feeds_delete_nothing() {
         let err = import_feed(
             &t.conn,
             p,
-            fixture(name).as_slice(),
+            Cursor::new(fixture(name)),
             ImportOptions::default(),
         )
         .await
@@ -172,7 +179,7 @@ async fn broken_feeds_change_nothing_and_empty_feeds_delete_nothing() {
     let empty = import_feed(
         &t.conn,
         p,
-        "<source></source>".as_bytes(),
+        Cursor::new("<source></source>"),
         ImportOptions::default(),
     )
     .await
@@ -193,7 +200,7 @@ async fn invalid_missions_are_stored_refused_with_their_reasons_and_duplicates_r
     let report = import_feed(
         &t.conn,
         p,
-        fixture("invalid-missions.xml").as_slice(),
+        Cursor::new(fixture("invalid-missions.xml")),
         ImportOptions::default(),
     )
     .await
@@ -222,9 +229,14 @@ async fn invalid_missions_are_stored_refused_with_their_reasons_and_duplicates_r
     let fixed = "<source><mission><clientId>bad-2</clientId><title>Dates lisibles</title>\
         <description>Une mission.</description><applicationUrl>https://example.org/bad-2</applicationUrl>\
         <startAt>2026-12-01</startAt><places>3</places></mission></source>";
-    let report = import_feed(&t.conn, p, fixed.as_bytes(), ImportOptions::default())
-        .await
-        .expect("fixed");
+    let report = import_feed(
+        &t.conn,
+        p,
+        Cursor::new(fixed.as_bytes().to_vec()),
+        ImportOptions::default(),
+    )
+    .await
+    .expect("fixed");
     assert_eq!((report.updated, report.refused, report.deleted), (1, 0, 1));
     let m = missions(&t.conn, p)
         .await
@@ -264,7 +276,7 @@ async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
     use passerelle_entities::import_run;
     let t = fresh("runs").await;
     let p = publisher(&t.conn).await;
-    let ok = run_bytes(&t.conn, p, fixture("valid.xml").as_slice()).await;
+    let ok = run_bytes(&t.conn, p, &fixture("valid.xml")).await;
     assert_eq!(
         (
             ok.status.as_str(),
@@ -275,7 +287,7 @@ async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
         ("SUCCESS", 3, 3, None)
     );
     assert!(ok.warnings.0.is_empty() && ok.refusals.0.is_empty());
-    let mixed = run_bytes(&t.conn, p, fixture("invalid-missions.xml").as_slice()).await;
+    let mixed = run_bytes(&t.conn, p, &fixture("invalid-missions.xml")).await;
     assert_eq!((mixed.received, mixed.refused, mixed.deleted), (3, 2, 3));
     assert!(mixed.warnings.0.is_empty(), "2 refused of 3 is under 75%");
     assert!(
@@ -345,7 +357,7 @@ async fn a_failure_part_way_through_a_large_feed_leaves_the_previous_state_whole
     import_feed(
         &t.conn,
         p,
-        fixture("valid.xml").as_slice(),
+        Cursor::new(fixture("valid.xml")),
         ImportOptions::default(),
     )
     .await
@@ -358,9 +370,10 @@ async fn a_failure_part_way_through_a_large_feed_leaves_the_previous_state_whole
     let mut big = Vec::new();
     passerelle_ingest::sample::write_feed(&mut big, 3_000, 0).expect("feed");
     // Fails after two thirds: well past the first batches written to the database.
+    let left = big.len() * 2 / 3;
     let input = std::io::BufReader::new(FailAfter {
-        inner: big.as_slice(),
-        left: big.len() * 2 / 3,
+        inner: Cursor::new(big),
+        left,
     });
     let progress_seen = std::sync::atomic::AtomicU64::new(0);
     let progress = |n: u64| progress_seen.store(n, std::sync::atomic::Ordering::Relaxed);
