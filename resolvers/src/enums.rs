@@ -81,6 +81,20 @@ pub enum ApplicationStatus {
     Abandoned,
 }
 
+/// Where the coordinates of an address came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "db::GeoSource")]
+pub enum GeoSource {
+    /// Given by the publisher.
+    Publisher,
+    /// Found by the address geocoder.
+    Geocoder,
+    /// The centroid of the commune (from its postal code and name): approximate.
+    Fallback,
+    /// No coordinates could be found.
+    NotFound,
+}
+
 /// Ascending or descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
 pub enum OrderDirection {

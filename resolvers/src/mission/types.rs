@@ -153,6 +153,8 @@ pub struct Address {
     pub country: Option<String>,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
+    /// Where `lat` and `lon` came from: FALLBACK is the commune's centroid, within a few km.
+    pub geo_source: crate::enums::GeoSource,
 }
 
 impl From<mission_address::Model> for Address {
@@ -167,6 +169,7 @@ impl From<mission_address::Model> for Address {
             country: a.country,
             lat: a.lat,
             lon: a.lon,
+            geo_source: a.geo_source.into(),
         }
     }
 }

@@ -57,7 +57,7 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
             r#"query($p: [ID!]) { missions(filter: { publisherIds: $p }, orderBy: { field: START_AT, direction: ASC }) {
                 totalCount
                 nodes { clientId title domain publisher { name } organization { name rna siren }
-                        addresses { city postalCode departmentCode lat lon } } } }"#,
+                        addresses { city postalCode departmentCode lat lon geoSource } } } }"#,
             json!({ "p": [p.id.to_string()] }),
         )
         .await;
@@ -82,6 +82,7 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
     assert_eq!(ex1["organization"]["name"], "Les Amis du Savoir");
     assert_eq!(ex1["organization"]["rna"], "W691234567");
     assert_eq!(ex1["addresses"][0]["departmentCode"], "69");
+    assert_eq!(ex1["addresses"][0]["geoSource"], "PUBLISHER");
     let ex3 = &nodes[1];
     assert_eq!(ex3["domain"], "MEMOIRE_ET_CITOYENNETE");
     assert_eq!(ex3["organization"]["siren"], "219711207");
