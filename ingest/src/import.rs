@@ -303,14 +303,36 @@ pub async fn import_feed<R: BufRead + Send + 'static>(
 ) -> Result<ImportReport, ImportError> {
     let now = time::now();
     let txn = begin_exclusive(db, publisher_id).await?;
-    let existing = load_stored(&txn, publisher_id).await?;
+    match apply(&txn, publisher_id, input, options, now).await {
+        Ok(report) => {
+            txn.commit().await?;
+            Ok(report)
+        }
+        Err(e) => {
+            // Now, not when the pool gets the connection back: until the rollback, the
+            // publisher's lock is held and the next import would find it busy.
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// Applies the feed inside the import's transaction.
+async fn apply<R: BufRead + Send + 'static>(
+    txn: &DatabaseTransaction,
+    publisher_id: i64,
+    input: R,
+    options: ImportOptions<'_>,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, ImportError> {
+    let existing = load_stored(txn, publisher_id).await?;
     let mut organizations = Organizations {
         ids: organization::Entity::find()
             .select_only()
             .columns([organization::Column::ClientId, organization::Column::Id])
             .filter(organization::Column::PublisherId.eq(publisher_id))
             .into_tuple::<(String, i64)>()
-            .all(&txn)
+            .all(txn)
             .await?
             .into_iter()
             .collect(),
@@ -344,14 +366,14 @@ pub async fn import_feed<R: BufRead + Send + 'static>(
                 Work::Changed(c) => {
                     changed.push(c);
                     if changed.len() == BATCH {
-                        update_missions(&txn, publisher_id, &mut changed, &mut organizations, now)
+                        update_missions(txn, publisher_id, &mut changed, &mut organizations, now)
                             .await?;
                     }
                 }
                 Work::New(p) => {
                     batch.push(p);
                     if batch.len() == BATCH {
-                        insert_missions(&txn, publisher_id, &mut batch, &mut organizations, now)
+                        insert_missions(txn, publisher_id, &mut batch, &mut organizations, now)
                             .await?;
                     }
                 }
@@ -361,8 +383,8 @@ pub async fn import_feed<R: BufRead + Send + 'static>(
     // No tally: the reader thread ended without reaching the end of the feed (it panicked).
     // Nothing may be deleted on the strength of a feed not read to its end.
     let Tally { mut report, seen } = *tally.ok_or(ImportError::ReaderStopped)?;
-    update_missions(&txn, publisher_id, &mut changed, &mut organizations, now).await?;
-    insert_missions(&txn, publisher_id, &mut batch, &mut organizations, now).await?;
+    update_missions(txn, publisher_id, &mut changed, &mut organizations, now).await?;
+    insert_missions(txn, publisher_id, &mut batch, &mut organizations, now).await?;
     if report.received > 0 || options.delete_when_empty {
         let gone: Vec<i64> = existing
             .iter()
@@ -380,7 +402,7 @@ pub async fn import_feed<R: BufRead + Send + 'static>(
                     sea_orm::sea_query::Expr::value(now),
                 )
                 .filter(mission::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         report.deleted = gone.len() as u64;
@@ -399,10 +421,9 @@ pub async fn import_feed<R: BufRead + Send + 'static>(
                 sea_orm::sea_query::Expr::value(v.last_modified.clone().filter(|_| keep)),
             )
             .filter(publisher::Column::Id.eq(publisher_id))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
-    txn.commit().await?;
     Ok(report)
 }
 
