@@ -251,9 +251,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                         format!("{} has no feed URL: give --url or --file", p.name)
                     })?,
                 };
-                let outcome = imports::import_with_progress(&conn, p, &source, &options)
-                    .await
-                    .with_context(|| format!("import of {}", p.name))?;
+                // One publisher's trouble does not stop the others.
+                let outcome = match imports::import_with_progress(&conn, p, &source, &options).await
+                {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        eprintln!("error: import of {}: {e:#}", p.name);
+                        failed.push(p.name.clone());
+                        continue;
+                    }
+                };
                 println!("{}", imports::summary(&p.name, &outcome));
                 if let Some(error) = &outcome.run.error {
                     eprintln!(

@@ -1,6 +1,7 @@
 //! Registering partner platforms and their feeds (the `publisher` command).
 use anyhow::{Context, bail};
 use passerelle_entities::{publisher, time};
+use passerelle_ingest::fetch::display_url;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
@@ -63,7 +64,8 @@ pub async fn list(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
     Ok(rows
         .into_iter()
         .map(|p| {
-            let feed = match (&p.feed_url, &p.feed_user) {
+            // Without any user, password or query the URL itself may carry.
+            let feed = match (p.feed_url.as_deref().map(display_url), &p.feed_user) {
                 (Some(url), Some(user)) => format!("feed {url} (basic auth as {user})"),
                 (Some(url), None) => format!("feed {url}"),
                 _ => "no feed".to_owned(),

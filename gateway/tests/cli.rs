@@ -333,6 +333,25 @@ async fn publishers_are_added_listed_without_secrets_and_their_feeds_imported() 
         "{listed}"
     );
     assert!(!listed.contains("s3cr3t"), "the password is never printed");
+    let tokened = run(
+        &[
+            "publisher",
+            "add",
+            "--name",
+            "Jeton",
+            "--feed-url",
+            "https://user:hunter2@feeds.example.org/missions.xml?token=abc123",
+        ],
+        Some(url),
+    );
+    assert!(tokened.status.success(), "{}", text(&tokened.stderr));
+    let listed = ok(run(&["publisher", "list"], Some(url)));
+    assert!(
+        listed.contains("feed https://feeds.example.org/missions.xml")
+            && !listed.contains("hunter2")
+            && !listed.contains("abc123"),
+        "credentials in a feed URL are never printed: {listed}"
+    );
     let again = run(&["publisher", "add", "--name", "Réseau Exemple"], Some(url));
     assert!(!again.status.success() && text(&again.stderr).contains("already exists"));
     let bad_url = run(

@@ -142,12 +142,13 @@ impl FetchError {
     }
 }
 
-/// Whether `ip` is a public unicast address (not loopback, private, link-local, shared,
-/// documentation, multicast or unspecified).
+/// Whether `ip` is a public unicast address: not loopback, private, link-local, shared,
+/// benchmarking, documentation, IETF-reserved, multicast or unspecified, and, for IPv6 forms
+/// that carry an IPv4 address (mapped, compatible, NAT64, 6to4), not carrying such an address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => {
-            let [first, second, ..] = a.octets();
+            let [first, second, third, _] = a.octets();
             !(a.is_private()
                 || a.is_loopback()
                 || a.is_link_local()
@@ -157,18 +158,37 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a.is_multicast()
                 || first == 0
                 || first >= 240
-                || (first == 100 && (second & 0xc0) == 64))
+                || (first == 100 && (second & 0xc0) == 64)
+                || (first == 192 && second == 0 && third == 0)
+                || (first == 198 && (second & 0xfe) == 18))
         }
         IpAddr::V6(a) => {
+            let s = a.segments();
+            let embedded = |hi: u16, lo: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::new(
+                    (hi >> 8) as u8,
+                    hi as u8,
+                    (lo >> 8) as u8,
+                    lo as u8,
+                ))
+            };
             if let Some(v4) = a.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let head = a.segments()[0];
-            !(a.is_loopback()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || (head & 0xfe00) == 0xfc00
-                || (head & 0xffc0) == 0xfe80)
+            // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) carry an IPv4 address
+            // in their last 32 bits, 6to4 (2002:aabb:ccdd::) in bits 16 to 48.
+            if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return !a.is_loopback() && !a.is_unspecified() && is_public(embedded(s[6], s[7]));
+            }
+            if s[0] == 0x2002 {
+                return is_public(embedded(s[1], s[2]));
+            }
+            !(a.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || (s[0] == 0x2001 && s[1] == 0x0db8))
         }
     }
 }
@@ -270,14 +290,16 @@ async fn fetch_once(
     options: &FetchOptions,
 ) -> Result<Fetched, FetchError> {
     let mut url = Url::parse(url).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
-    let origin = url.host_str().map(str::to_owned);
+    let origin = url.origin();
     for _ in 0..=MAX_REDIRECTS {
         let addrs = resolve(&url, options.allow_private).await?;
         let host = url.host_str().unwrap_or_default().to_owned();
         crate::install_tls_provider();
         // Connect only to the addresses checked above, so that a second DNS answer cannot
         // lead elsewhere; follow redirects here, checking each hop the same way.
+        // No proxy from the environment either: a proxy would resolve the host again.
         let client = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(options.connect_timeout)
             .user_agent(concat!(
@@ -297,9 +319,10 @@ async fn fetch_once(
         if let Some(date) = &validators.last_modified {
             request = request.header(IF_MODIFIED_SINCE, date);
         }
-        // Credentials go to the feed's own host only, never to a host it redirects to.
+        // Credentials go to the feed's own origin only (scheme, host and port): never to
+        // another host it redirects to, nor over plain HTTP after an HTTPS start.
         if let Some(a) = auth
-            && origin.as_deref() == url.host_str()
+            && url.origin() == origin
         {
             request = request.basic_auth(&a.user, a.password.as_ref());
         }
@@ -383,11 +406,25 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:c0a8:0101::1",
+            "fec0::1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "2001:db8::1",
         ] {
             let ip: IpAddr = text.parse().expect("an address");
             assert!(!is_public(ip), "{text} must not be public");
         }
-        for text in ["8.8.8.8", "51.15.0.1", "2001:4860:4860::8888"] {
+        for text in [
+            "8.8.8.8",
+            "51.15.0.1",
+            "2001:4860:4860::8888",
+            "64:ff9b::808:808",
+            "2002:0808:0808::1",
+        ] {
             let ip: IpAddr = text.parse().expect("an address");
             assert!(is_public(ip), "{text} is public");
         }

@@ -28,7 +28,9 @@ pub enum ImportError {
     Feed(#[from] FeedError),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
-    #[error("another import of this publisher is running")]
+    /// On PostgreSQL, an import of the same publisher; on SQLite, whose write lock covers the
+    /// whole database, an import of any publisher (or another long write).
+    #[error("another import is running (of this publisher; on SQLite, of any publisher)")]
     Busy,
     /// The reader thread ended without telling the end of the feed (it panicked): nothing may
     /// be deleted on the strength of a feed not read to its end.
@@ -385,7 +387,9 @@ async fn apply<R: BufRead + Send + 'static>(
     let Tally { mut report, seen } = *tally.ok_or(ImportError::ReaderStopped)?;
     update_missions(txn, publisher_id, &mut changed, &mut organizations, now).await?;
     insert_missions(txn, publisher_id, &mut batch, &mut organizations, now).await?;
-    if report.received > 0 || options.delete_when_empty {
+    // Deletion needs a feed that named missions: one whose missions all lack a clientId is as
+    // good as empty (the partner renamed the field?), not a reason to delete everything.
+    if !seen.is_empty() || options.delete_when_empty {
         let gone: Vec<i64> = existing
             .iter()
             .filter(|(client, stored)| !stored.deleted && !seen.contains(*client))
@@ -410,7 +414,7 @@ async fn apply<R: BufRead + Send + 'static>(
     if let Some(v) = options.validators {
         // An empty feed keeps no validators: the next fetch reads it again in full, so that
         // the grace period can end even if the partner's server keeps answering 304.
-        let keep = report.received > 0;
+        let keep = !seen.is_empty();
         publisher::Entity::update_many()
             .col_expr(
                 publisher::Column::FeedEtag,

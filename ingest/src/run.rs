@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use passerelle_entities::import_run::{self, RefusedMission, RefusedMissions, Warnings};
 use passerelle_entities::{publisher, time};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 
 use crate::fetch::{self, BasicAuth, FetchOptions, Fetched, Validators};
@@ -21,6 +21,9 @@ use crate::import::{ImportError, ImportOptions, ImportReport, import_feed};
 
 /// Above this share of refused missions, a run is flagged VALIDATION.
 pub const VALIDATION_WARNING_RATIO: f64 = 0.75;
+/// Refusal reasons kept with a run: enough to fix a feed, bounded for a broken feed of a
+/// million missions (the `refused` count is always whole).
+pub const MAX_STORED_REFUSALS: usize = 1_000;
 /// How long a feed may be empty or failing before an empty feed deletes its missions.
 pub const DEFAULT_EMPTY_FEED_GRACE: chrono::Duration = chrono::Duration::days(7);
 
@@ -49,7 +52,10 @@ impl Source {
 
     fn describe(&self) -> String {
         match self {
-            Source::File(path) => path.display().to_string(),
+            // The file's name only: the server's paths are nobody else's business.
+            Source::File(path) => path
+                .file_name()
+                .map_or_else(|| "(file)".to_owned(), |n| n.to_string_lossy().into_owned()),
             Source::Url { url, .. } => fetch::display_url(url),
         }
     }
@@ -99,7 +105,7 @@ pub struct RunOutcome {
 /// Why a run did not happen or could not be recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("an import of this publisher is already running")]
+    #[error("another import is running (of this publisher; on SQLite, of any publisher)")]
     Busy,
     #[error("cannot record the import run: {0}")]
     Database(#[from] DbErr),
@@ -141,9 +147,15 @@ async fn grace_period_over(
 ) -> Result<bool, DbErr> {
     let runs =
         || import_run::Entity::find().filter(import_run::Column::PublisherId.eq(publisher_id));
+    // A 304 confirms the last feed read in full, which had missions (an empty feed keeps no
+    // validators, so it is never answered 304).
     let last_full = runs()
         .filter(import_run::Column::Status.eq("SUCCESS"))
-        .filter(import_run::Column::Received.gt(0))
+        .filter(
+            Condition::any()
+                .add(import_run::Column::Received.gt(0))
+                .add(import_run::Column::NotModified.eq(true)),
+        )
         .order_by_desc(import_run::Column::StartedAt)
         .one(db)
         .await?;
@@ -195,6 +207,7 @@ pub async fn run_import(
                 report
                     .refusals
                     .iter()
+                    .take(MAX_STORED_REFUSALS)
                     .map(|r| RefusedMission {
                         client_id: r.client_id.clone(),
                         code: r.code.clone(),
@@ -261,7 +274,7 @@ async fn apply(
                 ImportFailure::Failed(format!("cannot open {}: {e}", path.display()))
             })?;
             let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-            (file, bytes, None)
+            (file, bytes, Validators::default())
         }
         Source::Url { url, auth } => {
             // The stored validators belong to the publisher's own feed URL only.
@@ -279,11 +292,21 @@ async fn apply(
                 .map_err(|e| failed(&e))?
             {
                 Fetched::NotModified => return Ok(None),
+                // Another source than the publisher's own URL: its stored validators no longer
+                // describe what is applied, so they are cleared.
                 Fetched::Feed {
                     file,
                     bytes,
                     validators,
-                } => (file, bytes, own.then_some(validators)),
+                } => (
+                    file,
+                    bytes,
+                    if own {
+                        validators
+                    } else {
+                        Validators::default()
+                    },
+                ),
             }
         }
     };
@@ -315,7 +338,7 @@ async fn apply(
         input,
         ImportOptions {
             delete_when_empty,
-            validators: validators.as_ref(),
+            validators: Some(&validators),
             progress: Some(&report_progress),
         },
     )

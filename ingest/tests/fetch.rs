@@ -41,6 +41,8 @@ struct Partner {
     /// Addresses the geocoder knows: folded "street|postcode|city" → (lat, lon).
     known_addresses: HashMap<String, (f64, f64)>,
     geocoder_calls: usize,
+    /// The same server on another port: another origin, for redirects.
+    other_origin: String,
 }
 
 type Shared = Arc<Mutex<Partner>>;
@@ -106,6 +108,17 @@ async fn feed(State(s): State<Shared>, Path(name): Path<String>, headers: Header
         body,
     )
         .into_response()
+}
+
+/// 302 to a feed: on the same origin (`/redirect/same/{name}`), on another one
+/// (`/redirect/other/{name}`), or to itself forever (`/redirect/loop/x`).
+async fn redirect(State(s): State<Shared>, Path((kind, name)): Path<(String, String)>) -> Response {
+    let location = match kind.as_str() {
+        "same" => format!("/feeds/{name}"),
+        "other" => format!("{}/feeds/{name}", s.lock().expect("lock").other_origin),
+        _ => "/redirect/loop/x".to_owned(),
+    };
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
 
 async fn slow() -> &'static str {
@@ -200,12 +213,20 @@ async fn fixture_server(label: &str) -> Fixture {
         .route("/feeds/{name}", get(feed))
         .route("/slow", get(slow))
         .route("/geo/search/csv", post(geocoder))
+        .route("/redirect/{kind}/{name}", get(redirect))
         .with_state(Arc::clone(&partner));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    partner.lock().expect("lock").other_origin =
+        format!("http://{}", other.local_addr().expect("addr"));
+    let second = app.clone();
     tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move { axum::serve(other, second).await });
     let raw = raw_server().await;
     Fixture {
         db,
@@ -284,6 +305,27 @@ impl Fixture {
             .all(&self.conn)
             .await
             .expect("runs")
+    }
+
+    /// The publisher's missions that are not deleted.
+    async fn live(&self, p: &publisher::Model) -> usize {
+        self.missions(p)
+            .await
+            .iter()
+            .filter(|m| m.deleted_at.is_none())
+            .count()
+    }
+
+    /// Moves the publisher's runs `days` back in time, as if they had happened earlier.
+    async fn age_runs(&self, p: &publisher::Model, days: i64) {
+        for run in self.runs(p).await {
+            let started = run.started_at - chrono::Duration::days(days);
+            let finished = run.finished_at - chrono::Duration::days(days);
+            let mut run: import_run::ActiveModel = run.into();
+            run.started_at = Set(started);
+            run.finished_at = Set(finished);
+            run.update(&self.conn).await.expect("age run");
+        }
     }
 
     async fn done(self) {
@@ -552,32 +594,47 @@ async fn an_empty_feed_deletes_only_after_the_grace_period() {
         f.reload(&p).await.feed_etag.is_none(),
         "an empty feed keeps no validators: it is read in full until it has missions again"
     );
-    assert!(f.missions(&p).await.iter().all(|m| m.deleted_at.is_none()));
-    // Eight days later (the runs are moved back), the feed is still empty: now it counts.
-    f.conn
-        .execute_unprepared(&format!(
-            "UPDATE import_runs SET started_at = started_at - {} WHERE publisher_id = {}",
-            if f.db.is_postgres() {
-                "INTERVAL '8 days'"
-            } else {
-                "0"
-            },
-            p.id
-        ))
-        .await
-        .expect("move back");
-    if !f.db.is_postgres() {
-        f.conn
-            .execute_unprepared(&format!(
-                "UPDATE import_runs SET started_at = datetime(started_at, '-8 days') WHERE publisher_id = {}",
-                p.id
-            ))
-            .await
-            .expect("move back");
-    }
+    assert_eq!(f.live(&p).await, 2);
+    // Six days after the last feed with missions: still within the grace period.
+    f.age_runs(&p, 6).await;
+    assert_eq!(f.run(&p, &options()).await.run.deleted, 0);
+    assert_eq!(f.live(&p).await, 2);
+    // Eight days: the feed has been empty long enough, it counts.
+    f.age_runs(&p, 2).await;
     let later = f.run(&p, &options()).await.run;
     assert_eq!((later.received, later.deleted), (0, 2));
-    assert!(f.missions(&p).await.iter().all(|m| m.deleted_at.is_some()));
+    assert_eq!(f.live(&p).await, 0);
+    f.done().await;
+}
+
+#[tokio::test]
+async fn unchanged_feeds_answered_304_keep_the_grace_period_from_running() {
+    let f = fixture_server("fetch-grace-304").await;
+    f.serve("feed.xml", TWO_MISSIONS);
+    let p = f.publisher("Stable", "feed.xml").await;
+    assert_eq!(f.run(&p, &options()).await.run.created, 2);
+    // Nine days of 304: the feed is unchanged, with its missions, all along.
+    f.age_runs(&p, 9).await;
+    assert!(f.run(&p, &options()).await.run.not_modified);
+    f.age_runs(&p, 1).await;
+    // Then the partner's export breaks: the first empty feed deletes nothing.
+    f.serve("feed.xml", "<source/>");
+    let empty = f.run(&p, &options()).await.run;
+    assert_eq!((empty.received, empty.deleted), (0, 0));
+    // A feed whose missions all lack a clientId deletes nothing either.
+    f.serve(
+        "feed.xml",
+        "<source><mission><title>Sans identifiant</title></mission></source>",
+    );
+    let keyless = f.run(&p, &options()).await.run;
+    assert_eq!(
+        (keyless.received, keyless.refused, keyless.deleted),
+        (1, 1, 0)
+    );
+    assert!(
+        f.missions(&p).await.iter().all(|m| m.deleted_at.is_none()),
+        "the two missions are still there"
+    );
     f.done().await;
 }
 
@@ -709,5 +766,92 @@ async fn addresses_without_coordinates_are_geocoded_or_placed_at_their_commune()
         GeoSource::Fallback,
         "rewritten, then left at its centroid"
     );
+    f.done().await;
+}
+
+#[tokio::test]
+async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
+    let f = fixture_server("fetch-redirect").await;
+    f.serve("private", TWO_MISSIONS);
+    let now = passerelle_entities::time::now();
+    let p = publisher::ActiveModel {
+        name: Set("Redirigé".into()),
+        is_annonceur: Set(true),
+        is_diffuseur: Set(false),
+        moderator: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&f.conn)
+    .await
+    .expect("publisher");
+    let auth = Some(BasicAuth {
+        user: "partenaire".into(),
+        password: Some("s3cret".into()),
+    });
+    let via = |path: &str| Source::Url {
+        url: format!("{}{path}", f.base),
+        auth: auth.clone(),
+    };
+    // Same origin: followed, with the credentials.
+    let same = run_import(
+        &f.conn,
+        &p,
+        &via("/redirect/same/private"),
+        &options(),
+        None,
+    )
+    .await
+    .expect("recorded")
+    .run;
+    assert_eq!(
+        (same.status.as_str(), same.created),
+        ("SUCCESS", 2),
+        "{:?}",
+        same.error
+    );
+    // Another origin (another port): followed, without them, so the feed answers 401.
+    let other = run_import(
+        &f.conn,
+        &p,
+        &via("/redirect/other/private"),
+        &options(),
+        None,
+    )
+    .await
+    .expect("recorded")
+    .run;
+    assert_eq!(other.status, "FAILED");
+    assert!(
+        other
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("HTTP 401"),
+        "{:?}",
+        other.error
+    );
+    let last = f.requests().last().cloned().expect("a request");
+    assert_eq!(
+        (last.0.as_str(), last.2),
+        ("private", None),
+        "no credentials sent"
+    );
+    // A redirect loop ends.
+    let looping = run_import(&f.conn, &p, &via("/redirect/loop/x"), &options(), None)
+        .await
+        .expect("recorded")
+        .run;
+    assert!(
+        looping
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("redirects"),
+        "{:?}",
+        looping.error
+    );
+    assert_eq!(f.live(&p).await, 2, "the failures changed nothing");
     f.done().await;
 }

@@ -131,7 +131,8 @@ impl ImportRun {
             .map(Publisher::from))
     }
 
-    /// The missions the run refused, in feed order, a page at a time (default 20, at most 100).
+    /// The missions the run refused, with each reason, in feed order, a page at a time (default
+    /// 20, at most 100). The first 1,000 reasons are kept; `refused` counts every mission.
     async fn refusals(
         &self,
         first: Option<i32>,
@@ -139,7 +140,13 @@ impl ImportRun {
     ) -> ApiResult<ImportRefusalConnection> {
         let size = page_size(first)?;
         let after = after.map(|a| Cursor::decode(&a, REFUSALS)).transpose()?;
-        let start = after.as_ref().map_or(0, |c| c.id.max(-1) + 1) as usize;
+        let start = match &after {
+            None => 0,
+            Some(c) => usize::try_from(c.id)
+                .ok()
+                .and_then(|i| i.checked_add(1))
+                .ok_or_else(|| ApiError::bad_input("after", "is not a cursor of this list"))?,
+        };
         let rows: Vec<(usize, &import_run::RefusedMission)> = self
             .refusals
             .iter()

@@ -158,6 +158,8 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
     let rest = rest["importRuns"]["nodes"].as_array().expect("nodes");
     assert_eq!(rest.len(), 1, "the first run is the only one left");
     assert_eq!(rest[0]["created"], 3);
+    assert_eq!(rest[0]["refusals"]["totalCount"], 0);
+    assert_eq!(rest[0]["refusals"]["pageInfo"]["hasNextPage"], false);
     let second = app
         .data(
             r#"query($p: ID!) { importRuns(publisherId: $p) { nodes { refusals { totalCount nodes { clientId code } } } } }"#,
@@ -181,6 +183,34 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
             .iter()
             .any(|r| r["clientId"] == "bad-1" && r["code"] == "INVALID_PLACES")
     );
+    // The refusals walked one page at a time: every one, once, in order.
+    let mut walked = Vec::new();
+    let mut after = serde_json::Value::Null;
+    loop {
+        let page = app
+            .data(
+                r#"query($p: ID!, $after: String) { importRuns(publisherId: $p, first: 2) { nodes {
+                     refusals(first: 2, after: $after) { pageInfo { hasNextPage endCursor } nodes { clientId code } } } } }"#,
+                json!({ "p": p.id.to_string(), "after": after }),
+            )
+            .await;
+        let page = page["importRuns"]["nodes"][1]["refusals"].clone();
+        walked.extend(page["nodes"].as_array().expect("nodes").iter().cloned());
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(walked, refusals["nodes"].as_array().expect("nodes").clone());
+    // A cursor of another list, or one at the end of the integers, is refused.
+    let run_cursor = runs["importRuns"]["pageInfo"]["endCursor"].clone();
+    let body = app
+        .gql(
+            r#"query($p: ID!, $after: String) { importRuns(publisherId: $p) { nodes { refusals(after: $after) { totalCount } } } }"#,
+            json!({ "p": p.id.to_string(), "after": run_cursor }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
 
     // Bad input.
     for (variables, code) in [
