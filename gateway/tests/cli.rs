@@ -493,7 +493,8 @@ async fn an_import_killed_part_way_leaves_the_previous_missions_intact() {
     db.drop_database().await;
 }
 
-#[tokio::test]
+// The partner's server runs on a second worker while this one waits for the child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_imports_each_feed_on_its_schedule() {
     // The partner's server, on loopback (hence PASSERELLE_FEED_ALLOW_PRIVATE below).
     let feed = std::fs::read(concat!(
@@ -596,5 +597,78 @@ async fn serve_imports_each_feed_on_its_schedule() {
         .expect("kill");
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status:?}");
+    db.drop_database().await;
+}
+
+// The partner's server runs on a second worker while this one waits for the child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_all_goes_on_after_a_failing_feed_and_exits_non_zero() {
+    let feed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/feeds/valid.xml"
+    ))
+    .expect("fixture");
+    let partner = axum::Router::new()
+        .route(
+            "/good.xml",
+            axum::routing::get(move || {
+                let feed = feed.clone();
+                async move { feed }
+            }),
+        )
+        .route(
+            "/broken.xml",
+            axum::routing::get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, partner).await });
+    let db = fresh("import-all").await;
+    let url = db.url.as_str();
+    let none = run(&["import", "--all"], Some(url));
+    assert!(!none.status.success());
+    assert!(
+        text(&none.stderr).contains("no publisher has a feed"),
+        "{}",
+        text(&none.stderr)
+    );
+    // "Cassé" sorts first by id: its failure must not stop "Bon".
+    for (name, path) in [("Cassé", "/broken.xml"), ("Bon", "/good.xml")] {
+        let feed_url = format!("{base}{path}");
+        let out = run(
+            &["publisher", "add", "--name", name, "--feed-url", &feed_url],
+            Some(url),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let mut cmd = Command::new(BIN);
+    cmd.args(["import", "--all", "--feed-retries", "0"])
+        .env("DATABASE_URL", url)
+        .env("PASSERELLE_FEED_ALLOW_PRIVATE", "1")
+        .env("PASSERELLE_GEOCODER_URL", "off")
+        .env("PASSERELLE_LOG", "error")
+        .env_remove("PASSERELLE_CONFIG");
+    let out = cmd.output().expect("run");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "one import failed: exit non-zero");
+    assert!(stdout.contains("import of Cassé FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("import of Bon SUCCESS: received 3, created 3"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("HTTP 500") && stderr.contains("1 of 2 imports failed: Cassé"),
+        "{stderr}"
+    );
+    // Without --feed-allow-private, the loopback feed is refused, and says why.
+    let refused = run(&["import", "--publisher", "Bon"], Some(url));
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("private or loopback"),
+        "{}",
+        text(&refused.stderr)
+    );
     db.drop_database().await;
 }
