@@ -15,9 +15,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use passerelle::db;
 use passerelle::testing::TestDatabase;
-use passerelle_entities::{publisher, time};
 use passerelle_ingest::run::{RunOptions, Source, run_import};
-use sea_orm::{ActiveModelTrait, Set};
 use secrecy::SecretString;
 
 #[derive(Debug, Parser)]
@@ -72,18 +70,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let conn = db::connect(&SecretString::from(database.url.clone()), 4).await?;
     db::migrate_up(&conn).await?;
-    let now = time::now();
-    let p = publisher::ActiveModel {
-        name: Set("Banc d'essai".into()),
-        is_annonceur: Set(true),
-        is_diffuseur: Set(false),
-        moderator: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&conn)
-    .await?;
+    let p = passerelle::publishers::add(&conn, "Banc d'essai", None, None, None, None).await?;
     // Offline: addresses without coordinates get their commune's centroid, no geocoder.
     let options = RunOptions::default();
     println!(

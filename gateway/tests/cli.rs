@@ -25,6 +25,36 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A partner platform on an ephemeral loopback port: the sample feeds of `examples/feeds/` at
+/// `/{name}`, and `/broken.xml` answering 500. Returns its base URL. It runs on the test's
+/// runtime: tests that wait for a child process synchronously need a second worker.
+async fn partner_server() -> String {
+    let feeds = axum::Router::new()
+        .route(
+            "/broken.xml",
+            axum::routing::get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+        )
+        .route(
+            "/{name}",
+            axum::routing::get(
+                |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/feeds/");
+                    if name.contains('/') || name.contains("..") {
+                        return Err(axum::http::StatusCode::NOT_FOUND);
+                    }
+                    std::fs::read(format!("{dir}{name}"))
+                        .map_err(|_| axum::http::StatusCode::NOT_FOUND)
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, feeds).await });
+    base
+}
+
 /// A fresh database for one test (see `passerelle::testing`).
 async fn fresh(label: &str) -> TestDatabase {
     TestDatabase::create(label).await.expect("test database")
@@ -497,23 +527,7 @@ async fn an_import_killed_part_way_leaves_the_previous_missions_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_imports_each_feed_on_its_schedule() {
     // The partner's server, on loopback (hence PASSERELLE_FEED_ALLOW_PRIVATE below).
-    let feed = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/feeds/valid.xml"
-    ))
-    .expect("fixture");
-    let partner = axum::Router::new().route(
-        "/feed.xml",
-        axum::routing::get(move || {
-            let feed = feed.clone();
-            async move { feed }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let feed_url = format!("http://{}/feed.xml", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, partner).await });
+    let feed_url = format!("{}/valid.xml", partner_server().await);
 
     let db = fresh("schedule").await;
     let added = run(
@@ -603,28 +617,7 @@ async fn serve_imports_each_feed_on_its_schedule() {
 // The partner's server runs on a second worker while this one waits for the child.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_all_goes_on_after_a_failing_feed_and_exits_non_zero() {
-    let feed = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/feeds/valid.xml"
-    ))
-    .expect("fixture");
-    let partner = axum::Router::new()
-        .route(
-            "/good.xml",
-            axum::routing::get(move || {
-                let feed = feed.clone();
-                async move { feed }
-            }),
-        )
-        .route(
-            "/broken.xml",
-            axum::routing::get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, partner).await });
+    let base = partner_server().await;
     let db = fresh("import-all").await;
     let url = db.url.as_str();
     let none = run(&["import", "--all"], Some(url));
@@ -635,7 +628,7 @@ async fn import_all_goes_on_after_a_failing_feed_and_exits_non_zero() {
         text(&none.stderr)
     );
     // "Cassé" sorts first by id: its failure must not stop "Bon".
-    for (name, path) in [("Cassé", "/broken.xml"), ("Bon", "/good.xml")] {
+    for (name, path) in [("Cassé", "/broken.xml"), ("Bon", "/valid.xml")] {
         let feed_url = format!("{base}{path}");
         let out = run(
             &["publisher", "add", "--name", name, "--feed-url", &feed_url],

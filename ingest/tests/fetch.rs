@@ -255,19 +255,14 @@ impl Fixture {
     }
 
     async fn publisher(&self, name: &str, feed: &str) -> publisher::Model {
-        let now = passerelle_entities::time::now();
-        publisher::ActiveModel {
-            name: Set(name.into()),
-            is_annonceur: Set(true),
-            is_diffuseur: Set(false),
-            moderator: Set(false),
-            feed_url: Set(Some(self.url(feed))),
-            import_every_secs: Set(Some(3600)),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&self.conn)
+        passerelle::publishers::add(
+            &self.conn,
+            name,
+            Some(self.url(feed)),
+            None,
+            None,
+            Some(3600),
+        )
         .await
         .expect("publisher")
     }
@@ -422,20 +417,14 @@ async fn gzip_and_basic_auth_feeds_are_read_and_credentials_never_recorded() {
     );
 
     f.serve("private", TWO_MISSIONS);
-    let now = passerelle_entities::time::now();
-    let secret = publisher::ActiveModel {
-        name: Set("Privé".into()),
-        is_annonceur: Set(true),
-        is_diffuseur: Set(false),
-        moderator: Set(false),
-        feed_url: Set(Some(f.url("private"))),
-        feed_user: Set(Some("partenaire".into())),
-        feed_password: Set(Some("s3cret".into())),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&f.conn)
+    let secret = passerelle::publishers::add(
+        &f.conn,
+        "Privé",
+        Some(f.url("private")),
+        Some("partenaire".into()),
+        Some("s3cret".into()),
+        None,
+    )
     .await
     .expect("publisher");
     let run = f.run(&secret, &options()).await.run;
@@ -773,19 +762,9 @@ async fn addresses_without_coordinates_are_geocoded_or_placed_at_their_commune()
 async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
     let f = fixture_server("fetch-redirect").await;
     f.serve("private", TWO_MISSIONS);
-    let now = passerelle_entities::time::now();
-    let p = publisher::ActiveModel {
-        name: Set("Redirigé".into()),
-        is_annonceur: Set(true),
-        is_diffuseur: Set(false),
-        moderator: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&f.conn)
-    .await
-    .expect("publisher");
+    let p = passerelle::publishers::add(&f.conn, "Redirigé", None, None, None, None)
+        .await
+        .expect("publisher");
     let auth = Some(BasicAuth {
         user: "partenaire".into(),
         password: Some("s3cret".into()),

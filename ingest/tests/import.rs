@@ -5,7 +5,7 @@ use std::io::Cursor;
 use passerelle::testing::TestDatabase;
 use passerelle_entities::{MissionStatus, mission, publisher};
 use passerelle_ingest::import::{ImportError, ImportOptions, import_feed};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 struct TestDb {
     conn: DatabaseConnection,
@@ -29,20 +29,10 @@ impl TestDb {
 }
 
 async fn publisher(db: &DatabaseConnection) -> i64 {
-    let now = passerelle_entities::time::now();
-    publisher::ActiveModel {
-        name: Set("Réseau Exemple".into()),
-        is_annonceur: Set(true),
-        is_diffuseur: Set(false),
-        moderator: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .expect("publisher")
-    .id
+    passerelle::publishers::add(db, "Réseau Exemple", None, None, None, None)
+        .await
+        .expect("publisher")
+        .id
 }
 
 fn fixture(name: &str) -> Vec<u8> {

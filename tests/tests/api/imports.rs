@@ -2,9 +2,7 @@
 //! its publisher, organization, addresses and distances; each run shows in `importRuns` and
 //! `Publisher.lastImport`.
 use passerelle::config::Settings;
-use passerelle_entities::publisher;
 use passerelle_ingest::run::{RunOptions, Source, run_import};
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::json;
 
 use crate::helpers::{TestApp, TestDatabase, error_code};
@@ -20,19 +18,9 @@ fn feed(name: &str) -> std::path::PathBuf {
 async fn imported_missions_are_listed_with_their_publisher_organization_and_places() {
     let db = TestDatabase::create("api-imports").await;
     let conn = db.connect_migrated().await;
-    let now = passerelle_entities::time::now();
-    let p = publisher::ActiveModel {
-        name: Set("Réseau Exemple".into()),
-        is_annonceur: Set(true),
-        is_diffuseur: Set(false),
-        moderator: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&conn)
-    .await
-    .expect("publisher");
+    let p = passerelle::publishers::add(&conn, "Réseau Exemple", None, None, None, None)
+        .await
+        .expect("publisher");
     let options = RunOptions::default();
     for name in ["valid.xml", "invalid-missions.xml"] {
         run_import(&conn, &p, &Source::File(feed(name)), &options, None)
