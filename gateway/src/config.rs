@@ -177,6 +177,12 @@ impl Settings {
             None => FileSettings::default(),
         };
         let d = Settings::default();
+        // Flag or environment, else the file, else the default.
+        macro_rules! pick {
+            ($field:ident) => {
+                args.$field.or(file.$field).unwrap_or(d.$field)
+            };
+        }
         let s = Settings {
             database_url: args
                 .database_url
@@ -184,50 +190,20 @@ impl Settings {
                 .or(file.database_url)
                 .map(SecretString::from)
                 .unwrap_or(d.database_url),
-            listen: args.listen.or(file.listen).unwrap_or(d.listen),
-            log_format: args.log_format.or(file.log_format).unwrap_or(d.log_format),
+            listen: pick!(listen),
+            log_format: pick!(log_format),
             log: args.log.clone().or(file.log).unwrap_or(d.log),
-            max_body_bytes: args
-                .max_body_bytes
-                .or(file.max_body_bytes)
-                .unwrap_or(d.max_body_bytes),
-            max_depth: args.max_depth.or(file.max_depth).unwrap_or(d.max_depth),
-            max_complexity: args
-                .max_complexity
-                .or(file.max_complexity)
-                .unwrap_or(d.max_complexity),
-            db_max_connections: args
-                .db_max_connections
-                .or(file.db_max_connections)
-                .unwrap_or(d.db_max_connections),
-            loader_delay_ms: args
-                .loader_delay_ms
-                .or(file.loader_delay_ms)
-                .unwrap_or(d.loader_delay_ms),
-            request_timeout_secs: args
-                .request_timeout_secs
-                .or(file.request_timeout_secs)
-                .unwrap_or(d.request_timeout_secs),
-            feed_max_bytes: args
-                .feed_max_bytes
-                .or(file.feed_max_bytes)
-                .unwrap_or(d.feed_max_bytes),
-            feed_timeout_secs: args
-                .feed_timeout_secs
-                .or(file.feed_timeout_secs)
-                .unwrap_or(d.feed_timeout_secs),
-            feed_retries: args
-                .feed_retries
-                .or(file.feed_retries)
-                .unwrap_or(d.feed_retries),
-            feed_allow_private: args
-                .feed_allow_private
-                .or(file.feed_allow_private)
-                .unwrap_or(d.feed_allow_private),
-            empty_feed_grace_days: args
-                .empty_feed_grace_days
-                .or(file.empty_feed_grace_days)
-                .unwrap_or(d.empty_feed_grace_days),
+            max_body_bytes: pick!(max_body_bytes),
+            max_depth: pick!(max_depth),
+            max_complexity: pick!(max_complexity),
+            db_max_connections: pick!(db_max_connections),
+            loader_delay_ms: pick!(loader_delay_ms),
+            request_timeout_secs: pick!(request_timeout_secs),
+            feed_max_bytes: pick!(feed_max_bytes),
+            feed_timeout_secs: pick!(feed_timeout_secs),
+            feed_retries: pick!(feed_retries),
+            feed_allow_private: pick!(feed_allow_private),
+            empty_feed_grace_days: pick!(empty_feed_grace_days),
             geocoder_url: match args.geocoder_url.clone().or(file.geocoder_url) {
                 Some(url) if url.trim().eq_ignore_ascii_case("off") || url.trim().is_empty() => {
                     None
@@ -235,7 +211,7 @@ impl Settings {
                 Some(url) => Some(url),
                 None => d.geocoder_url,
             },
-            scheduler: args.scheduler.or(file.scheduler).unwrap_or(d.scheduler),
+            scheduler: pick!(scheduler),
         };
         s.check()?;
         Ok(s)

@@ -1,12 +1,14 @@
 //! Running feed imports: from the `import` command (with progress on the terminal) and on
 //! each publisher's schedule while `serve` runs.
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use passerelle_entities::{import_run, publisher, time};
 use passerelle_ingest::run::{Progress, RunError, RunOptions, RunOutcome, Source, run_import};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// One line telling what a run did.
 pub fn summary(publisher: &str, outcome: &RunOutcome) -> String {
@@ -118,21 +120,34 @@ pub async fn import_with_progress(
     Ok(outcome?)
 }
 
-/// Whether a publisher's feed is due: never imported, or its last run started at least its
-/// period ago.
-async fn is_due(db: &DatabaseConnection, p: &publisher::Model) -> Result<bool, sea_orm::DbErr> {
-    let Some(every) = p.import_every_secs else {
-        return Ok(false);
-    };
-    let last = import_run::Entity::find()
-        .filter(import_run::Column::PublisherId.eq(p.id))
-        .order_by_desc(import_run::Column::Id)
-        .one(db)
+/// The publishers with a feed whose import is due: never run, or last started at least their
+/// period ago. Two statements, whatever the number of publishers.
+async fn due_publishers(db: &DatabaseConnection) -> Result<Vec<publisher::Model>, sea_orm::DbErr> {
+    let publishers = publisher::Entity::find()
+        .filter(publisher::Column::FeedUrl.is_not_null())
+        .filter(publisher::Column::ImportEverySecs.is_not_null())
+        .order_by_asc(publisher::Column::Id)
+        .all(db)
         .await?;
-    Ok(match last {
-        None => true,
-        Some(run) => (time::now() - run.started_at).num_seconds() >= every,
-    })
+    let last: HashMap<i64, DateTime<Utc>> = import_run::Entity::find()
+        .select_only()
+        .column(import_run::Column::PublisherId)
+        .column_as(import_run::Column::StartedAt.max(), "last")
+        .group_by(import_run::Column::PublisherId)
+        .into_tuple::<(i64, DateTime<Utc>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let now = time::now();
+    Ok(publishers
+        .into_iter()
+        .filter(|p| match (last.get(&p.id), p.import_every_secs) {
+            (None, _) => true,
+            (Some(at), Some(every)) => (now - *at).num_seconds() >= every,
+            (Some(_), None) => false,
+        })
+        .collect())
 }
 
 /// Imports every publisher's feed when it is due, forever: checks once a minute, runs the due
@@ -143,27 +158,14 @@ pub async fn schedule(db: DatabaseConnection, options: RunOptions) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let publishers = match publisher::Entity::find()
-            .filter(publisher::Column::FeedUrl.is_not_null())
-            .order_by_asc(publisher::Column::Id)
-            .all(&db)
-            .await
-        {
-            Ok(p) => p,
+        let due = match due_publishers(&db).await {
+            Ok(due) => due,
             Err(e) => {
-                tracing::warn!(error = %e, "scheduler cannot read the publishers");
+                tracing::warn!(error = %e, "scheduler cannot read the publishers and their runs");
                 continue;
             }
         };
-        for p in publishers {
-            match is_due(&db, &p).await {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, publisher = %p.name, "scheduler cannot read the runs");
-                    continue;
-                }
-            }
+        for p in due {
             let Some(source) = Source::of_publisher(&p) else {
                 continue;
             };
@@ -182,5 +184,65 @@ pub async fn schedule(db: DatabaseConnection, options: RunOptions) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ActiveModelTrait, Set};
+
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    #[tokio::test]
+    async fn a_feed_is_due_when_never_imported_or_its_period_has_passed() {
+        let t = TestDatabase::create("due").await.expect("test database");
+        let db = t.connect_migrated().await.expect("migrated");
+        let feed = Some("https://feeds.example.org/f.xml".to_owned());
+        let mut ids = Vec::new();
+        for (name, url) in [
+            ("Jamais", feed.clone()),
+            ("En retard", feed.clone()),
+            ("À jour", feed.clone()),
+            ("Sans flux", None),
+        ] {
+            let every = url.as_ref().map(|_| 3600);
+            let p = crate::publishers::add(&db, name, url, None, None, every)
+                .await
+                .expect("publisher");
+            ids.push(p.id);
+        }
+        let now = time::now();
+        for (publisher, minutes_ago) in [(ids[1], 120), (ids[1], 200), (ids[2], 10), (ids[2], 300)]
+        {
+            let at = now - chrono::Duration::minutes(minutes_ago);
+            import_run::ActiveModel {
+                publisher_id: Set(publisher),
+                started_at: Set(at),
+                finished_at: Set(at),
+                status: Set("SUCCESS".to_owned()),
+                received: Set(0),
+                created: Set(0),
+                updated: Set(0),
+                unchanged: Set(0),
+                refused: Set(0),
+                deleted: Set(0),
+                not_modified: Set(false),
+                ..Default::default()
+            }
+            .insert(&db)
+            .await
+            .expect("run");
+        }
+        let due: Vec<String> = due_publishers(&db)
+            .await
+            .expect("due")
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        // "À jour" ran 10 minutes ago (its latest run counts, not its oldest).
+        assert_eq!(due, ["Jamais", "En retard"]);
+        db.close().await.ok();
+        t.drop_database().await;
     }
 }

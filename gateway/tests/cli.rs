@@ -25,6 +25,27 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The standard output of a command that must succeed (its standard error otherwise).
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// The address `serve` prints on its first line ("… open http://ADDR/ …"), read from its
+/// piped standard output.
+fn served_address(child: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the URL line");
+    assert!(line.contains("open http://127.0.0.1:"), "{line}");
+    line.split("open ")
+        .nth(1)
+        .and_then(|s| s.split('/').nth(2))
+        .expect("address")
+        .to_owned()
+}
+
 /// A partner platform on an ephemeral loopback port: the sample feeds of `examples/feeds/` at
 /// `/{name}`, and `/broken.xml` answering 500. Returns its base URL. It runs on the test's
 /// runtime: tests that wait for a child process synchronously need a second worker.
@@ -194,22 +215,18 @@ fn schema_print_is_the_committed_contract() {
 async fn migrate_and_seed_walk_through_their_states() {
     let db = fresh("migrate").await;
     let url = db.url.as_str();
-    let status = |out: Output| {
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-    };
     assert!(
-        status(run(&["migrate", "status"], Some(url)))
+        ok(run(&["migrate", "status"], Some(url)))
             .lines()
             .all(|l| l.starts_with("pending"))
     );
-    status(run(&["migrate", "up"], Some(url)));
+    ok(run(&["migrate", "up"], Some(url)));
     assert!(
-        status(run(&["migrate", "status"], Some(url)))
+        ok(run(&["migrate", "status"], Some(url)))
             .lines()
             .all(|l| l.starts_with("applied"))
     );
-    let seeded = status(run(&["seed", "--demo", "--missions", "120"], Some(url)));
+    let seeded = ok(run(&["seed", "--demo", "--missions", "120"], Some(url)));
     assert!(seeded.contains("120 missions"), "{seeded}");
     // Seeding twice would mix data sets: refused, and nothing is added.
     let again = run(&["seed", "--demo", "--missions", "50"], Some(url));
@@ -219,8 +236,8 @@ async fn migrate_and_seed_walk_through_their_states() {
         "{}",
         text(&again.stderr)
     );
-    status(run(&["migrate", "down"], Some(url)));
-    let after_down = status(run(&["migrate", "status"], Some(url)));
+    ok(run(&["migrate", "down"], Some(url)));
+    let after_down = ok(run(&["migrate", "status"], Some(url)));
     let lines: Vec<&str> = after_down.lines().collect();
     assert!(
         lines.len() >= 2
@@ -233,13 +250,13 @@ async fn migrate_and_seed_walk_through_their_states() {
         lines.last().is_some_and(|l| l.starts_with("pending")),
         "down rolls back the last one only: {after_down}"
     );
-    status(run(&["migrate", "fresh"], Some(url)));
+    ok(run(&["migrate", "fresh"], Some(url)));
     assert!(
-        status(run(&["migrate", "status"], Some(url)))
+        ok(run(&["migrate", "status"], Some(url)))
             .lines()
             .all(|l| l.starts_with("applied"))
     );
-    let reseeded = status(run(&["seed", "--demo", "--missions", "50"], Some(url)));
+    let reseeded = ok(run(&["seed", "--demo", "--missions", "50"], Some(url)));
     assert!(
         reseeded.contains("50 missions"),
         "fresh emptied the database: {reseeded}"
@@ -266,18 +283,7 @@ async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the URL line");
-    assert!(line.contains("open http://127.0.0.1:"), "{line}");
-    let base = line
-        .split("open ")
-        .nth(1)
-        .and_then(|s| s.split('/').nth(2))
-        .expect("address")
-        .to_owned();
+    let base = served_address(&mut child);
     passerelle_ingest::install_tls_provider();
     let client = reqwest::Client::new();
     let health = client
@@ -337,10 +343,6 @@ async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
 async fn publishers_are_added_listed_without_secrets_and_their_feeds_imported() {
     let db = fresh("import").await;
     let url = db.url.as_str();
-    let ok = |out: Output| {
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-    };
     let mut add = Command::new(BIN);
     add.args([
         "publisher",
@@ -455,10 +457,6 @@ async fn an_import_killed_part_way_leaves_the_previous_missions_intact() {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let db = fresh("kill").await;
     let url = db.url.as_str();
-    let ok = |out: Output| {
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-    };
     ok(run(&["publisher", "add", "--name", "Banc"], Some(url)));
     let valid = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/feeds/valid.xml");
     ok(run(
@@ -555,16 +553,7 @@ async fn serve_imports_each_feed_on_its_schedule() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the URL line");
-    let base = line
-        .split("open ")
-        .nth(1)
-        .and_then(|s| s.split('/').nth(2))
-        .expect("address")
-        .to_owned();
+    let base = served_address(&mut child);
     passerelle_ingest::install_tls_provider();
     let client = reqwest::Client::new();
     let query =

@@ -105,7 +105,8 @@ pub struct RunOutcome {
 /// Why a run did not happen or could not be recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("another import is running (of this publisher; on SQLite, of any publisher)")]
+    /// See [`ImportError::Busy`].
+    #[error("{}", ImportError::Busy)]
     Busy,
     #[error("cannot record the import run: {0}")]
     Database(#[from] DbErr),

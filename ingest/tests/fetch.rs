@@ -41,6 +41,8 @@ struct Partner {
     /// Addresses the geocoder knows: folded "street|postcode|city" → (lat, lon).
     known_addresses: HashMap<String, (f64, f64)>,
     geocoder_calls: usize,
+    /// The geocoder answers 429 (Retry-After: 0) to this many calls first.
+    geocoder_busy: usize,
     /// The same server on another port: another origin, for redirects.
     other_origin: String,
 }
@@ -140,6 +142,10 @@ async fn geocoder(State(s): State<Shared>, mut form: Multipart) -> Response {
     assert_eq!(columns, ["adresse", "city"], "the columns to geocode");
     let mut partner = s.lock().expect("lock");
     partner.geocoder_calls += 1;
+    if partner.geocoder_busy > 0 {
+        partner.geocoder_busy -= 1;
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "0")]).into_response();
+    }
     let mut reader = csv::Reader::from_reader(data.as_slice());
     let mut out =
         String::from("id,adresse,postcode,city,latitude,longitude,result_score,result_status\n");
@@ -677,6 +683,8 @@ async fn addresses_without_coordinates_are_geocoded_or_placed_at_their_commune()
     <city>Atlantide</city></mission>
 </source>"#;
     f.serve("geo.xml", feed);
+    // Rate-limited once: the client waits as told and tries again.
+    f.partner.lock().expect("lock").geocoder_busy = 1;
     f.partner.lock().expect("lock").known_addresses.insert(
         "20 avenue de ségur|75007|paris".to_owned(),
         (48.8493, 2.3076),
@@ -693,6 +701,11 @@ async fn addresses_without_coordinates_are_geocoded_or_placed_at_their_commune()
         .expect("geocoding ran")
         .expect("geocoder answered");
     assert_eq!((report.asked, report.found), (3, 1));
+    assert_eq!(
+        f.partner.lock().expect("lock").geocoder_calls,
+        2,
+        "one 429, then the batch"
+    );
     let source_of = |client: &'static str| {
         let conn = f.conn.clone();
         async move {

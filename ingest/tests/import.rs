@@ -35,6 +35,15 @@ async fn publisher(db: &DatabaseConnection) -> i64 {
         .id
 }
 
+/// Imports `input` for the publisher with the default options.
+async fn import(
+    t: &TestDb,
+    publisher: i64,
+    input: Cursor<Vec<u8>>,
+) -> Result<passerelle_ingest::import::ImportReport, ImportError> {
+    import_feed(&t.conn, publisher, input, ImportOptions::default()).await
+}
+
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/../examples/feeds/{name}",
@@ -57,14 +66,9 @@ async fn missions(db: &DatabaseConnection, publisher: i64) -> Vec<mission::Model
 async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     let t = fresh("cycle").await;
     let p = publisher(&t.conn).await;
-    let first = import_feed(
-        &t.conn,
-        p,
-        Cursor::new(fixture("valid.xml")),
-        ImportOptions::default(),
-    )
-    .await
-    .expect("first import");
+    let first = import(&t, p, Cursor::new(fixture("valid.xml")))
+        .await
+        .expect("first import");
     assert_eq!(
         (
             first.received,
@@ -88,14 +92,9 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     );
 
     // The same bytes again: nothing rewritten.
-    let again = import_feed(
-        &t.conn,
-        p,
-        Cursor::new(fixture("valid.xml")),
-        ImportOptions::default(),
-    )
-    .await
-    .expect("re-import");
+    let again = import(&t, p, Cursor::new(fixture("valid.xml")))
+        .await
+        .expect("re-import");
     assert_eq!(
         (again.created, again.updated, again.unchanged, again.deleted),
         (0, 0, 3, 0)
@@ -113,14 +112,9 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
     let start = changed.find("<mission>\n    <clientId>ex-2").expect("ex-2");
     let end = changed[start..].find("</mission>").expect("end") + start + "</mission>".len();
     let changed = format!("{}{}", &changed[..start], &changed[end..]);
-    let third = import_feed(
-        &t.conn,
-        p,
-        Cursor::new(changed.into_bytes()),
-        ImportOptions::default(),
-    )
-    .await
-    .expect("changed feed");
+    let third = import(&t, p, Cursor::new(changed.into_bytes()))
+        .await
+        .expect("changed feed");
     assert_eq!(
         (
             third.received,
@@ -145,35 +139,20 @@ async fn a_feed_is_created_then_left_unchanged_then_updated_and_pruned() {
 async fn broken_feeds_change_nothing_and_empty_feeds_delete_nothing() {
     let t = fresh("broken").await;
     let p = publisher(&t.conn).await;
-    import_feed(
-        &t.conn,
-        p,
-        Cursor::new(fixture("valid.xml")),
-        ImportOptions::default(),
-    )
-    .await
-    .expect("first import");
+    import(&t, p, Cursor::new(fixture("valid.xml")))
+        .await
+        .expect("first import");
     let before = missions(&t.conn, p).await;
     for name in ["truncated.xml", "billion-laughs.xml"] {
-        let err = import_feed(
-            &t.conn,
-            p,
-            Cursor::new(fixture(name)),
-            ImportOptions::default(),
-        )
-        .await
-        .expect_err(name);
+        let err = import(&t, p, Cursor::new(fixture(name)))
+            .await
+            .expect_err(name);
         assert!(matches!(err, ImportError::Feed(_)), "{name}: {err}");
         assert_eq!(missions(&t.conn, p).await, before, "{name} changed nothing");
     }
-    let empty = import_feed(
-        &t.conn,
-        p,
-        Cursor::new("<source></source>"),
-        ImportOptions::default(),
-    )
-    .await
-    .expect("empty feed");
+    let empty = import(&t, p, Cursor::new(b"<source></source>".to_vec()))
+        .await
+        .expect("empty feed");
     assert_eq!((empty.received, empty.deleted), (0, 0));
     assert_eq!(
         missions(&t.conn, p).await,
@@ -187,14 +166,9 @@ async fn broken_feeds_change_nothing_and_empty_feeds_delete_nothing() {
 async fn invalid_missions_are_stored_refused_with_their_reasons_and_duplicates_reported() {
     let t = fresh("refused").await;
     let p = publisher(&t.conn).await;
-    let report = import_feed(
-        &t.conn,
-        p,
-        Cursor::new(fixture("invalid-missions.xml")),
-        ImportOptions::default(),
-    )
-    .await
-    .expect("import");
+    let report = import(&t, p, Cursor::new(fixture("invalid-missions.xml")))
+        .await
+        .expect("import");
     assert_eq!((report.received, report.refused, report.created), (3, 2, 0));
     assert_eq!(report.duplicates, ["bad-2"]);
     assert!(
@@ -219,14 +193,9 @@ async fn invalid_missions_are_stored_refused_with_their_reasons_and_duplicates_r
     let fixed = "<source><mission><clientId>bad-2</clientId><title>Dates lisibles</title>\
         <description>Une mission.</description><applicationUrl>https://example.org/bad-2</applicationUrl>\
         <startAt>2026-12-01</startAt><places>3</places></mission></source>";
-    let report = import_feed(
-        &t.conn,
-        p,
-        Cursor::new(fixed.as_bytes().to_vec()),
-        ImportOptions::default(),
-    )
-    .await
-    .expect("fixed");
+    let report = import(&t, p, Cursor::new(fixed.as_bytes().to_vec()))
+        .await
+        .expect("fixed");
     assert_eq!((report.updated, report.refused, report.deleted), (1, 0, 1));
     let m = missions(&t.conn, p)
         .await
@@ -344,14 +313,9 @@ async fn a_failure_part_way_through_a_large_feed_leaves_the_previous_state_whole
     use sea_orm::PaginatorTrait;
     let t = fresh("midway").await;
     let p = publisher(&t.conn).await;
-    import_feed(
-        &t.conn,
-        p,
-        Cursor::new(fixture("valid.xml")),
-        ImportOptions::default(),
-    )
-    .await
-    .expect("first import");
+    import(&t, p, Cursor::new(fixture("valid.xml")))
+        .await
+        .expect("first import");
     let before = missions(&t.conn, p).await;
     let organizations = passerelle_entities::organization::Entity::find()
         .count(&t.conn)
