@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/graphql", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = server::AppState::new(conn, &settings);
+    let state = server::AppState::new(conn, &settings)?;
     let server = tokio::spawn(server::serve(
         listener,
         state,

@@ -135,3 +135,50 @@ string_enum! {
         NotFound = "NOT_FOUND",
     }
 }
+
+string_enum! {
+    /// What a person who signs in may do; their scope (a volunteer, an organization, a
+    /// department, a region, a publisher) is stored beside it (see [`crate::user`]).
+    Role {
+        /// An SNU volunteer: their own profile and applications.
+        Volunteer = "VOLUNTEER",
+        /// Staff of a host structure: its missions in every status and the applications to them.
+        StructureStaff = "STRUCTURE_STAFF",
+        /// A referent of a department: its volunteers and their applications.
+        ReferentDepartment = "REFERENT_DEPARTMENT",
+        /// A referent of a region: its volunteers and their applications.
+        ReferentRegion = "REFERENT_REGION",
+        /// A person of a partner platform: what the platform's API key sees.
+        PartnerStaff = "PARTNER_STAFF",
+        /// Public data and aggregates over volunteers and applications; never a row of personal data.
+        Analyst = "ANALYST",
+        /// Everything.
+        Admin = "ADMIN",
+    }
+}
+
+string_enum! {
+    /// What a diffusion rule looks at in a mission.
+    DiffusionField {
+        /// The publisher (annonceur) of the mission, by id: the allowlist.
+        Annonceur = "ANNONCEUR",
+        /// The organization of the mission, by id.
+        Organization = "ORGANIZATION",
+        /// The mission type (`benevolat`, …).
+        MissionType = "MISSION_TYPE",
+        /// The domain (`sport`, …).
+        Domain = "DOMAIN",
+        /// The department of any of the mission's addresses ("69").
+        Department = "DEPARTMENT",
+        /// The network its organization belongs to (`parentNetwork`).
+        Network = "NETWORK",
+    }
+}
+
+string_enum! {
+    /// Whether a diffusion rule keeps or removes the missions it matches.
+    DiffusionOperator {
+        Include = "INCLUDE",
+        Exclude = "EXCLUDE",
+    }
+}

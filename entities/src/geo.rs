@@ -67,6 +67,36 @@ pub fn department(code: &str) -> Option<&'static Department> {
         .find(|d| d.code.eq_ignore_ascii_case(code))
 }
 
+/// The region with this name, accents and case ignored ("auvergne-rhone-alpes" finds
+/// "Auvergne-Rhône-Alpes"), as the departments table spells it.
+pub fn region(name: &str) -> Option<&'static str> {
+    let wanted = crate::search::fold(name.trim());
+    DEPARTMENTS
+        .iter()
+        .map(|d| d.region)
+        .find(|r| crate::search::fold(r) == wanted)
+}
+
+/// Every region's name, once each, in the order of their first department.
+pub fn regions() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for d in DEPARTMENTS {
+        if !out.contains(&d.region) {
+            out.push(d.region);
+        }
+    }
+    out
+}
+
+/// The codes of the departments of a region (named exactly as [`region`] returns it).
+pub fn departments_of_region(region: &str) -> Vec<&'static str> {
+    DEPARTMENTS
+        .iter()
+        .filter(|d| d.region == region)
+        .map(|d| d.code)
+        .collect()
+}
+
 /// The department of a French postal code: "69001" → Rhône, "20000" → Corse-du-Sud,
 /// "97400" → La Réunion. `None` for anything that is not five digits of a known department.
 pub fn department_of_postal_code(postal_code: &str) -> Option<&'static Department> {
@@ -144,6 +174,16 @@ mod tests {
         assert_eq!(department_of_postal_code("7500"), None);
         assert_eq!(department_of_postal_code("99999"), None);
         assert_eq!(DEPARTMENTS.len(), 101);
+    }
+
+    #[test]
+    fn regions_are_found_whatever_their_accents_and_list_their_departments() {
+        assert_eq!(region("auvergne-rhone-alpes"), Some("Auvergne-Rhône-Alpes"));
+        assert_eq!(region(" ÎLE-DE-FRANCE "), Some("Île-de-France"));
+        assert_eq!(region("Atlantis"), None);
+        assert_eq!(regions().len(), 18);
+        let idf = departments_of_region("Île-de-France");
+        assert_eq!(idf, ["75", "77", "78", "91", "92", "93", "94", "95"]);
     }
 
     #[test]

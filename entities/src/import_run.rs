@@ -34,7 +34,8 @@ pub struct Model {
     pub unchanged: i64,
     pub refused: i64,
     pub deleted: i64,
-    /// Why a FAILED run failed.
+    /// Why a FAILED run failed, in words fit for the partner (no server paths, no database
+    /// text: those are logged under the reference the message quotes).
     pub error: Option<String>,
     pub refusals: RefusedMissions,
     pub warnings: Warnings,
@@ -44,6 +45,8 @@ pub struct Model {
     pub not_modified: bool,
     /// Bytes of feed received (after decompression).
     pub fetched_bytes: Option<i64>,
+    /// A stable code for why a FAILED run failed (`FEED_HTTP_STATUS`, `FEED_MALFORMED`, …).
+    pub error_code: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

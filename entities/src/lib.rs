@@ -5,12 +5,19 @@
 //! - [`publisher`], [`organization`], [`mission`], [`mission_address`], [`volunteer`],
 //!   [`application`]: one SeaORM entity per table.
 //! - [`import_run`]: the record of one import of a publisher's feed.
+//! - [`user`], [`api_key`], [`diffusion_rule`], [`audit_entry`]: who may sign in and with which
+//!   role, publishers' hashed keys, what a diffuseur's key sees, the audit log.
+//! - [`access`]: who is asking, and the one place that turns them into the rows they may read.
 //! - [`rules`]: validation of a mission, application status transitions.
 //! - [`geo`]: French departments and regions, postal codes, great-circle distance.
 //! - [`search`]: the accent- and case-folded text that full-text search indexes.
 //! - [`time`]: timestamps as the database stores them.
 
+pub mod access;
+pub mod api_key;
 pub mod application;
+pub mod audit_entry;
+pub mod diffusion_rule;
 pub mod enums;
 pub mod geo;
 pub mod import_run;
@@ -21,6 +28,10 @@ pub mod publisher;
 pub mod rules;
 pub mod search;
 pub mod time;
+pub mod user;
 pub mod volunteer;
 
-pub use enums::{ApplicationStatus, Domain, GeoSource, MissionStatus, MissionType, Remote};
+pub use enums::{
+    ApplicationStatus, DiffusionField, DiffusionOperator, Domain, GeoSource, MissionStatus,
+    MissionType, Remote, Role,
+};

@@ -83,6 +83,35 @@ pub struct SettingArgs {
     /// Run each publisher's feed import on its schedule while serving [default: true]
     #[arg(long, global = true, env = "PASSERELLE_SCHEDULER", value_parser = clap::builder::BoolishValueParser::new())]
     pub scheduler: Option<bool>,
+    /// HS256 secret of bearer tokens (development and tests; at least 32 bytes; better from the environment)
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<String>,
+    /// JWKS URL of an OpenID Connect provider, for RS256/ES256 tokens (needs jwt_issuer and jwt_audience)
+    #[arg(long, global = true, env = "PASSERELLE_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Issuer (`iss`) tokens must carry [default: passerelle]
+    #[arg(long, global = true, env = "PASSERELLE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Audience (`aud`) tokens must carry [default: passerelle]
+    #[arg(long, global = true, env = "PASSERELLE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Clock leeway on `exp` and `nbf`, in seconds, at most 300 [default: 30]
+    #[arg(long, global = true, env = "PASSERELLE_JWT_LEEWAY_SECS")]
+    pub jwt_leeway_secs: Option<u64>,
+    /// Shortest time between two JWKS fetches caused by unknown key ids, in seconds [default: 30]
+    #[arg(long, global = true, env = "PASSERELLE_JWKS_MIN_REFRESH_SECS")]
+    pub jwks_min_refresh_secs: Option<u64>,
+    /// How long fetched JWKS keys are used before they are fetched again, in seconds [default: 3600]
+    #[arg(long, global = true, env = "PASSERELLE_JWKS_MAX_AGE_SECS")]
+    pub jwks_max_age_secs: Option<u64>,
+    /// Smallest count of volunteers or applications shown to analysts [default: 5]
+    #[arg(long, global = true, env = "PASSERELLE_ANALYST_MIN_COUNT")]
+    pub analyst_min_count: Option<i64>,
 }
 
 /// The TOML file: the same settings, every one optional; unknown keys are refused.
@@ -106,6 +135,14 @@ struct FileSettings {
     empty_feed_grace_days: Option<u32>,
     geocoder_url: Option<String>,
     scheduler: Option<bool>,
+    jwt_secret: Option<String>,
+    jwks_url: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    jwt_leeway_secs: Option<u64>,
+    jwks_min_refresh_secs: Option<u64>,
+    jwks_max_age_secs: Option<u64>,
+    analyst_min_count: Option<i64>,
 }
 
 /// The public geocoder of the Géoplateforme (IGN), successor of api-adresse.data.gouv.fr.
@@ -132,6 +169,16 @@ pub struct Settings {
     /// None when geocoding is off.
     pub geocoder_url: Option<String>,
     pub scheduler: bool,
+    /// None: no HS256 tokens.
+    pub jwt_secret: Option<SecretString>,
+    /// None: no RS256/ES256 tokens.
+    pub jwks_url: Option<String>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_leeway_secs: u64,
+    pub jwks_min_refresh_secs: u64,
+    pub jwks_max_age_secs: u64,
+    pub analyst_min_count: i64,
 }
 
 impl Default for Settings {
@@ -156,6 +203,14 @@ impl Default for Settings {
             empty_feed_grace_days: 7,
             geocoder_url: Some(DEFAULT_GEOCODER_URL.to_owned()),
             scheduler: true,
+            jwt_secret: None,
+            jwks_url: None,
+            jwt_issuer: crate::auth::jwt::DEFAULT_ISSUER.to_owned(),
+            jwt_audience: crate::auth::jwt::DEFAULT_AUDIENCE.to_owned(),
+            jwt_leeway_secs: 30,
+            jwks_min_refresh_secs: 30,
+            jwks_max_age_secs: 3600,
+            analyst_min_count: 5,
         }
     }
 }
@@ -212,6 +267,31 @@ impl Settings {
                 None => d.geocoder_url,
             },
             scheduler: pick!(scheduler),
+            jwt_secret: args
+                .jwt_secret
+                .clone()
+                .or(file.jwt_secret)
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from),
+            jwks_url: args
+                .jwks_url
+                .clone()
+                .or(file.jwks_url)
+                .filter(|s| !s.is_empty()),
+            jwt_issuer: args
+                .jwt_issuer
+                .clone()
+                .or(file.jwt_issuer)
+                .unwrap_or(d.jwt_issuer),
+            jwt_audience: args
+                .jwt_audience
+                .clone()
+                .or(file.jwt_audience)
+                .unwrap_or(d.jwt_audience),
+            jwt_leeway_secs: pick!(jwt_leeway_secs),
+            jwks_min_refresh_secs: pick!(jwks_min_refresh_secs),
+            jwks_max_age_secs: pick!(jwks_max_age_secs),
+            analyst_min_count: pick!(analyst_min_count),
         };
         s.check()?;
         Ok(s)
@@ -256,7 +336,52 @@ impl Settings {
         {
             bail!("geocoder_url must be an http:// or https:// URL, or \"off\"");
         }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose_secret().len() < 32
+        {
+            bail!("jwt_secret must be at least 32 bytes (e.g. `openssl rand -hex 32`)");
+        }
+        if let Some(url) = &self.jwks_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("jwks_url must be an http:// or https:// URL");
+            }
+            if self.jwt_issuer == crate::auth::jwt::DEFAULT_ISSUER
+                || self.jwt_audience == crate::auth::jwt::DEFAULT_AUDIENCE
+            {
+                bail!(
+                    "jwks_url needs jwt_issuer and jwt_audience: the provider's issuer and the audience it gives Passerelle's tokens"
+                );
+            }
+        }
+        if self.jwt_issuer.trim().is_empty() || self.jwt_audience.trim().is_empty() {
+            bail!("jwt_issuer and jwt_audience must not be empty");
+        }
+        if self.jwt_leeway_secs > crate::auth::jwt::MAX_LEEWAY_SECS {
+            bail!(
+                "jwt_leeway_secs must be at most {}",
+                crate::auth::jwt::MAX_LEEWAY_SECS
+            );
+        }
+        if self.jwks_max_age_secs == 0 {
+            bail!("jwks_max_age_secs must be at least 1");
+        }
+        if self.analyst_min_count < 1 {
+            bail!("analyst_min_count must be at least 1");
+        }
         Ok(())
+    }
+
+    /// How bearer tokens are checked.
+    pub fn jwt_settings(&self) -> crate::auth::jwt::JwtSettings {
+        crate::auth::jwt::JwtSettings {
+            secret: self.jwt_secret.clone(),
+            jwks_url: self.jwks_url.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            leeway: Duration::from_secs(self.jwt_leeway_secs),
+            jwks_min_refresh: Duration::from_secs(self.jwks_min_refresh_secs),
+            jwks_max_age: Duration::from_secs(self.jwks_max_age_secs),
+        }
     }
 
     /// How feed imports fetch, delete and geocode.

@@ -1,12 +1,14 @@
 //! GraphQL over HTTP, after the GraphQL-over-HTTP specification: POST with a JSON body, GET for
 //! queries only, `application/graphql-response+json` or `application/json` as the client
 //! accepts, and the status codes that go with each.
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response, ServerError, Variables};
+use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde::Deserialize;
@@ -134,8 +136,16 @@ fn to_request(params: GraphqlParams) -> Result<Request, Refusal> {
     Ok(request)
 }
 
+/// The address a request came from, when the server knows it.
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
 /// `POST /graphql`.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> HttpResponse {
+pub async fn post(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResponse {
     let Some(answer) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -174,7 +184,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         }
     };
     match to_request(params) {
-        Ok(request) => execute(&state, request, answer).await,
+        Ok(request) => execute(&state, &headers, peer, request, answer).await,
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -182,6 +192,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 /// `GET /graphql`: queries only, so that a link or a cache can never change data.
 pub async fn get(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
 ) -> HttpResponse {
@@ -228,7 +239,7 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return res;
     }
-    execute(&state, request, answer).await
+    execute(&state, &headers, peer, request, answer).await
 }
 
 /// Whether the operation a GET would run is a mutation (parse errors are left to the executor,
@@ -247,7 +258,21 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     })
 }
 
-async fn execute(state: &AppState, request: Request, answer: Answer) -> HttpResponse {
+/// Runs a request for the viewer its credentials name; refused credentials are answered here,
+/// before the schema runs.
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Peer,
+    request: Request,
+    answer: Answer,
+) -> HttpResponse {
+    let viewer = match state.auth.authenticate(headers).await {
+        Ok(viewer) => viewer,
+        Err(refused) => return refused.into_response(),
+    };
+    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let request = passerelle_schema::prepare(&state.schema, request, viewer, address);
     let timeout = Duration::from_secs(state.request_timeout_secs);
     let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
         Ok(r) => r,

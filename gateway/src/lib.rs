@@ -2,14 +2,18 @@
 //! drive the real server.
 //!
 //! - [`config`]: the typed configuration (flags, environment, TOML file).
+//! - [`auth`]: who is asking (API keys, bearer tokens, users), once per request; [`diffusion`]:
+//!   the `diffusion` command over diffuseurs' rules.
 //! - [`db`]: connecting and migrating.
 //! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP;
 //!   [`graphiql`]: the offline GraphiQL page.
 //! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds;
 //!   [`imports`]: feed imports from the command line and on schedule.
 //! - [`telemetry`]: log output; [`testing`]: fresh databases for tests and benchmarks.
+pub mod auth;
 pub mod config;
 pub mod db;
+pub mod diffusion;
 pub mod graphiql;
 pub mod graphql;
 pub mod imports;

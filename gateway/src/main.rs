@@ -1,12 +1,16 @@
 //! The `passerelle` command: parses the command line, sets up logs, and calls the library.
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use passerelle::auth::{keys, tokens, users};
 use passerelle::config::{SettingArgs, Settings};
-use passerelle::{db, imports, publishers, seed, server, telemetry};
+use passerelle::{db, diffusion, imports, publishers, seed, server, telemetry};
+use passerelle_entities::audit_entry::Actor;
 use passerelle_ingest::run::Source;
 use sea_orm::EntityTrait;
+use secrecy::ExposeSecret;
 
 /// Passerelle: one GraphQL gateway for civic engagement in France.
 #[derive(Debug, Parser)]
@@ -67,6 +71,135 @@ enum Command {
     Schema {
         #[command(subcommand)]
         action: SchemaAction,
+    },
+    /// Publishers' API keys: make one (shown once), list them, revoke one.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// People who sign in with a token, and their role.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Mint a development token for a user, signed with the HS256 jwt_secret.
+    Token {
+        /// The user's email, as `users list` shows it.
+        #[arg(long)]
+        user: String,
+        /// How long the token is valid: 30m, 1h, 7d (at most 30 days).
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: i64,
+    },
+    /// What a diffuseur's API key shows of other publishers' missions.
+    Diffusion {
+        #[command(subcommand)]
+        action: DiffusionAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Make a key for a publisher and print it, once: only its hash is kept.
+    Create {
+        /// The publisher's name, as `publisher list` shows it.
+        #[arg(long)]
+        publisher: String,
+        /// What the key is for, e.g. "site web" or "import nightly".
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List keys: prefix, publisher, label, created, last used, revoked (never the key).
+    List {
+        /// Only this publisher's keys.
+        #[arg(long)]
+        publisher: Option<String>,
+    },
+    /// Revoke a key by its prefix; the next request with it is refused.
+    Revoke {
+        /// The key's prefix (`pk_…`, as `keys list` shows it).
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersAction {
+    /// Add a user with a role and the scope the role needs.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// VOLUNTEER, STRUCTURE_STAFF, REFERENT_DEPARTMENT, REFERENT_REGION, PARTNER_STAFF,
+        /// ANALYST or ADMIN.
+        #[arg(long, value_parser = passerelle::auth::users::parse_role)]
+        role: passerelle_entities::Role,
+        /// REFERENT_DEPARTMENT: the department code.
+        #[arg(long)]
+        department: Option<String>,
+        /// REFERENT_REGION: the region's name.
+        #[arg(long)]
+        region: Option<String>,
+        /// STRUCTURE_STAFF: the organization's id.
+        #[arg(long)]
+        organization: Option<i64>,
+        /// PARTNER_STAFF: the publisher's name.
+        #[arg(long)]
+        publisher: Option<String>,
+        /// VOLUNTEER: the volunteer's id.
+        #[arg(long)]
+        volunteer: Option<i64>,
+        /// The identity provider's `sub` for this person, to match tokens by it rather than by
+        /// their email.
+        #[arg(long)]
+        subject: Option<String>,
+    },
+    /// List users: id, email, role, scope.
+    List,
+    /// Remove a user: their tokens are refused from the next request on.
+    Remove {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum DiffusionAction {
+    /// Show a diffuseur's rules.
+    Show {
+        #[arg(long)]
+        diffuseur: String,
+    },
+    /// Replace a diffuseur's rules with those given (none: it shows only its own missions).
+    Set {
+        #[arg(long)]
+        diffuseur: String,
+        /// An annonceur whose missions it shows, by name (repeat for several).
+        #[arg(long = "annonceur")]
+        annonceurs: Vec<String>,
+        /// An organization whose missions it leaves out, by id.
+        #[arg(long = "exclude-organization")]
+        exclude_organizations: Vec<String>,
+        /// Only missions of this type (benevolat, volontariat_service_civique, …).
+        #[arg(long = "type")]
+        types: Vec<String>,
+        #[arg(long = "exclude-type")]
+        exclude_types: Vec<String>,
+        /// Only missions of this domain (sport, environnement, …).
+        #[arg(long = "domain")]
+        domains: Vec<String>,
+        #[arg(long = "exclude-domain")]
+        exclude_domains: Vec<String>,
+        /// Only missions with an address in this department.
+        #[arg(long = "department")]
+        departments: Vec<String>,
+        #[arg(long = "exclude-department")]
+        exclude_departments: Vec<String>,
+        /// Only missions of organizations of this network.
+        #[arg(long = "network")]
+        networks: Vec<String>,
+        #[arg(long = "exclude-network")]
+        exclude_networks: Vec<String>,
     },
 }
 
@@ -135,6 +268,15 @@ fn parse_every(text: &str) -> Result<i64, String> {
     Ok(seconds)
 }
 
+/// Reads a token lifetime such as `30m`, `1h` or `7d` into seconds (a minute to 30 days).
+fn parse_ttl(text: &str) -> Result<i64, String> {
+    let seconds = parse_every(text)?;
+    if seconds > 30 * 86_400 {
+        return Err("a token lives at most 30 days".to_owned());
+    }
+    Ok(seconds)
+}
+
 #[derive(Debug, Subcommand)]
 enum SchemaAction {
     /// Print the SDL (with Apollo Federation directives) to standard output.
@@ -171,12 +313,189 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+/// Who is at the command line, as the audit log records it.
+fn cli_actor() -> Actor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    Actor::cli(&user)
+}
+
+/// Prints the demo's credentials, and a token per demo user when a secret can sign them.
+/// Written to standard output without failing when it is closed (`serve | head -1`).
+fn print_demo_credentials(
+    credentials: &seed::DemoCredentials,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if !credentials.keys.is_empty() {
+        let _ = writeln!(
+            out,
+            "Demo API keys (shown once; send one as the x-api-key header):"
+        );
+        for (publisher, key) in &credentials.keys {
+            let _ = writeln!(out, "  {publisher}: {}", key.expose_secret());
+        }
+    }
+    if credentials.users.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(
+        out,
+        "Demo users (send a token as the header Authorization: Bearer TOKEN):"
+    );
+    for u in &credentials.users {
+        match &settings.jwt_secret {
+            Some(secret) => {
+                let token = tokens::mint_for(
+                    secret,
+                    &settings.jwt_issuer,
+                    &settings.jwt_audience,
+                    &u.email,
+                    None,
+                    12 * 3600,
+                )?;
+                let _ = writeln!(
+                    out,
+                    "  {} ({}, {}): {token}",
+                    u.email,
+                    u.role.as_str(),
+                    u.scope
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  {} ({}, {})", u.email, u.role.as_str(), u.scope);
+            }
+        }
+    }
+    if settings.jwt_secret.is_none() {
+        let _ = writeln!(
+            out,
+            "  set PASSERELLE_JWT_SECRET (32 bytes or more) and run `passerelle token --user EMAIL` for a token"
+        );
+    }
+    Ok(())
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Schema {
             action: SchemaAction::Print,
         } => {
             print!("{}", passerelle_schema::sdl());
+            Ok(())
+        }
+        Command::Keys { action } => {
+            let conn = db::connect(&settings.database_url, 2).await?;
+            db::migrate_up(&conn).await?;
+            match action {
+                KeysAction::Create { publisher, label } => {
+                    let k = keys::create(&conn, &publisher, label, &cli_actor()).await?;
+                    println!("{}", k.key.expose_secret());
+                    eprintln!(
+                        "key {} made for {publisher}: store it now, it is not shown again",
+                        k.prefix
+                    );
+                }
+                KeysAction::List { publisher } => {
+                    for line in keys::list(&conn, publisher.as_deref()).await? {
+                        println!("{line}");
+                    }
+                }
+                KeysAction::Revoke { prefix } => {
+                    keys::revoke(&conn, &prefix, &cli_actor()).await?;
+                    println!("revoked {prefix}");
+                }
+            }
+            Ok(())
+        }
+        Command::Users { action } => {
+            let conn = db::connect(&settings.database_url, 2).await?;
+            db::migrate_up(&conn).await?;
+            match action {
+                UsersAction::Add {
+                    email,
+                    role,
+                    department,
+                    region,
+                    organization,
+                    publisher,
+                    volunteer,
+                    subject,
+                } => {
+                    let scope = users::ScopeArgs {
+                        department,
+                        region,
+                        organization,
+                        publisher,
+                        volunteer,
+                    };
+                    let u = users::add(&conn, &email, role, scope, subject, &cli_actor()).await?;
+                    println!("added user {} ({}, id {})", u.email, u.role.as_str(), u.id);
+                }
+                UsersAction::List => {
+                    for line in users::list(&conn).await? {
+                        println!("{line}");
+                    }
+                }
+                UsersAction::Remove { email } => {
+                    users::remove(&conn, &email, &cli_actor()).await?;
+                    println!("removed {email}");
+                }
+            }
+            Ok(())
+        }
+        Command::Token { user, ttl } => {
+            let Some(secret) = settings.jwt_secret.clone() else {
+                anyhow::bail!(
+                    "minting a token needs jwt_secret (PASSERELLE_JWT_SECRET), the one the server checks tokens with"
+                );
+            };
+            let conn = db::connect(&settings.database_url, 2).await?;
+            db::migrate_up(&conn).await?;
+            let token = tokens::mint(&conn, &secret, &settings, &user, ttl, &cli_actor()).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Diffusion { action } => {
+            let conn = db::connect(&settings.database_url, 2).await?;
+            db::migrate_up(&conn).await?;
+            let lines = match action {
+                DiffusionAction::Show { diffuseur } => diffusion::show(&conn, &diffuseur).await?,
+                DiffusionAction::Set {
+                    diffuseur,
+                    annonceurs,
+                    exclude_organizations,
+                    types,
+                    exclude_types,
+                    domains,
+                    exclude_domains,
+                    departments,
+                    exclude_departments,
+                    networks,
+                    exclude_networks,
+                } => {
+                    let args = diffusion::RuleArgs {
+                        annonceurs,
+                        exclude_organizations,
+                        types,
+                        exclude_types,
+                        domains,
+                        exclude_domains,
+                        departments,
+                        exclude_departments,
+                        networks,
+                        exclude_networks,
+                    };
+                    diffusion::set(&conn, &diffuseur, args, &cli_actor()).await?
+                }
+            };
+            if lines.is_empty() {
+                println!("no rules: the diffuseur shows only its own missions");
+            }
+            for line in lines {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Migrate { action } => {
@@ -295,12 +614,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 r.applications,
                 r.duration.as_secs_f64()
             );
-            Ok(())
+            print_demo_credentials(&r.credentials, &settings)
         }
         Command::Serve { demo, missions } => {
             let conn = db::connect(&settings.database_url, settings.db_max_connections).await?;
+            let mut demo_output = Vec::new();
             if demo {
                 db::migrate_up(&conn).await?;
+                if settings.jwt_secret.is_none() {
+                    // Tokens for the demo users, valid for this process only.
+                    settings.jwt_secret = Some(tokens::random_secret()?);
+                }
                 let empty = passerelle_entities::publisher::Entity::find()
                     .one(&conn)
                     .await
@@ -313,6 +637,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                         duration_ms = r.duration.as_millis() as u64,
                         "demo data seeded"
                     );
+                    demo_output.push(r.credentials);
+                } else {
+                    let users = tokens::demo_users(&conn).await?;
+                    demo_output.push(seed::DemoCredentials {
+                        keys: Vec::new(),
+                        users,
+                    });
                 }
             }
             let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -323,13 +654,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!(
                 "Passerelle is running: open http://{addr}/ for GraphiQL, POST queries to http://{addr}/graphql"
             );
+            for credentials in &demo_output {
+                print_demo_credentials(credentials, &settings)?;
+                if credentials.keys.is_empty() && !credentials.users.is_empty() {
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "(The demo's API keys were printed when it was seeded; make another with `passerelle keys create --publisher NAME`.)"
+                    );
+                }
+            }
             let scheduler = if settings.scheduler {
                 let options = settings.run_options()?;
                 Some(tokio::spawn(imports::schedule(conn.clone(), options)))
             } else {
                 None
             };
-            let state = server::AppState::new(conn, &settings);
+            let state = server::AppState::new(conn, &settings)?;
+            let auth = state.auth.clone();
+            tokio::spawn(async move { auth.warm_up().await });
             let served = server::serve(
                 listener,
                 state,

@@ -8,13 +8,15 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use passerelle_entities::mission::StringList;
 use passerelle_entities::{
-    ApplicationStatus, Domain, GeoSource, MissionStatus, MissionType, Remote, application, geo,
-    mission, mission_address, organization, publisher, search, volunteer,
+    ApplicationStatus, DiffusionField, DiffusionOperator, Domain, GeoSource, MissionStatus,
+    MissionType, Remote, Role, api_key, application, diffusion_rule, geo, mission, mission_address,
+    organization, publisher, search, user, volunteer,
 };
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Iterable,
     PaginatorTrait, Set, TransactionTrait,
 };
+use secrecy::SecretString;
 
 use crate::seed_data::{
     AUDIENCES, CITIES, City, FIRST_NAMES, LAST_NAMES, ORGANIZATIONS, SCHEDULES, SKILLS, TITLES,
@@ -26,7 +28,7 @@ pub const MAX_MISSIONS: u64 = 1_000_000;
 pub const DEFAULT_MISSIONS: u64 = 2_000;
 
 /// What a seed wrote.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct SeedReport {
     pub publishers: u64,
     pub organizations: u64,
@@ -34,8 +36,40 @@ pub struct SeedReport {
     pub addresses: u64,
     pub volunteers: u64,
     pub applications: u64,
+    /// One API key per publisher, and one user per role, to try every role.
+    pub credentials: DemoCredentials,
     pub duration: Duration,
 }
+
+/// The demo's credentials: keys are shown here once (only their hash is stored).
+#[derive(Debug, Default)]
+pub struct DemoCredentials {
+    /// `(publisher name, key)`.
+    pub keys: Vec<(String, SecretString)>,
+    pub users: Vec<DemoUser>,
+}
+
+/// A demo user: who, with which role and scope.
+#[derive(Debug, Clone)]
+pub struct DemoUser {
+    pub email: String,
+    pub role: Role,
+    pub scope: String,
+}
+
+/// The demo users' emails, one per role.
+pub const DEMO_EMAILS: &[(&str, Role)] = &[
+    ("admin@passerelle.example", Role::Admin),
+    ("analyste@passerelle.example", Role::Analyst),
+    (
+        "referent.rhone@passerelle.example",
+        Role::ReferentDepartment,
+    ),
+    ("referent.idf@passerelle.example", Role::ReferentRegion),
+    ("structure@passerelle.example", Role::StructureStaff),
+    ("partenaire@passerelle.example", Role::PartnerStaff),
+    ("volontaire@passerelle.example", Role::Volunteer),
+];
 
 /// A small, fast, deterministic generator (SplitMix64).
 struct Rng(u64);
@@ -120,6 +154,104 @@ where
             .context("bulk insert failed")?;
     }
     Ok(())
+}
+
+/// One API key per publisher, one user per role, and the diffuseurs' rules: JeVeuxAider shows
+/// Service Civique's and J'agis pour la Nature's missions, Service Civique shows JeVeuxAider's
+/// but those of sapeurs-pompiers, the SNU shows the missions of both open to SNU volunteers'
+/// domains in the Rhône and Île-de-France.
+async fn seed_credentials<C: ConnectionTrait>(
+    txn: &C,
+    now: DateTime<Utc>,
+    organization_id: i64,
+    volunteer_id: i64,
+) -> anyhow::Result<DemoCredentials> {
+    let mut credentials = DemoCredentials::default();
+    for (i, (name, ..)) in PUBLISHERS.iter().enumerate() {
+        let generated = crate::auth::keys::generate()?;
+        api_key::ActiveModel {
+            publisher_id: Set(i as i64 + 1),
+            prefix: Set(generated.prefix),
+            hash: Set(generated.hash),
+            label: Set(Some("démo".to_owned())),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await
+        .context("cannot store a demo key")?;
+        credentials.keys.push(((*name).to_owned(), generated.key));
+    }
+    use DiffusionField as F;
+    use DiffusionOperator::{Exclude, Include};
+    let rules: &[(i64, DiffusionField, DiffusionOperator, &str)] = &[
+        (1, F::Annonceur, Include, "2"),
+        (1, F::Annonceur, Include, "4"),
+        (2, F::Annonceur, Include, "1"),
+        (2, F::MissionType, Exclude, "volontariat_sapeurs_pompiers"),
+        (3, F::Annonceur, Include, "1"),
+        (3, F::Annonceur, Include, "2"),
+        (3, F::Department, Include, "69"),
+        (3, F::Department, Include, "75"),
+    ];
+    for (diffuseur, field, operator, value) in rules {
+        diffusion_rule::ActiveModel {
+            diffuseur_id: Set(*diffuseur),
+            field: Set(*field),
+            operator: Set(*operator),
+            value: Set((*value).to_owned()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await
+        .context("cannot store a demo diffusion rule")?;
+    }
+    for (email, role) in DEMO_EMAILS {
+        let mut row = user::ActiveModel {
+            email: Set((*email).to_owned()),
+            subject: Set(None),
+            role: Set(*role),
+            department_code: Set(None),
+            region: Set(None),
+            organization_id: Set(None),
+            publisher_id: Set(None),
+            volunteer_id: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        let scope = match role {
+            Role::ReferentDepartment => {
+                row.department_code = Set(Some("69".to_owned()));
+                "department 69".to_owned()
+            }
+            Role::ReferentRegion => {
+                row.region = Set(Some("Île-de-France".to_owned()));
+                "region Île-de-France".to_owned()
+            }
+            Role::StructureStaff => {
+                row.organization_id = Set(Some(organization_id));
+                format!("organization {organization_id}")
+            }
+            Role::PartnerStaff => {
+                row.publisher_id = Set(Some(2));
+                format!("publisher {}", PUBLISHERS[1].0)
+            }
+            Role::Volunteer => {
+                row.volunteer_id = Set(Some(volunteer_id));
+                format!("volunteer {volunteer_id}")
+            }
+            Role::Analyst | Role::Admin => "-".to_owned(),
+        };
+        row.insert(txn).await.context("cannot store a demo user")?;
+        credentials.users.push(DemoUser {
+            email: (*email).to_owned(),
+            role: *role,
+            scope,
+        });
+    }
+    Ok(credentials)
 }
 
 /// Writes the demo data set with `missions` missions into an empty database.
@@ -236,6 +368,8 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
 
     // Missions and their addresses, in blocks so that memory stays flat for a million rows.
     let block = 20_000u64;
+    // The organization of each mission, to find the one whose staff have the most to see.
+    let mut mission_orgs: Vec<u32> = Vec::with_capacity(missions as usize);
     let mut address_id = 0i64;
     let mut mission_id = 0i64;
     while (mission_id as u64) < missions {
@@ -245,6 +379,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
         while (mission_id as u64) < end {
             mission_id += 1;
             let org_index = rng.below(n_orgs);
+            mission_orgs.push(org_index as u32);
             let (publisher_id, org_city, org_name) = &orgs[org_index as usize];
             let domain = if *publisher_id == 4 && rng.chance(60) {
                 Domain::Environnement
@@ -447,8 +582,30 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
     }
     report.volunteers = v_rows.len() as u64;
     report.applications = app_rows.len() as u64;
+    // The organization and the volunteer with the most applications: the demo's structure
+    // staff and volunteer have something to see.
+    let mut per_org = vec![0u32; n_orgs as usize];
+    let mut per_volunteer = vec![0u32; n_volunteers as usize + 1];
+    for a in &app_rows {
+        if let (sea_orm::ActiveValue::Set(m), sea_orm::ActiveValue::Set(v)) =
+            (&a.mission_id, &a.volunteer_id)
+        {
+            if let Some(o) = mission_orgs.get(*m as usize - 1) {
+                per_org[*o as usize] += 1;
+            }
+            per_volunteer[*v as usize] += 1;
+        }
+    }
+    let busiest_org = (0..per_org.len())
+        .max_by_key(|i| (per_org[*i], usize::MAX - i))
+        .unwrap_or(0) as i64
+        + 1;
+    let busiest_volunteer = (1..per_volunteer.len())
+        .max_by_key(|i| (per_volunteer[*i], usize::MAX - i))
+        .unwrap_or(1) as i64;
     insert_chunks(&txn, v_rows).await?;
     insert_chunks(&txn, app_rows).await?;
+    report.credentials = seed_credentials(&txn, now, busiest_org, busiest_volunteer).await?;
 
     if txn.get_database_backend() == DbBackend::Postgres {
         // Rows were written with explicit ids: move the sequences past them.

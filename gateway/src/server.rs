@@ -1,5 +1,7 @@
 //! The HTTP server: routes, shared state, access log, graceful shutdown.
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -13,6 +15,8 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::auth::Authenticator;
+use crate::auth::jwt::JwtVerifier;
 use crate::config::Settings;
 use crate::{graphiql, graphql};
 
@@ -21,22 +25,29 @@ use crate::{graphiql, graphql};
 pub struct AppState {
     pub schema: PasserelleSchema,
     pub db: DatabaseConnection,
+    pub auth: Arc<Authenticator>,
     pub request_timeout_secs: u64,
 }
 
 impl AppState {
-    /// The state of a server over `db` with the limits of `settings`.
-    pub fn new(db: DatabaseConnection, settings: &Settings) -> Self {
+    /// The state of a server over `db` with the limits and credentials of `settings`.
+    ///
+    /// # Errors
+    /// The token settings cannot be used (the JWKS client cannot be built).
+    pub fn new(db: DatabaseConnection, settings: &Settings) -> anyhow::Result<Self> {
         let limits = Limits {
             max_depth: settings.max_depth,
             max_complexity: settings.max_complexity,
             loader_delay: std::time::Duration::from_millis(settings.loader_delay_ms),
+            analyst_min_count: settings.analyst_min_count,
         };
-        AppState {
+        let jwt = JwtVerifier::new(&settings.jwt_settings())?;
+        Ok(AppState {
             schema: passerelle_schema::build(db.clone(), limits),
+            auth: Arc::new(Authenticator::new(db.clone(), jwt)),
             db,
             request_timeout_secs: settings.request_timeout_secs,
-        }
+        })
     }
 }
 
@@ -63,9 +74,12 @@ pub async fn serve(
     max_body_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state, max_body_bytes))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state, max_body_bytes).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Completes on Ctrl-C or SIGTERM.

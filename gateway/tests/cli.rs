@@ -542,6 +542,13 @@ async fn serve_imports_each_feed_on_its_schedule() {
         Some(&db.url),
     );
     assert!(added.status.success(), "{}", text(&added.stderr));
+    // Import runs are the partner's own: it reads them with its key.
+    let key = ok(run(
+        &["keys", "create", "--publisher", "Planifié"],
+        Some(&db.url),
+    ))
+    .trim()
+    .to_owned();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("DATABASE_URL", &db.url)
@@ -562,6 +569,7 @@ async fn serve_imports_each_feed_on_its_schedule() {
     let body = loop {
         let body: serde_json::Value = client
             .post(format!("http://{base}/graphql"))
+            .header("x-api-key", &key)
             .json(&serde_json::json!({ "query": query }))
             .send()
             .await

@@ -193,20 +193,7 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-/// The URL without its user, password and query (which may carry a token), for logs and
-/// run records.
-pub fn display_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        Err(_) => "(invalid URL)".to_owned(),
-    }
-}
+pub use passerelle_entities::publisher::display_url;
 
 /// Fetches `url`, conditionally on `validators`, retrying transient failures.
 ///

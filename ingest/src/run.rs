@@ -15,7 +15,8 @@ use sea_orm::{
     QueryOrder, Set,
 };
 
-use crate::fetch::{self, BasicAuth, FetchOptions, Fetched, Validators};
+use crate::feed::FeedError;
+use crate::fetch::{self, BasicAuth, FetchError, FetchOptions, Fetched, Validators};
 use crate::geocode::{GeocodeReport, Geocoder};
 use crate::import::{ImportError, ImportOptions, ImportReport, import_feed};
 
@@ -227,11 +228,17 @@ pub async fn run_import(
             run.refusals = Set(RefusedMissions::default());
         }
         Err(ImportFailure::Busy) => return Err(RunError::Busy),
-        Err(ImportFailure::Failed(message)) => {
-            tracing::warn!(publisher = %publisher.name, error = %message, "import failed; nothing changed");
+        Err(ImportFailure::Failed(failure)) => {
+            tracing::warn!(
+                publisher = %publisher.name,
+                error.code = failure.code,
+                error = %failure.message,
+                "import failed; nothing changed"
+            );
             set_counts(&mut run, &ImportReport::default());
             run.status = Set("FAILED".to_owned());
-            run.error = Set(Some(message));
+            run.error = Set(Some(failure.message));
+            run.error_code = Set(Some(failure.code.to_owned()));
             run.warnings = Set(Warnings(vec!["ERROR".to_owned()]));
             run.refusals = Set(RefusedMissions::default());
         }
@@ -256,7 +263,85 @@ pub async fn run_import(
 
 enum ImportFailure {
     Busy,
-    Failed(String),
+    Failed(Failure),
+}
+
+/// Why a run failed, as the partner reads it: a stable code and a message that holds nothing of
+/// the server (no path, no database text). Internal failures are logged in full under the
+/// reference their message quotes.
+#[derive(Debug)]
+struct Failure {
+    code: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A failure on our side: logged with its detail, told to the partner by reference only.
+    fn internal(detail: &dyn std::fmt::Display) -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let reference = format!(
+            "import-{:x}-{:x}",
+            time::now().timestamp(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        tracing::error!(error.reference = %reference, error.detail = %detail, "an import failed on our side");
+        Failure::new(
+            "INTERNAL",
+            format!(
+                "an internal error stopped the import; quote reference {reference} to the operators"
+            ),
+        )
+    }
+
+    fn of_fetch(e: &FetchError) -> Self {
+        match e {
+            FetchError::InvalidUrl(_) => Failure::new("FEED_INVALID_URL", e.to_string()),
+            FetchError::PrivateAddress { .. } => Failure::new(
+                "FEED_PRIVATE_ADDRESS",
+                "the feed URL leads to a private or loopback address, which is refused",
+            ),
+            FetchError::Resolve { host, message } => {
+                tracing::info!(feed.host = %host, error = %message, "feed host not resolved");
+                Failure::new("FEED_DNS", format!("cannot resolve the feed's host {host}"))
+            }
+            FetchError::Status(_) => Failure::new("FEED_HTTP_STATUS", e.to_string()),
+            FetchError::TooLarge { .. } => Failure::new("FEED_TOO_LARGE", e.to_string()),
+            FetchError::Timeout(_) => Failure::new("FEED_TIMEOUT", e.to_string()),
+            FetchError::Network(detail) => {
+                tracing::info!(error = %detail, "feed connection failed");
+                Failure::new(
+                    "FEED_UNREACHABLE",
+                    "cannot fetch the feed: the connection to its server failed or was cut",
+                )
+            }
+            FetchError::TooManyRedirects => Failure::new("FEED_REDIRECTS", e.to_string()),
+            FetchError::Io(_) => Failure::internal(e),
+        }
+    }
+
+    fn of_import(e: &ImportError) -> Self {
+        match e {
+            ImportError::Feed(FeedError::EntityDeclaration | FeedError::UnknownEntity(_)) => {
+                Failure::new("FEED_ENTITIES", e.to_string())
+            }
+            ImportError::Feed(FeedError::NoDocument | FeedError::UnexpectedRoot(_)) => {
+                Failure::new("FEED_NOT_A_FEED", e.to_string())
+            }
+            ImportError::Feed(FeedError::Malformed { .. }) => {
+                Failure::new("FEED_MALFORMED", e.to_string())
+            }
+            ImportError::Database(_) | ImportError::Busy | ImportError::ReaderStopped => {
+                Failure::internal(e)
+            }
+        }
+    }
 }
 
 /// Gets the feed and applies it: `Ok(None)` when the feed has not changed.
@@ -268,11 +353,15 @@ async fn apply(
     progress: Option<&ProgressFn<'_>>,
     run: &mut import_run::ActiveModel,
 ) -> Result<Option<ImportReport>, ImportFailure> {
-    let failed = |e: &dyn std::fmt::Display| ImportFailure::Failed(e.to_string());
+    let internal = |e: &dyn std::fmt::Display| ImportFailure::Failed(Failure::internal(e));
     let (file, total_bytes, validators) = match source {
         Source::File(path) => {
             let file = std::fs::File::open(path).map_err(|e| {
-                ImportFailure::Failed(format!("cannot open {}: {e}", path.display()))
+                tracing::warn!(path = %path.display(), error = %e, "cannot open a feed file");
+                ImportFailure::Failed(Failure::new(
+                    "FILE_UNREADABLE",
+                    "the feed file cannot be read",
+                ))
             })?;
             let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
             (file, bytes, Validators::default())
@@ -290,7 +379,7 @@ async fn apply(
             };
             match fetch::fetch(url, auth.as_ref(), &sent, &options.fetch)
                 .await
-                .map_err(|e| failed(&e))?
+                .map_err(|e| ImportFailure::Failed(Failure::of_fetch(&e)))?
             {
                 Fetched::NotModified => return Ok(None),
                 // Another source than the publisher's own URL: its stored validators no longer
@@ -315,7 +404,7 @@ async fn apply(
     let delete_when_empty =
         grace_period_over(db, publisher.id, options.empty_feed_grace, time::now())
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| internal(&e))?;
     let read = Arc::new(AtomicU64::new(0));
     let input = BufReader::with_capacity(
         64 * 1024,
@@ -350,7 +439,7 @@ async fn apply(
             Ok(Some(report))
         }
         Err(ImportError::Busy) => Err(ImportFailure::Busy),
-        Err(e) => Err(failed(&e)),
+        Err(e) => Err(ImportFailure::Failed(Failure::of_import(&e))),
     }
 }
 

@@ -483,20 +483,36 @@ async fn every_kind_of_failure_is_recorded_and_changes_nothing() {
     assert_eq!(f.run(&p, &options()).await.run.created, 3);
     let before = f.missions(&p).await;
 
-    let cases: Vec<(String, &str)> = vec![
-        (f.url("truncated.xml"), "malformed XML"),
-        (f.url("billion-laughs.xml"), "entit"),
-        (f.url("not-xml"), "XML"),
-        (f.url("bad-encoding.xml"), "UTF-8"),
-        (f.url("error-500"), "HTTP 500"),
-        (f.url("not-found"), "HTTP 404"),
-        (f.url("big.xml"), "larger than the limit"),
-        (format!("{}/endless", f.raw), "larger than the limit"),
-        (format!("{}/cut", f.raw), "cannot fetch the feed"),
-        (format!("{}/slow", f.base), "did not arrive within"),
-        ("ftp://example.org/feed.xml".to_owned(), "http or https"),
+    let cases: Vec<(String, &str, &str)> = vec![
+        (f.url("truncated.xml"), "malformed XML", "FEED_MALFORMED"),
+        (f.url("billion-laughs.xml"), "entit", "FEED_ENTITIES"),
+        (f.url("not-xml"), "XML", "FEED_NOT_A_FEED"),
+        (f.url("bad-encoding.xml"), "UTF-8", "FEED_MALFORMED"),
+        (f.url("error-500"), "HTTP 500", "FEED_HTTP_STATUS"),
+        (f.url("not-found"), "HTTP 404", "FEED_HTTP_STATUS"),
+        (f.url("big.xml"), "larger than the limit", "FEED_TOO_LARGE"),
+        (
+            format!("{}/endless", f.raw),
+            "larger than the limit",
+            "FEED_TOO_LARGE",
+        ),
+        (
+            format!("{}/cut", f.raw),
+            "cannot fetch the feed",
+            "FEED_UNREACHABLE",
+        ),
+        (
+            format!("{}/slow", f.base),
+            "did not arrive within",
+            "FEED_TIMEOUT",
+        ),
+        (
+            "ftp://example.org/feed.xml".to_owned(),
+            "http or https",
+            "FEED_INVALID_URL",
+        ),
     ];
-    for (url, expected) in cases {
+    for (url, expected, code) in cases {
         let source = Source::Url {
             url: url.clone(),
             auth: None,
@@ -507,10 +523,23 @@ async fn every_kind_of_failure_is_recorded_and_changes_nothing() {
         let run = outcome.run;
         assert_eq!(run.status, "FAILED", "{url}");
         assert_eq!(run.warnings.0, ["ERROR"], "{url}");
+        assert_eq!(run.error_code.as_deref(), Some(code), "{url}");
         let error = run.error.unwrap_or_default();
         assert!(error.contains(expected), "{url}: {error}");
         assert_eq!(f.missions(&p).await, before, "{url} changed nothing");
     }
+    // A file that cannot be read: a code, and a message without the server's path.
+    let missing = std::env::temp_dir().join("passerelle-no-such-feed.xml");
+    let run = run_import(&f.conn, &p, &Source::File(missing), &options(), None)
+        .await
+        .expect("recorded")
+        .run;
+    assert_eq!(run.error_code.as_deref(), Some("FILE_UNREADABLE"));
+    let error = run.error.unwrap_or_default();
+    assert!(
+        !error.contains('/') && !error.contains("passerelle-no-such-feed"),
+        "{error}"
+    );
     let hits_500 = f.requests().iter().filter(|r| r.0 == "error-500").count();
     assert_eq!(hits_500, 3, "a 5xx is tried once and retried twice");
     let hits_404 = f.requests().iter().filter(|r| r.0 == "not-found").count();

@@ -95,6 +95,54 @@ pub enum GeoSource {
     NotFound,
 }
 
+/// What a person who signs in may do (their scope is beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "db::Role")]
+pub enum Role {
+    /// An SNU volunteer: their own profile and applications.
+    Volunteer,
+    /// Staff of a host structure: its missions in every status, the applications to them.
+    StructureStaff,
+    /// A referent of a department: its volunteers and their applications.
+    ReferentDepartment,
+    /// A referent of a region: its volunteers and their applications.
+    ReferentRegion,
+    /// A person of a partner platform: what the platform's API key sees.
+    PartnerStaff,
+    /// Public data and aggregates over volunteers and applications.
+    Analyst,
+    /// Everything.
+    Admin,
+}
+
+/// What a diffusion rule looks at in a mission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "db::DiffusionField")]
+pub enum DiffusionField {
+    /// The mission's publisher (annonceur), by id: the allowlist of a diffuseur.
+    Annonceur,
+    /// The mission's organization, by id.
+    Organization,
+    /// The mission type, by its stored value (`benevolat`, `volontariat_service_civique`, …).
+    MissionType,
+    /// The domain, by its stored value (`sport`, `environnement`, …).
+    Domain,
+    /// The department of any of the mission's addresses ("69", "2A").
+    Department,
+    /// The network of the mission's organization (`Organization.parentNetwork`).
+    Network,
+}
+
+/// Whether a diffusion rule keeps or removes the missions it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "db::DiffusionOperator")]
+pub enum DiffusionOperator {
+    /// Keep only missions that match one of the field's INCLUDE values.
+    Include,
+    /// Remove missions that match.
+    Exclude,
+}
+
 /// Ascending or descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
 pub enum OrderDirection {

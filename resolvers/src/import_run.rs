@@ -1,11 +1,9 @@
-//! Import runs of partner feeds: `importRuns` and `Publisher.lastImport`.
-//!
-//! Until access control lands, import runs are readable by any caller (they hold partners'
-//! client ids and refusal reasons, no personal data); see the README.
+//! Import runs of partner feeds: `importRuns` and `Publisher.lastImport`, readable by the
+//! publisher itself (its key or its people) and by admins.
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_entities::import_run;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::cursor::Cursor;
 use crate::error::{ApiError, ApiResult};
@@ -13,7 +11,7 @@ use crate::loader::{LastImportOf, PublisherId};
 use crate::mission::parse_id;
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
-use crate::{db, loaders};
+use crate::{db, loaders, scope};
 
 const RUNS: &str = "importRuns:ID:DESC";
 const REFUSALS: &str = "importRun.refusals:INDEX:ASC";
@@ -65,8 +63,12 @@ pub struct ImportRun {
     pub refused: i64,
     /// Missions of the publisher absent from the feed, soft-deleted.
     pub deleted: i64,
-    /// Why a FAILED run failed.
+    /// Why a FAILED run failed, for the partner to read (details stay in the server's log,
+    /// under the reference the message quotes).
     pub error: Option<String>,
+    /// A stable code for why a FAILED run failed: `FEED_HTTP_STATUS`, `FEED_MALFORMED`,
+    /// `FEED_TIMEOUT`, … (the list is in the README).
+    pub error_code: Option<String>,
     pub warnings: Vec<ImportWarning>,
     #[graphql(skip)]
     pub publisher_id: i64,
@@ -95,6 +97,7 @@ impl From<import_run::Model> for ImportRun {
             refused: m.refused,
             deleted: m.deleted,
             error: m.error,
+            error_code: m.error_code,
             warnings: m
                 .warnings
                 .0
@@ -202,29 +205,36 @@ pub struct ImportRunQuery;
 #[Object]
 impl ImportRunQuery {
     /// A publisher's import runs, newest first, a page at a time (default 20, at most 100).
-    /// Errors: `NOT_FOUND` for an unknown publisher, `BAD_USER_INPUT`.
+    /// A partner reads its own (another publisher's list is empty); admins read all.
+    /// Errors: `NOT_FOUND` for an unknown publisher, `BAD_USER_INPUT`; `FORBIDDEN` for callers
+    /// who may read no import run.
     async fn import_runs(
         &self,
         ctx: &Context<'_>,
         publisher_id: ID,
         first: Option<i32>,
         after: Option<String>,
-    ) -> ApiResult<ImportRunConnection> {
+    ) -> ApiResult<Option<ImportRunConnection>> {
         let size = page_size(first)?;
         let key = parse_id("publisherId", &publisher_id)?;
         let after = after.map(|a| Cursor::decode(&a, RUNS)).transpose()?;
         if loaders(ctx)?.load_one(PublisherId(key)).await?.is_none() {
             return Err(ApiError::not_found("publisher", publisher_id.to_string()));
         }
-        let mut query = import_run::Entity::find().filter(import_run::Column::PublisherId.eq(key));
-        if let Some(c) = &after {
-            query = query.filter(import_run::Column::Id.lt(c.id));
-        }
-        let rows = query
-            .order_by_desc(import_run::Column::Id)
-            .limit(size + 1)
-            .all(db(ctx)?)
-            .await?;
+        let rows = match scope::find::<import_run::Entity>(scope::access(ctx)) {
+            None => Vec::new(),
+            Some(select) => {
+                let mut query = select.filter(import_run::Column::PublisherId.eq(key));
+                if let Some(c) = &after {
+                    query = query.filter(import_run::Column::Id.lt(c.id));
+                }
+                query
+                    .order_by_desc(import_run::Column::Id)
+                    .limit(size + 1)
+                    .all(db(ctx)?)
+                    .await?
+            }
+        };
         let page = Page::from_rows(
             rows,
             size,
@@ -232,10 +242,10 @@ impl ImportRunQuery {
             |r| Cursor::new(RUNS, None, r.id).encode(),
             ImportRun::from,
         );
-        Ok(ImportRunConnection {
+        Ok(Some(ImportRunConnection {
             page,
             publisher_id: key,
-        })
+        }))
     }
 }
 
@@ -259,10 +269,17 @@ impl ImportRunConnection {
     }
     /// The number of the publisher's runs, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(import_run::Entity::find()
-            .filter(import_run::Column::PublisherId.eq(self.publisher_id))
-            .count(db(ctx)?)
-            .await? as i64)
+        Ok(
+            match scope::find::<import_run::Entity>(scope::access(ctx)) {
+                Some(select) => {
+                    select
+                        .filter(import_run::Column::PublisherId.eq(self.publisher_id))
+                        .count(db(ctx)?)
+                        .await? as i64
+                }
+                None => 0,
+            },
+        )
     }
 }
 

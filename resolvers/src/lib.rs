@@ -1,9 +1,15 @@
 //! The GraphQL API of Passerelle, one module per domain noun.
 //!
 //! - [`mission`]: `missions` (filters, orders, facets), `mission`, the `Mission` type.
-//! - [`organization`], [`publisher`], [`volunteer`]: the other roots and types.
+//! - [`organization`], [`publisher`], [`volunteer`], [`application`]: the other roots and types.
 //! - [`import_run`]: `importRuns` and `Publisher.lastImport`, the record of feed imports.
-//! - [`loader`]: the batched loading of every relation (DataLoader), nested pages in SQL.
+//! - [`viewer`], [`stats`], [`audit`], [`diffusion`]: who is asking; aggregates for analysts;
+//!   the audit log; diffusion rules and their admin mutation.
+//! - [`scope`], [`policy`]: access control. Every row is read through the viewer's scope
+//!   (`scope::find`, the loaders); every field is guarded by a rule of `policy`, denied when no
+//!   rule names it.
+//! - [`loader`]: the batched loading of every relation (DataLoader), nested pages in SQL, one
+//!   loader per request and viewer.
 //! - [`page`], [`cursor`]: Relay connections with opaque cursors.
 //! - [`error`]: the one error type, with a stable `extensions.code`.
 //! - [`sql`]: the parameterised SQL of geo and full-text search.
@@ -13,7 +19,10 @@ use async_graphql::Context;
 use async_graphql::dataloader::DataLoader;
 use sea_orm::DatabaseConnection;
 
+pub mod application;
+pub mod audit;
 pub mod cursor;
+pub mod diffusion;
 pub mod enums;
 pub mod error;
 pub mod import_run;
@@ -21,8 +30,12 @@ pub mod loader;
 pub mod mission;
 pub mod organization;
 pub mod page;
+pub mod policy;
 pub mod publisher;
+pub mod scope;
 pub mod sql;
+pub mod stats;
+pub mod viewer;
 pub mod volunteer;
 
 pub use error::{ApiError, ApiResult};
@@ -34,8 +47,8 @@ pub(crate) fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
         .map_err(|e| ApiError::internal("schema built without a database", &e.message))
 }
 
-/// The batched loaders shared by the schema.
+/// The batched loaders of the request.
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a DataLoader<DbLoader>> {
     ctx.data::<DataLoader<DbLoader>>()
-        .map_err(|e| ApiError::internal("schema built without loaders", &e.message))
+        .map_err(|e| ApiError::internal("request prepared without loaders", &e.message))
 }

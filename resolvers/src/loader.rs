@@ -1,29 +1,38 @@
 //! Every relation a list can reach is loaded here, in batches: one statement per relation and
 //! query depth, whatever the number of parents. Nested lists are paginated in SQL, per parent,
 //! with `ROW_NUMBER() OVER (PARTITION BY parent …)`.
+//!
+//! A loader belongs to one request and holds what its viewer may read: every batch goes through
+//! [`crate::scope`], and a viewer who may read no row of a relation costs no statement.
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
+use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::{
     application, import_run, mission, mission_address, organization, publisher, volunteer,
 };
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable, QueryFilter,
+    Iterable, QueryFilter, QueryOrder,
 };
 
-/// Loads rows by key for the DataLoader of a request. It holds a clone of the pool.
+use crate::scope::{self, Scoped};
+
+/// Loads rows by key for the DataLoader of one request: it holds a clone of the pool and what
+/// the request's viewer may read, so that every batch is scoped to that viewer and a batch
+/// never mixes two viewers' rows.
 pub struct DbLoader {
     db: DatabaseConnection,
+    access: Arc<Access>,
 }
 
 impl DbLoader {
-    pub fn new(db: DatabaseConnection) -> Self {
-        DbLoader { db }
+    pub fn new(db: DatabaseConnection, access: Arc<Access>) -> Self {
+        DbLoader { db, access }
     }
 }
 
@@ -33,7 +42,7 @@ pub struct PublisherId(pub i64);
 /// An organization by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OrganizationId(pub i64);
-/// A public (validated, not deleted) mission by id.
+/// A mission by id, in any status the viewer may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MissionId(pub i64);
 /// A volunteer by id.
@@ -42,12 +51,15 @@ pub struct VolunteerId(pub i64);
 /// The addresses of a mission, in the publisher's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddressesOf(pub i64);
-/// The number of public missions of an organization.
+/// The number of an organization's missions in these statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MissionCountOf(pub i64);
+pub struct MissionCountOf(pub i64, pub StatusSet);
 /// The number of applications of a volunteer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApplicationCountOf(pub i64);
+/// The number of applications to a mission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApplicationCountTo(pub i64);
 /// The last import run of a publisher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LastImportOf(pub i64);
@@ -68,31 +80,36 @@ pub struct NestedAfter {
     pub id: i64,
 }
 
-/// The public missions of an organization, ordered by start date then id.
+/// An organization's missions in these statuses, ordered by start date then id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MissionsOf(pub i64);
+pub struct MissionsOf(pub i64, pub StatusSet);
 /// The applications of a volunteer, ordered by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApplicationsOf(pub i64);
+/// The applications to a mission, ordered by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApplicationsTo(pub i64);
 
 type LoadResult<K, V> = Result<HashMap<K, V>, Arc<DbErr>>;
 
+/// Rows of a scoped table by id, in one statement.
 async fn by_ids<E, K>(
-    db: &DatabaseConnection,
+    loader: &DbLoader,
     keys: &[K],
     id: impl Fn(&K) -> i64,
     column: E::Column,
-    extra: Condition,
     key_of: impl Fn(&E::Model) -> K,
 ) -> LoadResult<K, E::Model>
 where
-    E: EntityTrait,
+    E: Scoped,
     K: Eq + Hash,
 {
-    let rows = E::find()
+    let Some(select) = scope::find::<E>(&loader.access) else {
+        return Ok(HashMap::new());
+    };
+    let rows = select
         .filter(column.is_in(keys.iter().map(id)))
-        .filter(extra)
-        .all(db)
+        .all(&loader.db)
         .await
         .map_err(Arc::new)?;
     Ok(rows.into_iter().map(|r| (key_of(&r), r)).collect())
@@ -104,11 +121,10 @@ impl Loader<PublisherId> for DbLoader {
 
     async fn load(&self, keys: &[PublisherId]) -> LoadResult<PublisherId, Self::Value> {
         by_ids::<publisher::Entity, _>(
-            &self.db,
+            self,
             keys,
             |k| k.0,
             publisher::Column::Id,
-            Condition::all(),
             |m| PublisherId(m.id),
         )
         .await
@@ -121,11 +137,10 @@ impl Loader<OrganizationId> for DbLoader {
 
     async fn load(&self, keys: &[OrganizationId]) -> LoadResult<OrganizationId, Self::Value> {
         by_ids::<organization::Entity, _>(
-            &self.db,
+            self,
             keys,
             |k| k.0,
             organization::Column::Id,
-            Condition::all(),
             |m| OrganizationId(m.id),
         )
         .await
@@ -138,11 +153,10 @@ impl Loader<MissionId> for DbLoader {
 
     async fn load(&self, keys: &[MissionId]) -> LoadResult<MissionId, Self::Value> {
         by_ids::<mission::Entity, _>(
-            &self.db,
+            self,
             keys,
             |k| k.0,
             mission::Column::Id,
-            mission::is_public(),
             |m| MissionId(m.id),
         )
         .await
@@ -155,11 +169,10 @@ impl Loader<VolunteerId> for DbLoader {
 
     async fn load(&self, keys: &[VolunteerId]) -> LoadResult<VolunteerId, Self::Value> {
         by_ids::<volunteer::Entity, _>(
-            &self.db,
+            self,
             keys,
             |k| k.0,
             volunteer::Column::Id,
-            Condition::all(),
             |m| VolunteerId(m.id),
         )
         .await
@@ -171,8 +184,12 @@ impl Loader<AddressesOf> for DbLoader {
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[AddressesOf]) -> LoadResult<AddressesOf, Self::Value> {
-        use sea_orm::QueryOrder;
-        let rows = mission_address::Entity::find()
+        let mut out: HashMap<AddressesOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let Some(select) = scope::find::<mission_address::Entity>(&self.access) else {
+            return Ok(out);
+        };
+        let rows = select
             .filter(mission_address::Column::MissionId.is_in(keys.iter().map(|k| k.0)))
             .order_by_asc(mission_address::Column::MissionId)
             .order_by_asc(mission_address::Column::Position)
@@ -180,8 +197,6 @@ impl Loader<AddressesOf> for DbLoader {
             .all(&self.db)
             .await
             .map_err(Arc::new)?;
-        let mut out: HashMap<AddressesOf, Self::Value> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
             out.entry(AddressesOf(row.mission_id))
                 .or_default()
@@ -197,30 +212,29 @@ struct ParentCount {
     n: i64,
 }
 
-/// Counts rows per parent in one `GROUP BY` statement.
+/// Counts rows per parent in one `GROUP BY` statement; `scope: None` counts nothing.
 async fn count_by_parent<E: EntityTrait>(
     db: &DatabaseConnection,
     parent: E::Column,
     parents: impl IntoIterator<Item = i64>,
-    extra: Condition,
+    scope: Option<Condition>,
 ) -> Result<HashMap<i64, i64>, Arc<DbErr>> {
     let parents: Vec<i64> = parents.into_iter().collect();
+    let mut out: HashMap<i64, i64> = parents.iter().map(|p| (*p, 0)).collect();
+    let Some(scope) = scope else {
+        return Ok(out);
+    };
     let stmt = Query::select()
         .expr_as(Expr::col((E::default(), parent)), Alias::new("parent"))
         .expr_as(Expr::col(Asterisk).count(), Alias::new("n"))
         .from(E::default())
-        .cond_where(
-            Condition::all()
-                .add(parent.is_in(parents.iter().copied()))
-                .add(extra),
-        )
+        .cond_where(Condition::all().add(parent.is_in(parents)).add(scope))
         .group_by_col((E::default(), parent))
         .to_owned();
     let rows = ParentCount::find_by_statement(db.get_database_backend().build(&stmt))
         .all(db)
         .await
         .map_err(Arc::new)?;
-    let mut out: HashMap<i64, i64> = parents.into_iter().map(|p| (p, 0)).collect();
     out.extend(rows.into_iter().map(|r| (r.parent, r.n)));
     Ok(out)
 }
@@ -230,17 +244,26 @@ impl Loader<MissionCountOf> for DbLoader {
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[MissionCountOf]) -> LoadResult<MissionCountOf, i64> {
-        let counts = count_by_parent::<mission::Entity>(
-            &self.db,
-            mission::Column::OrganizationId,
-            keys.iter().map(|k| k.0),
-            mission::is_public(),
-        )
-        .await?;
-        Ok(counts
-            .into_iter()
-            .map(|(p, n)| (MissionCountOf(p), n))
-            .collect())
+        let mut by_statuses: HashMap<StatusSet, Vec<i64>> = HashMap::new();
+        for k in keys {
+            by_statuses.entry(k.1).or_default().push(k.0);
+        }
+        let mut out = HashMap::new();
+        for (statuses, parents) in by_statuses {
+            let counts = count_by_parent::<mission::Entity>(
+                &self.db,
+                mission::Column::OrganizationId,
+                parents,
+                self.access.missions(statuses),
+            )
+            .await?;
+            out.extend(
+                counts
+                    .into_iter()
+                    .map(|(p, n)| (MissionCountOf(p, statuses), n)),
+            );
+        }
+        Ok(out)
     }
 }
 
@@ -249,13 +272,16 @@ impl Loader<LastImportOf> for DbLoader {
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[LastImportOf]) -> LoadResult<LastImportOf, Self::Value> {
+        let Some(select) = scope::find::<import_run::Entity>(&self.access) else {
+            return Ok(HashMap::new());
+        };
         let last = Query::select()
             .expr(Expr::col(import_run::Column::Id).max())
             .from(import_run::Entity)
             .and_where(import_run::Column::PublisherId.is_in(keys.iter().map(|k| k.0)))
             .group_by_col(import_run::Column::PublisherId)
             .to_owned();
-        let rows = import_run::Entity::find()
+        let rows = select
             .filter(import_run::Column::Id.in_subquery(last))
             .all(&self.db)
             .await
@@ -276,7 +302,7 @@ impl Loader<ApplicationCountOf> for DbLoader {
             &self.db,
             application::Column::VolunteerId,
             keys.iter().map(|k| k.0),
-            Condition::all(),
+            self.access.applications(),
         )
         .await?;
         Ok(counts
@@ -286,81 +312,107 @@ impl Loader<ApplicationCountOf> for DbLoader {
     }
 }
 
+impl Loader<ApplicationCountTo> for DbLoader {
+    type Value = i64;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[ApplicationCountTo]) -> LoadResult<ApplicationCountTo, i64> {
+        let counts = count_by_parent::<application::Entity>(
+            &self.db,
+            application::Column::MissionId,
+            keys.iter().map(|k| k.0),
+            self.access.applications(),
+        )
+        .await?;
+        Ok(counts
+            .into_iter()
+            .map(|(p, n)| (ApplicationCountTo(p), n))
+            .collect())
+    }
+}
+
 /// What a windowed page query needs to know about its child table.
 struct Window<E: EntityTrait> {
     parent: E::Column,
     /// The order columns, the last one being the id tie-break.
     order: &'static [&'static str],
-    filter: Condition,
 }
 
 /// Loads one page per parent in a single statement:
 /// `SELECT … FROM (SELECT …, ROW_NUMBER() OVER (PARTITION BY parent ORDER BY …) AS rn
-/// FROM child WHERE parent IN (…) AND after …) WHERE rn <= limit`.
-/// Keys with the same page size and start are batched together, which is every key of a
-/// nested list in one query.
-async fn windowed<E, P>(
+/// FROM child WHERE parent IN (…) AND scope AND after …) WHERE rn <= limit`.
+///
+/// Keys with the same page size, start and variant (`V`: what else the parent key asks, such
+/// as statuses) are batched together, which is every key of a nested list in one query.
+/// `scope` gives the rows of a variant the viewer may read; `None` costs no statement.
+#[allow(clippy::too_many_arguments)]
+async fn windowed<E, P, V>(
     db: &DatabaseConnection,
     keys: &[NestedPage<P>],
     window: Window<E>,
+    variant: impl Fn(&P) -> V,
+    scope: impl Fn(V) -> Option<Condition>,
     after_condition: impl Fn(&NestedAfter) -> Condition,
-    parent_of: impl Fn(&E::Model) -> P,
+    parent_of: impl Fn(&E::Model, V) -> P,
     parent_id: impl Fn(&P) -> i64,
 ) -> LoadResult<NestedPage<P>, Vec<E::Model>>
 where
     E: EntityTrait,
     E::Model: FromQueryResult + Send + Sync,
     P: Copy + Eq + Hash,
+    V: Copy + Eq + Hash,
 {
     let table = E::default();
-    let mut groups: HashMap<(u64, Option<NestedAfter>), Vec<P>> = HashMap::new();
+    let mut groups: HashMap<(u64, Option<NestedAfter>, V), Vec<P>> = HashMap::new();
     for k in keys {
         groups
-            .entry((k.limit, k.after.clone()))
+            .entry((k.limit, k.after.clone(), variant(&k.parent)))
             .or_default()
             .push(k.parent);
     }
     let mut out = HashMap::new();
-    for ((limit, after), parents) in groups {
-        let table_name = table.table_name();
-        let order_sql: Vec<String> = window
-            .order
-            .iter()
-            .map(|c| format!("\"{table_name}\".\"{c}\""))
-            .collect();
-        let parent_col = format!("\"{table_name}\".\"{}\"", window.parent.as_str());
-        let mut condition = Condition::all()
-            .add(window.parent.is_in(parents.iter().map(&parent_id)))
-            .add(window.filter.clone());
-        if let Some(after) = &after {
-            condition = condition.add(after_condition(after));
-        }
-        let mut inner: SelectStatement = Query::select();
-        inner
-            .columns(E::Column::iter().map(|c| (table, c)))
-            .expr_as(
-                Expr::cust(format!(
-                    "ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY {})",
-                    order_sql.join(", ")
-                )),
-                Alias::new("rn"),
-            )
-            .from(table)
-            .cond_where(condition);
-        let outer = Query::select()
-            .column(Asterisk)
-            .from_subquery(inner, Alias::new("page"))
-            .and_where(Expr::col((Alias::new("page"), Alias::new("rn"))).lte(limit))
-            .order_by((Alias::new("page"), Alias::new("rn")), Order::Asc)
-            .to_owned();
-        let rows = E::Model::find_by_statement(db.get_database_backend().build(&outer))
-            .all(db)
-            .await
-            .map_err(Arc::new)?;
+    for ((limit, after, v), parents) in groups {
         let mut pages: HashMap<P, Vec<E::Model>> =
             parents.iter().map(|p| (*p, Vec::new())).collect();
-        for row in rows {
-            pages.entry(parent_of(&row)).or_default().push(row);
+        if let Some(filter) = scope(v) {
+            let table_name = table.table_name();
+            let order_sql: Vec<String> = window
+                .order
+                .iter()
+                .map(|c| format!("\"{table_name}\".\"{c}\""))
+                .collect();
+            let parent_col = format!("\"{table_name}\".\"{}\"", window.parent.as_str());
+            let mut condition = Condition::all()
+                .add(window.parent.is_in(parents.iter().map(&parent_id)))
+                .add(filter);
+            if let Some(after) = &after {
+                condition = condition.add(after_condition(after));
+            }
+            let mut inner: SelectStatement = Query::select();
+            inner
+                .columns(E::Column::iter().map(|c| (table, c)))
+                .expr_as(
+                    Expr::cust(format!(
+                        "ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY {})",
+                        order_sql.join(", ")
+                    )),
+                    Alias::new("rn"),
+                )
+                .from(table)
+                .cond_where(condition);
+            let outer = Query::select()
+                .column(Asterisk)
+                .from_subquery(inner, Alias::new("page"))
+                .and_where(Expr::col((Alias::new("page"), Alias::new("rn"))).lte(limit))
+                .order_by((Alias::new("page"), Alias::new("rn")), Order::Asc)
+                .to_owned();
+            let rows = E::Model::find_by_statement(db.get_database_backend().build(&outer))
+                .all(db)
+                .await
+                .map_err(Arc::new)?;
+            for row in rows {
+                pages.entry(parent_of(&row, v)).or_default().push(row);
+            }
         }
         for (parent, rows) in pages {
             out.insert(
@@ -384,14 +436,15 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
         &self,
         keys: &[NestedPage<MissionsOf>],
     ) -> LoadResult<NestedPage<MissionsOf>, Self::Value> {
-        windowed::<mission::Entity, _>(
+        windowed::<mission::Entity, _, _>(
             &self.db,
             keys,
             Window {
                 parent: mission::Column::OrganizationId,
                 order: &["start_at", "id"],
-                filter: mission::is_public(),
             },
+            |p| p.1,
+            |statuses| self.access.missions(statuses),
             |after| {
                 let t = after.time.unwrap_or_default();
                 Condition::any().add(mission::Column::StartAt.gt(t)).add(
@@ -400,7 +453,7 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
                         .add(mission::Column::Id.gt(after.id)),
                 )
             },
-            |m| MissionsOf(m.organization_id.unwrap_or_default()),
+            |m, statuses| MissionsOf(m.organization_id.unwrap_or_default(), statuses),
             |p| p.0,
         )
         .await
@@ -415,16 +468,42 @@ impl Loader<NestedPage<ApplicationsOf>> for DbLoader {
         &self,
         keys: &[NestedPage<ApplicationsOf>],
     ) -> LoadResult<NestedPage<ApplicationsOf>, Self::Value> {
-        windowed::<application::Entity, _>(
+        windowed::<application::Entity, _, _>(
             &self.db,
             keys,
             Window {
                 parent: application::Column::VolunteerId,
                 order: &["id"],
-                filter: Condition::all(),
             },
+            |_| (),
+            |()| self.access.applications(),
             |after| Condition::all().add(application::Column::Id.gt(after.id)),
-            |a| ApplicationsOf(a.volunteer_id),
+            |a, ()| ApplicationsOf(a.volunteer_id),
+            |p| p.0,
+        )
+        .await
+    }
+}
+
+impl Loader<NestedPage<ApplicationsTo>> for DbLoader {
+    type Value = Vec<application::Model>;
+    type Error = Arc<DbErr>;
+
+    async fn load(
+        &self,
+        keys: &[NestedPage<ApplicationsTo>],
+    ) -> LoadResult<NestedPage<ApplicationsTo>, Self::Value> {
+        windowed::<application::Entity, _, _>(
+            &self.db,
+            keys,
+            Window {
+                parent: application::Column::MissionId,
+                order: &["id"],
+            },
+            |_| (),
+            |()| self.access.applications(),
+            |after| Condition::all().add(application::Column::Id.gt(after.id)),
+            |a, ()| ApplicationsTo(a.mission_id),
             |p| p.0,
         )
         .await

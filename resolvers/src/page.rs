@@ -42,9 +42,10 @@ pub struct PageInfo {
 #[graphql(concrete(name = "MissionEdge", params(crate::mission::Mission)))]
 #[graphql(concrete(name = "OrganizationEdge", params(crate::organization::Organization)))]
 #[graphql(concrete(name = "VolunteerEdge", params(crate::volunteer::Volunteer)))]
-#[graphql(concrete(name = "ApplicationEdge", params(crate::volunteer::Application)))]
+#[graphql(concrete(name = "ApplicationEdge", params(crate::application::Application)))]
 #[graphql(concrete(name = "ImportRunEdge", params(crate::import_run::ImportRun)))]
 #[graphql(concrete(name = "ImportRefusalEdge", params(crate::import_run::ImportRefusal)))]
+#[graphql(concrete(name = "AuditEntryEdge", params(crate::audit::AuditEntry)))]
 pub struct Edge<T: async_graphql::OutputType> {
     /// Pass it as `after` to get the items after this one.
     pub cursor: String,

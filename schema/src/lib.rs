@@ -1,5 +1,6 @@
 //! Assembles Passerelle's executable GraphQL schema from the domain resolvers: the merged query
-//! root, the loaders, the request limits, Apollo Federation v2, and the error codes.
+//! and mutation roots, the request limits, Apollo Federation v2, the field access rules and the
+//! error codes. [`prepare`] gives a request its viewer and its own loaders.
 //!
 //! `schema/schema.graphql` beside this crate is the committed contract; a test compares it with
 //! [`sdl`] and tells the command that updates it.
@@ -10,14 +11,22 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    EmptyMutation, EmptySubscription, MergedObject, PathSegment, Response, SDLExportOptions,
-    Schema, ServerError, ServerResult, ValidationResult, Value, Variables,
+    EmptySubscription, MergedObject, PathSegment, Request, Response, SDLExportOptions, Schema,
+    ServerError, ServerResult, ValidationResult, Value, Variables,
 };
+use passerelle_entities::access::Viewer;
 use passerelle_resolvers::DbLoader;
+use passerelle_resolvers::application::ApplicationQuery;
+use passerelle_resolvers::audit::AuditQuery;
+use passerelle_resolvers::diffusion::DiffusionMutation;
 use passerelle_resolvers::import_run::ImportRunQuery;
 use passerelle_resolvers::mission::MissionQuery;
 use passerelle_resolvers::organization::OrganizationQuery;
+use passerelle_resolvers::policy;
 use passerelle_resolvers::publisher::PublisherQuery;
+use passerelle_resolvers::scope::ClientAddress;
+use passerelle_resolvers::stats::{StatsQuery, StatsSettings};
+use passerelle_resolvers::viewer::ViewerQuery;
 use passerelle_resolvers::volunteer::VolunteerQuery;
 use sea_orm::DatabaseConnection;
 use std::sync::{Arc, Mutex};
@@ -30,11 +39,19 @@ pub struct Query(
     OrganizationQuery,
     PublisherQuery,
     VolunteerQuery,
+    ApplicationQuery,
     ImportRunQuery,
+    ViewerQuery,
+    StatsQuery,
+    AuditQuery,
 );
 
+/// The mutation root.
+#[derive(MergedObject, Default)]
+pub struct Mutation(DiffusionMutation);
+
 /// The executable schema.
-pub type PasserelleSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type PasserelleSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Bounds on what one GraphQL request may ask.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +63,8 @@ pub struct Limits {
     /// How long a DataLoader gathers keys before it runs its batch. Every relation of one list
     /// is loaded in one statement as long as the list's fields are resolved within this window.
     pub loader_delay: Duration,
+    /// The smallest count of volunteers or applications shown to analysts.
+    pub analyst_min_count: i64,
 }
 
 impl Default for Limits {
@@ -54,27 +73,56 @@ impl Default for Limits {
             max_depth: 16,
             max_complexity: 2_000,
             loader_delay: Duration::from_millis(2),
+            analyst_min_count: StatsSettings::default().analyst_min_count,
         }
     }
 }
 
 /// Builds the schema over a database pool.
 pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
-    let loaders =
-        DataLoader::new(DbLoader::new(db.clone()), tokio::spawn).delay(limits.loader_delay);
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .extension(ErrorCodesFactory)
+        .extension(GuardFactory)
         .data(db)
-        .data(loaders)
+        .data(limits)
+        .data(StatsSettings {
+            analyst_min_count: limits.analyst_min_count,
+        })
         .finish()
+}
+
+/// Gives a request its viewer, the address it came from (for the audit log) and loaders of
+/// its own: every batch a loader runs is scoped to this viewer, and no batch mixes two viewers.
+pub fn prepare(
+    schema: &PasserelleSchema,
+    request: Request,
+    viewer: Viewer,
+    address: Option<String>,
+) -> Request {
+    let db = schema
+        .data::<DatabaseConnection>()
+        .cloned()
+        .unwrap_or_default();
+    let delay = schema
+        .data::<Limits>()
+        .map_or(Limits::default().loader_delay, |l| l.loader_delay);
+    let loaders = DataLoader::new(
+        DbLoader::new(db, Arc::new(viewer.access.clone())),
+        tokio::spawn,
+    )
+    .delay(delay);
+    let mut request = request.data(viewer).data(loaders);
+    if let Some(address) = address {
+        request = request.data(ClientAddress(address));
+    }
+    request
 }
 
 /// The SDL of the schema as a federation router composes it (with `@key` and `@link`).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .finish()
         .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
@@ -101,22 +149,35 @@ pub fn is_request_error(response: &Response) -> bool {
         })
 }
 
-/// Gives every error a stable `extensions.code`, by the phase it came from: our own errors
-/// already carry one; async-graphql's parse and validation errors, and its argument coercion
-/// errors, get theirs here. It also puts `null` where a nullable field failed, as the GraphQL
-/// specification asks (async-graphql leaves the field out).
-struct ErrorCodesFactory;
+/// Guards every field with its access rule ([`policy`]): a field the viewer's kind may not
+/// read is `FORBIDDEN`, before its resolver runs. Gives every error a stable `extensions.code`,
+/// by the phase it came from: our own errors already carry one; async-graphql's parse and
+/// validation errors, and its argument coercion errors, get theirs here. It also puts `null`
+/// where a nullable field failed, as the GraphQL specification asks (async-graphql leaves the
+/// field out). One extension does both, so that each field is wrapped once.
+struct GuardFactory;
 
-impl ExtensionFactory for ErrorCodesFactory {
+impl ExtensionFactory for GuardFactory {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes::default())
+        Arc::new(Guard::default())
     }
 }
 
 /// The per-request state of the extension: the paths of the nullable fields that failed.
 #[derive(Default)]
-struct ErrorCodes {
+struct Guard {
     failed_nullable: Mutex<Vec<Vec<PathSegment>>>,
+}
+
+impl Guard {
+    fn remember_if_nullable(&self, nullable: bool, e: &ServerError) {
+        if nullable && !e.path.is_empty() {
+            self.failed_nullable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.path.clone());
+        }
+    }
 }
 
 fn with_code(mut e: ServerError, code: &str) -> ServerError {
@@ -156,7 +217,7 @@ fn put_null(data: &mut Value, path: &[PathSegment]) {
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodes {
+impl Extension for Guard {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -212,6 +273,39 @@ impl Extension for ErrorCodes {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let nullable = !info.return_type.ends_with('!');
+        let kind = ctx
+            .data_opt::<Viewer>()
+            .map_or(passerelle_entities::access::Kind::Anonymous, |v| {
+                v.access.kind()
+            });
+        if !policy::allows(kind, info.parent_type, info.name) {
+            if policy::field_access(info.parent_type, info.name).is_none() {
+                tracing::warn!(
+                    graphql.type = info.parent_type,
+                    graphql.field = info.name,
+                    "a field without an access rule was denied; add one in resolvers/src/policy.rs"
+                );
+            }
+            let mut e = ServerError::new(
+                format!(
+                    "{}.{} is not readable with these credentials",
+                    info.parent_type, info.name
+                ),
+                None,
+            );
+            e.path = info
+                .path_node
+                .to_string_vec()
+                .into_iter()
+                .map(|s| match s.parse::<usize>() {
+                    Ok(i) => PathSegment::Index(i),
+                    Err(_) => PathSegment::Field(s),
+                })
+                .collect();
+            let e = with_code(e, "FORBIDDEN");
+            self.remember_if_nullable(nullable, &e);
+            return Err(e);
+        }
         next.run(ctx, info).await.map_err(|e| {
             // Our resolvers always set a code; a bare error here is async-graphql refusing an
             // argument value (a variable of the wrong shape, an out-of-range number).
@@ -222,12 +316,7 @@ impl Extension for ErrorCodes {
             } else {
                 "INTERNAL_SERVER_ERROR"
             };
-            if nullable && !e.path.is_empty() {
-                self.failed_nullable
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(e.path.clone());
-            }
+            self.remember_if_nullable(nullable, &e);
             with_code(e, code)
         })
     }

@@ -23,7 +23,7 @@ fn the_contract_keeps_the_names_clients_rely_on() {
         "mission(id: ID!): Mission",
         "organizations(filter: OrganizationFilter, first: Int, after: String): OrganizationConnection!",
         "publishers: [Publisher!]!",
-        "volunteers(filter: VolunteerFilter, first: Int, after: String): VolunteerConnection!",
+        "volunteers(filter: VolunteerFilter, first: Int, after: String): VolunteerConnection",
         "facets: MissionFacets!",
         "departmentCodes: [FacetCount!]!",
         "radiusKm: Float!",
@@ -33,4 +33,42 @@ fn the_contract_keeps_the_names_clients_rely_on() {
     ] {
         assert!(sdl.contains(needle), "the schema still has `{needle}`");
     }
+}
+
+/// Every field of every object type has an access rule: a field without one would be denied at
+/// run time (see `resolvers/src/policy.rs`), so a new field must name who may read it.
+#[tokio::test]
+async fn every_field_of_the_schema_has_an_access_rule() {
+    let schema = passerelle_schema::build(
+        sea_orm::DatabaseConnection::default(),
+        passerelle_schema::Limits::default(),
+    );
+    let response = schema
+        .execute("{ __schema { types { name kind fields { name } } } }")
+        .await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let data = response.data.into_json().expect("json");
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for ty in data["__schema"]["types"].as_array().expect("types") {
+        let name = ty["name"].as_str().unwrap_or_default();
+        if ty["kind"] != "OBJECT" || name.starts_with("__") {
+            continue;
+        }
+        for field in ty["fields"].as_array().into_iter().flatten() {
+            let field = field["name"].as_str().unwrap_or_default();
+            checked += 1;
+            if passerelle_resolvers::policy::field_access(name, field).is_none() {
+                missing.push(format!("{name}.{field}"));
+            }
+        }
+    }
+    assert!(
+        checked > 200,
+        "the whole schema was walked ({checked} fields)"
+    );
+    assert!(
+        missing.is_empty(),
+        "fields without an access rule (add them to resolvers/src/policy.rs): {missing:?}"
+    );
 }

@@ -2,10 +2,10 @@
 use async_graphql::{Enum, ID, InputObject};
 use chrono::{DateTime, Utc};
 
-use crate::enums::{Domain, MissionType, OrderDirection, Remote};
+use crate::enums::{Domain, MissionStatus, MissionType, OrderDirection, Remote};
 
 /// Which missions to list. Every field narrows the list; an empty list (`domains: []`) narrows
-/// nothing. Only validated missions that are not deleted are ever listed.
+/// nothing. Deleted missions are never listed.
 #[derive(Debug, Clone, Default, InputObject)]
 pub struct MissionFilter {
     /// Words searched in the title, description, organization name and cities; accents and
@@ -35,6 +35,11 @@ pub struct MissionFilter {
     pub publisher_ids: Option<Vec<ID>>,
     /// Missions of any of these organizations.
     pub organization_ids: Option<Vec<ID>>,
+    /// Missions in any of these statuses; VALIDATED when not given. Validated missions are
+    /// public; missions in other statuses are listed only to those who manage them: a partner
+    /// its own, structure staff their organization's, a referent those with an address in
+    /// their territory, an admin all of them.
+    pub statuses: Option<Vec<MissionStatus>>,
 }
 
 /// A circle on the Earth.

@@ -5,7 +5,7 @@ mod search;
 mod types;
 
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
-pub use query::{MissionConnection, MissionFacets, MissionQuery};
-pub use search::parse_id;
+pub use query::{FacetCount, MissionConnection, MissionFacets, MissionQuery};
+pub use search::{MAX_LIST_VALUES, parse_id, status_set};
 pub(crate) use types::ORGANIZATION_MISSIONS;
 pub use types::{Address, Mission, OrganizationMissionConnection};

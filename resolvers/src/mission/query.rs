@@ -12,7 +12,7 @@ use crate::enums::{Domain, MissionType, Remote, graphql_name};
 use crate::error::{ApiError, ApiResult};
 use crate::loader::MissionId;
 use crate::page::{Edge, Page, PageInfo, page_size};
-use crate::{db, loaders};
+use crate::{db, loaders, scope};
 
 /// Queries over missions.
 #[derive(Default)]
@@ -20,7 +20,9 @@ pub struct MissionQuery;
 
 #[Object]
 impl MissionQuery {
-    /// Validated missions, filtered and ordered, a page at a time (default 20, at most 100).
+    /// Missions, filtered and ordered, a page at a time (default 20, at most 100): validated
+    /// ones unless `filter.statuses` asks for others (see `MissionFilter.statuses`). A partner's
+    /// key sees the missions its diffusion rules allow, and all of its own.
     async fn missions(
         &self,
         ctx: &Context<'_>,
@@ -31,7 +33,11 @@ impl MissionQuery {
     ) -> ApiResult<MissionConnection> {
         let db = db(ctx)?;
         let size = page_size(first)?;
-        let search = MissionSearch::new(db.get_database_backend(), filter.unwrap_or_default())?;
+        let search = MissionSearch::new(
+            db.get_database_backend(),
+            filter.unwrap_or_default(),
+            scope::access(ctx),
+        )?;
         let order = search.resolve_order(order_by)?;
         let after = after
             .map(|a| Cursor::decode(&a, &order.list_name()))
@@ -53,10 +59,11 @@ impl MissionQuery {
         })
     }
 
-    /// A validated mission by id.
+    /// A mission by id: a validated one, or one the caller manages in any status.
     ///
-    /// Errors: `NOT_FOUND` when no validated mission has this id, `BAD_USER_INPUT` for an id
-    /// that is not one.
+    /// Errors: `NOT_FOUND` when no such mission exists or the caller may not read it (the
+    /// answer is the same, so that it tells nothing), `BAD_USER_INPUT` for an id that is not
+    /// one.
     async fn mission(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Mission>> {
         let key = parse_id("id", &id)?;
         match loaders(ctx)?.load_one(MissionId(key)).await? {

@@ -1,6 +1,7 @@
 //! Turns a `MissionFilter` and `MissionOrder` into SQL: one statement for a page, one for the
 //! count, one per facet; all filtered in the database, through indexes.
 use async_graphql::ID;
+use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::{geo, mission, search, time};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use sea_orm::{
@@ -10,7 +11,7 @@ use sea_orm::{
 
 use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
 use crate::cursor::{Cursor, SortValue, time_value};
-use crate::enums::OrderDirection;
+use crate::enums::{MissionStatus, OrderDirection};
 use crate::error::{ApiError, ApiResult};
 use crate::sql::{FullText, HAVERSINE_KM, cust};
 
@@ -36,7 +37,8 @@ struct Near {
 #[derive(Debug, Clone)]
 pub struct MissionSearch {
     backend: DbBackend,
-    condition: Condition,
+    /// `None`: the viewer may read no mission of the statuses asked for.
+    condition: Option<Condition>,
     full_text: Option<FullText>,
     near: Option<Near>,
 }
@@ -93,6 +95,20 @@ fn non_empty<T>(field: &str, list: Option<Vec<T>>) -> ApiResult<Option<Vec<T>>> 
     }
 }
 
+/// The statuses a list asks for: VALIDATED when none are given.
+///
+/// # Errors
+/// `BAD_USER_INPUT` for a list longer than every status.
+pub fn status_set(field: &str, statuses: Option<Vec<MissionStatus>>) -> ApiResult<StatusSet> {
+    Ok(match non_empty(field, statuses)? {
+        Some(list) => list
+            .into_iter()
+            .map(passerelle_entities::MissionStatus::from)
+            .collect(),
+        None => StatusSet::VALIDATED,
+    })
+}
+
 fn check_words(keywords: &str) -> ApiResult<Option<Vec<String>>> {
     if keywords.trim().is_empty() {
         return Ok(None);
@@ -121,13 +137,15 @@ fn check_words(keywords: &str) -> ApiResult<Option<Vec<String>>> {
 }
 
 impl MissionSearch {
-    /// Checks every field of the filter and builds the search.
+    /// Checks every field of the filter and builds the search over the missions `access` may
+    /// read.
     ///
     /// # Errors
     /// `BAD_USER_INPUT` naming the field at fault: coordinates outside the world, a radius that
     /// is not in (0, 1000] km, an unknown department, a malformed id, too long keywords.
-    pub fn new(backend: DbBackend, filter: MissionFilter) -> ApiResult<Self> {
-        let mut c = mission::is_public();
+    pub fn new(backend: DbBackend, filter: MissionFilter, access: &Access) -> ApiResult<Self> {
+        let scope = access.missions(status_set("filter.statuses", filter.statuses)?);
+        let mut c = scope.clone().unwrap_or_else(Condition::all);
         if let Some(domains) = non_empty("filter.domains", filter.domains)? {
             c = c.add(
                 mission::Column::Domain
@@ -259,7 +277,7 @@ impl MissionSearch {
         }
         Ok(MissionSearch {
             backend,
-            condition: c,
+            condition: scope.map(|_| c),
             full_text,
             near,
         })
@@ -308,9 +326,9 @@ impl MissionSearch {
     /// index, the haversine distance is computed once per address. With keywords on SQLite,
     /// missions are kept by `id IN (SELECT rowid … MATCH …)`, or, to order by relevance, joined
     /// to the FTS5 results with their score: either way the full-text index drives the query.
-    fn base(&self, with_score: bool) -> SelectStatement {
+    fn base(&self, condition: &Condition, with_score: bool) -> SelectStatement {
         let mut q = Query::select();
-        q.from(mission::Entity).cond_where(self.condition.clone());
+        q.from(mission::Entity).cond_where(condition.clone());
         if let Some(near) = self.near {
             let (a, b, l, r) = near.bbox;
             let addresses = Query::select()
@@ -403,8 +421,11 @@ impl MissionSearch {
         size: u64,
         after: Option<&Cursor>,
     ) -> ApiResult<Vec<MissionRow>> {
+        let Some(condition) = &self.condition else {
+            return Ok(Vec::new());
+        };
         let by_relevance = order.field == MissionOrderField::Relevance;
-        let mut q = self.base(by_relevance);
+        let mut q = self.base(condition, by_relevance);
         q.columns(mission::Column::iter().map(|c| (mission::Entity, c)));
         let distance = self.distance_expr();
         let score = if by_relevance {
@@ -463,7 +484,10 @@ impl MissionSearch {
 
     /// The number of missions of the filter, over all pages.
     pub async fn count(&self, db: &DatabaseConnection) -> ApiResult<i64> {
-        let mut q = self.base(false);
+        let Some(condition) = &self.condition else {
+            return Ok(0);
+        };
+        let mut q = self.base(condition, false);
         q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
         let row = db.query_one(&q).await?;
         Ok(match row {
@@ -478,7 +502,10 @@ impl MissionSearch {
         db: &DatabaseConnection,
         column: mission::Column,
     ) -> ApiResult<Vec<(String, i64)>> {
-        let mut q = self.base(false);
+        let Some(condition) = &self.condition else {
+            return Ok(Vec::new());
+        };
+        let mut q = self.base(condition, false);
         q.expr_as(Expr::col((mission::Entity, column)), Alias::new("value"))
             .expr_as(Expr::col(Asterisk).count(), Alias::new("n"))
             .group_by_col((mission::Entity, column));
@@ -488,9 +515,12 @@ impl MissionSearch {
     /// Counts by department of the missions' addresses (a mission with addresses in two
     /// departments counts in both), most frequent first.
     pub async fn department_facet(&self, db: &DatabaseConnection) -> ApiResult<Vec<(String, i64)>> {
+        let Some(condition) = &self.condition else {
+            return Ok(Vec::new());
+        };
         let addr = Alias::new("mission_addresses");
         let dep = Expr::col((addr.clone(), Alias::new("department_code")));
-        let mut q = self.base(false);
+        let mut q = self.base(condition, false);
         q.join(
             sea_orm::JoinType::InnerJoin,
             addr.clone(),

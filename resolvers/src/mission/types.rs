@@ -1,8 +1,10 @@
 //! The `Mission` and `Address` types.
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use passerelle_entities::access::StatusSet;
 use passerelle_entities::{mission, mission_address, search};
 
+use crate::application::ApplicationConnection;
 use crate::cursor::{Cursor, time_value};
 use crate::enums::{Domain, MissionStatus, MissionType, Remote};
 use crate::error::ApiResult;
@@ -10,7 +12,7 @@ use crate::loader::{AddressesOf, MissionCountOf, PublisherId};
 use crate::organization::Organization;
 use crate::page::{Edge, Page, PageInfo};
 use crate::publisher::Publisher;
-use crate::{loader, loaders};
+use crate::{loader, loaders, scope};
 
 /// A mission of general interest, published by a host structure through a publisher.
 #[derive(Debug, Clone, SimpleObject)]
@@ -54,6 +56,7 @@ pub struct Mission {
     /// Where a candidate applies.
     pub application_url: String,
     pub status: MissionStatus,
+    #[graphql(skip)]
     pub status_comment: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -120,6 +123,43 @@ impl Mission {
         Ok(rows.into_iter().map(Address::from).collect())
     }
 
+    /// Why the mission was refused or sent back for correction. Readable by those who manage
+    /// the mission (its partner, its structure, the referents of its territory, admins);
+    /// `FORBIDDEN` for others.
+    async fn status_comment(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        let access = scope::access(ctx);
+        let departments: Vec<String> = if access.manages_by_territory() {
+            loaders(ctx)?
+                .load_one(AddressesOf(self.db_id))
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|a| a.department_code)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if access.manages_mission(self.publisher_id, self.organization_id, &departments) {
+            Ok(self.status_comment.clone())
+        } else {
+            Err(scope::forbidden("Mission.statusComment"))
+        }
+    }
+
+    /// The applications to the mission that the caller may read, oldest first, a page at a time
+    /// (default 20, at most 100): structure staff see those to their missions, referents those
+    /// of their territory's volunteers, a volunteer their own.
+    async fn applications(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Option<ApplicationConnection>> {
+        ApplicationConnection::to_mission(ctx, self.db_id, first, after)
+            .await
+            .map(Some)
+    }
+
     /// The host structure.
     async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Option<Organization>> {
         let Some(id) = self.organization_id else {
@@ -180,12 +220,14 @@ pub(crate) const ORGANIZATION_MISSIONS: &str = "organization.missions:START_AT:A
 /// A page of an organization's missions, ordered by start date.
 pub struct OrganizationMissionConnection {
     pub(crate) organization_id: i64,
+    pub(crate) statuses: StatusSet,
     pub(crate) page: Page<Mission>,
 }
 
 impl OrganizationMissionConnection {
     pub(crate) fn new(
         organization_id: i64,
+        statuses: StatusSet,
         rows: Vec<mission::Model>,
         size: u64,
         had_after: bool,
@@ -199,6 +241,7 @@ impl OrganizationMissionConnection {
         );
         OrganizationMissionConnection {
             organization_id,
+            statuses,
             page,
         }
     }
@@ -219,10 +262,10 @@ impl OrganizationMissionConnection {
         &self.page.info
     }
 
-    /// The number of the organization's public missions, over all pages.
+    /// The number of the organization's missions of the same statuses, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
         Ok(loaders(ctx)?
-            .load_one(MissionCountOf(self.organization_id))
+            .load_one(MissionCountOf(self.organization_id, self.statuses))
             .await?
             .unwrap_or_default())
     }

@@ -2,17 +2,16 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use passerelle_entities::{geo, organization};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::cursor::{Cursor, SortValue};
+use crate::enums::MissionStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::loader::{MissionsOf, NestedAfter, NestedPage, OrganizationId, PublisherId};
-use crate::mission::{OrganizationMissionConnection, parse_id};
+use crate::mission::{OrganizationMissionConnection, parse_id, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
-use crate::{db, loaders};
+use crate::{db, loaders, scope};
 
 /// A host structure: an association, a local authority, a public body.
 #[derive(Debug, Clone)]
@@ -100,15 +99,18 @@ impl Organization {
             .map(Publisher::from))
     }
 
-    /// The organization's validated missions, by start date, a page at a time (default 20, at
-    /// most 100).
+    /// The organization's missions, by start date, a page at a time (default 20, at most 100):
+    /// validated ones unless `statuses` asks for others, which only those who manage the
+    /// organization's missions see (as in `MissionFilter.statuses`).
     async fn missions(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        statuses: Option<Vec<MissionStatus>>,
     ) -> ApiResult<OrganizationMissionConnection> {
         let size = page_size(first)?;
+        let statuses = status_set("statuses", statuses)?;
         let after = match after {
             Some(a) => {
                 let c = Cursor::decode(&a, crate::mission::ORGANIZATION_MISSIONS)?;
@@ -121,13 +123,14 @@ impl Organization {
         };
         let had_after = after.is_some();
         let key = NestedPage {
-            parent: MissionsOf(self.model.id),
+            parent: MissionsOf(self.model.id, statuses),
             limit: size + 1,
             after,
         };
         let rows = loaders(ctx)?.load_one(key).await?.unwrap_or_default();
         Ok(OrganizationMissionConnection::new(
             self.model.id,
+            statuses,
             rows,
             size,
             had_after,
@@ -200,14 +203,18 @@ impl OrganizationQuery {
                     ),
             );
         }
-        let db = db(ctx)?;
-        let rows = organization::Entity::find()
-            .filter(page_condition)
-            .order_by_asc(organization::Column::Name)
-            .order_by_asc(organization::Column::Id)
-            .limit(size + 1)
-            .all(db)
-            .await?;
+        let rows = match scope::find::<organization::Entity>(scope::access(ctx)) {
+            None => Vec::new(),
+            Some(select) => {
+                select
+                    .filter(page_condition)
+                    .order_by_asc(organization::Column::Name)
+                    .order_by_asc(organization::Column::Id)
+                    .limit(size + 1)
+                    .all(db(ctx)?)
+                    .await?
+            }
+        };
         let page = Page::from_rows(
             rows,
             size,
@@ -265,10 +272,16 @@ impl OrganizationConnection {
 
     /// The number of organizations of the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        let n = organization::Entity::find()
-            .filter(self.condition.clone())
-            .count(db(ctx)?)
-            .await?;
-        Ok(n as i64)
+        Ok(
+            match scope::find::<organization::Entity>(scope::access(ctx)) {
+                Some(select) => {
+                    select
+                        .filter(self.condition.clone())
+                        .count(db(ctx)?)
+                        .await? as i64
+                }
+                None => 0,
+            },
+        )
     }
 }

@@ -1,13 +1,16 @@
-//! Publishers (partner platforms): the type and `publishers`.
+//! Publishers (partner platforms): the type, `publishers`, and the private side a publisher and
+//! admins read (import runs, API keys, diffusion rules) or admins only (feed settings).
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
-use passerelle_entities::publisher;
-use sea_orm::{EntityTrait, QueryOrder};
+use chrono::{DateTime, Utc};
+use passerelle_entities::{api_key, diffusion_rule, publisher};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 
+use crate::enums::{DiffusionField, DiffusionOperator};
 use crate::error::ApiResult;
 use crate::import_run::ImportRun;
 use crate::loader::PublisherId;
 use crate::mission::parse_id;
-use crate::{db, loaders};
+use crate::{db, loaders, scope};
 
 /// A partner platform: an annonceur publishes missions, a diffuseur shows other publishers'
 /// missions; many are both.
@@ -23,19 +26,124 @@ pub struct Publisher {
     pub is_annonceur: bool,
     /// Shows other publishers' missions.
     pub is_diffuseur: bool,
+    #[graphql(skip)]
+    pub db_id: i64,
+    #[graphql(skip)]
+    pub feed: Option<PublisherFeed>,
+}
+
+/// Where and how often a publisher's feed is imported. Credentials are never served.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PublisherFeed {
+    /// The feed's URL, without user, password or query.
+    pub url: String,
+    /// The basic-auth user, when the feed needs one.
+    pub user: Option<String>,
+    /// Whether a basic-auth password is stored.
+    pub has_password: bool,
+    /// How often `serve` imports it, in seconds.
+    pub every_secs: Option<i64>,
+}
+
+/// An API key of a publisher: never the key itself, which is shown once, when it is made.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ApiKey {
+    /// The public part of the key (`pk_…`), how it is listed and revoked.
+    pub prefix: String,
+    pub label: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// When it was last used, to the minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked; a revoked key is refused.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<api_key::Model> for ApiKey {
+    fn from(k: api_key::Model) -> Self {
+        ApiKey {
+            prefix: k.prefix,
+            label: k.label,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// One rule of what a diffuseur shows of other publishers' missions.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct DiffusionRule {
+    pub field: DiffusionField,
+    pub operator: DiffusionOperator,
+    /// A publisher or organization id, a stored type or domain (`benevolat`, `sport`), a
+    /// department code, or a network name.
+    pub value: String,
+}
+
+impl From<diffusion_rule::Model> for DiffusionRule {
+    fn from(r: diffusion_rule::Model) -> Self {
+        DiffusionRule {
+            field: r.field.into(),
+            operator: r.operator.into(),
+            value: r.value,
+        }
+    }
 }
 
 #[ComplexObject]
 impl Publisher {
-    /// The publisher's most recent feed import, if it ever had one.
+    /// The publisher's most recent feed import, if it ever had one. Readable by the publisher
+    /// itself and by admins (null for other publishers).
     async fn last_import(&self, ctx: &Context<'_>) -> ApiResult<Option<ImportRun>> {
-        let id = parse_id("id", &self.id)?;
-        crate::import_run::last_import(ctx, id).await
+        crate::import_run::last_import(ctx, self.db_id).await
+    }
+
+    /// The publisher's feed settings: admins only.
+    async fn feed(&self) -> Option<PublisherFeed> {
+        self.feed.clone()
+    }
+
+    /// The publisher's API keys, newest first. Readable by the publisher itself and by admins
+    /// (null for other publishers).
+    async fn api_keys(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<ApiKey>>> {
+        let Some(select) = scope::find::<api_key::Entity>(scope::access(ctx))
+            .filter(|_| scope::access(ctx).manages_publisher(self.db_id))
+        else {
+            return Ok(None);
+        };
+        let keys = select
+            .filter(api_key::Column::PublisherId.eq(self.db_id))
+            .order_by_desc(api_key::Column::Id)
+            .all(db(ctx)?)
+            .await?;
+        Ok(Some(keys.into_iter().map(ApiKey::from).collect()))
+    }
+
+    /// What the publisher, as a diffuseur, shows of other publishers' missions (its own are
+    /// always shown). Readable by the publisher itself and by admins (null for others).
+    async fn diffusion_rules(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<DiffusionRule>>> {
+        let Some(select) = scope::find::<diffusion_rule::Entity>(scope::access(ctx))
+            .filter(|_| scope::access(ctx).manages_publisher(self.db_id))
+        else {
+            return Ok(None);
+        };
+        let rules = select
+            .filter(diffusion_rule::Column::DiffuseurId.eq(self.db_id))
+            .order_by_asc(diffusion_rule::Column::Id)
+            .all(db(ctx)?)
+            .await?;
+        Ok(Some(rules.into_iter().map(DiffusionRule::from).collect()))
     }
 }
 
 impl From<publisher::Model> for Publisher {
     fn from(p: publisher::Model) -> Self {
+        let feed = p.feed_url.as_deref().map(|url| PublisherFeed {
+            url: passerelle_entities::publisher::display_url(url),
+            user: p.feed_user.clone(),
+            has_password: p.feed_password.is_some(),
+            every_secs: p.import_every_secs,
+        });
         Publisher {
             id: ID(p.id.to_string()),
             name: p.name,
@@ -44,6 +152,8 @@ impl From<publisher::Model> for Publisher {
             description: p.description,
             is_annonceur: p.is_annonceur,
             is_diffuseur: p.is_diffuseur,
+            db_id: p.id,
+            feed,
         }
     }
 }
@@ -56,7 +166,10 @@ pub struct PublisherQuery;
 impl PublisherQuery {
     /// Every publisher, by name. There are a few dozen: this list is not paginated.
     async fn publishers(&self, ctx: &Context<'_>) -> ApiResult<Vec<Publisher>> {
-        let rows = publisher::Entity::find()
+        let Some(select) = scope::find::<publisher::Entity>(scope::access(ctx)) else {
+            return Ok(Vec::new());
+        };
+        let rows = select
             .order_by_asc(publisher::Column::Name)
             .all(db(ctx)?)
             .await?;

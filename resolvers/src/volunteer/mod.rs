@@ -1,22 +1,21 @@
-//! SNU volunteers and their applications: the types, `volunteers` and `volunteer`.
+//! SNU volunteers: the type, `volunteers` and `volunteer`.
 //!
-//! Until access control lands, volunteers are readable by any caller (see the README).
+//! Rows come through the viewer's scope (a volunteer's own record, the applicants to a
+//! structure's missions, a referent's territory, all for an admin). Fields are guarded by kind of
+//! viewer in `crate::policy`: structure staff read the contact fields only, which is why the
+//! others are nullable.
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, NaiveDate, Utc};
-use passerelle_entities::{application, volunteer};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use passerelle_entities::volunteer;
+use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use crate::application::ApplicationConnection;
 use crate::cursor::Cursor;
-use crate::enums::ApplicationStatus;
 use crate::error::{ApiError, ApiResult};
-use crate::loader::{
-    ApplicationCountOf, ApplicationsOf, MissionId, NestedAfter, NestedPage, VolunteerId,
-};
-use crate::mission::{Mission, parse_id};
+use crate::loader::VolunteerId;
+use crate::mission::{MAX_LIST_VALUES, parse_id};
 use crate::page::{Edge, Page, PageInfo, page_size};
-use crate::{db, loaders};
+use crate::{db, loaders, scope};
 
 /// A young person of the Service National Universel.
 #[derive(Debug, Clone)]
@@ -30,10 +29,10 @@ impl From<volunteer::Model> for Volunteer {
     }
 }
 
-const APPLICATIONS: &str = "volunteer.applications:ID:ASC";
 const VOLUNTEERS: &str = "volunteers:ID:ASC";
 
-/// A young person of the Service National Universel.
+/// A young person of the Service National Universel. Personal data: readable only through a
+/// volunteer the caller may read, and field by field as the caller's role allows.
 #[Object]
 impl Volunteer {
     async fn id(&self) -> ID {
@@ -51,153 +50,58 @@ impl Volunteer {
     async fn phone(&self) -> Option<&str> {
         self.model.phone.as_deref()
     }
-    async fn birthdate(&self) -> NaiveDate {
-        self.model.birthdate
+    async fn birthdate(&self) -> Option<NaiveDate> {
+        Some(self.model.birthdate)
     }
-    async fn department_code(&self) -> &str {
-        &self.model.department_code
+    async fn department_code(&self) -> Option<&str> {
+        Some(&self.model.department_code)
     }
-    async fn region(&self) -> &str {
-        &self.model.region
+    async fn region(&self) -> Option<&str> {
+        Some(&self.model.region)
     }
     /// The SNU cohort, e.g. "2026 Juin".
-    async fn cohort(&self) -> &str {
-        &self.model.cohort
+    async fn cohort(&self) -> Option<&str> {
+        Some(&self.model.cohort)
     }
     /// Phase 1, the cohesion stay: e.g. "DONE", "IN_PROGRESS", "NOT_DONE".
-    async fn phase1_status(&self) -> &str {
-        &self.model.phase1_status
+    async fn phase1_status(&self) -> Option<&str> {
+        Some(&self.model.phase1_status)
     }
     /// Phase 2, the general-interest mission.
-    async fn phase2_status(&self) -> &str {
-        &self.model.phase2_status
+    async fn phase2_status(&self) -> Option<&str> {
+        Some(&self.model.phase2_status)
     }
     /// Phase 3, the longer engagement.
-    async fn phase3_status(&self) -> &str {
-        &self.model.phase3_status
+    async fn phase3_status(&self) -> Option<&str> {
+        Some(&self.model.phase3_status)
     }
     /// Hours of general-interest mission done (84 complete phase 2).
-    async fn phase2_hours_done(&self) -> i32 {
-        self.model.phase2_hours_done
+    async fn phase2_hours_done(&self) -> Option<i32> {
+        Some(self.model.phase2_hours_done)
     }
-    async fn consent_data(&self) -> bool {
-        self.model.consent_data
+    async fn consent_data(&self) -> Option<bool> {
+        Some(self.model.consent_data)
     }
-    async fn consent_image(&self) -> bool {
-        self.model.consent_image
+    async fn consent_image(&self) -> Option<bool> {
+        Some(self.model.consent_image)
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.model.created_at
+    async fn created_at(&self) -> Option<DateTime<Utc>> {
+        Some(self.model.created_at)
     }
 
-    /// The volunteer's applications, oldest first, a page at a time (default 20, at most 100).
+    /// The volunteer's applications that the caller may read, oldest first, a page at a time
+    /// (default 20, at most 100). Structure staff see those to their own missions.
     async fn applications(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<ApplicationConnection> {
-        let size = page_size(first)?;
-        let after = after
-            .map(|a| Cursor::decode(&a, APPLICATIONS))
-            .transpose()?;
-        let had_after = after.is_some();
-        let key = NestedPage {
-            parent: ApplicationsOf(self.model.id),
-            limit: size + 1,
-            after: after.map(|c| NestedAfter {
-                time: None,
-                id: c.id,
-            }),
-        };
-        let rows = loaders(ctx)?.load_one(key).await?.unwrap_or_default();
-        let page = Page::from_rows(
-            rows,
-            size,
-            had_after,
-            |a| Cursor::new(APPLICATIONS, None, a.id).encode(),
-            Application::from,
-        );
-        Ok(ApplicationConnection {
-            volunteer_id: self.model.id,
-            page,
-        })
+        ApplicationConnection::of_volunteer(ctx, self.model.id, first, after).await
     }
 }
 
-/// A volunteer's application to a mission.
-#[derive(Debug, Clone)]
-pub struct Application {
-    model: application::Model,
-}
-
-impl From<application::Model> for Application {
-    fn from(model: application::Model) -> Self {
-        Application { model }
-    }
-}
-
-/// A volunteer's application to a mission.
-#[Object]
-impl Application {
-    async fn id(&self) -> ID {
-        ID(self.model.id.to_string())
-    }
-    async fn status(&self) -> ApplicationStatus {
-        self.model.status.into()
-    }
-    async fn motivation(&self) -> Option<&str> {
-        self.model.motivation.as_deref()
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.model.created_at
-    }
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.model.updated_at
-    }
-    /// The mission applied to; null once it is no longer published.
-    async fn mission(&self, ctx: &Context<'_>) -> ApiResult<Option<Mission>> {
-        Ok(loaders(ctx)?
-            .load_one(MissionId(self.model.mission_id))
-            .await?
-            .map(Mission::from))
-    }
-    async fn volunteer(&self, ctx: &Context<'_>) -> ApiResult<Option<Volunteer>> {
-        Ok(loaders(ctx)?
-            .load_one(VolunteerId(self.model.volunteer_id))
-            .await?
-            .map(Volunteer::from))
-    }
-}
-
-/// A page of a volunteer's applications.
-pub struct ApplicationConnection {
-    volunteer_id: i64,
-    page: Page<Application>,
-}
-
-/// A page of a volunteer's applications.
-#[Object]
-impl ApplicationConnection {
-    async fn edges(&self) -> &[Edge<Application>] {
-        &self.page.edges
-    }
-    async fn nodes(&self) -> Vec<Application> {
-        self.page.nodes()
-    }
-    async fn page_info(&self) -> &PageInfo {
-        &self.page.info
-    }
-    /// The number of the volunteer's applications, over all pages.
-    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(loaders(ctx)?
-            .load_one(ApplicationCountOf(self.volunteer_id))
-            .await?
-            .unwrap_or_default())
-    }
-}
-
-/// Which volunteers to list.
+/// Which volunteers to list (or to count, in `volunteerStats`).
 #[derive(Debug, Clone, Default, InputObject)]
 pub struct VolunteerFilter {
     /// Volunteers of any of these departments.
@@ -206,48 +110,73 @@ pub struct VolunteerFilter {
     pub cohorts: Option<Vec<String>>,
 }
 
+impl VolunteerFilter {
+    /// The filter as a condition on volunteers.
+    ///
+    /// # Errors
+    /// `BAD_USER_INPUT` for an unknown department or a list too long.
+    pub(crate) fn condition(self) -> ApiResult<Condition> {
+        let mut condition = Condition::all();
+        let too_long =
+            |field: &str| ApiError::bad_input(field, format!("at most {MAX_LIST_VALUES} values"));
+        if let Some(codes) = self.department_codes.filter(|c| !c.is_empty()) {
+            if codes.len() > MAX_LIST_VALUES {
+                return Err(too_long("filter.departmentCodes"));
+            }
+            let mut known = Vec::with_capacity(codes.len());
+            for c in &codes {
+                let d = passerelle_entities::geo::department(c).ok_or_else(|| {
+                    ApiError::bad_input(
+                        "filter.departmentCodes",
+                        format!("{c:?} is not a French department code"),
+                    )
+                })?;
+                known.push(d.code);
+            }
+            condition = condition.add(volunteer::Column::DepartmentCode.is_in(known));
+        }
+        if let Some(cohorts) = self.cohorts.filter(|c| !c.is_empty()) {
+            if cohorts.len() > MAX_LIST_VALUES {
+                return Err(too_long("filter.cohorts"));
+            }
+            condition = condition.add(volunteer::Column::Cohort.is_in(cohorts));
+        }
+        Ok(condition)
+    }
+}
+
 /// Queries over volunteers.
 #[derive(Default)]
 pub struct VolunteerQuery;
 
 #[Object]
 impl VolunteerQuery {
-    /// Volunteers by id, a page at a time (default 20, at most 100).
+    /// The volunteers the caller may read, by id, a page at a time (default 20, at most 100).
+    /// `FORBIDDEN` for callers who may read no volunteer (anonymous, partners, analysts).
     async fn volunteers(
         &self,
         ctx: &Context<'_>,
         filter: Option<VolunteerFilter>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> ApiResult<VolunteerConnection> {
+    ) -> ApiResult<Option<VolunteerConnection>> {
         let size = page_size(first)?;
-        let filter = filter.unwrap_or_default();
-        let mut condition = Condition::all();
-        if let Some(codes) = filter.department_codes.filter(|c| !c.is_empty()) {
-            for c in &codes {
-                if passerelle_entities::geo::department(c).is_none() {
-                    return Err(ApiError::bad_input(
-                        "filter.departmentCodes",
-                        format!("{c:?} is not a French department code"),
-                    ));
-                }
-            }
-            condition = condition.add(volunteer::Column::DepartmentCode.is_in(codes));
-        }
-        if let Some(cohorts) = filter.cohorts.filter(|c| !c.is_empty()) {
-            condition = condition.add(volunteer::Column::Cohort.is_in(cohorts));
-        }
+        let condition = filter.unwrap_or_default().condition()?;
         let after = after.map(|a| Cursor::decode(&a, VOLUNTEERS)).transpose()?;
-        let mut page_condition = condition.clone();
-        if let Some(c) = &after {
-            page_condition = page_condition.add(volunteer::Column::Id.gt(c.id));
-        }
-        let rows = volunteer::Entity::find()
-            .filter(page_condition)
-            .order_by_asc(volunteer::Column::Id)
-            .limit(size + 1)
-            .all(db(ctx)?)
-            .await?;
+        let rows = match scope::find::<volunteer::Entity>(scope::access(ctx)) {
+            None => Vec::new(),
+            Some(select) => {
+                let mut select = select.filter(condition.clone());
+                if let Some(c) = &after {
+                    select = select.filter(volunteer::Column::Id.gt(c.id));
+                }
+                select
+                    .order_by_asc(volunteer::Column::Id)
+                    .limit(size + 1)
+                    .all(db(ctx)?)
+                    .await?
+            }
+        };
         let page = Page::from_rows(
             rows,
             size,
@@ -255,10 +184,11 @@ impl VolunteerQuery {
             |v| Cursor::new(VOLUNTEERS, None, v.id).encode(),
             Volunteer::from,
         );
-        Ok(VolunteerConnection { page, condition })
+        Ok(Some(VolunteerConnection { page, condition }))
     }
 
-    /// A volunteer by id. Errors: `NOT_FOUND`, `BAD_USER_INPUT`.
+    /// A volunteer by id. Errors: `NOT_FOUND` (also for a volunteer the caller may not read),
+    /// `BAD_USER_INPUT`.
     async fn volunteer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Volunteer>> {
         let key = parse_id("id", &id)?;
         match loaders(ctx)?.load_one(VolunteerId(key)).await? {
@@ -267,7 +197,7 @@ impl VolunteerQuery {
         }
     }
 
-    /// Federation: a volunteer by its key.
+    /// Federation: a volunteer by its key; null when the caller may not read it.
     #[graphql(entity)]
     async fn find_volunteer_by_id(
         &self,
@@ -300,11 +230,16 @@ impl VolunteerConnection {
     async fn page_info(&self) -> &PageInfo {
         &self.page.info
     }
-    /// The number of volunteers of the filter, over all pages.
+    /// The number of volunteers of the filter that the caller may read, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(volunteer::Entity::find()
-            .filter(self.condition.clone())
-            .count(db(ctx)?)
-            .await? as i64)
+        Ok(match scope::find::<volunteer::Entity>(scope::access(ctx)) {
+            Some(select) => {
+                select
+                    .filter(self.condition.clone())
+                    .count(db(ctx)?)
+                    .await? as i64
+            }
+            None => 0,
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! 500 or a panic, and the server keeps answering.
 use serde_json::{Value, json};
 
-use crate::helpers::{error_code, shared_app};
+use crate::helpers::{As, DEMO_ADMIN, error_code, shared_app};
 
 const Q: &str = "query Q($filter: MissionFilter, $orderBy: MissionOrder, $first: Int, $after: String) {
   missions(filter: $filter, orderBy: $orderBy, first: $first, after: $after) { totalCount nodes { id } } }";
@@ -165,6 +165,8 @@ async fn unknown_departments_and_malformed_ids_are_refused() {
 #[tokio::test]
 async fn unknown_ids_are_not_found_and_malformed_ids_are_bad_input() {
     let app = shared_app();
+    // As an admin, who may read any row: what is not found does not exist.
+    let admin = As::user(DEMO_ADMIN);
     for (query, code) in [
         ("{ mission(id: \"987654321\") { id } }", "NOT_FOUND"),
         ("{ organization(id: \"987654321\") { id } }", "NOT_FOUND"),
@@ -172,7 +174,7 @@ async fn unknown_ids_are_not_found_and_malformed_ids_are_bad_input() {
         ("{ mission(id: \"abc\") { id } }", "BAD_USER_INPUT"),
         ("{ mission(id: \"0\") { id } }", "BAD_USER_INPUT"),
     ] {
-        let body = app.gql(query, json!({})).await;
+        let body = app.gql_as(&admin, query, json!({})).await;
         assert_eq!(error_code(&body), code, "{query}");
         assert!(
             body["data"].is_object(),

@@ -40,6 +40,55 @@ impl TestDatabase {
     }
 }
 
+/// The HS256 secret of the test servers' tokens (a test fixture, not a secret).
+pub const TEST_JWT_SECRET: &str = "passerelle-tests-hs256-secret-of-at-least-32-bytes";
+
+/// Settings of a test server: the defaults, with tokens signed by [`TEST_JWT_SECRET`].
+pub fn test_settings() -> Settings {
+    Settings {
+        jwt_secret: Some(TEST_JWT_SECRET.to_owned().into()),
+        ..Settings::default()
+    }
+}
+
+/// A token for a user of a test server, valid for an hour.
+pub fn token_for(email: &str) -> String {
+    passerelle::auth::tokens::mint_for(
+        &TEST_JWT_SECRET.to_owned().into(),
+        passerelle::auth::jwt::DEFAULT_ISSUER,
+        passerelle::auth::jwt::DEFAULT_AUDIENCE,
+        email,
+        None,
+        3600,
+    )
+    .expect("token")
+}
+
+/// The credentials a request is sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum As {
+    Anonymous,
+    /// An API key, in `x-api-key`.
+    Key(String),
+    /// A bearer token.
+    Token(String),
+}
+
+impl As {
+    /// A token for the user with this email.
+    pub fn user(email: &str) -> As {
+        As::Token(token_for(email))
+    }
+
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            As::Anonymous => request,
+            As::Key(key) => request.header("x-api-key", key),
+            As::Token(token) => request.bearer_auth(token),
+        }
+    }
+}
+
 /// A running server.
 pub struct TestApp {
     pub base: String,
@@ -59,7 +108,7 @@ impl TestApp {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = server::AppState::new(conn, &settings);
+        let state = server::AppState::new(conn, &settings).expect("server state");
         tokio::spawn(server::serve(
             listener,
             state,
@@ -78,9 +127,13 @@ impl TestApp {
 
     /// Posts a query with variables as `application/json`, returns the JSON body (status 200).
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let res = self
-            .client
-            .post(format!("{}/graphql", self.base))
+        self.gql_as(&As::Anonymous, query, variables).await
+    }
+
+    /// Like [`TestApp::gql`], with credentials.
+    pub async fn gql_as(&self, who: &As, query: &str, variables: Value) -> Value {
+        let res = who
+            .apply(self.client.post(format!("{}/graphql", self.base)))
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await
@@ -95,9 +148,28 @@ impl TestApp {
 
     /// Like [`TestApp::gql`], and fails the test on any GraphQL error; returns `data`.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
-        let body = self.gql(query, variables).await;
+        self.data_as(&As::Anonymous, query, variables).await
+    }
+
+    /// Like [`TestApp::data`], with credentials.
+    pub async fn data_as(&self, who: &As, query: &str, variables: Value) -> Value {
+        let body = self.gql_as(who, query, variables).await;
         assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
         body["data"].clone()
+    }
+
+    /// Posts a query with credentials and returns the HTTP status, headers and JSON body, for
+    /// answers that are not 200.
+    pub async fn raw_as(&self, who: &As, query: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        let res = who
+            .apply(self.client.post(format!("{}/graphql", self.base)))
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.json().await.expect("JSON body"))
     }
 
     pub async fn stop(mut self) {
@@ -116,10 +188,25 @@ pub fn error_code(body: &Value) -> String {
 }
 
 /// The shared demo data set (read-only tests use it): a server on its own thread and runtime,
-/// started once per test binary, and the URL of its database for the tests' own checks.
+/// started once per test binary, the URL of its database for the tests' own checks, and the
+/// demo's API keys by publisher name.
 pub struct Shared {
     pub base: String,
     pub database_url: String,
+    pub keys: Vec<(String, String)>,
+}
+
+/// The demo's admin.
+pub const DEMO_ADMIN: &str = "admin@passerelle.example";
+
+/// The shared server's API key of a publisher.
+pub fn demo_key(publisher: &str) -> As {
+    shared()
+        .keys
+        .iter()
+        .find(|(p, _)| p == publisher)
+        .map(|(_, k)| As::Key(k.clone()))
+        .expect("a demo key for this publisher")
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -143,11 +230,23 @@ pub fn shared() -> &'static Shared {
         rt.block_on(async move {
             let database = TestDatabase::create("shared").await;
             let conn = database.connect_migrated().await;
-            seed::seed_demo(&conn, SHARED_MISSIONS).await.expect("seed");
-            let app = TestApp::start(conn, Settings::default()).await;
+            let report = seed::seed_demo(&conn, SHARED_MISSIONS).await.expect("seed");
+            let keys = report
+                .credentials
+                .keys
+                .iter()
+                .map(|(p, k)| {
+                    (
+                        p.clone(),
+                        secrecy::ExposeSecret::expose_secret(k).to_owned(),
+                    )
+                })
+                .collect();
+            let app = TestApp::start(conn, test_settings()).await;
             tx.send(Shared {
                 base: app.base.clone(),
                 database_url: database.url().to_owned(),
+                keys,
             })
             .expect("send");
             std::future::pending::<()>().await;

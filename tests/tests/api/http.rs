@@ -2,7 +2,7 @@
 //! readiness, request limits, and the example queries of the README.
 use serde_json::{Value, json};
 
-use crate::helpers::{error_code, shared_app};
+use crate::helpers::{As, demo_key, error_code, shared_app};
 
 #[tokio::test]
 async fn request_errors_are_400_under_graphql_response_json_and_200_under_json() {
@@ -260,7 +260,20 @@ async fn every_example_query_runs_against_the_demo_data() {
         let variables = std::fs::read_to_string(path.with_extension("json"))
             .map(|t| serde_json::from_str::<Value>(&t).expect("variables JSON"))
             .unwrap_or(json!({}));
-        let data = app.data(&query, variables).await;
+        // `# viewer: EMAIL` runs it with a demo user's token, `# viewer: key PUBLISHER` with a
+        // demo publisher's key; without one, anonymously.
+        let who = match query
+            .lines()
+            .find_map(|l| l.strip_prefix("# viewer: "))
+            .map(str::trim)
+        {
+            None => As::Anonymous,
+            Some(v) => match v.strip_prefix("key ") {
+                Some(publisher) => demo_key(publisher),
+                None => As::user(v),
+            },
+        };
+        let data = app.data_as(&who, &query, variables).await;
         let first = data
             .as_object()
             .and_then(|o| o.values().next())

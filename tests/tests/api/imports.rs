@@ -5,7 +5,7 @@ use passerelle::config::Settings;
 use passerelle_ingest::run::{RunOptions, Source, run_import};
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestDatabase, error_code};
+use crate::helpers::{As, TestApp, TestDatabase, error_code};
 
 fn feed(name: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(format!(
@@ -38,6 +38,12 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
         (0, 3),
         "restored from soft-deletion"
     );
+    // Import runs are the publisher's own: it reads them with its key.
+    let actor = passerelle_entities::audit_entry::Actor::cli("test");
+    let key = passerelle::auth::keys::create_for(&conn, &p, None, &actor)
+        .await
+        .expect("key");
+    let key = As::Key(secrecy::ExposeSecret::expose_secret(&key.key).to_owned());
     let app = TestApp::start(conn, Settings::default()).await;
 
     let data = app
@@ -112,7 +118,8 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
 
     // The runs, newest first, with the refusals of the second.
     let runs = app
-        .data(
+        .data_as(
+&key,
             r#"query($p: ID!) { importRuns(publisherId: $p, first: 2) {
                  totalCount pageInfo { hasNextPage endCursor }
                  nodes { status received created updated deleted refused warnings source publisher { name } } }
@@ -137,7 +144,8 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
     assert_eq!(runs["publishers"][0]["lastImport"]["updated"], 3);
     let after = runs["importRuns"]["pageInfo"]["endCursor"].clone();
     let rest = app
-        .data(
+        .data_as(
+&key,
             r#"query($p: ID!, $after: String) { importRuns(publisherId: $p, after: $after) {
                  pageInfo { hasNextPage } nodes { created refusals(first: 1) { totalCount nodes { clientId code message } pageInfo { hasNextPage } } } } }"#,
             json!({ "p": p.id.to_string(), "after": after }),
@@ -149,7 +157,8 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
     assert_eq!(rest[0]["refusals"]["totalCount"], 0);
     assert_eq!(rest[0]["refusals"]["pageInfo"]["hasNextPage"], false);
     let second = app
-        .data(
+        .data_as(
+&key,
             r#"query($p: ID!) { importRuns(publisherId: $p) { nodes { refusals { totalCount nodes { clientId code } } } } }"#,
             json!({ "p": p.id.to_string() }),
         )
@@ -176,7 +185,8 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
     let mut after = serde_json::Value::Null;
     loop {
         let page = app
-            .data(
+            .data_as(
+&key,
                 r#"query($p: ID!, $after: String) { importRuns(publisherId: $p, first: 2) { nodes {
                      refusals(first: 2, after: $after) { pageInfo { hasNextPage endCursor } nodes { clientId code } } } } }"#,
                 json!({ "p": p.id.to_string(), "after": after }),
@@ -193,7 +203,8 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
     // A cursor of another list, or one at the end of the integers, is refused.
     let run_cursor = runs["importRuns"]["pageInfo"]["endCursor"].clone();
     let body = app
-        .gql(
+        .gql_as(
+&key,
             r#"query($p: ID!, $after: String) { importRuns(publisherId: $p) { nodes { refusals(after: $after) { totalCount } } } }"#,
             json!({ "p": p.id.to_string(), "after": run_cursor }),
         )
@@ -214,7 +225,8 @@ async fn imported_missions_are_listed_with_their_publisher_organization_and_plac
         ),
     ] {
         let body = app
-            .gql(
+            .gql_as(
+&key,
                 "query($p: ID!, $after: String, $first: Int) { importRuns(publisherId: $p, first: $first, after: $after) { totalCount } }",
                 variables.clone(),
             )

@@ -1,5 +1,6 @@
 //! End-to-end tests of the API: the real server on an ephemeral port, spoken to over HTTP, on
 //! SQLite by default and on PostgreSQL when `PASSERELLE_TEST_POSTGRES_URL` is set.
+mod access;
 mod bad_input;
 mod federation;
 mod helpers;

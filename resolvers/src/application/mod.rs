@@ -1,0 +1,304 @@
+//! Volunteers' applications to missions: the type, its connections (a volunteer's, a mission's,
+//! the root list) and `applications` / `application`. Every row comes through the viewer's scope.
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use passerelle_entities::application;
+use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::cursor::Cursor;
+use crate::enums::ApplicationStatus;
+use crate::error::{ApiError, ApiResult};
+use crate::loader::{
+    ApplicationCountOf, ApplicationCountTo, ApplicationsOf, ApplicationsTo, MissionId, NestedAfter,
+    NestedPage, VolunteerId,
+};
+use crate::mission::{Mission, parse_id};
+use crate::page::{Edge, Page, PageInfo, page_size};
+use crate::volunteer::Volunteer;
+use crate::{db, loaders, scope};
+
+/// A volunteer's application to a mission.
+#[derive(Debug, Clone)]
+pub struct Application {
+    model: application::Model,
+}
+
+impl From<application::Model> for Application {
+    fn from(model: application::Model) -> Self {
+        Application { model }
+    }
+}
+
+/// A volunteer's application to a mission.
+#[Object]
+impl Application {
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+    async fn status(&self) -> ApplicationStatus {
+        self.model.status.into()
+    }
+    /// What the volunteer wrote to the structure.
+    async fn motivation(&self) -> Option<&str> {
+        self.model.motivation.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.model.updated_at
+    }
+    /// The mission applied to; null when the caller may not read it (for a volunteer: once it
+    /// is no longer published).
+    async fn mission(&self, ctx: &Context<'_>) -> ApiResult<Option<Mission>> {
+        Ok(loaders(ctx)?
+            .load_one(MissionId(self.model.mission_id))
+            .await?
+            .map(Mission::from))
+    }
+    /// The applicant.
+    async fn volunteer(&self, ctx: &Context<'_>) -> ApiResult<Option<Volunteer>> {
+        Ok(loaders(ctx)?
+            .load_one(VolunteerId(self.model.volunteer_id))
+            .await?
+            .map(Volunteer::from))
+    }
+}
+
+const OF_VOLUNTEER: &str = "volunteer.applications:ID:ASC";
+const TO_MISSION: &str = "mission.applications:ID:ASC";
+const ALL: &str = "applications:ID:ASC";
+
+/// What a page of applications counts over all pages.
+enum Total {
+    OfVolunteer(i64),
+    ToMission(i64),
+    /// The root list: its condition, already scoped.
+    Filtered(Condition),
+}
+
+/// A page of applications.
+pub struct ApplicationConnection {
+    page: Page<Application>,
+    total: Total,
+}
+
+impl ApplicationConnection {
+    /// A volunteer's applications that the caller may read.
+    pub(crate) async fn of_volunteer(
+        ctx: &Context<'_>,
+        volunteer_id: i64,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Self> {
+        let (size, after) = nested_page(first, after, OF_VOLUNTEER)?;
+        let had_after = after.is_some();
+        let key = NestedPage {
+            parent: ApplicationsOf(volunteer_id),
+            limit: size + 1,
+            after,
+        };
+        let rows = loaders(ctx)?.load_one(key).await?.unwrap_or_default();
+        Ok(ApplicationConnection {
+            page: page(rows, size, had_after, OF_VOLUNTEER),
+            total: Total::OfVolunteer(volunteer_id),
+        })
+    }
+
+    /// The applications to a mission that the caller may read.
+    pub(crate) async fn to_mission(
+        ctx: &Context<'_>,
+        mission_id: i64,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Self> {
+        let (size, after) = nested_page(first, after, TO_MISSION)?;
+        let had_after = after.is_some();
+        let key = NestedPage {
+            parent: ApplicationsTo(mission_id),
+            limit: size + 1,
+            after,
+        };
+        let rows = loaders(ctx)?.load_one(key).await?.unwrap_or_default();
+        Ok(ApplicationConnection {
+            page: page(rows, size, had_after, TO_MISSION),
+            total: Total::ToMission(mission_id),
+        })
+    }
+}
+
+fn nested_page(
+    first: Option<i32>,
+    after: Option<String>,
+    list: &str,
+) -> ApiResult<(u64, Option<NestedAfter>)> {
+    let size = page_size(first)?;
+    let after = after
+        .map(|a| Cursor::decode(&a, list))
+        .transpose()?
+        .map(|c| NestedAfter {
+            time: None,
+            id: c.id,
+        });
+    Ok((size, after))
+}
+
+fn page(
+    rows: Vec<application::Model>,
+    size: u64,
+    had_after: bool,
+    list: &str,
+) -> Page<Application> {
+    Page::from_rows(
+        rows,
+        size,
+        had_after,
+        |a| Cursor::new(list, None, a.id).encode(),
+        Application::from,
+    )
+}
+
+/// A page of applications.
+#[Object]
+impl ApplicationConnection {
+    async fn edges(&self) -> &[Edge<Application>] {
+        &self.page.edges
+    }
+    async fn nodes(&self) -> Vec<Application> {
+        self.page.nodes()
+    }
+    async fn page_info(&self) -> &PageInfo {
+        &self.page.info
+    }
+    /// The number of applications of the list that the caller may read, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        Ok(match &self.total {
+            Total::OfVolunteer(id) => loaders(ctx)?
+                .load_one(ApplicationCountOf(*id))
+                .await?
+                .unwrap_or_default(),
+            Total::ToMission(id) => loaders(ctx)?
+                .load_one(ApplicationCountTo(*id))
+                .await?
+                .unwrap_or_default(),
+            Total::Filtered(condition) => {
+                match scope::find::<application::Entity>(scope::access(ctx)) {
+                    Some(select) => select.filter(condition.clone()).count(db(ctx)?).await? as i64,
+                    None => 0,
+                }
+            }
+        })
+    }
+}
+
+/// Which applications to list.
+#[derive(Debug, Clone, Default, InputObject)]
+pub struct ApplicationFilter {
+    /// Applications in any of these statuses.
+    pub statuses: Option<Vec<ApplicationStatus>>,
+    /// Applications to any of these missions.
+    pub mission_ids: Option<Vec<ID>>,
+    /// Applications of any of these volunteers.
+    pub volunteer_ids: Option<Vec<ID>>,
+}
+
+impl ApplicationFilter {
+    fn condition(self) -> ApiResult<Condition> {
+        let mut c = Condition::all();
+        if let Some(statuses) = self.statuses.filter(|s| !s.is_empty()) {
+            c = c.add(
+                application::Column::Status.is_in(
+                    statuses
+                        .into_iter()
+                        .map(passerelle_entities::ApplicationStatus::from),
+                ),
+            );
+        }
+        for (field, ids, column) in [
+            (
+                "filter.missionIds",
+                self.mission_ids,
+                application::Column::MissionId,
+            ),
+            (
+                "filter.volunteerIds",
+                self.volunteer_ids,
+                application::Column::VolunteerId,
+            ),
+        ] {
+            if let Some(ids) = ids.filter(|i| !i.is_empty()) {
+                if ids.len() > crate::mission::MAX_LIST_VALUES {
+                    return Err(ApiError::bad_input(
+                        field,
+                        format!("at most {} values", crate::mission::MAX_LIST_VALUES),
+                    ));
+                }
+                let ids = ids
+                    .iter()
+                    .map(|i| parse_id(field, i))
+                    .collect::<ApiResult<Vec<_>>>()?;
+                c = c.add(column.is_in(ids));
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Queries over applications.
+#[derive(Default)]
+pub struct ApplicationQuery;
+
+#[Object]
+impl ApplicationQuery {
+    /// The applications the caller may read, oldest first, a page at a time (default 20, at
+    /// most 100): a volunteer's own, those to a structure's missions, those of a referent's
+    /// territory, all of them for an admin. `FORBIDDEN` for callers who may read none.
+    async fn applications(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ApplicationFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Option<ApplicationConnection>> {
+        let size = page_size(first)?;
+        let condition = filter.unwrap_or_default().condition()?;
+        let after = after.map(|a| Cursor::decode(&a, ALL)).transpose()?;
+        let rows = match scope::find::<application::Entity>(scope::access(ctx)) {
+            None => Vec::new(),
+            Some(select) => {
+                let mut select = select.filter(condition.clone());
+                if let Some(c) = &after {
+                    select = select.filter(application::Column::Id.gt(c.id));
+                }
+                select
+                    .order_by_asc(application::Column::Id)
+                    .limit(size + 1)
+                    .all(db(ctx)?)
+                    .await?
+            }
+        };
+        Ok(Some(ApplicationConnection {
+            page: page(rows, size, after.is_some(), ALL),
+            total: Total::Filtered(condition),
+        }))
+    }
+
+    /// An application by id. Errors: `NOT_FOUND` (also for one the caller may not read),
+    /// `BAD_USER_INPUT`.
+    async fn application(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Application>> {
+        let key = parse_id("id", &id)?;
+        let found = match scope::find::<application::Entity>(scope::access(ctx)) {
+            Some(select) => {
+                select
+                    .filter(application::Column::Id.eq(key))
+                    .one(db(ctx)?)
+                    .await?
+            }
+            None => None,
+        };
+        match found {
+            Some(a) => Ok(Some(a.into())),
+            None => Err(ApiError::not_found("application", id.to_string())),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The viewer of a request, and the only way resolvers read tables: [`find`] asks
+//! [`passerelle_entities::access`] for the rows the viewer may read. Calling SeaORM's
+//! `Entity::find` anywhere else in this crate is refused by clippy (`resolvers/clippy.toml`).
+use async_graphql::Context;
+use passerelle_entities::access::{Access, StatusSet, Viewer};
+use passerelle_entities::audit_entry::Actor;
+use passerelle_entities::{
+    api_key, application, audit_entry, diffusion_rule, import_run, mission, mission_address,
+    organization, publisher, volunteer,
+};
+use sea_orm::{Condition, EntityTrait, QueryFilter, Select};
+
+use crate::error::ApiError;
+
+/// The address a request came from, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddress(pub String);
+
+/// The viewer of the request. A request without one (the schema run outside the gateway) is
+/// anonymous.
+pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
+    static ANONYMOUS: std::sync::LazyLock<Viewer> = std::sync::LazyLock::new(Viewer::anonymous);
+    ctx.data_opt::<Viewer>().unwrap_or(&ANONYMOUS)
+}
+
+/// What the viewer of the request may reach.
+pub(crate) fn access<'a>(ctx: &Context<'a>) -> &'a Access {
+    &viewer(ctx).access
+}
+
+/// The viewer as the audit log names them, with the request's address.
+pub(crate) fn actor(ctx: &Context<'_>) -> Actor {
+    Actor {
+        name: viewer(ctx).actor_name(),
+        address: ctx
+            .data_opt::<ClientAddress>()
+            .map_or_else(|| "unknown".to_owned(), |a| a.0.clone()),
+    }
+}
+
+/// The error for a field the viewer may not read.
+pub(crate) fn forbidden(what: &str) -> ApiError {
+    ApiError::Forbidden {
+        message: format!("{what} is not readable with these credentials"),
+    }
+}
+
+/// A table whose rows are scoped: which of them a viewer may read.
+pub(crate) trait Scoped: EntityTrait {
+    /// `None`: no row at all.
+    fn scope(access: &Access) -> Option<Condition>;
+}
+
+impl Scoped for mission::Entity {
+    /// Lookups by id reach a mission in any status the viewer may read.
+    fn scope(access: &Access) -> Option<Condition> {
+        access.missions(StatusSet::all())
+    }
+}
+
+impl Scoped for volunteer::Entity {
+    fn scope(access: &Access) -> Option<Condition> {
+        access.volunteers()
+    }
+}
+
+impl Scoped for application::Entity {
+    fn scope(access: &Access) -> Option<Condition> {
+        access.applications()
+    }
+}
+
+impl Scoped for import_run::Entity {
+    fn scope(access: &Access) -> Option<Condition> {
+        access.import_runs()
+    }
+}
+
+impl Scoped for api_key::Entity {
+    fn scope(access: &Access) -> Option<Condition> {
+        access.api_keys()
+    }
+}
+
+impl Scoped for diffusion_rule::Entity {
+    fn scope(access: &Access) -> Option<Condition> {
+        access.diffusion_rules()
+    }
+}
+
+impl Scoped for audit_entry::Entity {
+    fn scope(access: &Access) -> Option<Condition> {
+        access.is_admin().then(Condition::all)
+    }
+}
+
+/// Addresses are read through their mission, which is scoped.
+impl Scoped for mission_address::Entity {
+    fn scope(_: &Access) -> Option<Condition> {
+        Some(Condition::all())
+    }
+}
+
+/// Organizations and publishers are public.
+impl Scoped for organization::Entity {
+    fn scope(_: &Access) -> Option<Condition> {
+        Some(Condition::all())
+    }
+}
+
+impl Scoped for publisher::Entity {
+    fn scope(_: &Access) -> Option<Condition> {
+        Some(Condition::all())
+    }
+}
+
+/// The rows of `E` the viewer may read, to narrow further; `None` when there is none.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn find<E: Scoped>(access: &Access) -> Option<Select<E>> {
+    E::scope(access).map(|c| E::find().filter(c))
+}
