@@ -3,13 +3,14 @@
 //!
 //! - [`config`]: the typed configuration (flags, environment, TOML file).
 //! - [`auth`]: who is asking (API keys, bearer tokens, users), once per request; [`diffusion`]:
-//!   the `diffusion` command over diffuseurs' rules.
+//!   the `diffusion` command over diffuseurs' rules; [`audit`]: the `audit` command.
 //! - [`db`]: connecting and migrating.
 //! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP;
 //!   [`graphiql`]: the offline GraphiQL page.
 //! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds;
 //!   [`imports`]: feed imports from the command line and on schedule.
 //! - [`telemetry`]: log output; [`testing`]: fresh databases for tests and benchmarks.
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

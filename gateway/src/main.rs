@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use passerelle::auth::{keys, tokens, users};
 use passerelle::config::{SettingArgs, Settings};
-use passerelle::{db, diffusion, imports, publishers, seed, server, telemetry};
+use passerelle::{audit, db, diffusion, imports, publishers, seed, server, telemetry};
 use passerelle_entities::audit_entry::Actor;
 use passerelle_ingest::run::Source;
 use sea_orm::EntityTrait;
@@ -95,6 +95,12 @@ enum Command {
     Diffusion {
         #[command(subcommand)]
         action: DiffusionAction,
+    },
+    /// The audit log: admin actions, keys, users, tokens and diffusion rules, newest first.
+    Audit {
+        /// How many entries to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
     },
 }
 
@@ -455,6 +461,14 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             db::migrate_up(&conn).await?;
             let token = tokens::mint(&conn, &secret, &settings, &user, ttl, &cli_actor()).await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Audit { limit } => {
+            let conn = db::connect(&settings.database_url, 2).await?;
+            db::migrate_up(&conn).await?;
+            for line in audit::recent(&conn, limit).await? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Diffusion { action } => {

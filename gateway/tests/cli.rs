@@ -46,6 +46,35 @@ fn served_address(child: &mut std::process::Child) -> String {
         .to_owned()
 }
 
+/// The address `serve --demo` prints on its first line, and the lines of demo credentials that
+/// follow it (up to the last demo user's token).
+fn served_address_and_demo_credentials(child: &mut std::process::Child) -> (String, Vec<String>) {
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("the URL line");
+    let address = first
+        .split("open ")
+        .nth(1)
+        .and_then(|s| s.split('/').nth(2))
+        .expect("address")
+        .to_owned();
+    let mut lines = Vec::new();
+    let mut users = 0;
+    while users < 7 {
+        let mut line = String::new();
+        if out.read_line(&mut line).expect("a line") == 0 {
+            break;
+        }
+        if line.contains("@passerelle.example (") {
+            users += 1;
+        }
+        lines.push(line.trim_end().to_owned());
+    }
+    // Keep reading in the background so that the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (address, lines)
+}
+
 /// A partner platform on an ephemeral loopback port: the sample feeds of `examples/feeds/` at
 /// `/{name}`, and `/broken.xml` answering 500. Returns its base URL. It runs on the test's
 /// runtime: tests that wait for a child process synchronously need a second worker.
@@ -167,6 +196,57 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             vec!["--feed-max-bytes", "10", "schema", "print"],
             "feed_max_bytes",
         ),
+        (
+            vec!["--jwt-secret", "short", "schema", "print"],
+            "at least 32 bytes",
+        ),
+        (
+            vec!["--jwks-url", "https://idp.example/jwks", "schema", "print"],
+            "jwt_issuer and jwt_audience",
+        ),
+        (
+            vec!["--jwks-url", "file:///etc/jwks", "schema", "print"],
+            "jwks_url must be",
+        ),
+        (
+            vec!["--jwt-leeway-secs", "3600", "schema", "print"],
+            "jwt_leeway_secs",
+        ),
+        (
+            vec!["--analyst-min-count", "0", "schema", "print"],
+            "analyst_min_count",
+        ),
+        (vec!["keys", "create"], "--publisher"),
+        (vec!["keys", "revoke"], "PREFIX"),
+        (
+            vec!["users", "add", "--email", "a@b.org", "--role", "root"],
+            "not a role",
+        ),
+        (vec!["users", "add", "--role", "admin"], "--email"),
+        (
+            vec![
+                "users",
+                "add",
+                "--email",
+                "a@b.org",
+                "--role",
+                "admin",
+                "--organization",
+                "x",
+            ],
+            "invalid value",
+        ),
+        (vec!["token"], "--user"),
+        (
+            vec!["token", "--user", "a@b.org", "--ttl", "5s"],
+            "at least one minute",
+        ),
+        (
+            vec!["token", "--user", "a@b.org", "--ttl", "31d"],
+            "at most 30 days",
+        ),
+        (vec!["audit", "--limit", "0"], "--limit"),
+        (vec!["diffusion", "set"], "--diffuseur"),
     ] {
         let out = run(&args, None);
         assert!(!out.status.success(), "{args:?} fails");
@@ -283,9 +363,35 @@ async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let base = served_address(&mut child);
+    let (base, lines) = served_address_and_demo_credentials(&mut child);
     passerelle_ingest::install_tls_provider();
     let client = reqwest::Client::new();
+    // The demo prints one key per publisher and one token per role, and they work.
+    let key = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("  JeVeuxAider.gouv.fr: "))
+        .expect("a demo key");
+    let admin_token = lines
+        .iter()
+        .find(|l| l.starts_with("  admin@passerelle.example (ADMIN"))
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("a demo token");
+    for (header, value, kind) in [
+        ("x-api-key", key.to_owned(), "PARTNER"),
+        ("authorization", format!("Bearer {admin_token}"), "ADMIN"),
+    ] {
+        let body: serde_json::Value = client
+            .post(format!("http://{base}/graphql"))
+            .header(header, value)
+            .json(&serde_json::json!({ "query": "{ viewer { kind } }" }))
+            .send()
+            .await
+            .expect("query")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(body["data"]["viewer"]["kind"], kind, "{body}");
+    }
     let health = client
         .get(format!("http://{base}/health"))
         .send()
@@ -659,6 +765,331 @@ async fn import_all_goes_on_after_a_failing_feed_and_exits_non_zero() {
         text(&refused.stderr).contains("private or loopback"),
         "{}",
         text(&refused.stderr)
+    );
+    db.drop_database().await;
+}
+
+/// The standard error of a command that must fail.
+fn fails(out: Output) -> String {
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn keys_users_tokens_and_diffusion_rules_are_managed_from_the_command_line() {
+    let db = fresh("access").await;
+    let url = Some(db.url.as_str());
+    ok(run(&["publisher", "add", "--name", "Alpha"], url));
+    ok(run(&["publisher", "add", "--name", "Beta"], url));
+
+    // Keys: printed once on standard output, listed without the secret, revoked once.
+    let created = run(
+        &[
+            "keys",
+            "create",
+            "--publisher",
+            "Alpha",
+            "--label",
+            "site web",
+        ],
+        url,
+    );
+    let key = ok(created.clone()).trim().to_owned();
+    let (prefix, secret) = key.split_once('.').expect("prefix.secret");
+    assert!(prefix.starts_with("pk_") && secret.len() == 43, "{key}");
+    assert!(text(&created.stderr).contains(prefix), "the prefix is told");
+    let listed = ok(run(&["keys", "list"], url));
+    assert!(
+        listed.contains(prefix) && listed.contains("Alpha") && listed.contains("site web"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(secret),
+        "the key is never listed: {listed}"
+    );
+    assert!(
+        fails(run(&["keys", "create", "--publisher", "Nobody"], url))
+            .contains("no publisher named")
+    );
+    assert!(
+        fails(run(&["keys", "list", "--publisher", "Nobody"], url)).contains("no publisher named")
+    );
+    assert!(ok(run(&["keys", "revoke", prefix], url)).contains("revoked"));
+    assert!(fails(run(&["keys", "revoke", prefix], url)).contains("already revoked"));
+    assert!(
+        fails(run(&["keys", "revoke", "pk_000000000000"], url)).contains("no key has the prefix")
+    );
+    assert!(ok(run(&["keys", "list"], url)).contains("revoked"));
+
+    // Users: a role and the one scope it needs.
+    assert!(
+        ok(run(
+            &[
+                "users",
+                "add",
+                "--email",
+                " Admin@Example.ORG ",
+                "--role",
+                "admin"
+            ],
+            url
+        ))
+        .contains("admin@example.org")
+    );
+    assert!(
+        ok(run(
+            &[
+                "users",
+                "add",
+                "--email",
+                "ref@example.org",
+                "--role",
+                "referent-region",
+                "--region",
+                "ile-de-france"
+            ],
+            url
+        ))
+        .contains("REFERENT_REGION")
+    );
+    for (args, expected) in [
+        (
+            vec!["--email", "admin@example.org", "--role", "analyst"],
+            "already exists",
+        ),
+        (
+            vec!["--email", "x@example.org", "--role", "referent-department"],
+            "needs --department",
+        ),
+        (
+            vec![
+                "--email",
+                "x@example.org",
+                "--role",
+                "analyst",
+                "--department",
+                "69",
+            ],
+            "takes no scope",
+        ),
+        (
+            vec![
+                "--email",
+                "x@example.org",
+                "--role",
+                "referent-department",
+                "--department",
+                "99",
+            ],
+            "not a French department",
+        ),
+        (
+            vec![
+                "--email",
+                "x@example.org",
+                "--role",
+                "referent-region",
+                "--region",
+                "Atlantide",
+            ],
+            "not a region",
+        ),
+        (
+            vec![
+                "--email",
+                "x@example.org",
+                "--role",
+                "structure-staff",
+                "--organization",
+                "999",
+            ],
+            "no organization has id 999",
+        ),
+        (
+            vec![
+                "--email",
+                "x@example.org",
+                "--role",
+                "volunteer",
+                "--volunteer",
+                "999",
+            ],
+            "no volunteer has id 999",
+        ),
+        (
+            vec![
+                "--email",
+                "x@example.org",
+                "--role",
+                "partner-staff",
+                "--publisher",
+                "Nobody",
+            ],
+            "no publisher named",
+        ),
+        (
+            vec!["--email", "not-an-email", "--role", "admin"],
+            "not an email address",
+        ),
+        (
+            vec![
+                "--email",
+                "x@example.org",
+                "--role",
+                "volunteer",
+                "--volunteer",
+                "1",
+                "--department",
+                "69",
+            ],
+            "needs --volunteer (and no other scope)",
+        ),
+    ] {
+        let mut full = vec!["users", "add"];
+        full.extend(args);
+        assert!(fails(run(&full, url)).contains(expected), "{full:?}");
+    }
+    let users = ok(run(&["users", "list"], url));
+    assert!(
+        users.contains("admin@example.org\tADMIN") && users.contains("region Île-de-France"),
+        "{users}"
+    );
+    assert!(
+        !users.contains("x@example.org"),
+        "nothing half-added: {users}"
+    );
+
+    // Tokens need the secret the server checks them with.
+    assert!(fails(run(&["token", "--user", "admin@example.org"], url)).contains("jwt_secret"));
+    let mut cmd = Command::new(BIN);
+    cmd.args(["token", "--user", "admin@example.org", "--ttl", "2h"])
+        .env("DATABASE_URL", &db.url)
+        .env(
+            "PASSERELLE_JWT_SECRET",
+            "a-test-secret-of-at-least-thirty-two-bytes",
+        )
+        .env_remove("PASSERELLE_CONFIG");
+    let token = ok(cmd.output().expect("token"));
+    assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["token", "--user", "nobody@example.org"])
+        .env("DATABASE_URL", &db.url)
+        .env(
+            "PASSERELLE_JWT_SECRET",
+            "a-test-secret-of-at-least-thirty-two-bytes",
+        )
+        .env_remove("PASSERELLE_CONFIG");
+    assert!(fails(cmd.output().expect("token")).contains("no user has the email"));
+
+    // Diffusion rules: checked by the same code as the admin mutation.
+    let set = ok(run(
+        &[
+            "diffusion",
+            "set",
+            "--diffuseur",
+            "Alpha",
+            "--annonceur",
+            "Beta",
+            "--department",
+            "69",
+            "--exclude-type",
+            "volontariat_sapeurs_pompiers",
+        ],
+        url,
+    ));
+    assert_eq!(set.lines().count(), 3, "{set}");
+    let shown = ok(run(&["diffusion", "show", "--diffuseur", "Alpha"], url));
+    assert!(
+        shown.contains("INCLUDE\tDEPARTMENT\t69")
+            && shown.contains("EXCLUDE\tMISSION_TYPE\tvolontariat_sapeurs_pompiers"),
+        "{shown}"
+    );
+    let refused = fails(run(
+        &[
+            "diffusion",
+            "set",
+            "--diffuseur",
+            "Alpha",
+            "--type",
+            "cooking",
+            "--department",
+            "2a",
+            "--department",
+            "99",
+        ],
+        url,
+    ));
+    assert!(
+        refused.contains("nothing changed")
+            && refused.contains("UNKNOWN_TYPE")
+            && refused.contains("UNKNOWN_DEPARTMENT"),
+        "{refused}"
+    );
+    assert_eq!(
+        ok(run(&["diffusion", "show", "--diffuseur", "Alpha"], url)),
+        shown,
+        "unchanged"
+    );
+    assert!(
+        fails(run(&["diffusion", "set", "--diffuseur", "Nobody"], url))
+            .contains("no publisher named")
+    );
+    assert!(
+        fails(run(
+            &[
+                "diffusion",
+                "set",
+                "--diffuseur",
+                "Alpha",
+                "--annonceur",
+                "Nobody"
+            ],
+            url
+        ))
+        .contains("no publisher named")
+    );
+    assert!(ok(run(&["diffusion", "set", "--diffuseur", "Alpha"], url)).contains("no rules"));
+
+    assert!(
+        ok(run(
+            &["users", "remove", "--email", "ADMIN@example.org"],
+            url
+        ))
+        .contains("removed")
+    );
+    assert!(
+        fails(run(
+            &["users", "remove", "--email", "admin@example.org"],
+            url
+        ))
+        .contains("no user has the email")
+    );
+
+    // Every change is in the audit log, with who made it.
+    let audit = ok(run(&["audit", "--limit", "100"], url));
+    for action in [
+        "KEY_CREATED",
+        "KEY_REVOKED",
+        "USER_ADDED",
+        "USER_REMOVED",
+        "TOKEN_MINTED",
+        "DIFFUSION_RULES_SET",
+    ] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
+    assert!(
+        audit
+            .lines()
+            .all(|l| l.contains("\tcli:") && l.contains("\tlocal\t")),
+        "{audit}"
+    );
+    assert!(!audit.contains(secret), "no secret in the audit log");
+    assert_eq!(
+        audit.lines().filter(|l| l.contains("USER_ADDED")).count(),
+        2,
+        "refused additions are not recorded"
     );
     db.drop_database().await;
 }

@@ -287,6 +287,7 @@ struct Jwks {
 
 impl Jwks {
     fn new(url: &str, min_refresh: Duration, max_age: Duration) -> anyhow::Result<Jwks> {
+        passerelle_ingest::install_tls_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))

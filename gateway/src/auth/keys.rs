@@ -245,16 +245,38 @@ impl KeyError {
     }
 }
 
+/// When this process last recorded each key's use, so that it asks the database at most once
+/// a minute per key.
+#[derive(Default)]
+pub struct LastUses(std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>);
+
+impl LastUses {
+    /// Whether this process should record a use of `key_id` now.
+    fn due(&self, key_id: i64) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        match seen.get(&key_id) {
+            Some(at) if now.duration_since(*at).as_secs() < LAST_USED_EVERY_SECS as u64 => false,
+            _ => {
+                seen.insert(key_id, now);
+                true
+            }
+        }
+    }
+}
+
 /// The key row of a presented key, if it is a live key.
 ///
-/// Its last use is recorded in the background when the recorded one is a minute old or more,
-/// by a conditional update, so that several instances write it once a minute at most.
+/// Its last use is recorded in the background when the recorded one is a minute old or more:
+/// at most once a minute per key by this process (`last_uses`), by an update conditional on
+/// the stored time, so that several instances write it once a minute at most.
 ///
 /// # Errors
 /// `Ok(Err(_))` for a refused key; `Err` for a database failure.
 pub async fn check(
     db: &DatabaseConnection,
     presented: &str,
+    last_uses: &LastUses,
 ) -> Result<Result<api_key::Model, KeyError>, sea_orm::DbErr> {
     let Some(prefix) = prefix_of(presented) else {
         return Ok(Err(KeyError::Malformed));
@@ -275,7 +297,7 @@ pub async fn check(
     }
     let now = time::now();
     let stale = now - Duration::seconds(LAST_USED_EVERY_SECS);
-    if row.last_used_at.is_none_or(|t| t <= stale) {
+    if row.last_used_at.is_none_or(|t| t <= stale) && last_uses.due(row.id) {
         let db = db.clone();
         let id = row.id;
         tokio::spawn(async move {

@@ -209,11 +209,16 @@ fn read_credentials(headers: &HeaderMap) -> Result<Credentials<'_>, AuthError> {
 pub struct Authenticator {
     db: DatabaseConnection,
     jwt: Option<JwtVerifier>,
+    last_uses: keys::LastUses,
 }
 
 impl Authenticator {
     pub fn new(db: DatabaseConnection, jwt: Option<JwtVerifier>) -> Self {
-        Authenticator { db, jwt }
+        Authenticator {
+            db,
+            jwt,
+            last_uses: keys::LastUses::default(),
+        }
     }
 
     /// Fetches what checking tokens needs ahead of the first request (the JWKS).
@@ -232,7 +237,7 @@ impl Authenticator {
         match read_credentials(headers)? {
             Credentials::None => Ok(Viewer::anonymous()),
             Credentials::Key(presented) => {
-                let row = match keys::check(&self.db, presented)
+                let row = match keys::check(&self.db, presented, &self.last_uses)
                     .await
                     .map_err(|e| AuthError::internal(&e))?
                 {

@@ -288,6 +288,14 @@ impl StatementCounter {
     pub fn take(&self) -> usize {
         self.0.swap(0, Ordering::SeqCst)
     }
+    /// Counts one statement (for callbacks that count only some).
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+    /// The count so far, left as it is.
+    pub fn peek(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// Writes a small, known data set: one publisher, the organizations named, and one mission per

@@ -2,6 +2,8 @@
 //! SQLite by default and on PostgreSQL when `PASSERELLE_TEST_POSTGRES_URL` is set.
 mod access;
 mod bad_input;
+mod credentials;
+mod diffusion;
 mod federation;
 mod helpers;
 mod http;
