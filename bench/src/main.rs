@@ -35,6 +35,10 @@ struct Args {
     /// Also print each SQL statement of the last request of each kind, with its duration.
     #[arg(long)]
     statements: bool,
+    /// Who asks: anonymous, a partner's key (the demo's JeVeuxAider, with its diffusion rules),
+    /// an admin's token; repeat to measure several in one run.
+    #[arg(long = "viewer", value_parser = ["anonymous", "partner", "admin"], default_values_t = ["anonymous".to_owned(), "partner".to_owned(), "admin".to_owned()])]
+    viewers: Vec<String>,
 }
 
 const NESTED: &str = "query Bench($filter: MissionFilter) {
@@ -130,7 +134,25 @@ async fn main() -> anyhow::Result<()> {
             log.push((info.elapsed, info.statement.sql.chars().take(160).collect()));
         }
     });
-    let settings = Settings::default();
+    let secret = passerelle::auth::tokens::random_secret()?;
+    let settings = Settings {
+        jwt_secret: Some(secret.clone()),
+        ..Settings::default()
+    };
+    let partner_key = report
+        .credentials
+        .keys
+        .first()
+        .map(|(_, k)| secrecy::ExposeSecret::expose_secret(k).to_owned())
+        .unwrap_or_default();
+    let admin_token = passerelle::auth::tokens::mint_for(
+        &secret,
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+        "admin@passerelle.example",
+        None,
+        24 * 3600,
+    )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/graphql", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -146,45 +168,46 @@ async fn main() -> anyhow::Result<()> {
     passerelle_ingest::install_tls_provider();
     let client = reqwest::Client::new();
     println!(
-        "| engine | query (20 missions, nested) | p50 ms | p99 ms | SQL statements per request |"
+        "| engine | viewer | query (20 missions, nested) | p50 ms | p99 ms | SQL statements per request |"
     );
-    println!("| --- | --- | --- | --- | --- |");
-    for kind in ["filters", "near", "keywords"] {
-        let mut latencies = Vec::with_capacity(args.requests);
-        let mut total_statements = 0;
-        for i in 0..(20 + args.requests) {
-            let body = json!({ "query": NESTED, "variables": { "filter": filter(kind, i) } });
-            statements.store(0, Ordering::Relaxed);
-            log.lock().map(|mut l| l.clear()).ok();
-            let start = Instant::now();
-            let res: Value = client
-                .post(&endpoint)
-                .json(&body)
-                .send()
-                .await?
-                .json()
-                .await?;
-            let elapsed = start.elapsed();
-            if res.get("errors").is_some() {
-                bail!("{kind} request failed: {res}");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for viewer in &args.viewers {
+        for kind in ["filters", "near", "keywords"] {
+            let mut latencies = Vec::with_capacity(args.requests);
+            let mut total_statements = 0;
+            for i in 0..(20 + args.requests) {
+                let body = json!({ "query": NESTED, "variables": { "filter": filter(kind, i) } });
+                statements.store(0, Ordering::Relaxed);
+                log.lock().map(|mut l| l.clear()).ok();
+                let request = match viewer.as_str() {
+                    "partner" => client.post(&endpoint).header("x-api-key", &partner_key),
+                    "admin" => client.post(&endpoint).bearer_auth(&admin_token),
+                    _ => client.post(&endpoint),
+                };
+                let start = Instant::now();
+                let res: Value = request.json(&body).send().await?.json().await?;
+                let elapsed = start.elapsed();
+                if res.get("errors").is_some() {
+                    bail!("{kind} request failed: {res}");
+                }
+                if i >= 20 {
+                    latencies.push(elapsed);
+                    total_statements += statements.load(Ordering::Relaxed);
+                }
             }
-            if i >= 20 {
-                latencies.push(elapsed);
-                total_statements += statements.load(Ordering::Relaxed);
+            latencies.sort_unstable();
+            if args.statements {
+                for (elapsed, sql) in log.lock().map(|l| l.clone()).unwrap_or_default() {
+                    eprintln!("{kind}: {:>7.2} ms  {sql}", elapsed.as_secs_f64() * 1000.0);
+                }
             }
+            println!(
+                "| {engine} | {viewer} | {kind} | {:.1} | {:.1} | {:.1} |",
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99),
+                total_statements as f64 / args.requests as f64
+            );
         }
-        latencies.sort_unstable();
-        if args.statements {
-            for (elapsed, sql) in log.lock().map(|l| l.clone()).unwrap_or_default() {
-                eprintln!("{kind}: {:>7.2} ms  {sql}", elapsed.as_secs_f64() * 1000.0);
-            }
-        }
-        println!(
-            "| {engine} | {kind} | {:.1} | {:.1} | {:.1} |",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
-            total_statements as f64 / args.requests as f64
-        );
     }
     let _ = stop.send(());
     let _ = server.await;

@@ -8,20 +8,34 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 
 use crate::publishers;
 
-/// The rules given on the command line, by field.
-#[derive(Debug, Clone, Default)]
+/// The rules given on the command line, by field; each option may be repeated.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct RuleArgs {
-    /// Annonceurs whose missions the diffuseur shows, by name.
+    /// An annonceur whose missions the diffuseur shows, by name.
+    #[arg(long = "annonceur")]
     pub annonceurs: Vec<String>,
-    /// Organizations left out, by id.
+    /// An organization whose missions it leaves out, by id.
+    #[arg(long = "exclude-organization")]
     pub exclude_organizations: Vec<String>,
+    /// Only missions of this type (benevolat, volontariat_service_civique, …).
+    #[arg(long = "type")]
     pub types: Vec<String>,
+    #[arg(long = "exclude-type")]
     pub exclude_types: Vec<String>,
+    /// Only missions of this domain (sport, environnement, …).
+    #[arg(long = "domain")]
     pub domains: Vec<String>,
+    #[arg(long = "exclude-domain")]
     pub exclude_domains: Vec<String>,
+    /// Only missions with an address in this department.
+    #[arg(long = "department")]
     pub departments: Vec<String>,
+    #[arg(long = "exclude-department")]
     pub exclude_departments: Vec<String>,
+    /// Only missions of organizations of this network.
+    #[arg(long = "network")]
     pub networks: Vec<String>,
+    #[arg(long = "exclude-network")]
     pub exclude_networks: Vec<String>,
 }
 

@@ -180,32 +180,8 @@ enum DiffusionAction {
     Set {
         #[arg(long)]
         diffuseur: String,
-        /// An annonceur whose missions it shows, by name (repeat for several).
-        #[arg(long = "annonceur")]
-        annonceurs: Vec<String>,
-        /// An organization whose missions it leaves out, by id.
-        #[arg(long = "exclude-organization")]
-        exclude_organizations: Vec<String>,
-        /// Only missions of this type (benevolat, volontariat_service_civique, …).
-        #[arg(long = "type")]
-        types: Vec<String>,
-        #[arg(long = "exclude-type")]
-        exclude_types: Vec<String>,
-        /// Only missions of this domain (sport, environnement, …).
-        #[arg(long = "domain")]
-        domains: Vec<String>,
-        #[arg(long = "exclude-domain")]
-        exclude_domains: Vec<String>,
-        /// Only missions with an address in this department.
-        #[arg(long = "department")]
-        departments: Vec<String>,
-        #[arg(long = "exclude-department")]
-        exclude_departments: Vec<String>,
-        /// Only missions of organizations of this network.
-        #[arg(long = "network")]
-        networks: Vec<String>,
-        #[arg(long = "exclude-network")]
-        exclude_networks: Vec<String>,
+        #[command(flatten)]
+        rules: diffusion::RuleArgs,
     },
 }
 
@@ -476,32 +452,8 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             db::migrate_up(&conn).await?;
             let lines = match action {
                 DiffusionAction::Show { diffuseur } => diffusion::show(&conn, &diffuseur).await?,
-                DiffusionAction::Set {
-                    diffuseur,
-                    annonceurs,
-                    exclude_organizations,
-                    types,
-                    exclude_types,
-                    domains,
-                    exclude_domains,
-                    departments,
-                    exclude_departments,
-                    networks,
-                    exclude_networks,
-                } => {
-                    let args = diffusion::RuleArgs {
-                        annonceurs,
-                        exclude_organizations,
-                        types,
-                        exclude_types,
-                        domains,
-                        exclude_domains,
-                        departments,
-                        exclude_departments,
-                        networks,
-                        exclude_networks,
-                    };
-                    diffusion::set(&conn, &diffuseur, args, &cli_actor()).await?
+                DiffusionAction::Set { diffuseur, rules } => {
+                    diffusion::set(&conn, &diffuseur, rules, &cli_actor()).await?
                 }
             };
             if lines.is_empty() {

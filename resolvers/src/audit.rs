@@ -3,13 +3,13 @@
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_entities::audit_entry;
-use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::cursor::Cursor;
 use crate::error::{ApiError, ApiResult};
 use crate::mission::MAX_LIST_VALUES;
 use crate::page::{Edge, Page, PageInfo, page_size};
-use crate::{db, scope};
+use crate::scope;
 
 const ENTRIES: &str = "auditLog:ID:DESC";
 
@@ -106,17 +106,13 @@ impl AuditQuery {
         if let Some(c) = &after {
             condition = condition.add(audit_entry::Column::Id.lt(c.id));
         }
-        let rows = match scope::find::<audit_entry::Entity>(scope::access(ctx)) {
-            None => Vec::new(),
-            Some(select) => {
-                select
-                    .filter(condition)
-                    .order_by_desc(audit_entry::Column::Id)
-                    .limit(size + 1)
-                    .all(db(ctx)?)
-                    .await?
-            }
-        };
+        let rows = scope::rows::<audit_entry::Entity>(
+            ctx,
+            condition,
+            &[(audit_entry::Column::Id, Order::Desc)],
+            size + 1,
+        )
+        .await?;
         let page = Page::from_rows(
             rows,
             size,

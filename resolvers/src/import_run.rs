@@ -3,7 +3,7 @@
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_entities::import_run;
-use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::cursor::Cursor;
 use crate::error::{ApiError, ApiResult};
@@ -11,7 +11,7 @@ use crate::loader::{LastImportOf, PublisherId};
 use crate::mission::parse_id;
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
-use crate::{db, loaders, scope};
+use crate::{loaders, scope};
 
 const RUNS: &str = "importRuns:ID:DESC";
 const REFUSALS: &str = "importRun.refusals:INDEX:ASC";
@@ -221,20 +221,17 @@ impl ImportRunQuery {
         if loaders(ctx)?.load_one(PublisherId(key)).await?.is_none() {
             return Err(ApiError::not_found("publisher", publisher_id.to_string()));
         }
-        let rows = match scope::find::<import_run::Entity>(scope::access(ctx)) {
-            None => Vec::new(),
-            Some(select) => {
-                let mut query = select.filter(import_run::Column::PublisherId.eq(key));
-                if let Some(c) = &after {
-                    query = query.filter(import_run::Column::Id.lt(c.id));
-                }
-                query
-                    .order_by_desc(import_run::Column::Id)
-                    .limit(size + 1)
-                    .all(db(ctx)?)
-                    .await?
-            }
-        };
+        let mut condition = Condition::all().add(import_run::Column::PublisherId.eq(key));
+        if let Some(c) = &after {
+            condition = condition.add(import_run::Column::Id.lt(c.id));
+        }
+        let rows = scope::rows::<import_run::Entity>(
+            ctx,
+            condition,
+            &[(import_run::Column::Id, Order::Desc)],
+            size + 1,
+        )
+        .await?;
         let page = Page::from_rows(
             rows,
             size,
@@ -269,17 +266,11 @@ impl ImportRunConnection {
     }
     /// The number of the publisher's runs, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(
-            match scope::find::<import_run::Entity>(scope::access(ctx)) {
-                Some(select) => {
-                    select
-                        .filter(import_run::Column::PublisherId.eq(self.publisher_id))
-                        .count(db(ctx)?)
-                        .await? as i64
-                }
-                None => 0,
-            },
+        scope::count::<import_run::Entity>(
+            ctx,
+            Condition::all().add(import_run::Column::PublisherId.eq(self.publisher_id)),
         )
+        .await
     }
 }
 

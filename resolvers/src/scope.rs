@@ -8,9 +8,12 @@ use passerelle_entities::{
     api_key, application, audit_entry, diffusion_rule, import_run, mission, mission_address,
     organization, publisher, volunteer,
 };
-use sea_orm::{Condition, EntityTrait, QueryFilter, Select};
+use sea_orm::{
+    Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 
-use crate::error::ApiError;
+use crate::db;
+use crate::error::{ApiError, ApiResult};
 
 /// The address a request came from, as the audit log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,4 +121,33 @@ impl Scoped for publisher::Entity {
 #[allow(clippy::disallowed_methods)]
 pub(crate) fn find<E: Scoped>(access: &Access) -> Option<Select<E>> {
     E::scope(access).map(|c| E::find().filter(c))
+}
+
+/// Up to `limit` rows of `E` that the viewer may read and that meet `condition`, in `order`;
+/// none, without a statement, when the viewer may read no row of `E`.
+pub(crate) async fn rows<E: Scoped>(
+    ctx: &Context<'_>,
+    condition: Condition,
+    order: &[(E::Column, Order)],
+    limit: u64,
+) -> ApiResult<Vec<E::Model>> {
+    let Some(select) = find::<E>(access(ctx)) else {
+        return Ok(Vec::new());
+    };
+    let mut select = select.filter(condition);
+    for (column, direction) in order {
+        select = select.order_by(*column, direction.clone());
+    }
+    Ok(select.limit(limit).all(db(ctx)?).await?)
+}
+
+/// The number of rows of `E` that the viewer may read and that meet `condition`.
+pub(crate) async fn count<E: Scoped>(ctx: &Context<'_>, condition: Condition) -> ApiResult<i64>
+where
+    E::Model: Sync,
+{
+    Ok(match find::<E>(access(ctx)) {
+        Some(select) => select.filter(condition).count(db(ctx)?).await? as i64,
+        None => 0,
+    })
 }

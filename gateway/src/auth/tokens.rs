@@ -94,20 +94,10 @@ pub async fn demo_users(db: &DatabaseConnection) -> anyhow::Result<Vec<DemoUser>
         .all(db)
         .await?;
     let mut out: Vec<DemoUser> = rows
-        .into_iter()
+        .iter()
         .map(|u| DemoUser {
-            scope: [
-                u.department_code.map(|d| format!("department {d}")),
-                u.region.map(|r| format!("region {r}")),
-                u.organization_id.map(|o| format!("organization {o}")),
-                u.publisher_id.map(|p| format!("publisher {p}")),
-                u.volunteer_id.map(|v| format!("volunteer {v}")),
-            ]
-            .into_iter()
-            .flatten()
-            .next()
-            .unwrap_or_else(|| "-".to_owned()),
-            email: u.email,
+            scope: users::scope_of(u),
+            email: u.email.clone(),
             role: u.role,
         })
         .collect();

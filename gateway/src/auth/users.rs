@@ -175,32 +175,38 @@ pub async fn list(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
         .all(db)
         .await?;
     Ok(rows
-        .into_iter()
+        .iter()
         .map(|u| {
-            let scope = [
-                u.department_code.map(|d| format!("department {d}")),
-                u.region.map(|r| format!("region {r}")),
-                u.organization_id.map(|o| format!("organization {o}")),
-                u.publisher_id.map(|p| format!("publisher {p}")),
-                u.volunteer_id.map(|v| format!("volunteer {v}")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", ");
             format!(
                 "{}\t{}\t{}\t{}",
                 u.id,
                 u.email,
                 u.role.as_str(),
-                if scope.is_empty() {
-                    "-".to_owned()
-                } else {
-                    scope
-                }
+                scope_of(u)
             )
         })
         .collect())
+}
+
+/// A user's scope in words: `department 69`, `organization 42`, … or `-`.
+pub fn scope_of(u: &user::Model) -> String {
+    let scope: Vec<String> = [
+        u.department_code
+            .as_ref()
+            .map(|d| format!("department {d}")),
+        u.region.as_ref().map(|r| format!("region {r}")),
+        u.organization_id.map(|o| format!("organization {o}")),
+        u.publisher_id.map(|p| format!("publisher {p}")),
+        u.volunteer_id.map(|v| format!("volunteer {v}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if scope.is_empty() {
+        "-".to_owned()
+    } else {
+        scope.join(", ")
+    }
 }
 
 /// Removes a user: their tokens are refused from the next request on.

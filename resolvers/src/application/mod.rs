@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use passerelle_entities::application;
-use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::cursor::Cursor;
 use crate::enums::ApplicationStatus;
@@ -15,7 +15,7 @@ use crate::loader::{
 use crate::mission::{Mission, parse_id};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::volunteer::Volunteer;
-use crate::{db, loaders, scope};
+use crate::{loaders, scope};
 
 /// A volunteer's application to a mission.
 #[derive(Debug, Clone)]
@@ -182,10 +182,7 @@ impl ApplicationConnection {
                 .await?
                 .unwrap_or_default(),
             Total::Filtered(condition) => {
-                match scope::find::<application::Entity>(scope::access(ctx)) {
-                    Some(select) => select.filter(condition.clone()).count(db(ctx)?).await? as i64,
-                    None => 0,
-                }
+                scope::count::<application::Entity>(ctx, condition.clone()).await?
             }
         })
     }
@@ -263,20 +260,17 @@ impl ApplicationQuery {
         let size = page_size(first)?;
         let condition = filter.unwrap_or_default().condition()?;
         let after = after.map(|a| Cursor::decode(&a, ALL)).transpose()?;
-        let rows = match scope::find::<application::Entity>(scope::access(ctx)) {
-            None => Vec::new(),
-            Some(select) => {
-                let mut select = select.filter(condition.clone());
-                if let Some(c) = &after {
-                    select = select.filter(application::Column::Id.gt(c.id));
-                }
-                select
-                    .order_by_asc(application::Column::Id)
-                    .limit(size + 1)
-                    .all(db(ctx)?)
-                    .await?
-            }
-        };
+        let mut page_condition = condition.clone();
+        if let Some(c) = &after {
+            page_condition = page_condition.add(application::Column::Id.gt(c.id));
+        }
+        let rows = scope::rows::<application::Entity>(
+            ctx,
+            page_condition,
+            &[(application::Column::Id, Order::Asc)],
+            size + 1,
+        )
+        .await?;
         Ok(Some(ApplicationConnection {
             page: page(rows, size, after.is_some(), ALL),
             total: Total::Filtered(condition),
@@ -287,16 +281,14 @@ impl ApplicationQuery {
     /// `BAD_USER_INPUT`.
     async fn application(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Application>> {
         let key = parse_id("id", &id)?;
-        let found = match scope::find::<application::Entity>(scope::access(ctx)) {
-            Some(select) => {
-                select
-                    .filter(application::Column::Id.eq(key))
-                    .one(db(ctx)?)
-                    .await?
-            }
-            None => None,
-        };
-        match found {
+        let found = scope::rows::<application::Entity>(
+            ctx,
+            Condition::all().add(application::Column::Id.eq(key)),
+            &[],
+            1,
+        )
+        .await?;
+        match found.into_iter().next() {
             Some(a) => Ok(Some(a.into())),
             None => Err(ApiError::not_found("application", id.to_string())),
         }

@@ -2,7 +2,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use passerelle_entities::{geo, organization};
-use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::cursor::{Cursor, SortValue};
 use crate::enums::MissionStatus;
@@ -11,7 +11,7 @@ use crate::loader::{MissionsOf, NestedAfter, NestedPage, OrganizationId, Publish
 use crate::mission::{OrganizationMissionConnection, parse_id, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
-use crate::{db, loaders, scope};
+use crate::{loaders, scope};
 
 /// A host structure: an association, a local authority, a public body.
 #[derive(Debug, Clone)]
@@ -203,18 +203,16 @@ impl OrganizationQuery {
                     ),
             );
         }
-        let rows = match scope::find::<organization::Entity>(scope::access(ctx)) {
-            None => Vec::new(),
-            Some(select) => {
-                select
-                    .filter(page_condition)
-                    .order_by_asc(organization::Column::Name)
-                    .order_by_asc(organization::Column::Id)
-                    .limit(size + 1)
-                    .all(db(ctx)?)
-                    .await?
-            }
-        };
+        let rows = scope::rows::<organization::Entity>(
+            ctx,
+            page_condition,
+            &[
+                (organization::Column::Name, Order::Asc),
+                (organization::Column::Id, Order::Asc),
+            ],
+            size + 1,
+        )
+        .await?;
         let page = Page::from_rows(
             rows,
             size,
@@ -272,16 +270,6 @@ impl OrganizationConnection {
 
     /// The number of organizations of the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(
-            match scope::find::<organization::Entity>(scope::access(ctx)) {
-                Some(select) => {
-                    select
-                        .filter(self.condition.clone())
-                        .count(db(ctx)?)
-                        .await? as i64
-                }
-                None => 0,
-            },
-        )
+        scope::count::<organization::Entity>(ctx, self.condition.clone()).await
     }
 }

@@ -7,7 +7,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, NaiveDate, Utc};
 use passerelle_entities::volunteer;
-use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::application::ApplicationConnection;
 use crate::cursor::Cursor;
@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::loader::VolunteerId;
 use crate::mission::{MAX_LIST_VALUES, parse_id};
 use crate::page::{Edge, Page, PageInfo, page_size};
-use crate::{db, loaders, scope};
+use crate::{loaders, scope};
 
 /// A young person of the Service National Universel.
 #[derive(Debug, Clone)]
@@ -163,20 +163,17 @@ impl VolunteerQuery {
         let size = page_size(first)?;
         let condition = filter.unwrap_or_default().condition()?;
         let after = after.map(|a| Cursor::decode(&a, VOLUNTEERS)).transpose()?;
-        let rows = match scope::find::<volunteer::Entity>(scope::access(ctx)) {
-            None => Vec::new(),
-            Some(select) => {
-                let mut select = select.filter(condition.clone());
-                if let Some(c) = &after {
-                    select = select.filter(volunteer::Column::Id.gt(c.id));
-                }
-                select
-                    .order_by_asc(volunteer::Column::Id)
-                    .limit(size + 1)
-                    .all(db(ctx)?)
-                    .await?
-            }
-        };
+        let mut page_condition = condition.clone();
+        if let Some(c) = &after {
+            page_condition = page_condition.add(volunteer::Column::Id.gt(c.id));
+        }
+        let rows = scope::rows::<volunteer::Entity>(
+            ctx,
+            page_condition,
+            &[(volunteer::Column::Id, Order::Asc)],
+            size + 1,
+        )
+        .await?;
         let page = Page::from_rows(
             rows,
             size,
@@ -232,14 +229,6 @@ impl VolunteerConnection {
     }
     /// The number of volunteers of the filter that the caller may read, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        Ok(match scope::find::<volunteer::Entity>(scope::access(ctx)) {
-            Some(select) => {
-                select
-                    .filter(self.condition.clone())
-                    .count(db(ctx)?)
-                    .await? as i64
-            }
-            None => 0,
-        })
+        scope::count::<volunteer::Entity>(ctx, self.condition.clone()).await
     }
 }
