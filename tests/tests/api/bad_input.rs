@@ -156,6 +156,7 @@ async fn unknown_departments_and_malformed_ids_are_refused() {
         json!({ "publisherIds": ["abc"] }),
         json!({ "organizationIds": ["-3"] }),
         json!({ "domains": vec!["SPORT"; 201] }),
+        json!({ "statuses": vec!["DRAFT"; 201] }),
     ] {
         let (code, _) = refused(json!({ "filter": filter })).await;
         assert_eq!(code, "BAD_USER_INPUT", "{filter}");
@@ -229,4 +230,78 @@ async fn queries_too_deep_or_too_complex_are_refused_before_running() {
     );
     let body = app.gql(&wide, json!({})).await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test]
+async fn the_filters_and_cursors_of_the_scoped_lists_refuse_bad_values() {
+    let app = shared_app();
+    let admin = As::user(DEMO_ADMIN);
+    let analyst = As::user("analyste@passerelle.example");
+    for (who, query, field) in [
+        (
+            &admin,
+            r#"{ applications(filter: { missionIds: ["x"] }) { totalCount } }"#,
+            "filter.missionIds",
+        ),
+        (
+            &admin,
+            r#"{ applications(filter: { volunteerIds: ["-1"] }) { totalCount } }"#,
+            "filter.volunteerIds",
+        ),
+        (
+            &admin,
+            r#"{ applications(after: "garbage") { totalCount } }"#,
+            "after",
+        ),
+        (&admin, r#"{ application(id: "abc") { id } }"#, "id"),
+        (
+            &admin,
+            r#"{ volunteers(filter: { departmentCodes: ["99"] }) { totalCount } }"#,
+            "filter.departmentCodes",
+        ),
+        (
+            &admin,
+            r#"{ auditLog(after: "garbage") { nodes { id } } }"#,
+            "after",
+        ),
+        (
+            &admin,
+            r#"{ auditLog(first: 101) { nodes { id } } }"#,
+            "first",
+        ),
+        (
+            &admin,
+            r#"{ organizations { nodes { missions(statuses: []) { totalCount } } } }"#,
+            "",
+        ),
+        (
+            &analyst,
+            r#"{ volunteerStats(filter: { departmentCodes: ["2C"] }) { count } }"#,
+            "filter.departmentCodes",
+        ),
+        (
+            &analyst,
+            r#"{ applicationStats(filter: { cohorts: ["a"] }) { count } }"#,
+            "",
+        ),
+    ] {
+        let body = app.gql_as(who, query, json!({})).await;
+        if field.is_empty() {
+            // Not errors: an empty list narrows nothing, an unknown cohort counts nothing.
+            assert!(body.get("errors").is_none(), "{query}: {body}");
+            continue;
+        }
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{query}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{query}");
+    }
+    // Too many values in a filter list.
+    let many: Vec<String> = (0..201).map(|i| format!("c{i}")).collect();
+    let body = app
+        .gql_as(
+            &admin,
+            "query($c: [String!]) { volunteers(filter: { cohorts: $c }) { totalCount } }",
+            json!({ "c": many }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
 }
