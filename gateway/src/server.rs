@@ -60,6 +60,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn(access_log))
         .with_state(state)
 }
@@ -131,6 +132,44 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
+/// A panic while answering becomes a coded `500` with a reference to the log line, instead of a
+/// dropped connection. No input should panic; this is the net under that rule.
+async fn catch_panic(request: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    let path = request.uri().path().to_owned();
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let reference = format!(
+                "panic-{:x}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or_default()
+            );
+            tracing::error!(error.reference = %reference, error.detail = %detail, http.path = %path, "a request panicked");
+            let body = json!({ "errors": [{
+                "message": format!("internal error; quote reference {reference} to the operators"),
+                "extensions": { "code": "INTERNAL_SERVER_ERROR" },
+            }] });
+            let mut res = (StatusCode::INTERNAL_SERVER_ERROR, body.to_string()).into_response();
+            res.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            res
+        }
+    }
+}
+
 /// One log line per request: method, path (without query string), status, duration.
 async fn access_log(request: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -145,4 +184,42 @@ async fn access_log(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_while_answering_is_a_coded_500_not_a_dropped_connection() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    let empty: Vec<u8> = Vec::new();
+                    // An index out of bounds, as a bug would make one.
+                    empty[usize::from(empty.is_empty())].to_string()
+                }),
+            )
+            .layer(middleware::from_fn(catch_panic));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/boom", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        passerelle_ingest::install_tls_provider();
+        let res = reqwest::get(&url)
+            .await
+            .expect("an answer, not a dropped connection");
+        assert_eq!(res.status(), 500);
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "INTERNAL_SERVER_ERROR"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("reference panic-")),
+            "{body}"
+        );
+    }
 }

@@ -6,8 +6,8 @@
 //! [`sdl`] and tells the command that updates it.
 use async_graphql::dataloader::DataLoader;
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
-    NextValidation, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
+    NextResolve, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
@@ -218,6 +218,27 @@ fn put_null(data: &mut Value, path: &[PathSegment]) {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for Guard {
+    /// Errors raised before parsing, validation or execution had their say (an unknown
+    /// `operationName`, a missing operation) are the request's: refused before it ran.
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let refused = response.data == Value::Null;
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|e| {
+                with_code(
+                    e,
+                    if refused {
+                        "GRAPHQL_VALIDATION_FAILED"
+                    } else {
+                        "INTERNAL_SERVER_ERROR"
+                    },
+                )
+            })
+            .collect();
+        response
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -307,17 +328,12 @@ impl Extension for Guard {
             return Err(e);
         }
         next.run(ctx, info).await.map_err(|e| {
-            // Our resolvers always set a code; a bare error here is async-graphql refusing an
-            // argument value (a variable of the wrong shape, an out-of-range number).
-            let code = if e.message.starts_with("Failed to parse")
-                || e.message.starts_with("Invalid value")
-            {
-                "BAD_USER_INPUT"
-            } else {
-                "INTERNAL_SERVER_ERROR"
-            };
+            // Every error of our resolvers carries a code by construction (`ApiError` has no
+            // `Display`, so `?` cannot make a bare one). A bare error here comes from
+            // async-graphql refusing what the request sent: an argument of the wrong shape, an
+            // out-of-range number, an `_entities` representation without a known `__typename`.
             self.remember_if_nullable(nullable, &e);
-            with_code(e, code)
+            with_code(e, "BAD_USER_INPUT")
         })
     }
 }

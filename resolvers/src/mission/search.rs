@@ -63,15 +63,17 @@ pub struct MissionRow {
     pub score: Option<f64>,
 }
 
-impl FromQueryResult for MissionRow {
-    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+impl MissionRow {
+    /// A row of a page: the mission, and the distance and score when the statement selected
+    /// them. A value that was selected but cannot be read is an error, never a default: a
+    /// cursor made from a wrong value could send a client round in circles.
+    fn read(res: &QueryResult, distance: bool, score: bool) -> Result<Self, DbErr> {
         Ok(MissionRow {
-            mission: mission::Model::from_query_result(res, pre)?,
-            distance_km: res
-                .try_get::<Option<f64>>(pre, "distance_km")
-                .ok()
-                .flatten(),
-            score: res.try_get::<Option<f64>>(pre, "score").ok().flatten(),
+            mission: mission::Model::from_query_result(res, "")?,
+            distance_km: distance
+                .then(|| res.try_get::<f64>("", "distance_km"))
+                .transpose()?,
+            score: score.then(|| res.try_get::<f64>("", "score")).transpose()?,
         })
     }
 }
@@ -92,6 +94,20 @@ fn non_empty<T>(field: &str, list: Option<Vec<T>>) -> ApiResult<Option<Vec<T>>> 
         )),
         Some(v) if !v.is_empty() => Ok(Some(v)),
         _ => Ok(None),
+    }
+}
+
+/// Refuses dates outside years 1 to 9999: PostgreSQL stores nothing before 4713 BC, and SQLite
+/// compares timestamps as text, which holds only for four-digit years.
+fn check_year(field: &str, t: chrono::DateTime<chrono::Utc>) -> ApiResult<()> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_input(
+            field,
+            "must be between the years 1 and 9999",
+        ))
     }
 }
 
@@ -223,15 +239,21 @@ impl MissionSearch {
         // Stored times are whole seconds (see `passerelle_entities::time`): round the bounds
         // inwards to whole seconds so that text comparison on SQLite stays time comparison.
         if let Some(t) = filter.starts_after {
+            check_year("filter.startsAfter", t)?;
             let whole = time::to_db(t);
             let bound = if whole < t {
-                whole + chrono::Duration::seconds(1)
+                whole
+                    .checked_add_signed(chrono::Duration::seconds(1))
+                    .ok_or_else(|| {
+                        ApiError::bad_input("filter.startsAfter", "is beyond the last date")
+                    })?
             } else {
                 whole
             };
             c = c.add(mission::Column::StartAt.gte(bound));
         }
         if let Some(t) = filter.ends_before {
+            check_year("filter.endsBefore", t)?;
             c = c.add(mission::Column::EndAt.lte(time::to_db(t)));
         }
         if let Some(b) = filter.open_to_minors {
@@ -477,9 +499,12 @@ impl MissionSearch {
         q.order_by_expr(key, dir.clone())
             .order_by_expr(id, dir)
             .limit(size + 1);
-        Ok(MissionRow::find_by_statement(self.backend.build(&q))
-            .all(db)
-            .await?)
+        let (with_distance, with_score) = (distance.is_some(), score.is_some());
+        let rows = db.query_all(&q).await?;
+        Ok(rows
+            .iter()
+            .map(|r| MissionRow::read(r, with_distance, with_score))
+            .collect::<Result<Vec<_>, DbErr>>()?)
     }
 
     /// The number of missions of the filter, over all pages.

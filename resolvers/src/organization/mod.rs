@@ -8,7 +8,7 @@ use crate::cursor::{Cursor, SortValue};
 use crate::enums::MissionStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::loader::{MissionsOf, NestedAfter, NestedPage, OrganizationId, PublisherId};
-use crate::mission::{OrganizationMissionConnection, parse_id, status_set};
+use crate::mission::{MAX_LIST_VALUES, OrganizationMissionConnection, parse_id, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
 use crate::{loaders, scope};
@@ -166,7 +166,12 @@ impl OrganizationQuery {
         let size = page_size(first)?;
         let filter = filter.unwrap_or_default();
         let mut condition = Condition::all();
+        let too_long =
+            |field: &str| ApiError::bad_input(field, format!("at most {MAX_LIST_VALUES} values"));
         if let Some(codes) = filter.department_codes.filter(|c| !c.is_empty()) {
+            if codes.len() > MAX_LIST_VALUES {
+                return Err(too_long("filter.departmentCodes"));
+            }
             let codes = codes
                 .iter()
                 .map(|c| {
@@ -181,6 +186,9 @@ impl OrganizationQuery {
             condition = condition.add(organization::Column::DepartmentCode.is_in(codes));
         }
         if let Some(ids) = filter.publisher_ids.filter(|c| !c.is_empty()) {
+            if ids.len() > MAX_LIST_VALUES {
+                return Err(too_long("filter.publisherIds"));
+            }
             let ids = ids
                 .iter()
                 .map(|i| parse_id("filter.publisherIds", i))

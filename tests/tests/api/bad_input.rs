@@ -305,3 +305,82 @@ async fn the_filters_and_cursors_of_the_scoped_lists_refuse_bad_values() {
         .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 }
+
+/// Found by fuzzing the API: each of these came back as a dropped connection or an
+/// `INTERNAL_SERVER_ERROR`; each is the request's fault and says so with its code.
+#[tokio::test]
+async fn inputs_found_by_fuzzing_get_the_code_of_their_kind() {
+    let app = shared_app();
+    let admin = As::user(DEMO_ADMIN);
+    for (query, variables, code) in [
+        // A date at the end of chrono's range: the bound rounded up to the next second overflowed.
+        (
+            r#"{ missions(filter: { startsAfter: "+262142-12-31T23:59:59.5Z" }) { totalCount } }"#,
+            json!({}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "{ volunteers(filter: true) { totalCount } }",
+            json!({}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "{ _entities(representations: [{}]) { __typename } }",
+            json!({}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            r#"{ _entities(representations: [{ __typename: "Nope", id: "1" }]) { __typename } }"#,
+            json!({}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "query($v: Int) { missions(first: $w) { totalCount } }",
+            json!({}),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+    ] {
+        let body = app.gql_as(&admin, query, variables).await;
+        assert_eq!(error_code(&body), code, "{query}: {body}");
+    }
+    // An unknown operation name is refused before anything runs: 400 under graphql-response+json.
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": "query A { publishers { id } }", "operationName": "Nope" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+}
+
+/// Found in review: department codes were checked but not normalised, so "2a" or " 69" matched
+/// nothing; list filters of organizations had no cap and reached the database's parameter limit.
+#[tokio::test]
+async fn list_filters_are_normalised_and_capped_everywhere() {
+    let app = shared_app();
+    let admin = As::user(DEMO_ADMIN);
+    const Q: &str =
+        "query($d: [String!]) { volunteers(filter: { departmentCodes: $d }) { totalCount } }";
+    let exact = app.data_as(&admin, Q, json!({ "d": ["69", "2A"] })).await;
+    let loose = app.data_as(&admin, Q, json!({ "d": [" 69", "2a"] })).await;
+    assert!(
+        exact["volunteers"]["totalCount"]
+            .as_i64()
+            .unwrap_or_default()
+            > 0,
+        "{exact}"
+    );
+    assert_eq!(loose, exact);
+    let many: Vec<String> = (0..201).map(|i| (i % 90 + 1).to_string()).collect();
+    for query in [
+        "query($l: [String!]) { organizations(filter: { departmentCodes: $l }) { totalCount } }",
+        "query($l: [ID!]) { organizations(filter: { publisherIds: $l }) { totalCount } }",
+    ] {
+        let body = app.gql(query, json!({ "l": many })).await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{query}: {body}");
+    }
+}

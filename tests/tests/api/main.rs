@@ -5,6 +5,7 @@ mod bad_input;
 mod credentials;
 mod diffusion;
 mod federation;
+mod fuzz;
 mod helpers;
 mod http;
 mod imports;
