@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use passerelle_schema::{CostLimits, StaticLimits};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -112,6 +113,33 @@ pub struct SettingArgs {
     /// Smallest count of volunteers or applications shown to analysts [default: 5]
     #[arg(long, global = true, env = "PASSERELLE_ANALYST_MIN_COUNT")]
     pub analyst_min_count: Option<i64>,
+    /// Largest GraphQL document, in bytes [default: 32768]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_DOCUMENT_BYTES")]
+    pub max_document_bytes: Option<usize>,
+    /// Most lexical tokens in a document, counted before parsing [default: 5000]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_TOKENS")]
+    pub max_tokens: Option<usize>,
+    /// Most aliases in a document [default: 30]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_ALIASES")]
+    pub max_aliases: Option<usize>,
+    /// Most root fields in an operation [default: 20]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_ROOT_FIELDS")]
+    pub max_root_fields: Option<usize>,
+    /// Most directives on one field [default: 4]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_DIRECTIVES")]
+    pub max_directives: Option<usize>,
+    /// Largest query cost for anonymous callers; pages count their selection `first` times [default: 10000]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_COST")]
+    pub max_cost: Option<u64>,
+    /// Largest query cost for partners' keys [default: 20000]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_COST_PARTNER")]
+    pub max_cost_partner: Option<u64>,
+    /// Largest query cost for people signed in (but admins) [default: 20000]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_COST_USER")]
+    pub max_cost_user: Option<u64>,
+    /// Largest query cost for admins [default: 100000]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_COST_ADMIN")]
+    pub max_cost_admin: Option<u64>,
 }
 
 /// The TOML file: the same settings, every one optional; unknown keys are refused.
@@ -143,6 +171,15 @@ struct FileSettings {
     jwks_min_refresh_secs: Option<u64>,
     jwks_max_age_secs: Option<u64>,
     analyst_min_count: Option<i64>,
+    max_document_bytes: Option<usize>,
+    max_tokens: Option<usize>,
+    max_aliases: Option<usize>,
+    max_root_fields: Option<usize>,
+    max_directives: Option<usize>,
+    max_cost: Option<u64>,
+    max_cost_partner: Option<u64>,
+    max_cost_user: Option<u64>,
+    max_cost_admin: Option<u64>,
 }
 
 /// The public geocoder of the Géoplateforme (IGN), successor of api-adresse.data.gouv.fr.
@@ -179,6 +216,15 @@ pub struct Settings {
     pub jwks_min_refresh_secs: u64,
     pub jwks_max_age_secs: u64,
     pub analyst_min_count: i64,
+    pub max_document_bytes: usize,
+    pub max_tokens: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_directives: usize,
+    pub max_cost: u64,
+    pub max_cost_partner: u64,
+    pub max_cost_user: u64,
+    pub max_cost_admin: u64,
 }
 
 impl Default for Settings {
@@ -211,6 +257,15 @@ impl Default for Settings {
             jwks_min_refresh_secs: 30,
             jwks_max_age_secs: 3600,
             analyst_min_count: 5,
+            max_document_bytes: StaticLimits::default().max_document_bytes,
+            max_tokens: StaticLimits::default().max_tokens,
+            max_aliases: StaticLimits::default().max_aliases,
+            max_root_fields: StaticLimits::default().max_root_fields,
+            max_directives: StaticLimits::default().max_directives_per_field,
+            max_cost: CostLimits::default().anonymous,
+            max_cost_partner: CostLimits::default().partner,
+            max_cost_user: CostLimits::default().user,
+            max_cost_admin: CostLimits::default().admin,
         }
     }
 }
@@ -292,6 +347,15 @@ impl Settings {
             jwks_min_refresh_secs: pick!(jwks_min_refresh_secs),
             jwks_max_age_secs: pick!(jwks_max_age_secs),
             analyst_min_count: pick!(analyst_min_count),
+            max_document_bytes: pick!(max_document_bytes),
+            max_tokens: pick!(max_tokens),
+            max_aliases: pick!(max_aliases),
+            max_root_fields: pick!(max_root_fields),
+            max_directives: pick!(max_directives),
+            max_cost: pick!(max_cost),
+            max_cost_partner: pick!(max_cost_partner),
+            max_cost_user: pick!(max_cost_user),
+            max_cost_admin: pick!(max_cost_admin),
         };
         s.check()?;
         Ok(s)
@@ -368,7 +432,47 @@ impl Settings {
         if self.analyst_min_count < 1 {
             bail!("analyst_min_count must be at least 1");
         }
+        if self.max_document_bytes < 64 || self.max_tokens < 8 || self.max_root_fields == 0 {
+            bail!(
+                "max_document_bytes must be at least 64, max_tokens at least 8, max_root_fields at least 1"
+            );
+        }
+        if [
+            self.max_cost,
+            self.max_cost_partner,
+            self.max_cost_user,
+            self.max_cost_admin,
+        ]
+        .contains(&0)
+        {
+            bail!(
+                "max_cost, max_cost_partner, max_cost_user and max_cost_admin must be at least 1"
+            );
+        }
         Ok(())
+    }
+
+    /// What one GraphQL request may ask.
+    pub fn limits(&self) -> passerelle_schema::Limits {
+        passerelle_schema::Limits {
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            loader_delay: Duration::from_millis(self.loader_delay_ms),
+            analyst_min_count: self.analyst_min_count,
+            static_limits: StaticLimits {
+                max_document_bytes: self.max_document_bytes,
+                max_tokens: self.max_tokens,
+                max_aliases: self.max_aliases,
+                max_root_fields: self.max_root_fields,
+                max_directives_per_field: self.max_directives,
+            },
+            cost: CostLimits {
+                anonymous: self.max_cost,
+                partner: self.max_cost_partner,
+                user: self.max_cost_user,
+                admin: self.max_cost_admin,
+            },
+        }
     }
 
     /// How bearer tokens are checked.

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use passerelle_schema::{Limits, PasserelleSchema};
+use passerelle_schema::PasserelleSchema;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -35,12 +35,7 @@ impl AppState {
     /// # Errors
     /// The token settings cannot be used (the JWKS client cannot be built).
     pub fn new(db: DatabaseConnection, settings: &Settings) -> anyhow::Result<Self> {
-        let limits = Limits {
-            max_depth: settings.max_depth,
-            max_complexity: settings.max_complexity,
-            loader_delay: std::time::Duration::from_millis(settings.loader_delay_ms),
-            analyst_min_count: settings.analyst_min_count,
-        };
+        let limits = settings.limits();
         let jwt = JwtVerifier::new(&settings.jwt_settings())?;
         Ok(AppState {
             schema: passerelle_schema::build(db.clone(), limits),

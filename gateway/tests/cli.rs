@@ -216,6 +216,12 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             vec!["--analyst-min-count", "0", "schema", "print"],
             "analyst_min_count",
         ),
+        (vec!["--max-cost", "0", "schema", "print"], "max_cost"),
+        (vec!["--max-tokens", "1", "schema", "print"], "max_tokens"),
+        (
+            vec!["--max-aliases", "many", "schema", "print"],
+            "invalid value",
+        ),
         (vec!["keys", "create"], "--publisher"),
         (vec!["keys", "revoke"], "PREFIX"),
         (

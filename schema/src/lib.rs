@@ -53,6 +53,10 @@ pub struct Mutation(DiffusionMutation);
 /// The executable schema.
 pub type PasserelleSchema = Schema<Query, Mutation, EmptySubscription>;
 
+pub mod limits;
+
+pub use limits::{CostLimits, StaticLimits};
+
 /// Bounds on what one GraphQL request may ask.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -65,6 +69,10 @@ pub struct Limits {
     pub loader_delay: Duration,
     /// The smallest count of volunteers or applications shown to analysts.
     pub analyst_min_count: i64,
+    /// Document size, tokens, aliases, root fields, directives.
+    pub static_limits: StaticLimits,
+    /// The cost budget by kind of viewer.
+    pub cost: CostLimits,
 }
 
 impl Default for Limits {
@@ -74,6 +82,8 @@ impl Default for Limits {
             max_complexity: 2_000,
             loader_delay: Duration::from_millis(2),
             analyst_min_count: StatsSettings::default().analyst_min_count,
+            static_limits: StaticLimits::default(),
+            cost: CostLimits::default(),
         }
     }
 }
@@ -87,6 +97,7 @@ pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
         .extension(GuardFactory)
         .data(db)
         .data(limits)
+        .data(Arc::new(limits::CostModel::from_sdl(&sdl())))
         .data(StatsSettings {
             analyst_min_count: limits.analyst_min_count,
         })
@@ -180,6 +191,22 @@ impl Guard {
     }
 }
 
+/// A request over one of [`limits`]: refused before it runs, with the limit, the value and the
+/// maximum in `extensions`.
+fn refused(over: limits::OverLimit) -> ServerError {
+    let mut e = ServerError::new(over.message(), None);
+    let ext = e.extensions.get_or_insert_with(Default::default);
+    ext.set("code", "GRAPHQL_VALIDATION_FAILED");
+    ext.set("limit", over.limit);
+    if over.limit == "cost" {
+        ext.set("cost", over.value);
+    } else {
+        ext.set("value", over.value);
+    }
+    ext.set("max", over.max);
+    e
+}
+
 fn with_code(mut e: ServerError, code: &str) -> ServerError {
     let ext = e.extensions.get_or_insert_with(Default::default);
     if ext.get("code").is_none() {
@@ -246,9 +273,23 @@ impl Extension for Guard {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
+        let limits = ctx.data_opt::<Limits>().copied().unwrap_or_default();
+        limits::check_text(query, &limits.static_limits).map_err(refused)?;
+        let doc = next
+            .run(ctx, query, variables)
             .await
-            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        if let Some(model) = ctx.data_opt::<Arc<limits::CostModel>>() {
+            let kind = ctx
+                .data_opt::<Viewer>()
+                .map_or(passerelle_entities::access::Kind::Anonymous, |v| {
+                    v.access.kind()
+                });
+            model
+                .check(&doc, variables, &limits.static_limits, limits.cost.of(kind))
+                .map_err(refused)?;
+        }
+        Ok(doc)
     }
 
     async fn validation(

@@ -72,3 +72,40 @@ async fn every_field_of_the_schema_has_an_access_rule() {
         "fields without an access rule (add them to resolvers/src/policy.rs): {missing:?}"
     );
 }
+
+/// Every example query, and the bench's nested page, fits the anonymous cost budget with room to
+/// spare (the README quotes these figures).
+#[test]
+fn the_example_queries_fit_the_default_cost_budget() {
+    use passerelle_schema::limits::{CostLimits, CostModel, StaticLimits};
+    let model = CostModel::from_sdl(&passerelle_schema::sdl());
+    let budget = CostLimits::default().anonymous;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/queries");
+    let mut costs = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("graphql") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        let variables = std::fs::read_to_string(path.with_extension("json"))
+            .map(|t| serde_json::from_str(&t).expect("json"))
+            .unwrap_or(serde_json::json!({}));
+        let doc = async_graphql::parser::parse_query(&text).expect("parse");
+        let cost = model
+            .check(
+                &doc,
+                &async_graphql::Variables::from_json(variables),
+                &StaticLimits::default(),
+                budget,
+            )
+            .expect("within the limits");
+        costs.push((
+            path.file_name().map(|f| f.to_string_lossy().into_owned()),
+            cost,
+        ));
+    }
+    println!("{costs:?}");
+    assert!(costs.len() >= 8);
+    assert!(costs.iter().all(|(_, c)| *c < budget / 2), "{costs:?}");
+}

@@ -207,7 +207,7 @@ async fn queries_too_deep_or_too_complex_are_refused_before_running() {
     // 6 × 3 levels: deeper than the default limit of 16.
     let deep = format!(
         "{{ {} name {} }}",
-        "missions { nodes { organization { ".repeat(6),
+        "missions(first: 1) { nodes { organization { ".repeat(6),
         "} } } ".repeat(6)
     );
     let body = app.gql(&deep, json!({})).await;

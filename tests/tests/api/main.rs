@@ -9,6 +9,7 @@ mod fuzz;
 mod helpers;
 mod http;
 mod imports;
+mod limits;
 mod missions;
 mod oracle;
 mod relations;
