@@ -140,6 +140,43 @@ pub struct SettingArgs {
     /// Largest query cost for admins [default: 100000]
     #[arg(long, global = true, env = "PASSERELLE_MAX_COST_ADMIN")]
     pub max_cost_admin: Option<u64>,
+    /// An origin whose pages may call the API from a browser, e.g. https://www.jeveuxaider.gouv.fr
+    /// (repeat, or comma-separated in the environment) [default: none: same origin only]
+    #[arg(
+        long = "cors-origin",
+        global = true,
+        env = "PASSERELLE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Option<Vec<String>>,
+    /// Introspection: on, off-for-public (off for anonymous callers and partners' keys), or off [default: on]
+    #[arg(long, global = true, env = "PASSERELLE_INTROSPECTION")]
+    pub introspection: Option<Introspection>,
+    /// Secret a federation router sends as `x-router-secret` to read `_service` when introspection is off
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_ROUTER_SECRET",
+        hide_env_values = true
+    )]
+    pub router_secret: Option<String>,
+    /// Largest response body, in bytes; larger answers are replaced by an error [default: 10485760]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_RESPONSE_BYTES")]
+    pub max_response_bytes: Option<usize>,
+}
+
+/// Who may introspect the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Introspection {
+    /// Everyone (GraphiQL's docs, codegen tools).
+    #[default]
+    On,
+    /// Not anonymous callers nor partners' keys; people signed in still may.
+    OffForPublic,
+    /// Nobody (the SDL stays available through `passerelle schema print`, and `_service` for a
+    /// router that sends `x-router-secret`).
+    Off,
 }
 
 /// The TOML file: the same settings, every one optional; unknown keys are refused.
@@ -180,6 +217,10 @@ struct FileSettings {
     max_cost_partner: Option<u64>,
     max_cost_user: Option<u64>,
     max_cost_admin: Option<u64>,
+    cors_origins: Option<Vec<String>>,
+    introspection: Option<Introspection>,
+    router_secret: Option<String>,
+    max_response_bytes: Option<usize>,
 }
 
 /// The public geocoder of the Géoplateforme (IGN), successor of api-adresse.data.gouv.fr.
@@ -225,6 +266,11 @@ pub struct Settings {
     pub max_cost_partner: u64,
     pub max_cost_user: u64,
     pub max_cost_admin: u64,
+    /// Origins allowed to call the API from a browser (CORS), as `scheme://host[:port]`.
+    pub cors_origins: Vec<String>,
+    pub introspection: Introspection,
+    pub router_secret: Option<SecretString>,
+    pub max_response_bytes: usize,
 }
 
 impl Default for Settings {
@@ -266,6 +312,10 @@ impl Default for Settings {
             max_cost_partner: CostLimits::default().partner,
             max_cost_user: CostLimits::default().user,
             max_cost_admin: CostLimits::default().admin,
+            cors_origins: Vec::new(),
+            introspection: Introspection::On,
+            router_secret: None,
+            max_response_bytes: 10 << 20,
         }
     }
 }
@@ -356,6 +406,23 @@ impl Settings {
             max_cost_partner: pick!(max_cost_partner),
             max_cost_user: pick!(max_cost_user),
             max_cost_admin: pick!(max_cost_admin),
+            cors_origins: args
+                .cors_origins
+                .clone()
+                .or(file.cors_origins)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            introspection: pick!(introspection),
+            router_secret: args
+                .router_secret
+                .clone()
+                .or(file.router_secret)
+                .filter(|s| !s.is_empty())
+                .map(SecretString::from),
+            max_response_bytes: pick!(max_response_bytes),
         };
         s.check()?;
         Ok(s)
@@ -436,6 +503,28 @@ impl Settings {
             bail!(
                 "max_document_bytes must be at least 64, max_tokens at least 8, max_root_fields at least 1"
             );
+        }
+        for origin in &self.cors_origins {
+            let valid = url::Url::parse(origin).ok().is_some_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.username().is_empty()
+            });
+            if !valid {
+                bail!(
+                    "cors_origins: {origin:?} is not an origin like https://www.example.org (no path, no *)"
+                );
+            }
+        }
+        if self.max_response_bytes < 1024 {
+            bail!("max_response_bytes must be at least 1024");
+        }
+        if let Some(secret) = &self.router_secret
+            && secret.expose_secret().len() < 16
+        {
+            bail!("router_secret must be at least 16 bytes");
         }
         if [
             self.max_cost,

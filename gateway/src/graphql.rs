@@ -11,8 +11,8 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
-use serde::Deserialize;
-use serde_json::{Map, Value as Json, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
 
 use crate::server::AppState;
 
@@ -272,7 +272,8 @@ async fn execute(
         Err(refused) => return refused.into_response(),
     };
     let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
-    let request = passerelle_schema::prepare(&state.schema, request, viewer, address);
+    let exposure = state.exposure(&viewer, headers);
+    let request = passerelle_schema::prepare(&state.schema, request, viewer, address, exposure);
     let timeout = Duration::from_secs(state.request_timeout_secs);
     let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
         Ok(r) => r,
@@ -289,34 +290,79 @@ async fn execute(
         }
     };
     let request_error = passerelle_schema::is_request_error(&response);
-    let mut body = Map::new();
-    if !request_error {
-        body.insert(
-            "data".into(),
-            serde_json::to_value(&response.data).unwrap_or(Json::Null),
-        );
-    }
-    if !response.errors.is_empty() {
-        body.insert(
-            "errors".into(),
-            serde_json::to_value(&response.errors).unwrap_or(Json::Null),
-        );
-    }
-    if !response.extensions.is_empty() {
-        body.insert(
-            "extensions".into(),
-            serde_json::to_value(&response.extensions).unwrap_or(Json::Null),
-        );
-    }
+    let body = match encode(&response, request_error, state.max_response_bytes) {
+        Some(body) => body,
+        None => {
+            tracing::warn!(
+                max_bytes = state.max_response_bytes,
+                "a response over the size limit was replaced by an error"
+            );
+            json!({
+                "data": null,
+                "errors": [{
+                    "message": format!(
+                        "the response is larger than {} bytes; ask for fewer items or fields",
+                        state.max_response_bytes
+                    ),
+                    "extensions": { "code": "RESPONSE_TOO_LARGE", "max": state.max_response_bytes },
+                }],
+            })
+            .to_string()
+            .into_bytes()
+        }
+    };
     let (status, media) = match answer {
         Answer::GraphqlResponse if request_error => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE),
         Answer::GraphqlResponse => (StatusCode::OK, GRAPHQL_RESPONSE),
         Answer::Json => (StatusCode::OK, JSON),
     };
-    let mut res = (status, Json::Object(body).to_string()).into_response();
+    let mut res = (status, body).into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
     res
+}
+
+/// The response as the GraphQL-over-HTTP body (no `data` for a request error), written straight
+/// from the response; `None` as soon as it would pass `max_bytes`, so that an oversized answer is
+/// never held twice in memory.
+fn encode(response: &Response, request_error: bool, max_bytes: usize) -> Option<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<&'a async_graphql::Value>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        errors: &'a [ServerError],
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+    }
+    /// A writer that refuses to grow past its limit.
+    struct Bounded {
+        out: Vec<u8>,
+        max: usize,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.out.len() + buf.len() > self.max {
+                return Err(std::io::Error::other("over the response limit"));
+            }
+            self.out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let body = Body {
+        data: (!request_error).then_some(&response.data),
+        errors: &response.errors,
+        extensions: &response.extensions,
+    };
+    let mut writer = Bounded {
+        out: Vec::with_capacity(4096),
+        max: max_bytes,
+    };
+    serde_json::to_writer(&mut writer, &body).ok()?;
+    Some(writer.out)
 }
 
 #[cfg(test)]

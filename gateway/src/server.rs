@@ -17,8 +17,13 @@ use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::auth::jwt::JwtVerifier;
-use crate::config::Settings;
+use crate::config::{Introspection, Settings};
 use crate::{graphiql, graphql};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use passerelle_entities::access::{Kind, Viewer};
+use passerelle_schema::Exposure;
+use secrecy::{ExposeSecret, SecretString};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -27,6 +32,11 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
     pub request_timeout_secs: u64,
+    pub max_response_bytes: usize,
+    pub introspection: Introspection,
+    pub router_secret: Option<SecretString>,
+    /// Origins allowed to call from a browser.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl AppState {
@@ -42,12 +52,56 @@ impl AppState {
             auth: Arc::new(Authenticator::new(db.clone(), jwt)),
             db,
             request_timeout_secs: settings.request_timeout_secs,
+            max_response_bytes: settings.max_response_bytes,
+            introspection: settings.introspection,
+            router_secret: settings.router_secret.clone(),
+            cors_origins: settings
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect(),
         })
+    }
+
+    /// What of the schema itself a viewer may read: introspection by the configured policy,
+    /// `_service` too, or for a router that sends the configured `x-router-secret`.
+    pub fn exposure(&self, viewer: &Viewer, headers: &HeaderMap) -> Exposure {
+        let public = matches!(viewer.access.kind(), Kind::Anonymous | Kind::Partner);
+        let introspection = match self.introspection {
+            Introspection::On => true,
+            Introspection::OffForPublic => !public,
+            Introspection::Off => false,
+        };
+        let router = match (&self.router_secret, headers.get("x-router-secret")) {
+            (Some(secret), Some(sent)) => {
+                use subtle::ConstantTimeEq;
+                bool::from(secret.expose_secret().as_bytes().ct_eq(sent.as_bytes()))
+            }
+            _ => false,
+        };
+        Exposure {
+            introspection,
+            service_sdl: introspection || router,
+        }
     }
 }
 
 /// Every route of the gateway.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    // Browsers may call from the listed origins only; the credentials are headers (a key, a
+    // token), which only a preflighted request can carry.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(state.cors_origins.clone()))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static("apikey"),
+        ])
+        .allow_credentials(!state.cors_origins.is_empty())
+        .max_age(std::time::Duration::from_secs(3600));
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/", get(graphiql::page))
@@ -55,6 +109,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(cors)
         .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn(access_log))
         .with_state(state)

@@ -222,6 +222,31 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             vec!["--max-aliases", "many", "schema", "print"],
             "invalid value",
         ),
+        (
+            vec![
+                "--cors-origin",
+                "https://front.example/app",
+                "schema",
+                "print",
+            ],
+            "cors_origins",
+        ),
+        (
+            vec!["--cors-origin", "*", "schema", "print"],
+            "cors_origins",
+        ),
+        (
+            vec!["--introspection", "maybe", "schema", "print"],
+            "invalid value",
+        ),
+        (
+            vec!["--router-secret", "short", "schema", "print"],
+            "router_secret",
+        ),
+        (
+            vec!["--max-response-bytes", "10", "schema", "print"],
+            "max_response_bytes",
+        ),
         (vec!["keys", "create"], "--publisher"),
         (vec!["keys", "revoke"], "PREFIX"),
         (

@@ -104,13 +104,33 @@ pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
         .finish()
 }
 
-/// Gives a request its viewer, the address it came from (for the audit log) and loaders of
-/// its own: every batch a loader runs is scoped to this viewer, and no batch mixes two viewers.
+/// What of the schema itself a request may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exposure {
+    /// `__schema` and `__type`.
+    pub introspection: bool,
+    /// `_service { sdl }`, which federation routers read.
+    pub service_sdl: bool,
+}
+
+impl Default for Exposure {
+    fn default() -> Self {
+        Exposure {
+            introspection: true,
+            service_sdl: true,
+        }
+    }
+}
+
+/// Gives a request its viewer, the address it came from (for the audit log), what of the schema
+/// it may read, and loaders of its own: every batch a loader runs is scoped to this viewer, and
+/// no batch mixes two viewers.
 pub fn prepare(
     schema: &PasserelleSchema,
     request: Request,
     viewer: Viewer,
     address: Option<String>,
+    exposure: Exposure,
 ) -> Request {
     let db = schema
         .data::<DatabaseConnection>()
@@ -124,7 +144,7 @@ pub fn prepare(
         tokio::spawn,
     )
     .delay(delay);
-    let mut request = request.data(viewer).data(loaders);
+    let mut request = request.data(viewer).data(loaders).data(exposure);
     if let Some(address) = address {
         request = request.data(ClientAddress(address));
     }
@@ -340,7 +360,14 @@ impl Extension for Guard {
             .map_or(passerelle_entities::access::Kind::Anonymous, |v| {
                 v.access.kind()
             });
-        if !policy::allows(kind, info.parent_type, info.name) {
+        let exposure = ctx.data_opt::<Exposure>().copied().unwrap_or_default();
+        let hidden = info.parent_type == "Query"
+            && match info.name {
+                "__schema" | "__type" => !exposure.introspection,
+                "_service" => !exposure.service_sdl,
+                _ => false,
+            };
+        if hidden || !policy::allows(kind, info.parent_type, info.name) {
             if policy::field_access(info.parent_type, info.name).is_none() {
                 tracing::warn!(
                     graphql.type = info.parent_type,

@@ -107,3 +107,212 @@ async fn the_cost_budget_depends_on_who_asks() {
     app.stop().await;
     database.drop_database().await;
 }
+
+#[tokio::test]
+async fn browsers_call_from_the_listed_origins_only_and_simple_cross_site_requests_are_refused() {
+    let database = TestDatabase::create("cors").await;
+    let conn = database.connect_migrated().await;
+    let settings = Settings {
+        cors_origins: vec!["https://front.example".to_owned()],
+        ..test_settings()
+    };
+    let app = TestApp::start(conn, settings).await;
+    let url = format!("{}/graphql", app.base);
+    for (origin, allowed) in [
+        ("https://front.example", true),
+        ("https://evil.example", false),
+    ] {
+        // The preflight of a request with a token.
+        let res = app
+            .client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+            .await
+            .expect("preflight");
+        let allow = res
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        assert_eq!(allow.as_deref(), allowed.then_some(origin), "{origin}");
+        if allowed {
+            assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+            let headers = res.headers()["access-control-allow-headers"]
+                .to_str()
+                .unwrap_or_default()
+                .to_lowercase();
+            assert!(
+                headers.contains("authorization") && headers.contains("x-api-key"),
+                "{headers}"
+            );
+        }
+        // The request itself: answered, but only a listed origin may read the answer.
+        let res = app
+            .client
+            .post(&url)
+            .header("origin", origin)
+            .json(&json!({ "query": "{ publishers { id } }" }))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers().contains_key("access-control-allow-origin"),
+            allowed
+        );
+    }
+    // What a page on another site can send without a preflight: a form or text/plain POST
+    // (refused, whatever it holds), a GET (queries only, and never with credentials, which are
+    // headers a simple request cannot carry).
+    for media in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let res = app
+            .client
+            .post(&url)
+            .header("origin", "https://evil.example")
+            .header("content-type", media)
+            .body(r#"{"query":"mutation { setDiffusionRules(input: { diffuseurId: \"1\", rules: [] }) { userErrors { code } } }"}"#)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 415, "{media}");
+    }
+    let res = app
+        .client
+        .get(&url)
+        .query(&[("query", "mutation { setDiffusionRules(input: { diffuseurId: \"1\", rules: [] }) { userErrors { code } } }")])
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 405);
+    app.stop().await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn introspection_can_be_closed_to_the_public_and_the_sdl_kept_for_a_router() {
+    let database = TestDatabase::create("introspection").await;
+    let conn = database.connect_migrated().await;
+    passerelle::auth::users::add(
+        &conn,
+        "analyst@test.example",
+        passerelle_entities::Role::Analyst,
+        passerelle::auth::users::ScopeArgs::default(),
+        None,
+        &passerelle_entities::audit_entry::Actor::cli("test"),
+    )
+    .await
+    .expect("analyst");
+    for (mode, public, signed_in) in [
+        (passerelle::config::Introspection::On, true, true),
+        (passerelle::config::Introspection::OffForPublic, false, true),
+        (passerelle::config::Introspection::Off, false, false),
+    ] {
+        let settings = Settings {
+            introspection: mode,
+            router_secret: Some("a-router-secret-of-16-bytes".to_owned().into()),
+            ..test_settings()
+        };
+        let app = TestApp::start(conn.clone(), settings).await;
+        for (who, expected) in [
+            (As::Anonymous, public),
+            (As::user("analyst@test.example"), signed_in),
+        ] {
+            for query in [
+                "{ __schema { queryType { name } } }",
+                "{ __type(name: \"Mission\") { name } }",
+                "{ _service { sdl } }",
+            ] {
+                let body = app.gql_as(&who, query, json!({})).await;
+                if expected {
+                    assert!(
+                        body.get("errors").is_none(),
+                        "{mode:?} {who:?} {query}: {body}"
+                    );
+                } else {
+                    assert_eq!(error_code(&body), "FORBIDDEN", "{mode:?} {who:?} {query}");
+                }
+            }
+            // Never hidden: the type names clients ask for.
+            let body = app.gql_as(&who, "{ __typename }", json!({})).await;
+            assert_eq!(body["data"]["__typename"], "Query");
+        }
+        // A router with the secret reads the SDL whatever the mode.
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .header("x-router-secret", "a-router-secret-of-16-bytes")
+            .json(&json!({ "query": "{ _service { sdl } }" }))
+            .send()
+            .await
+            .expect("send");
+        let body: Value = res.json().await.expect("json");
+        assert!(
+            body["data"]["_service"]["sdl"]
+                .as_str()
+                .is_some_and(|s| s.contains("type Mission")),
+            "{mode:?}"
+        );
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .header("x-router-secret", "not-the-router-secret")
+            .json(&json!({ "query": "{ _service { sdl } }" }))
+            .send()
+            .await
+            .expect("send");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["data"]["_service"].is_null(), !public, "{mode:?}");
+        app.stop().await;
+    }
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_response_over_the_size_limit_is_replaced_by_an_error() {
+    let database = TestDatabase::create("response-size").await;
+    let conn = database.connect_migrated().await;
+    let missions: Vec<(&str, &str, usize, &str, &str, f64, f64)> = (0..40)
+        .map(|_| {
+            (
+                "Aide aux devoirs",
+                "Une longue description de mission.",
+                0,
+                "Lyon",
+                "69001",
+                45.76,
+                4.83,
+            )
+        })
+        .collect();
+    crate::helpers::insert_missions(&conn, &["Asso"], &missions).await;
+    let settings = Settings {
+        max_response_bytes: 4096,
+        ..test_settings()
+    };
+    let app = TestApp::start(conn, settings).await;
+    let small = app
+        .data("{ missions(first: 2) { nodes { title } } }", json!({}))
+        .await;
+    assert_eq!(small["missions"]["nodes"].as_array().map(Vec::len), Some(2));
+    let body = app
+        .gql(
+            "{ missions(first: 40) { nodes { title description descriptionText } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "RESPONSE_TOO_LARGE", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["max"], 4096);
+    assert!(body["data"].is_null());
+    app.stop().await;
+    database.drop_database().await;
+}
