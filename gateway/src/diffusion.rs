@@ -3,8 +3,8 @@
 use anyhow::bail;
 use passerelle_entities::audit_entry::Actor;
 use passerelle_entities::{DiffusionField, DiffusionOperator, diffusion_rule};
-use passerelle_resolvers::diffusion::{RuleSpec, replace_rules};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use passerelle_resolvers::diffusion::{RuleSpec, replace_rules, rules_of};
+use sea_orm::DatabaseConnection;
 
 use crate::publishers;
 
@@ -106,12 +106,7 @@ pub async fn set(
 /// An unknown diffuseur, or a database failure.
 pub async fn show(db: &DatabaseConnection, diffuseur: &str) -> anyhow::Result<Vec<String>> {
     let p = publishers::by_name(db, diffuseur).await?;
-    let rules = diffusion_rule::Entity::find()
-        .filter(diffusion_rule::Column::DiffuseurId.eq(p.id))
-        .order_by_asc(diffusion_rule::Column::Id)
-        .all(db)
-        .await?;
-    Ok(rules.iter().map(describe).collect())
+    Ok(rules_of(db, p.id).await?.iter().map(describe).collect())
 }
 
 fn describe(r: &diffusion_rule::Model) -> String {

@@ -198,14 +198,10 @@ async fn catch_panic(request: Request, next: Next) -> Response {
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic without a message".to_owned());
-            let reference = format!(
-                "panic-{:x}",
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis())
-                    .unwrap_or_default()
+            let reference = passerelle_resolvers::error::log_internal(
+                &format!("a request to {path} panicked"),
+                &detail,
             );
-            tracing::error!(error.reference = %reference, error.detail = %detail, http.path = %path, "a request panicked");
             let body = json!({ "errors": [{
                 "message": format!("internal error; quote reference {reference} to the operators"),
                 "extensions": { "code": "INTERNAL_SERVER_ERROR" },
@@ -268,7 +264,7 @@ mod tests {
         assert!(
             body["errors"][0]["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("reference panic-")),
+                .is_some_and(|m| m.contains("quote reference ")),
             "{body}"
         );
     }

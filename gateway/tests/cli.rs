@@ -844,6 +844,21 @@ async fn keys_users_tokens_and_diffusion_rules_are_managed_from_the_command_line
         fails(run(&["keys", "create", "--publisher", "Nobody"], url))
             .contains("no publisher named")
     );
+    let long_label = "x".repeat(101);
+    assert!(
+        fails(run(
+            &[
+                "keys",
+                "create",
+                "--publisher",
+                "Alpha",
+                "--label",
+                &long_label
+            ],
+            url
+        ))
+        .contains("at most 100 characters")
+    );
     assert!(
         fails(run(&["keys", "list", "--publisher", "Nobody"], url)).contains("no publisher named")
     );

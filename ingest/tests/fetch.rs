@@ -556,6 +556,7 @@ async fn private_addresses_are_refused_unless_allowed() {
     strict.fetch.allow_private = false;
     let run = f.run(&p, &strict).await.run;
     assert_eq!(run.status, "FAILED");
+    assert_eq!(run.error_code.as_deref(), Some("FEED_PRIVATE_ADDRESS"));
     assert!(
         run.error
             .as_deref()
@@ -844,6 +845,7 @@ async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
     .expect("recorded")
     .run;
     assert_eq!(other.status, "FAILED");
+    assert_eq!(other.error_code.as_deref(), Some("FEED_HTTP_STATUS"));
     assert!(
         other
             .error
@@ -864,6 +866,7 @@ async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
         .await
         .expect("recorded")
         .run;
+    assert_eq!(looping.error_code.as_deref(), Some("FEED_REDIRECTS"));
     assert!(
         looping
             .error

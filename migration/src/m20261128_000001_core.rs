@@ -100,8 +100,8 @@ const TABLES: &[&str] = &[
         CONSTRAINT applications_volunteer_mission_key UNIQUE (volunteer_id, mission_id))",
 ];
 
-/// Each engine's words for the placeholders of [`TABLES`].
-struct Engine {
+/// Each engine's words for the placeholders of [`TABLES`] (and of later migrations' tables).
+pub(crate) struct Engine {
     pk: &'static str,
     reference: &'static str,
     time: &'static str,
@@ -113,8 +113,18 @@ struct Engine {
     extra: &'static [&'static str],
 }
 
+/// The words of the engine a migration runs on.
+pub(crate) fn engine(backend: DatabaseBackend) -> Result<&'static Engine, DbErr> {
+    match backend {
+        DatabaseBackend::Sqlite => Ok(&SQLITE),
+        DatabaseBackend::Postgres => Ok(&POSTGRES),
+        other => Err(DbErr::Migration(format!("unsupported database: {other:?}"))),
+    }
+}
+
 impl Engine {
-    fn render(&self, template: &str) -> String {
+    /// A statement with each placeholder replaced by this engine's word.
+    pub(crate) fn render(&self, template: &str) -> String {
         template
             .replace("{pk}", self.pk)
             .replace("{ref}", self.reference)
@@ -207,11 +217,7 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let engine = match manager.get_database_backend() {
-            DatabaseBackend::Sqlite => &SQLITE,
-            DatabaseBackend::Postgres => &POSTGRES,
-            other => return Err(DbErr::Migration(format!("unsupported database: {other:?}"))),
-        };
+        let engine = engine(manager.get_database_backend())?;
         let tables: Vec<String> = TABLES.iter().map(|t| engine.render(t)).collect();
         run_all(manager, &tables).await?;
         run_all(manager, engine.extra).await?;

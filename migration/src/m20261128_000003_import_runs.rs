@@ -1,8 +1,7 @@
 //! Publishers' feeds and the record of each import run.
-use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
-
+use crate::m20261128_000001_core::engine;
 use crate::run_all;
+use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -33,23 +32,8 @@ const IMPORT_RUNS: &str = "CREATE TABLE import_runs (
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let (pk, reference, time, json) = match manager.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                ("BIGSERIAL PRIMARY KEY", "BIGINT", "TIMESTAMPTZ", "JSONB")
-            }
-            _ => (
-                "INTEGER PRIMARY KEY AUTOINCREMENT",
-                "INTEGER",
-                "DATETIME",
-                "TEXT",
-            ),
-        };
         run_all(manager, PUBLISHER_COLUMNS).await?;
-        let table = IMPORT_RUNS
-            .replace("{pk}", pk)
-            .replace("{ref}", reference)
-            .replace("{time}", time)
-            .replace("{json}", json);
+        let table = engine(manager.get_database_backend())?.render(IMPORT_RUNS);
         run_all(
             manager,
             &[table.as_str(), "CREATE INDEX import_runs_publisher_idx ON import_runs (publisher_id, started_at, id)"],

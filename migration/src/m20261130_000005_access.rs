@@ -1,10 +1,9 @@
 //! Access control: publishers' API keys (hashed), users and their roles, diffusion rules, the
 //! audit log; indexes for the lists that scoping narrows (a publisher's or an organization's
 //! missions in every status, the applications to a mission); stable codes of failed imports.
-use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
-
+use crate::m20261128_000001_core::engine;
 use crate::run_all;
+use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -81,26 +80,8 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let (pk, reference, time, json) = match manager.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                ("BIGSERIAL PRIMARY KEY", "BIGINT", "TIMESTAMPTZ", "JSONB")
-            }
-            _ => (
-                "INTEGER PRIMARY KEY AUTOINCREMENT",
-                "INTEGER",
-                "DATETIME",
-                "TEXT",
-            ),
-        };
-        let tables: Vec<String> = TABLES
-            .iter()
-            .map(|t| {
-                t.replace("{pk}", pk)
-                    .replace("{ref}", reference)
-                    .replace("{time}", time)
-                    .replace("{json}", json)
-            })
-            .collect();
+        let engine = engine(manager.get_database_backend())?;
+        let tables: Vec<String> = TABLES.iter().map(|t| engine.render(t)).collect();
         run_all(manager, &tables).await?;
         run_all(manager, INDEXES).await?;
         run_all(manager, COLUMNS).await

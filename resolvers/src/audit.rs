@@ -5,11 +5,10 @@ use chrono::{DateTime, Utc};
 use passerelle_entities::audit_entry;
 use sea_orm::{ColumnTrait, Condition, Order};
 
-use crate::cursor::Cursor;
-use crate::error::{ApiError, ApiResult};
-use crate::mission::MAX_LIST_VALUES;
-use crate::page::{Edge, Page, PageInfo, page_size};
-use crate::scope;
+use crate::error::ApiResult;
+use crate::filter::non_empty;
+use crate::page::{Edge, Page, PageInfo};
+use crate::scope::{self, ById};
 
 const ENTRIES: &str = "auditLog:ID:DESC";
 
@@ -87,39 +86,29 @@ impl AuditQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Option<AuditEntryConnection>> {
-        let size = page_size(first)?;
         let filter = filter.unwrap_or_default();
-        let after = after.map(|a| Cursor::decode(&a, ENTRIES)).transpose()?;
         let mut condition = Condition::all();
-        if let Some(actions) = filter.actions.filter(|a| !a.is_empty()) {
-            if actions.len() > MAX_LIST_VALUES {
-                return Err(ApiError::bad_input(
-                    "filter.actions",
-                    format!("at most {MAX_LIST_VALUES} values"),
-                ));
-            }
+        if let Some(actions) = non_empty("filter.actions", filter.actions)? {
             condition = condition.add(audit_entry::Column::Action.is_in(actions));
         }
         if let Some(target) = filter.target {
             condition = condition.add(audit_entry::Column::Target.eq(target));
         }
-        if let Some(c) = &after {
-            condition = condition.add(audit_entry::Column::Id.lt(c.id));
-        }
-        let rows = scope::rows::<audit_entry::Entity>(
+        let by = ById {
+            column: audit_entry::Column::Id,
+            direction: Order::Desc,
+            list: ENTRIES,
+        };
+        let page = scope::id_page::<audit_entry::Entity, _>(
             ctx,
             condition,
-            &[(audit_entry::Column::Id, Order::Desc)],
-            size + 1,
+            by,
+            first,
+            after,
+            |e| e.id,
+            AuditEntry::from,
         )
         .await?;
-        let page = Page::from_rows(
-            rows,
-            size,
-            after.is_some(),
-            |e| Cursor::new(ENTRIES, None, e.id).encode(),
-            AuditEntry::from,
-        );
         Ok(Some(AuditEntryConnection { page }))
     }
 }

@@ -11,17 +11,20 @@ use passerelle_entities::{
     DiffusionField, DiffusionOperator, Domain, MissionType, diffusion_rule, geo, organization,
     publisher, time,
 };
+use std::collections::HashSet;
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 
 use crate::enums;
 use crate::error::{ApiError, ApiResult};
+use crate::loader::PublisherId;
 use crate::mission::parse_id;
 use crate::publisher::{DiffusionRule, Publisher};
-use crate::{db, scope};
+use crate::{db, loaders, scope};
 
 /// The most rules one diffuseur may have.
 pub const MAX_RULES: usize = 500;
@@ -54,6 +57,26 @@ fn stored<T: Copy>(value: &str, all: &[T], as_str: impl Fn(T) -> &'static str) -
     })
 }
 
+/// Which of `ids` exist in `E`, in one statement (none for no ids).
+async fn existing<E: EntityTrait>(
+    db: &DatabaseConnection,
+    id: E::Column,
+    ids: Vec<i64>,
+) -> Result<HashSet<i64>, DbErr> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(E::find()
+        .select_only()
+        .column(id)
+        .filter(id.is_in(ids))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// Checks rules and puts their values in stored form.
 async fn check(
     db: &DatabaseConnection,
@@ -69,6 +92,23 @@ async fn check(
         });
         return Ok(Err(problems));
     }
+    // The publishers and organizations the rules name, each table read once.
+    let named = |field: DiffusionField| -> Vec<i64> {
+        rules
+            .iter()
+            .filter(|r| r.field == field)
+            .filter_map(|r| r.value.trim().parse().ok())
+            .collect()
+    };
+    let publishers =
+        existing::<publisher::Entity>(db, publisher::Column::Id, named(DiffusionField::Annonceur))
+            .await?;
+    let organizations = existing::<organization::Entity>(
+        db,
+        organization::Column::Id,
+        named(DiffusionField::Organization),
+    )
+    .await?;
     for (index, rule) in rules.into_iter().enumerate() {
         let value = rule.value.trim();
         let mut problem = |code: &'static str, message: String| {
@@ -89,9 +129,9 @@ async fn check(
                     continue;
                 };
                 let exists = if rule.field == DiffusionField::Annonceur {
-                    publisher::Entity::find_by_id(id).count(db).await? > 0
+                    publishers.contains(&id)
                 } else {
-                    organization::Entity::find_by_id(id).count(db).await? > 0
+                    organizations.contains(&id)
                 };
                 if !exists {
                     let code = if rule.field == DiffusionField::Annonceur {
@@ -213,12 +253,22 @@ pub async fn replace_rules(
     .insert(&txn)
     .await?;
     txn.commit().await?;
-    let stored = diffusion_rule::Entity::find()
+    Ok(Ok(rules_of(db, diffuseur_id).await?))
+}
+
+/// A diffuseur's rules, in the order they were set.
+///
+/// # Errors
+/// A database failure.
+pub async fn rules_of(
+    db: &DatabaseConnection,
+    diffuseur_id: i64,
+) -> Result<Vec<diffusion_rule::Model>, DbErr> {
+    diffusion_rule::Entity::find()
         .filter(diffusion_rule::Column::DiffuseurId.eq(diffuseur_id))
         .order_by_asc(diffusion_rule::Column::Id)
         .all(db)
-        .await?;
-    Ok(Ok(stored))
+        .await
 }
 
 /// A rule to set.
@@ -279,12 +329,7 @@ impl DiffusionMutation {
         }
         let db = db(ctx)?;
         let id = parse_id("input.diffuseurId", &input.diffuseur_id)?;
-        let Some(publisher) = scope::find::<publisher::Entity>(scope::access(ctx))
-            .map(|s| s.filter(publisher::Column::Id.eq(id)))
-        else {
-            return Err(scope::forbidden("setDiffusionRules"));
-        };
-        let Some(publisher) = publisher.one(db).await? else {
+        let Some(publisher) = loaders(ctx)?.load_one(PublisherId(id)).await? else {
             return Err(ApiError::not_found(
                 "publisher",
                 input.diffuseur_id.to_string(),
@@ -306,11 +351,7 @@ impl DiffusionMutation {
                 user_errors: Vec::new(),
             }),
             Err(problems) => {
-                let current = diffusion_rule::Entity::find()
-                    .filter(diffusion_rule::Column::DiffuseurId.eq(id))
-                    .order_by_asc(diffusion_rule::Column::Id)
-                    .all(db)
-                    .await?;
+                let current = rules_of(db, id).await?;
                 Ok(SetDiffusionRulesPayload {
                     publisher: Some(publisher.into()),
                     rules: current.into_iter().map(DiffusionRule::from).collect(),

@@ -41,9 +41,9 @@ impl ApiError {
 
     /// Logs an internal failure once, here, and returns the error the client will see.
     pub fn internal(context: &str, detail: &dyn std::fmt::Display) -> Self {
-        let reference = next_reference();
-        tracing::error!(error.reference = %reference, error.detail = %detail, "{context}");
-        ApiError::Internal { reference }
+        ApiError::Internal {
+            reference: log_internal(context, detail),
+        }
     }
 
     /// The stable code clients match on.
@@ -66,6 +66,15 @@ impl ApiError {
             }
         }
     }
+}
+
+/// Logs an internal failure with a new reference, and returns the reference: what a client is
+/// told instead of the detail, wherever the failure is answered (GraphQL errors, refused
+/// credentials, a panic).
+pub fn log_internal(context: &str, detail: &dyn std::fmt::Display) -> String {
+    let reference = next_reference();
+    tracing::error!(error.reference = %reference, error.detail = %detail, "{context}");
+    reference
 }
 
 /// A short, unique-enough reference that ties a client's error to the server's log line.

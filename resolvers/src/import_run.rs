@@ -8,10 +8,11 @@ use sea_orm::{ColumnTrait, Condition, Order};
 use crate::cursor::Cursor;
 use crate::error::{ApiError, ApiResult};
 use crate::loader::{LastImportOf, PublisherId};
+use crate::loaders;
 use crate::mission::parse_id;
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
-use crate::{loaders, scope};
+use crate::scope::{self, ById};
 
 const RUNS: &str = "importRuns:ID:DESC";
 const REFUSALS: &str = "importRun.refusals:INDEX:ASC";
@@ -215,30 +216,25 @@ impl ImportRunQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Option<ImportRunConnection>> {
-        let size = page_size(first)?;
         let key = parse_id("publisherId", &publisher_id)?;
-        let after = after.map(|a| Cursor::decode(&a, RUNS)).transpose()?;
         if loaders(ctx)?.load_one(PublisherId(key)).await?.is_none() {
             return Err(ApiError::not_found("publisher", publisher_id.to_string()));
         }
-        let mut condition = Condition::all().add(import_run::Column::PublisherId.eq(key));
-        if let Some(c) = &after {
-            condition = condition.add(import_run::Column::Id.lt(c.id));
-        }
-        let rows = scope::rows::<import_run::Entity>(
+        let by = ById {
+            column: import_run::Column::Id,
+            direction: Order::Desc,
+            list: RUNS,
+        };
+        let page = scope::id_page::<import_run::Entity, _>(
             ctx,
-            condition,
-            &[(import_run::Column::Id, Order::Desc)],
-            size + 1,
+            Condition::all().add(import_run::Column::PublisherId.eq(key)),
+            by,
+            first,
+            after,
+            |r| r.id,
+            ImportRun::from,
         )
         .await?;
-        let page = Page::from_rows(
-            rows,
-            size,
-            after.is_some(),
-            |r| Cursor::new(RUNS, None, r.id).encode(),
-            ImportRun::from,
-        );
         Ok(Some(ImportRunConnection {
             page,
             publisher_id: key,

@@ -10,7 +10,8 @@
 //!   rule names it.
 //! - [`loader`]: the batched loading of every relation (DataLoader), nested pages in SQL, one
 //!   loader per request and viewer.
-//! - [`page`], [`cursor`]: Relay connections with opaque cursors.
+//! - [`page`], [`cursor`]: Relay connections with opaque cursors; [`filter`]: list arguments,
+//!   checked and normalised the same way everywhere.
 //! - [`error`]: the one error type, with a stable `extensions.code`.
 //! - [`sql`]: the parameterised SQL of geo and full-text search.
 //!
@@ -25,6 +26,7 @@ pub mod cursor;
 pub mod diffusion;
 pub mod enums;
 pub mod error;
+pub mod filter;
 pub mod import_run;
 pub mod loader;
 pub mod mission;

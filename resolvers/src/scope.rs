@@ -8,12 +8,15 @@ use passerelle_entities::{
     api_key, application, audit_entry, diffusion_rule, import_run, mission, mission_address,
     organization, publisher, volunteer,
 };
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     Condition, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
+use crate::cursor::Cursor;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
+use crate::page::{Page, page_size};
 
 /// The address a request came from, as the audit log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,4 +153,44 @@ where
         Some(select) => select.filter(condition).count(db(ctx)?).await? as i64,
         None => 0,
     })
+}
+
+/// How a list is ordered by id, and the name its cursors carry.
+pub(crate) struct ById<C> {
+    pub column: C,
+    pub direction: Order,
+    pub list: &'static str,
+}
+
+/// One page (`first`, after the cursor `after`) of the rows of `E` that the viewer may read and
+/// that meet `condition`, ordered by id.
+///
+/// # Errors
+/// `BAD_USER_INPUT` for a page size out of range or a cursor of another list.
+pub(crate) async fn id_page<E: Scoped, T: async_graphql::OutputType + Clone>(
+    ctx: &Context<'_>,
+    condition: Condition,
+    by: ById<E::Column>,
+    first: Option<i32>,
+    after: Option<String>,
+    id_of: impl Fn(&E::Model) -> i64,
+    node: impl Fn(E::Model) -> T,
+) -> ApiResult<Page<T>> {
+    let size = page_size(first)?;
+    let after = after.map(|a| Cursor::decode(&a, by.list)).transpose()?;
+    let mut condition = condition;
+    if let Some(c) = &after {
+        condition = condition.add(match by.direction {
+            Order::Desc => Expr::col((E::default(), by.column)).lt(c.id),
+            _ => Expr::col((E::default(), by.column)).gt(c.id),
+        });
+    }
+    let rows = rows::<E>(ctx, condition, &[(by.column, by.direction)], size + 1).await?;
+    Ok(Page::from_rows(
+        rows,
+        size,
+        after.is_some(),
+        |r| Cursor::new(by.list, None, id_of(r)).encode(),
+        node,
+    ))
 }

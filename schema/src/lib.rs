@@ -97,7 +97,6 @@ pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
         .extension(GuardFactory)
         .data(db)
         .data(limits)
-        .data(Arc::new(limits::CostModel::from_sdl(&sdl())))
         .data(StatsSettings {
             analyst_min_count: limits.analyst_min_count,
         })
@@ -211,6 +210,18 @@ impl Guard {
     }
 }
 
+/// The schema's shapes, for the cost of requests: read once, from its own SDL.
+static COST_MODEL: std::sync::LazyLock<limits::CostModel> =
+    std::sync::LazyLock::new(|| limits::CostModel::from_sdl(&sdl()));
+
+/// The kind of the request's viewer; anonymous when the request has none.
+fn viewer_kind(ctx: &ExtensionContext<'_>) -> passerelle_entities::access::Kind {
+    ctx.data_opt::<Viewer>()
+        .map_or(passerelle_entities::access::Kind::Anonymous, |v| {
+            v.access.kind()
+        })
+}
+
 /// A request over one of [`limits`]: refused before it runs, with the limit, the value and the
 /// maximum in `extensions`.
 fn refused(over: limits::OverLimit) -> ServerError {
@@ -299,16 +310,14 @@ impl Extension for Guard {
             .run(ctx, query, variables)
             .await
             .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
-        if let Some(model) = ctx.data_opt::<Arc<limits::CostModel>>() {
-            let kind = ctx
-                .data_opt::<Viewer>()
-                .map_or(passerelle_entities::access::Kind::Anonymous, |v| {
-                    v.access.kind()
-                });
-            model
-                .check(&doc, variables, &limits.static_limits, limits.cost.of(kind))
-                .map_err(refused)?;
-        }
+        COST_MODEL
+            .check(
+                &doc,
+                variables,
+                &limits.static_limits,
+                limits.cost.of(viewer_kind(ctx)),
+            )
+            .map_err(refused)?;
         Ok(doc)
     }
 
@@ -355,19 +364,17 @@ impl Extension for Guard {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let nullable = !info.return_type.ends_with('!');
-        let kind = ctx
-            .data_opt::<Viewer>()
-            .map_or(passerelle_entities::access::Kind::Anonymous, |v| {
-                v.access.kind()
-            });
-        let exposure = ctx.data_opt::<Exposure>().copied().unwrap_or_default();
         let hidden = info.parent_type == "Query"
-            && match info.name {
-                "__schema" | "__type" => !exposure.introspection,
-                "_service" => !exposure.service_sdl,
-                _ => false,
+            && matches!(info.name, "__schema" | "__type" | "_service")
+            && {
+                let exposure = ctx.data_opt::<Exposure>().copied().unwrap_or_default();
+                if info.name == "_service" {
+                    !exposure.service_sdl
+                } else {
+                    !exposure.introspection
+                }
             };
-        if hidden || !policy::allows(kind, info.parent_type, info.name) {
+        if hidden || !policy::allows(viewer_kind(ctx), info.parent_type, info.name) {
             if policy::field_access(info.parent_type, info.name).is_none() {
                 tracing::warn!(
                     graphql.type = info.parent_type,

@@ -17,8 +17,8 @@ pub mod users;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use passerelle_entities::access::{Access, Diffusion, Principal, Viewer};
-use passerelle_entities::{diffusion_rule, user};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use passerelle_entities::user;
+use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
 
 use self::jwt::{JwtVerifier, TokenError};
@@ -63,15 +63,9 @@ impl AuthError {
     }
 
     fn internal(e: &DbErr) -> AuthError {
-        let reference = format!(
-            "auth-{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or_default()
-        );
-        tracing::error!(error.reference = %reference, error.detail = %e, "cannot check credentials");
-        AuthError::Internal { reference }
+        AuthError::Internal {
+            reference: passerelle_resolvers::error::log_internal("cannot check credentials", e),
+        }
     }
 }
 
@@ -311,10 +305,7 @@ impl Authenticator {
     }
 
     async fn diffusion(&self, publisher_id: i64) -> Result<Diffusion, AuthError> {
-        let rules = diffusion_rule::Entity::find()
-            .filter(diffusion_rule::Column::DiffuseurId.eq(publisher_id))
-            .order_by_asc(diffusion_rule::Column::Id)
-            .all(&self.db)
+        let rules = passerelle_resolvers::diffusion::rules_of(&self.db, publisher_id)
             .await
             .map_err(|e| AuthError::internal(&e))?;
         Ok(Diffusion::new(rules))

@@ -8,14 +8,16 @@ use sea_orm::{ColumnTrait, Condition, Order};
 use crate::cursor::Cursor;
 use crate::enums::ApplicationStatus;
 use crate::error::{ApiError, ApiResult};
+use crate::filter::{ids, non_empty, parse_id};
 use crate::loader::{
     ApplicationCountOf, ApplicationCountTo, ApplicationsOf, ApplicationsTo, MissionId, NestedAfter,
     NestedPage, VolunteerId,
 };
-use crate::mission::{Mission, parse_id};
+use crate::loaders;
+use crate::mission::Mission;
 use crate::page::{Edge, Page, PageInfo, page_size};
+use crate::scope::{self, ById};
 use crate::volunteer::Volunteer;
-use crate::{loaders, scope};
 
 /// A volunteer's application to a mission.
 #[derive(Debug, Clone)]
@@ -202,7 +204,7 @@ pub struct ApplicationFilter {
 impl ApplicationFilter {
     fn condition(self) -> ApiResult<Condition> {
         let mut c = Condition::all();
-        if let Some(statuses) = self.statuses.filter(|s| !s.is_empty()) {
+        if let Some(statuses) = non_empty("filter.statuses", self.statuses)? {
             c = c.add(
                 application::Column::Status.is_in(
                     statuses
@@ -211,31 +213,11 @@ impl ApplicationFilter {
                 ),
             );
         }
-        for (field, ids, column) in [
-            (
-                "filter.missionIds",
-                self.mission_ids,
-                application::Column::MissionId,
-            ),
-            (
-                "filter.volunteerIds",
-                self.volunteer_ids,
-                application::Column::VolunteerId,
-            ),
-        ] {
-            if let Some(ids) = ids.filter(|i| !i.is_empty()) {
-                if ids.len() > crate::mission::MAX_LIST_VALUES {
-                    return Err(ApiError::bad_input(
-                        field,
-                        format!("at most {} values", crate::mission::MAX_LIST_VALUES),
-                    ));
-                }
-                let ids = ids
-                    .iter()
-                    .map(|i| parse_id(field, i))
-                    .collect::<ApiResult<Vec<_>>>()?;
-                c = c.add(column.is_in(ids));
-            }
+        if let Some(ids) = ids("filter.missionIds", self.mission_ids)? {
+            c = c.add(application::Column::MissionId.is_in(ids));
+        }
+        if let Some(ids) = ids("filter.volunteerIds", self.volunteer_ids)? {
+            c = c.add(application::Column::VolunteerId.is_in(ids));
         }
         Ok(c)
     }
@@ -257,22 +239,24 @@ impl ApplicationQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Option<ApplicationConnection>> {
-        let size = page_size(first)?;
         let condition = filter.unwrap_or_default().condition()?;
-        let after = after.map(|a| Cursor::decode(&a, ALL)).transpose()?;
-        let mut page_condition = condition.clone();
-        if let Some(c) = &after {
-            page_condition = page_condition.add(application::Column::Id.gt(c.id));
-        }
-        let rows = scope::rows::<application::Entity>(
+        let by = ById {
+            column: application::Column::Id,
+            direction: Order::Asc,
+            list: ALL,
+        };
+        let page = scope::id_page::<application::Entity, _>(
             ctx,
-            page_condition,
-            &[(application::Column::Id, Order::Asc)],
-            size + 1,
+            condition.clone(),
+            by,
+            first,
+            after,
+            |a| a.id,
+            Application::from,
         )
         .await?;
         Ok(Some(ApplicationConnection {
-            page: page(rows, size, after.is_some(), ALL),
+            page,
             total: Total::Filtered(condition),
         }))
     }

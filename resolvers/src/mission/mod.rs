@@ -4,8 +4,9 @@ mod query;
 mod search;
 mod types;
 
+pub use crate::filter::parse_id;
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
 pub use query::{FacetCount, MissionConnection, MissionFacets, MissionQuery};
-pub use search::{MAX_LIST_VALUES, parse_id, status_set};
+pub use search::status_set;
 pub(crate) use types::ORGANIZATION_MISSIONS;
 pub use types::{Address, Mission, OrganizationMissionConnection};

@@ -5,11 +5,12 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use passerelle_entities::{Domain as DbDomain, MissionType as DbType, Remote as DbRemote, mission};
 
 use super::filter::{MissionFilter, MissionOrder};
-use super::search::{MissionSearch, parse_id, row_cursor};
+use super::search::{MissionSearch, row_cursor};
 use super::types::Mission;
 use crate::cursor::Cursor;
 use crate::enums::{Domain, MissionType, Remote, graphql_name};
 use crate::error::{ApiError, ApiResult};
+use crate::filter::parse_id;
 use crate::loader::MissionId;
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::{db, loaders, scope};

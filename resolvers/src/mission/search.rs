@@ -1,6 +1,5 @@
 //! Turns a `MissionFilter` and `MissionOrder` into SQL: one statement for a page, one for the
 //! count, one per facet; all filtered in the database, through indexes.
-use async_graphql::ID;
 use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::{geo, mission, search, time};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, Value};
@@ -13,6 +12,7 @@ use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
 use crate::cursor::{Cursor, SortValue, time_value};
 use crate::enums::{MissionStatus, OrderDirection};
 use crate::error::{ApiError, ApiResult};
+use crate::filter::{department_codes, ids, non_empty};
 use crate::sql::{FullText, HAVERSINE_KM, cust};
 
 /// The longest `keywords` accepted, in characters.
@@ -21,8 +21,6 @@ pub const MAX_KEYWORDS_CHARS: usize = 200;
 pub const MAX_KEYWORDS_WORDS: usize = 16;
 /// The largest `near.radiusKm` accepted.
 pub const MAX_RADIUS_KM: f64 = 1000.0;
-/// The most values a list filter may hold.
-pub const MAX_LIST_VALUES: usize = 200;
 
 /// A `near` filter, checked.
 #[derive(Debug, Clone, Copy)]
@@ -75,25 +73,6 @@ impl MissionRow {
                 .transpose()?,
             score: score.then(|| res.try_get::<f64>("", "score")).transpose()?,
         })
-    }
-}
-
-/// Parses an `ID` argument into a database id.
-pub fn parse_id(field: &str, id: &ID) -> ApiResult<i64> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::bad_input(field, format!("{:?} is not an id", id.as_str())))
-}
-
-fn non_empty<T>(field: &str, list: Option<Vec<T>>) -> ApiResult<Option<Vec<T>>> {
-    match list {
-        Some(v) if v.len() > MAX_LIST_VALUES => Err(ApiError::bad_input(
-            field,
-            format!("at most {MAX_LIST_VALUES} values"),
-        )),
-        Some(v) if !v.is_empty() => Ok(Some(v)),
-        _ => Ok(None),
     }
 }
 
@@ -183,17 +162,7 @@ impl MissionSearch {
                     .is_in(remote.into_iter().map(passerelle_entities::Remote::from)),
             );
         }
-        if let Some(codes) = non_empty("filter.departmentCodes", filter.department_codes)? {
-            let mut known = Vec::with_capacity(codes.len());
-            for code in &codes {
-                let d = geo::department(code).ok_or_else(|| {
-                    ApiError::bad_input(
-                        "filter.departmentCodes",
-                        format!("{code:?} is not a French department code"),
-                    )
-                })?;
-                known.push(d.code);
-            }
+        if let Some(known) = department_codes("filter.departmentCodes", filter.department_codes)? {
             let sub = Query::select()
                 .column((Alias::new("mission_addresses"), Alias::new("mission_id")))
                 .from(Alias::new("mission_addresses"))
@@ -269,18 +238,10 @@ impl MissionSearch {
                 mission::Column::PlacesLeft.lte(0)
             });
         }
-        if let Some(ids) = non_empty("filter.publisherIds", filter.publisher_ids)? {
-            let ids = ids
-                .iter()
-                .map(|i| parse_id("filter.publisherIds", i))
-                .collect::<ApiResult<Vec<_>>>()?;
+        if let Some(ids) = ids("filter.publisherIds", filter.publisher_ids)? {
             c = c.add(mission::Column::PublisherId.is_in(ids));
         }
-        if let Some(ids) = non_empty("filter.organizationIds", filter.organization_ids)? {
-            let ids = ids
-                .iter()
-                .map(|i| parse_id("filter.organizationIds", i))
-                .collect::<ApiResult<Vec<_>>>()?;
+        if let Some(ids) = ids("filter.organizationIds", filter.organization_ids)? {
             c = c.add(mission::Column::OrganizationId.is_in(ids));
         }
         let full_text = filter

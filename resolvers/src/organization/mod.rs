@@ -1,14 +1,15 @@
 //! Organizations (host structures): the type, `organizations` and `organization`.
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
-use passerelle_entities::{geo, organization};
+use passerelle_entities::organization;
 use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::cursor::{Cursor, SortValue};
 use crate::enums::MissionStatus;
 use crate::error::{ApiError, ApiResult};
+use crate::filter::{department_codes, ids, parse_id};
 use crate::loader::{MissionsOf, NestedAfter, NestedPage, OrganizationId, PublisherId};
-use crate::mission::{MAX_LIST_VALUES, OrganizationMissionConnection, parse_id, status_set};
+use crate::mission::{OrganizationMissionConnection, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
 use crate::{loaders, scope};
@@ -166,33 +167,10 @@ impl OrganizationQuery {
         let size = page_size(first)?;
         let filter = filter.unwrap_or_default();
         let mut condition = Condition::all();
-        let too_long =
-            |field: &str| ApiError::bad_input(field, format!("at most {MAX_LIST_VALUES} values"));
-        if let Some(codes) = filter.department_codes.filter(|c| !c.is_empty()) {
-            if codes.len() > MAX_LIST_VALUES {
-                return Err(too_long("filter.departmentCodes"));
-            }
-            let codes = codes
-                .iter()
-                .map(|c| {
-                    geo::department(c).map(|d| d.code).ok_or_else(|| {
-                        ApiError::bad_input(
-                            "filter.departmentCodes",
-                            format!("{c:?} is not a French department code"),
-                        )
-                    })
-                })
-                .collect::<ApiResult<Vec<_>>>()?;
+        if let Some(codes) = department_codes("filter.departmentCodes", filter.department_codes)? {
             condition = condition.add(organization::Column::DepartmentCode.is_in(codes));
         }
-        if let Some(ids) = filter.publisher_ids.filter(|c| !c.is_empty()) {
-            if ids.len() > MAX_LIST_VALUES {
-                return Err(too_long("filter.publisherIds"));
-            }
-            let ids = ids
-                .iter()
-                .map(|i| parse_id("filter.publisherIds", i))
-                .collect::<ApiResult<Vec<_>>>()?;
+        if let Some(ids) = ids("filter.publisherIds", filter.publisher_ids)? {
             condition = condition.add(organization::Column::PublisherId.is_in(ids));
         }
         let after = after

@@ -10,12 +10,12 @@ use passerelle_entities::volunteer;
 use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::application::ApplicationConnection;
-use crate::cursor::Cursor;
 use crate::error::{ApiError, ApiResult};
+use crate::filter::{department_codes, non_empty, parse_id};
 use crate::loader::VolunteerId;
-use crate::mission::{MAX_LIST_VALUES, parse_id};
-use crate::page::{Edge, Page, PageInfo, page_size};
-use crate::{loaders, scope};
+use crate::loaders;
+use crate::page::{Edge, Page, PageInfo};
+use crate::scope::{self, ById};
 
 /// A young person of the Service National Universel.
 #[derive(Debug, Clone)]
@@ -117,28 +117,10 @@ impl VolunteerFilter {
     /// `BAD_USER_INPUT` for an unknown department or a list too long.
     pub(crate) fn condition(self) -> ApiResult<Condition> {
         let mut condition = Condition::all();
-        let too_long =
-            |field: &str| ApiError::bad_input(field, format!("at most {MAX_LIST_VALUES} values"));
-        if let Some(codes) = self.department_codes.filter(|c| !c.is_empty()) {
-            if codes.len() > MAX_LIST_VALUES {
-                return Err(too_long("filter.departmentCodes"));
-            }
-            let mut known = Vec::with_capacity(codes.len());
-            for c in &codes {
-                let d = passerelle_entities::geo::department(c).ok_or_else(|| {
-                    ApiError::bad_input(
-                        "filter.departmentCodes",
-                        format!("{c:?} is not a French department code"),
-                    )
-                })?;
-                known.push(d.code);
-            }
-            condition = condition.add(volunteer::Column::DepartmentCode.is_in(known));
+        if let Some(codes) = department_codes("filter.departmentCodes", self.department_codes)? {
+            condition = condition.add(volunteer::Column::DepartmentCode.is_in(codes));
         }
-        if let Some(cohorts) = self.cohorts.filter(|c| !c.is_empty()) {
-            if cohorts.len() > MAX_LIST_VALUES {
-                return Err(too_long("filter.cohorts"));
-            }
+        if let Some(cohorts) = non_empty("filter.cohorts", self.cohorts)? {
             condition = condition.add(volunteer::Column::Cohort.is_in(cohorts));
         }
         Ok(condition)
@@ -160,27 +142,22 @@ impl VolunteerQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Option<VolunteerConnection>> {
-        let size = page_size(first)?;
         let condition = filter.unwrap_or_default().condition()?;
-        let after = after.map(|a| Cursor::decode(&a, VOLUNTEERS)).transpose()?;
-        let mut page_condition = condition.clone();
-        if let Some(c) = &after {
-            page_condition = page_condition.add(volunteer::Column::Id.gt(c.id));
-        }
-        let rows = scope::rows::<volunteer::Entity>(
+        let by = ById {
+            column: volunteer::Column::Id,
+            direction: Order::Asc,
+            list: VOLUNTEERS,
+        };
+        let page = scope::id_page::<volunteer::Entity, _>(
             ctx,
-            page_condition,
-            &[(volunteer::Column::Id, Order::Asc)],
-            size + 1,
+            condition.clone(),
+            by,
+            first,
+            after,
+            |v| v.id,
+            Volunteer::from,
         )
         .await?;
-        let page = Page::from_rows(
-            rows,
-            size,
-            after.is_some(),
-            |v| Cursor::new(VOLUNTEERS, None, v.id).encode(),
-            Volunteer::from,
-        );
         Ok(Some(VolunteerConnection { page, condition }))
     }
 

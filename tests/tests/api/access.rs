@@ -6,16 +6,17 @@ use std::collections::BTreeMap;
 
 use passerelle::config::Settings;
 use passerelle_entities::audit_entry::Actor;
-use passerelle_entities::mission::StringList;
 use passerelle_entities::{
     ApplicationStatus, DiffusionField, DiffusionOperator, Domain, GeoSource, MissionStatus,
-    MissionType, Remote, Role, application, diffusion_rule, import_run, mission, mission_address,
-    organization, publisher, volunteer,
+    MissionType, Role, application, diffusion_rule, import_run, mission_address, organization,
+    publisher, volunteer,
 };
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
 use serde_json::{Value, json};
 
-use crate::helpers::{As, TestApp, TestDatabase, error_code, test_settings, token_for};
+use crate::helpers::{
+    As, TestApp, TestDatabase, error_code, mission_model, test_settings, token_for,
+};
 
 /// The data set's ids, by name.
 pub struct World {
@@ -78,7 +79,8 @@ async fn publisher_row(db: &DatabaseConnection, name: &str, diffuseur: bool) -> 
     .id
 }
 
-async fn organization_row(
+/// An organization of a publisher, in a department, of a network or none.
+pub async fn organization_row(
     db: &DatabaseConnection,
     publisher: i64,
     name: &str,
@@ -115,43 +117,25 @@ pub async fn mission_row(
     deleted: bool,
 ) -> i64 {
     let dep = passerelle_entities::geo::department(department).expect("department");
-    let m = mission::ActiveModel {
-        publisher_id: Set(publisher),
-        organization_id: Set(Some(organization)),
-        client_id: Set(name.to_owned()),
-        title: Set(format!("Mission {name}")),
-        description: Set("Une mission.".into()),
-        domain: Set(domain),
-        activities: Set(StringList::default()),
-        mission_type: Set(mission_type),
-        remote: Set(Remote::No),
-        start_at: Set(at(10)),
-        end_at: Set(None),
-        posted_at: Set(at(-1)),
-        places: Set(3),
-        places_left: Set(3),
-        snu: Set(false),
-        snu_places: Set(0),
-        open_to_minors: Set(true),
-        reduced_mobility_accessible: Set(false),
-        close_to_transport: Set(false),
-        schedule: Set(None),
-        tags: Set(StringList::default()),
-        audience: Set(StringList::default()),
-        soft_skills: Set(StringList::default()),
-        requirements: Set(StringList::default()),
-        application_url: Set("https://example.org/apply".into()),
-        status: Set(status),
-        status_comment: Set(Some(format!("moderation note of {name}"))),
-        search_text: Set(name.to_lowercase()),
-        created_at: Set(at(-1)),
-        updated_at: Set(at(-1)),
-        deleted_at: Set(deleted.then(|| at(-1))),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .expect("mission");
+    let mut m = mission_model(
+        publisher,
+        organization,
+        name,
+        &format!("Mission {name}"),
+        "Une mission.",
+    );
+    m.domain = Set(domain);
+    m.mission_type = Set(mission_type);
+    m.start_at = Set(at(10));
+    m.posted_at = Set(at(-1));
+    m.open_to_minors = Set(true);
+    m.status = Set(status);
+    m.status_comment = Set(Some(format!("moderation note of {name}")));
+    m.search_text = Set(name.to_lowercase());
+    m.created_at = Set(at(-1));
+    m.updated_at = Set(at(-1));
+    m.deleted_at = Set(deleted.then(|| at(-1)));
+    let m = m.insert(db).await.expect("mission");
     mission_address::ActiveModel {
         mission_id: Set(m.id),
         position: Set(0),
@@ -326,7 +310,7 @@ pub async fn world(db: &DatabaseConnection) -> World {
     .expect("rule");
     ids.insert("RAlpha", run_row(db, alpha).await);
     ids.insert("RBeta", run_row(db, beta).await);
-    let (v1, v2) = (ids["V1"], ids["V2"]);
+    let v1 = ids["V1"];
     user_row(db, "volunteer@test.example", Role::Volunteer, |u| {
         u.volunteer_id = Set(Some(v1))
     })
@@ -354,7 +338,6 @@ pub async fn world(db: &DatabaseConnection) -> World {
     .await;
     user_row(db, "analyst@test.example", Role::Analyst, |_| {}).await;
     user_row(db, "admin@test.example", Role::Admin, |_| {}).await;
-    let _ = v2;
     let actor = Actor::cli("test");
     let alpha_row = passerelle::publishers::by_name(db, "Alpha")
         .await
@@ -603,7 +586,7 @@ async fn volunteers_and_applications_are_read_only_within_the_scope_and_field_by
                     body["data"]["volunteers"]["totalCount"].as_u64(),
                     Some(ids.len() as u64)
                 );
-                for (i, n) in nodes.as_array().expect("nodes").iter().enumerate() {
+                for n in nodes.as_array().expect("nodes") {
                     // Contact fields for everyone who reaches a volunteer.
                     assert!(
                         n["email"]
@@ -626,7 +609,6 @@ async fn volunteers_and_applications_are_read_only_within_the_scope_and_field_by
                         assert_eq!(n["cohort"], "2026 Juin", "{who:?}");
                         assert_eq!(n["birthdate"], "2009-05-01", "{who:?}");
                     }
-                    let _ = i;
                 }
                 let errors = errors_by_path(&body);
                 if who == Who::Staff {

@@ -13,7 +13,7 @@ use passerelle::auth::users::ScopeArgs;
 use passerelle::config::Settings;
 use passerelle_entities::Role;
 use passerelle_entities::audit_entry::Actor;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ActiveModelTrait, DatabaseConnection};
 use serde_json::{Value, json};
 
 use crate::helpers::{As, StatementCounter, TestApp, TestDatabase, error_code, test_settings};
@@ -470,6 +470,23 @@ async fn development_tokens_and_foreign_credentials() {
         let body: Value = res.json().await.expect("json");
         assert_eq!(body["errors"][0]["extensions"]["reason"], reason);
     }
+    // A user whose row lacks the scope of its role (made by hand in the database) reaches
+    // nothing: refused as unknown, not read as a broader role.
+    passerelle_entities::user::ActiveModel {
+        email: sea_orm::Set("broken@passerelle.example".into()),
+        role: sea_orm::Set(Role::Volunteer),
+        created_at: sea_orm::Set(passerelle_entities::time::now()),
+        updated_at: sea_orm::Set(passerelle_entities::time::now()),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await
+    .expect("user");
+    let broken = crate::helpers::token_for("broken@passerelle.example");
+    assert_eq!(
+        outcome(&app, &broken).await,
+        (403, "UNKNOWN_USER".to_owned())
+    );
     // A server without any token setting refuses tokens, and says why.
     let plain = TestApp::start(conn, Settings::default()).await;
     assert_eq!(
@@ -541,11 +558,12 @@ async fn api_keys_are_checked_revoked_at_once_and_their_use_recorded_once_a_minu
     );
 
     // Faults.
-    let unknown = format!(
-        "{}.{}",
-        key.prefix.replace(&key.prefix[3..5], "00"),
-        "A".repeat(43)
-    );
+    let other_prefix = if key.prefix == "pk_000000000000" {
+        "pk_111111111111"
+    } else {
+        "pk_000000000000"
+    };
+    let unknown = format!("{other_prefix}.{}", "A".repeat(43));
     let wrong_secret = format!("{}.{}", key.prefix, "B".repeat(43));
     for (presented, reason) in [
         (unknown.as_str(), "KEY_UNKNOWN"),

@@ -4,11 +4,11 @@
 //! recorded in the audit log, in effect from the next request.
 use passerelle::auth::users::ScopeArgs;
 use passerelle_entities::audit_entry::Actor;
-use passerelle_entities::{Domain, MissionStatus, MissionType, Role, organization};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use passerelle_entities::{Domain, MissionStatus, MissionType, Role};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
-use crate::access::mission_row;
+use crate::access::{mission_row, organization_row};
 use crate::helpers::{As, TestApp, TestDatabase, error_code, test_settings};
 
 struct Setup {
@@ -20,27 +20,6 @@ struct Setup {
     key: As,
 }
 
-async fn organization_in(
-    db: &DatabaseConnection,
-    publisher: i64,
-    name: &str,
-    network: Option<&str>,
-) -> i64 {
-    organization::ActiveModel {
-        publisher_id: Set(publisher),
-        client_id: Set(name.to_owned()),
-        name: Set(name.to_owned()),
-        parent_network: Set(network.map(str::to_owned)),
-        created_at: Set(passerelle_entities::time::now()),
-        updated_at: Set(passerelle_entities::time::now()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .expect("organization")
-    .id
-}
-
 async fn setup(db: &DatabaseConnection) -> Setup {
     let add = |name: &'static str| async move {
         passerelle::publishers::add(db, name, None, None, None, None)
@@ -50,10 +29,10 @@ async fn setup(db: &DatabaseConnection) -> Setup {
     let d = add("Diffuseur").await;
     let a1 = add("Annonceur Un").await;
     let a2 = add("Annonceur Deux").await;
-    let od = organization_in(db, d.id, "OD", None).await;
-    let oa1x = organization_in(db, a1.id, "OA1x", Some("Croix-Rouge")).await;
-    let oa1y = organization_in(db, a1.id, "OA1y", None).await;
-    let oa2 = organization_in(db, a2.id, "OA2", None).await;
+    let od = organization_row(db, d.id, "OD", "75", None).await;
+    let oa1x = organization_row(db, a1.id, "OA1x", "75", Some("Croix-Rouge")).await;
+    let oa1y = organization_row(db, a1.id, "OA1y", "75", None).await;
+    let oa2 = organization_row(db, a2.id, "OA2", "75", None).await;
     use MissionStatus::{Refused, Validated};
     use MissionType::{Benevolat, VolontariatServiceCivique};
     let mut names = Vec::new();
@@ -140,6 +119,24 @@ impl Setup {
         out.sort_unstable();
         out
     }
+}
+
+/// The diffuseur's rules as `viewer` reads them through `Publisher.diffusionRules`.
+async fn rules_read_by(app: &TestApp, viewer: &As) -> Value {
+    let data = app
+        .data_as(
+            viewer,
+            "{ publishers { name diffusionRules { field operator value } } }",
+            json!({}),
+        )
+        .await;
+    data["publishers"]
+        .as_array()
+        .expect("publishers")
+        .iter()
+        .find(|p| p["name"] == "Diffuseur")
+        .map(|p| p["diffusionRules"].clone())
+        .expect("the diffuseur")
 }
 
 #[tokio::test]
@@ -235,21 +232,8 @@ async fn a_diffuseur_sees_its_allowlist_narrowed_by_its_rules_and_always_its_own
         json!([{ "title": "Mission MD2", "statusComment": "moderation note of MD2" }])
     );
     // The diffuseur reads its rules; the CLI shows the same.
-    let data = app
-        .data_as(
-            &s.key,
-            "{ publishers { name diffusionRules { field operator value } } }",
-            json!({}),
-        )
-        .await;
-    let own = data["publishers"]
-        .as_array()
-        .expect("publishers")
-        .iter()
-        .find(|p| p["name"] == "Diffuseur")
-        .cloned()
-        .expect("own");
-    assert_eq!(own["diffusionRules"].as_array().map(Vec::len), Some(2));
+    let own = rules_read_by(&app, &s.key).await;
+    assert_eq!(own.as_array().map(Vec::len), Some(2));
     app.stop().await;
     database.drop_database().await;
 }
@@ -352,21 +336,8 @@ async fn rules_that_cannot_be_set_change_nothing_and_only_admins_set_them() {
     let body = app.gql_as(&As::Anonymous, SET, s.input(&[])).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
     // Still the rule set first.
-    let data = app
-        .data_as(
-            &admin(),
-            "{ publishers { name diffusionRules { field operator value } } }",
-            json!({}),
-        )
-        .await;
-    let own = data["publishers"]
-        .as_array()
-        .expect("publishers")
-        .iter()
-        .find(|p| p["name"] == "Diffuseur")
-        .cloned()
-        .expect("own");
-    assert_eq!(own["diffusionRules"], before);
+    let own = rules_read_by(&app, &admin()).await;
+    assert_eq!(own, before);
 
     // The audit log holds the changes, with who and from where; admins only.
     let data = app

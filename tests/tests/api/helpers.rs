@@ -298,6 +298,55 @@ impl StatementCounter {
     }
 }
 
+/// A validated mission of a publisher and an organization, starting now, with every other field
+/// at a plain value; tests set what they look at.
+pub fn mission_model(
+    publisher_id: i64,
+    organization_id: i64,
+    client_id: &str,
+    title: &str,
+    description: &str,
+) -> passerelle_entities::mission::ActiveModel {
+    use passerelle_entities::mission::StringList;
+    use passerelle_entities::{Domain, MissionStatus, MissionType, Remote, mission};
+    use sea_orm::Set;
+    let now = passerelle_entities::time::now();
+    mission::ActiveModel {
+        publisher_id: Set(publisher_id),
+        organization_id: Set(Some(organization_id)),
+        client_id: Set(client_id.to_owned()),
+        title: Set(title.to_owned()),
+        description: Set(description.to_owned()),
+        domain: Set(Domain::Autre),
+        activities: Set(StringList::default()),
+        mission_type: Set(MissionType::Benevolat),
+        remote: Set(Remote::No),
+        start_at: Set(now),
+        end_at: Set(None),
+        posted_at: Set(now),
+        places: Set(3),
+        places_left: Set(3),
+        snu: Set(false),
+        snu_places: Set(0),
+        open_to_minors: Set(false),
+        reduced_mobility_accessible: Set(false),
+        close_to_transport: Set(false),
+        schedule: Set(None),
+        tags: Set(StringList::default()),
+        audience: Set(StringList::default()),
+        soft_skills: Set(StringList::default()),
+        requirements: Set(StringList::default()),
+        application_url: Set("https://example.org/apply".into()),
+        status: Set(MissionStatus::Validated),
+        status_comment: Set(None),
+        search_text: Set(String::new()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    }
+}
+
 /// Writes a small, known data set: one publisher, the organizations named, and one mission per
 /// `(title, description, organization index, city, postal code, lat, lon)`; returns mission ids.
 pub async fn insert_missions(
@@ -305,11 +354,7 @@ pub async fn insert_missions(
     organizations: &[&str],
     missions: &[(&str, &str, usize, &str, &str, f64, f64)],
 ) -> Vec<i64> {
-    use passerelle_entities::mission::StringList;
-    use passerelle_entities::{
-        Domain, MissionStatus, MissionType, Remote, mission, mission_address, organization,
-        publisher, search,
-    };
+    use passerelle_entities::{mission_address, organization, publisher, search};
     use sea_orm::{ActiveModelTrait, Set};
     let now = passerelle_entities::time::now();
     let p = publisher::ActiveModel {
@@ -342,48 +387,15 @@ pub async fn insert_missions(
     let mut ids = Vec::new();
     for (i, (title, description, org, city, postal, lat, lon)) in missions.iter().enumerate() {
         let dep = passerelle_entities::geo::department_of_postal_code(postal);
-        let m = mission::ActiveModel {
-            publisher_id: Set(p.id),
-            organization_id: Set(Some(org_ids[*org])),
-            client_id: Set(format!("m{i}")),
-            title: Set((*title).to_owned()),
-            description: Set((*description).to_owned()),
-            domain: Set(Domain::Autre),
-            activities: Set(StringList::default()),
-            mission_type: Set(MissionType::Benevolat),
-            remote: Set(Remote::No),
-            start_at: Set(now + chrono::Duration::days(i as i64)),
-            end_at: Set(None),
-            posted_at: Set(now),
-            places: Set(3),
-            places_left: Set(3),
-            snu: Set(false),
-            snu_places: Set(0),
-            open_to_minors: Set(false),
-            reduced_mobility_accessible: Set(false),
-            close_to_transport: Set(false),
-            schedule: Set(None),
-            tags: Set(StringList::default()),
-            audience: Set(StringList::default()),
-            soft_skills: Set(StringList::default()),
-            requirements: Set(StringList::default()),
-            application_url: Set("https://example.org/apply".into()),
-            status: Set(MissionStatus::Validated),
-            status_comment: Set(None),
-            search_text: Set(search::document(
-                title,
-                description,
-                Some(organizations[*org]),
-                [*city],
-            )),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            ..Default::default()
-        }
-        .insert(conn)
-        .await
-        .expect("mission");
+        let mut m = mission_model(p.id, org_ids[*org], &format!("m{i}"), title, description);
+        m.start_at = Set(now + chrono::Duration::days(i as i64));
+        m.search_text = Set(search::document(
+            title,
+            description,
+            Some(organizations[*org]),
+            [*city],
+        ));
+        let m = m.insert(conn).await.expect("mission");
         mission_address::ActiveModel {
             mission_id: Set(m.id),
             position: Set(0),

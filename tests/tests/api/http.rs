@@ -242,6 +242,23 @@ async fn readiness_fails_when_the_database_is_gone() {
         .await
         .expect("send");
     assert_eq!(health.status(), 200, "the process is still up");
+    // A key cannot be checked without the database: a coded 500 with a log reference, never the
+    // driver's text, and nothing runs.
+    let well_formed = format!("pk_0123456789ab.{}", "A".repeat(43));
+    let (status, _, body) = app
+        .raw_as(
+            &crate::helpers::As::Key(well_formed),
+            "{ publishers { id } }",
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(error_code(&body), "INTERNAL_SERVER_ERROR");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("internal error; quote reference "),
+        "{message}"
+    );
+    assert!(body.get("data").is_none());
     app.stop().await;
     database.drop_database().await;
 }
