@@ -137,6 +137,8 @@ async fn main() -> anyhow::Result<()> {
     let secret = passerelle::auth::tokens::random_secret()?;
     let settings = Settings {
         jwt_secret: Some(secret.clone()),
+        // The bench measures queries, not the rate limiter.
+        rate_limits: passerelle::ratelimit::RateLimits::OFF,
         ..Settings::default()
     };
     let partner_key = report

@@ -7,6 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use passerelle_schema::{CostLimits, StaticLimits};
+
+use crate::documents::PersistedMode;
+use crate::ratelimit::{IpNet, RateLimits, RedisFailure};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -163,6 +166,58 @@ pub struct SettingArgs {
     /// Largest response body, in bytes; larger answers are replaced by an error [default: 10485760]
     #[arg(long, global = true, env = "PASSERELLE_MAX_RESPONSE_BYTES")]
     pub max_response_bytes: Option<usize>,
+    /// Persisted documents: off, allowed, or required (anonymous callers, partners and people
+    /// signed in run manifest documents only; analysts and admins may still explore)
+    /// [default: allowed with a manifest, else off]
+    #[arg(long, global = true, env = "PASSERELLE_PERSISTED_DOCUMENTS")]
+    pub persisted_documents: Option<PersistedMode>,
+    /// Manifest of trusted documents: Apollo's persisted query manifest, or a JSON map of id to
+    /// document (Relay, GraphQL Code Generator)
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_PERSISTED_DOCUMENTS_FILE",
+        value_name = "FILE"
+    )]
+    pub persisted_documents_file: Option<PathBuf>,
+    /// Documents kept for automatic persisted queries (Apollo's protocol); 0 turns them off [default: 1000]
+    #[arg(long, global = true, env = "PASSERELLE_APQ_CACHE_ENTRIES")]
+    pub apq_cache_entries: Option<usize>,
+    /// Requests per minute from one client address without credentials (or with refused ones); 0: no limit [default: 600]
+    #[arg(long, global = true, env = "PASSERELLE_RATE_LIMIT_ADDRESS")]
+    pub rate_limit_address: Option<u32>,
+    /// Requests per minute with one API key; 0: no limit [default: 3000]
+    #[arg(long, global = true, env = "PASSERELLE_RATE_LIMIT_KEY")]
+    pub rate_limit_key: Option<u32>,
+    /// Requests per minute of one person signed in; 0: no limit [default: 1200]
+    #[arg(long, global = true, env = "PASSERELLE_RATE_LIMIT_USER")]
+    pub rate_limit_user: Option<u32>,
+    /// A proxy (address or network, e.g. 10.0.0.0/8) whose X-Forwarded-For is believed
+    /// (repeat, or comma-separated in the environment) [default: none]
+    #[arg(
+        long = "trusted-proxy",
+        global = true,
+        env = "PASSERELLE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Redis URL (redis://HOST:PORT/DB) where instances share their rate-limit buckets [default: none: in memory]
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_REDIS_URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
+    /// Prefix of Passerelle's Redis keys [default: passerelle:]
+    #[arg(long, global = true, env = "PASSERELLE_REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
+    /// Time a rate-limit check may wait for Redis, in milliseconds [default: 200]
+    #[arg(long, global = true, env = "PASSERELLE_REDIS_TIMEOUT_MS")]
+    pub redis_timeout_ms: Option<u64>,
+    /// While Redis cannot be reached: open (serve without a limit) or closed (503) [default: open]
+    #[arg(long, global = true, env = "PASSERELLE_RATE_LIMIT_REDIS_FAILURE")]
+    pub rate_limit_redis_failure: Option<RedisFailure>,
 }
 
 /// Who may introspect the schema.
@@ -221,6 +276,17 @@ struct FileSettings {
     introspection: Option<Introspection>,
     router_secret: Option<String>,
     max_response_bytes: Option<usize>,
+    persisted_documents: Option<PersistedMode>,
+    persisted_documents_file: Option<PathBuf>,
+    apq_cache_entries: Option<usize>,
+    rate_limit_address: Option<u32>,
+    rate_limit_key: Option<u32>,
+    rate_limit_user: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
+    redis_url: Option<String>,
+    redis_key_prefix: Option<String>,
+    redis_timeout_ms: Option<u64>,
+    rate_limit_redis_failure: Option<RedisFailure>,
 }
 
 /// The public geocoder of the Géoplateforme (IGN), successor of api-adresse.data.gouv.fr.
@@ -271,6 +337,17 @@ pub struct Settings {
     pub introspection: Introspection,
     pub router_secret: Option<SecretString>,
     pub max_response_bytes: usize,
+    pub persisted_documents: PersistedMode,
+    /// None: no manifest.
+    pub persisted_documents_file: Option<PathBuf>,
+    pub apq_cache_entries: usize,
+    pub rate_limits: RateLimits,
+    pub trusted_proxies: Vec<IpNet>,
+    /// None: rate-limit buckets in memory.
+    pub redis_url: Option<SecretString>,
+    pub redis_key_prefix: String,
+    pub redis_timeout_ms: u64,
+    pub rate_limit_redis_failure: RedisFailure,
 }
 
 impl Default for Settings {
@@ -316,6 +393,15 @@ impl Default for Settings {
             introspection: Introspection::On,
             router_secret: None,
             max_response_bytes: 10 << 20,
+            persisted_documents: PersistedMode::Off,
+            persisted_documents_file: None,
+            apq_cache_entries: 1_000,
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            redis_url: None,
+            redis_key_prefix: "passerelle:".to_owned(),
+            redis_timeout_ms: 200,
+            rate_limit_redis_failure: RedisFailure::Open,
         }
     }
 }
@@ -343,7 +429,7 @@ impl Settings {
                 args.$field.or(file.$field).unwrap_or(d.$field)
             };
         }
-        let s = Settings {
+        let mut s = Settings {
             database_url: args
                 .database_url
                 .clone()
@@ -423,7 +509,59 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .map(SecretString::from),
             max_response_bytes: pick!(max_response_bytes),
+            persisted_documents: PersistedMode::Off,
+            persisted_documents_file: args
+                .persisted_documents_file
+                .clone()
+                .or(file.persisted_documents_file),
+            apq_cache_entries: pick!(apq_cache_entries),
+            rate_limits: RateLimits {
+                address: args
+                    .rate_limit_address
+                    .or(file.rate_limit_address)
+                    .unwrap_or(d.rate_limits.address),
+                key: args
+                    .rate_limit_key
+                    .or(file.rate_limit_key)
+                    .unwrap_or(d.rate_limits.key),
+                user: args
+                    .rate_limit_user
+                    .or(file.rate_limit_user)
+                    .unwrap_or(d.rate_limits.user),
+            },
+            trusted_proxies: args
+                .trusted_proxies
+                .clone()
+                .or(file.trusted_proxies)
+                .unwrap_or_default()
+                .iter()
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| p.parse::<IpNet>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?,
+            redis_url: args
+                .redis_url
+                .clone()
+                .or(file.redis_url)
+                .filter(|s| !s.trim().is_empty())
+                .map(SecretString::from),
+            redis_key_prefix: args
+                .redis_key_prefix
+                .clone()
+                .or(file.redis_key_prefix)
+                .unwrap_or(d.redis_key_prefix),
+            redis_timeout_ms: pick!(redis_timeout_ms),
+            rate_limit_redis_failure: pick!(rate_limit_redis_failure),
         };
+        // With a manifest, ids are served alongside text unless told otherwise.
+        s.persisted_documents = args
+            .persisted_documents
+            .or(file.persisted_documents)
+            .unwrap_or(if s.persisted_documents_file.is_some() {
+                PersistedMode::Allowed
+            } else {
+                PersistedMode::Off
+            });
         s.check()?;
         Ok(s)
     }
@@ -518,6 +656,26 @@ impl Settings {
                 );
             }
         }
+        match (self.persisted_documents, &self.persisted_documents_file) {
+            (PersistedMode::Allowed | PersistedMode::Required, None) => bail!(
+                "persisted_documents allowed or required needs persisted_documents_file (a manifest)"
+            ),
+            (PersistedMode::Off, Some(_)) => bail!(
+                "persisted_documents_file is set but persisted_documents is off: drop one of them"
+            ),
+            _ => {}
+        }
+        if let Some(url) = &self.redis_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://"))
+                || redis::Client::open(url).is_err()
+            {
+                bail!("redis_url must be a URL like redis://127.0.0.1:6379/0");
+            }
+        }
+        if !(1..=10_000).contains(&self.redis_timeout_ms) {
+            bail!("redis_timeout_ms must be 1 to 10000");
+        }
         if self.max_response_bytes < 1024 {
             bail!("max_response_bytes must be at least 1024");
         }
@@ -562,6 +720,39 @@ impl Settings {
                 admin: self.max_cost_admin,
             },
         }
+    }
+
+    /// The rate limiter these settings describe.
+    ///
+    /// # Errors
+    /// The Redis URL cannot be used.
+    pub fn rate_limiter(&self) -> anyhow::Result<crate::ratelimit::RateLimiter> {
+        let redis = self
+            .redis_url
+            .as_ref()
+            .map(|url| crate::ratelimit::RedisSettings {
+                url: url.expose_secret().to_owned(),
+                prefix: self.redis_key_prefix.clone(),
+                timeout: Duration::from_millis(self.redis_timeout_ms),
+                failure: self.rate_limit_redis_failure,
+            });
+        crate::ratelimit::RateLimiter::new(self.rate_limits, redis)
+    }
+
+    /// The persisted documents these settings describe, the manifest read from its file.
+    ///
+    /// # Errors
+    /// The manifest cannot be read or is invalid.
+    pub fn document_store(&self) -> anyhow::Result<crate::documents::DocumentStore> {
+        let manifest = match &self.persisted_documents_file {
+            Some(path) => crate::documents::Manifest::load(path)?,
+            None => crate::documents::Manifest::default(),
+        };
+        Ok(crate::documents::DocumentStore::new(
+            self.persisted_documents,
+            manifest,
+            self.apq_cache_entries,
+        ))
     }
 
     /// How bearer tokens are checked.

@@ -2,6 +2,7 @@
 //! queries only, `application/graphql-response+json` or `application/json` as the client
 //! accepts, and the status codes that go with each.
 use std::net::SocketAddr;
+
 use std::time::Duration;
 
 use async_graphql::parser::types::OperationType;
@@ -14,7 +15,10 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
+use crate::documents::{DocumentError, DocumentRef};
+use crate::ratelimit::{Decision, Quota, Subject, client_address};
 use crate::server::AppState;
+use passerelle_entities::access::Kind;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -95,6 +99,9 @@ fn not_acceptable() -> HttpResponse {
 #[serde(rename_all = "camelCase")]
 struct GraphqlParams {
     query: Option<String>,
+    /// A trusted document's id (`doc_id` is Relay's name for it).
+    #[serde(alias = "doc_id")]
+    document_id: Option<String>,
     operation_name: Option<String>,
     #[serde(default)]
     variables: Option<Json>,
@@ -107,33 +114,47 @@ struct GraphqlParams {
 #[serde(rename_all = "camelCase")]
 pub struct GetParams {
     query: Option<String>,
+    #[serde(alias = "doc_id")]
+    document_id: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
 }
 
-fn to_request(params: GraphqlParams) -> Result<Request, Refusal> {
-    let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
-        return Err(Refusal::bad_request("the request has no `query`"));
-    };
-    let mut request = Request::new(query);
-    if let Some(name) = params.operation_name {
-        request = request.operation_name(name);
-    }
-    match params.variables {
-        None | Some(Json::Null) => {}
-        Some(v @ Json::Object(_)) => request = request.variables(Variables::from_json(v)),
+/// A request as it arrived, before the document it names is looked up.
+struct Incoming {
+    document: DocumentRef,
+    operation_name: Option<String>,
+    variables: Option<Variables>,
+    /// GET runs queries only.
+    read_only: bool,
+}
+
+fn incoming(params: GraphqlParams, read_only: bool) -> Result<Incoming, Refusal> {
+    let variables = match params.variables {
+        None | Some(Json::Null) => None,
+        Some(v @ Json::Object(_)) => Some(Variables::from_json(v)),
         Some(_) => {
             return Err(Refusal::bad_request("`variables` must be a JSON object"));
         }
-    }
-    match params.extensions {
-        None | Some(Json::Null) | Some(Json::Object(_)) => {}
+    };
+    let persisted_query = match params.extensions {
+        None | Some(Json::Null) => None,
+        Some(Json::Object(mut map)) => map.remove("persistedQuery"),
         Some(_) => {
             return Err(Refusal::bad_request("`extensions` must be a JSON object"));
         }
-    }
-    Ok(request)
+    };
+    Ok(Incoming {
+        document: DocumentRef {
+            query: params.query,
+            document_id: params.document_id,
+            persisted_query,
+        },
+        operation_name: params.operation_name,
+        variables,
+        read_only,
+    })
 }
 
 /// The address a request came from, when the server knows it.
@@ -183,8 +204,8 @@ pub async fn post(
             );
         }
     };
-    match to_request(params) {
-        Ok(request) => execute(&state, &headers, peer, request, answer).await,
+    match incoming(params, false) {
+        Ok(incoming) => execute(&state, &headers, peer, incoming, answer).await,
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -219,27 +240,19 @@ pub async fn get(
         Ok(v) => v,
         Err(refusal) => return refusal.into_response(),
     };
-    let operation_name = params.operation_name.clone();
-    let request = match to_request(GraphqlParams {
-        query: params.query,
-        operation_name: params.operation_name,
-        variables,
-        extensions,
-    }) {
-        Ok(r) => r,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if is_mutation(&request.query, operation_name.as_deref()) {
-        let mut res = refuse(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "mutations must be sent with POST",
-        );
-        res.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return res;
+    match incoming(
+        GraphqlParams {
+            query: params.query,
+            document_id: params.document_id,
+            operation_name: params.operation_name,
+            variables,
+            extensions,
+        },
+        true,
+    ) {
+        Ok(incoming) => execute(&state, &headers, peer, incoming, answer).await,
+        Err(refusal) => refusal.into_response(),
     }
-    execute(&state, &headers, peer, request, answer).await
 }
 
 /// Whether the operation a GET would run is a mutation (parse errors are left to the executor,
@@ -258,20 +271,70 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     })
 }
 
-/// Runs a request for the viewer its credentials name; refused credentials are answered here,
-/// before the schema runs.
+/// Runs a request: the viewer its credentials name (refused credentials are answered here,
+/// before the schema runs), its rate limit, the document it names, then the schema.
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
     peer: Peer,
-    request: Request,
+    incoming: Incoming,
     answer: Answer,
 ) -> HttpResponse {
+    let address = client_address(
+        peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
+        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        &state.trusted_proxies,
+    )
+    .map(|ip| ip.to_string());
     let viewer = match state.auth.authenticate(headers).await {
         Ok(viewer) => viewer,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => {
+            // Guessing credentials counts against the address, as anonymous requests do.
+            if let Some(address) = &address
+                && let Decision::Limited(quota) =
+                    state.limiter.check(&Subject::address(address)).await
+            {
+                return rate_limited(quota);
+            }
+            return refused.into_response();
+        }
     };
-    let address = peer.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let quota = match Subject::of(&viewer, address.as_deref()) {
+        None => None,
+        Some(subject) => match state.limiter.check(&subject).await {
+            Decision::Allowed(quota) => quota,
+            Decision::Limited(quota) => return rate_limited(quota),
+            Decision::Unavailable => {
+                return refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "RATE_LIMIT_UNAVAILABLE",
+                    "rate limits cannot be checked right now; retry in a moment",
+                );
+            }
+        },
+    };
+    let explorer = matches!(viewer.access.kind(), Kind::Analyst | Kind::Admin);
+    let resolved = match state.documents.resolve(incoming.document, explorer) {
+        Ok(resolved) => resolved,
+        Err(e) => return with_quota(document_refused(&e, answer), quota),
+    };
+    if incoming.read_only && is_mutation(&resolved.query, incoming.operation_name.as_deref()) {
+        let mut res = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "mutations must be sent with POST",
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return with_quota(res, quota);
+    }
+    let mut request = Request::new(resolved.query.as_str());
+    if let Some(name) = incoming.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = incoming.variables {
+        request = request.variables(variables);
+    }
     let exposure = state.exposure(&viewer, headers);
     let request = passerelle_schema::prepare(&state.schema, request, viewer, address, exposure);
     let timeout = Duration::from_secs(state.request_timeout_secs);
@@ -290,6 +353,9 @@ async fn execute(
         }
     };
     let request_error = passerelle_schema::is_request_error(&response);
+    if !request_error && let Some(hash) = resolved.register {
+        state.documents.register(hash, &resolved.query);
+    }
     let body = match encode(&response, request_error, state.max_response_bytes) {
         Some(body) => body,
         None => {
@@ -319,7 +385,65 @@ async fn execute(
     let mut res = (status, body).into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    with_quota(res, quota)
+}
+
+/// A document that cannot be run. Apollo's clients read `PERSISTED_QUERY_NOT_FOUND` and
+/// `PERSISTED_QUERY_NOT_SUPPORTED` from a `200` (then send the text, or stop sending hashes);
+/// the others are request errors.
+fn document_refused(e: &DocumentError, answer: Answer) -> HttpResponse {
+    let status = match (e, answer) {
+        (DocumentError::BadRequest(_), _) => StatusCode::BAD_REQUEST,
+        (DocumentError::NotFound | DocumentError::NotSupported, _) | (_, Answer::Json) => {
+            StatusCode::OK
+        }
+        (_, Answer::GraphqlResponse) => StatusCode::BAD_REQUEST,
+    };
+    let mut res = refuse(status, e.code(), &e.message());
+    if status == StatusCode::OK && answer == Answer::GraphqlResponse {
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(GRAPHQL_RESPONSE),
+        );
+    }
     res
+}
+
+/// Whole seconds, rounded up: a client told to wait 0 s would retry at once.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The `RateLimit-*` headers of a quota (draft-ietf-httpapi-ratelimit-headers).
+fn with_quota(mut res: HttpResponse, quota: Option<Quota>) -> HttpResponse {
+    if let Some(q) = quota {
+        let h = res.headers_mut();
+        h.insert("ratelimit-limit", HeaderValue::from(q.limit));
+        h.insert("ratelimit-remaining", HeaderValue::from(q.remaining));
+        h.insert("ratelimit-reset", HeaderValue::from(ceil_secs(q.reset)));
+        if let Ok(policy) = HeaderValue::from_str(&format!("{};w=60", q.limit)) {
+            h.insert("ratelimit-policy", policy);
+        }
+    }
+    res
+}
+
+/// `429`: over the caller's rate limit, with when to come back.
+fn rate_limited(quota: Quota) -> HttpResponse {
+    let wait = ceil_secs(quota.retry_after).max(1);
+    let body = json!({ "errors": [{
+        "message": format!(
+            "too many requests: {} per minute at most; retry in {wait} s",
+            quota.limit
+        ),
+        "extensions": { "code": "RATE_LIMITED", "retryAfter": wait, "limit": quota.limit },
+    }] });
+    let mut res = (StatusCode::TOO_MANY_REQUESTS, body.to_string()).into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    with_quota(res, Some(quota))
 }
 
 /// The response as the GraphQL-over-HTTP body (no `data` for a request error), written straight

@@ -9,16 +9,20 @@
 //!   [`graphiql`]: the offline GraphiQL page.
 //! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds;
 //!   [`imports`]: feed imports from the command line and on schedule.
+//! - [`documents`]: persisted documents (a manifest, automatic persisted queries);
+//!   [`ratelimit`]: rate limits per key, user and address, in memory or Redis.
 //! - [`telemetry`]: log output; [`testing`]: fresh databases for tests and benchmarks.
 pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod diffusion;
+pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod imports;
 pub mod publishers;
+pub mod ratelimit;
 pub mod seed;
 mod seed_data;
 pub mod server;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use passerelle::auth::{keys, tokens, users};
 use passerelle::config::{SettingArgs, Settings};
-use passerelle::{audit, db, diffusion, imports, publishers, seed, server, telemetry};
+use passerelle::{audit, db, diffusion, documents, imports, publishers, seed, server, telemetry};
 use passerelle_entities::audit_entry::Actor;
 use passerelle_ingest::run::Source;
 use sea_orm::EntityTrait;
@@ -96,11 +96,33 @@ enum Command {
         #[command(subcommand)]
         action: DiffusionAction,
     },
+    /// Persisted documents: check a manifest, or write one from a directory of operations.
+    Documents {
+        #[command(subcommand)]
+        action: DocumentsAction,
+    },
     /// The audit log: admin actions, keys, users, tokens and diffusion rules, newest first.
     Audit {
         /// How many entries to show.
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         limit: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DocumentsAction {
+    /// Check a manifest (Apollo's format, or a JSON map of id to document): every document
+    /// parses, fits the limits and is valid against the schema; every SHA-256 id is its
+    /// document's.
+    Check {
+        /// The manifest file.
+        file: std::path::PathBuf,
+    },
+    /// Print the Apollo persisted query manifest of a directory's `.graphql` files (one
+    /// operation each).
+    Manifest {
+        /// The directory, e.g. examples/queries.
+        dir: std::path::PathBuf,
     },
 }
 
@@ -365,6 +387,26 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             action: SchemaAction::Print,
         } => {
             print!("{}", passerelle_schema::sdl());
+            Ok(())
+        }
+        Command::Documents {
+            action: DocumentsAction::Check { file },
+        } => {
+            let (count, problems) = documents::check(&file, settings.limits()).await?;
+            if problems.is_empty() {
+                println!("{count} documents, all valid");
+                return Ok(());
+            }
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            anyhow::bail!("{} problems in {count} documents", problems.len())
+        }
+        Command::Documents {
+            action: DocumentsAction::Manifest { dir },
+        } => {
+            let manifest = documents::Manifest::from_directory(&dir)?;
+            let _ = std::io::stdout().lock().write_all(manifest.as_bytes());
             Ok(())
         }
         Command::Keys { action } => {

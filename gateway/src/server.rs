@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::auth::jwt::JwtVerifier;
 use crate::config::{Introspection, Settings};
+use crate::documents::DocumentStore;
+use crate::ratelimit::{IpNet, RateLimiter};
 use crate::{graphiql, graphql};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use passerelle_entities::access::{Kind, Viewer};
@@ -37,13 +39,19 @@ pub struct AppState {
     pub router_secret: Option<SecretString>,
     /// Origins allowed to call from a browser.
     pub cors_origins: Vec<HeaderValue>,
+    /// The persisted documents' manifest and cache.
+    pub documents: Arc<DocumentStore>,
+    pub limiter: Arc<RateLimiter>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl AppState {
     /// The state of a server over `db` with the limits and credentials of `settings`.
     ///
     /// # Errors
-    /// The token settings cannot be used (the JWKS client cannot be built).
+    /// The token settings cannot be used (the JWKS client cannot be built), the manifest of
+    /// persisted documents cannot be read, or the Redis URL cannot be used.
     pub fn new(db: DatabaseConnection, settings: &Settings) -> anyhow::Result<Self> {
         let limits = settings.limits();
         let jwt = JwtVerifier::new(&settings.jwt_settings())?;
@@ -60,6 +68,9 @@ impl AppState {
                 .iter()
                 .filter_map(|o| HeaderValue::from_str(o).ok())
                 .collect(),
+            documents: Arc::new(settings.document_store()?),
+            limiter: Arc::new(settings.rate_limiter()?),
+            trusted_proxies: settings.trusted_proxies.clone(),
         })
     }
 
@@ -99,6 +110,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("apikey"),
+        ])
+        // A page may read how much of its rate limit is left.
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+            HeaderName::from_static("ratelimit-policy"),
         ])
         .allow_credentials(!state.cors_origins.is_empty())
         .max_age(std::time::Duration::from_secs(3600));

@@ -1,6 +1,6 @@
 //! The `passerelle` command as a user runs it: the real binary, real databases, bad arguments
 //! answered with a message and a non-zero exit, never a panic.
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -278,6 +278,39 @@ fn bad_arguments_exit_non_zero_with_a_message() {
         ),
         (vec!["audit", "--limit", "0"], "--limit"),
         (vec!["diffusion", "set"], "--diffuseur"),
+        (vec!["documents", "check"], "<FILE>"),
+        (
+            vec!["documents", "check", "/nonexistent/manifest.json"],
+            "cannot read the manifest",
+        ),
+        (
+            vec!["documents", "manifest", "/nonexistent"],
+            "cannot read the directory",
+        ),
+        (
+            vec!["--persisted-documents", "required", "schema", "print"],
+            "needs persisted_documents_file",
+        ),
+        (
+            vec!["--persisted-documents", "sometimes", "schema", "print"],
+            "invalid value",
+        ),
+        (
+            vec!["--redis-url", "http://cache:6379", "schema", "print"],
+            "redis_url must be a URL like redis://",
+        ),
+        (
+            vec!["--trusted-proxy", "10.0.0.0/99", "schema", "print"],
+            "the prefix length must be 0 to 32",
+        ),
+        (
+            vec!["--rate-limit-key=-1", "schema", "print"],
+            "--rate-limit-key",
+        ),
+        (
+            vec!["--rate-limit-redis-failure", "maybe", "schema", "print"],
+            "invalid value",
+        ),
     ] {
         let out = run(&args, None);
         assert!(!out.status.success(), "{args:?} fails");
@@ -1137,5 +1170,181 @@ async fn keys_users_tokens_and_diffusion_rules_are_managed_from_the_command_line
         2,
         "refused additions are not recorded"
     );
+    db.drop_database().await;
+}
+
+#[test]
+fn documents_check_accepts_the_examples_manifest_and_names_each_bad_document() {
+    let manifest = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/persisted-documents.json"
+    );
+    let out = ok(run(&["documents", "check", manifest], None));
+    assert!(out.contains("10 documents, all valid"), "{out}");
+    let made = ok(run(
+        &[
+            "documents",
+            "manifest",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/queries"),
+        ],
+        None,
+    ));
+    assert_eq!(
+        made,
+        std::fs::read_to_string(manifest).expect("manifest"),
+        "the committed manifest is what the command makes"
+    );
+
+    let dir = std::env::temp_dir().join(format!("passerelle-documents-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let bad = dir.join("bad.json");
+    let wrong_hash = "0".repeat(64);
+    std::fs::write(
+        &bad,
+        serde_json::json!({
+            "unknown-field": "{ publishers { nope } }",
+            wrong_hash.as_str(): "{ publishers { id } }",
+            "too-costly": "{ missions(first: 100) { nodes { organization { missions(first: 100) { nodes { id } } } } } }",
+            "unparsable": "{ publishers { id",
+            "fine": "{ publishers { id } }",
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let out = run(&["documents", "check", bad.to_str().expect("path")], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    for expected in [
+        "unknown-field: Unknown field \"nope\"",
+        &format!("{wrong_hash}: the id is not the SHA-256 of the document"),
+        "too-costly: the query costs",
+        "unparsable: ",
+        "4 problems in 5 documents",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    assert!(!stderr.contains("fine:"), "{stderr}");
+    std::fs::write(&bad, "[1]").expect("write");
+    let out = run(&["documents", "check", bad.to_str().expect("path")], None);
+    assert!(text(&out.stderr).contains("a manifest is a JSON object"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The Redis of the tests: `PASSERELLE_TEST_REDIS_URL`, or the local one.
+fn test_redis() -> Option<String> {
+    let url = std::env::var("PASSERELLE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let address = url
+        .trim_start_matches("redis://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let reachable = address
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok());
+    if reachable {
+        return Some(url);
+    }
+    assert!(
+        std::env::var_os("PASSERELLE_TEST_REQUIRE_REDIS").is_none(),
+        "PASSERELLE_TEST_REQUIRE_REDIS is set but no Redis answers at {url}"
+    );
+    // Straight to the process's standard error, which the test harness does not capture.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: no Redis at {url}; the test of rate limits shared by two processes did not run"
+    );
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_processes_share_their_rate_limits_through_redis() {
+    let Some(redis_url) = test_redis() else {
+        return;
+    };
+    let db = fresh("shared-limits").await;
+    ok(run(&["seed", "--demo", "--missions", "20"], Some(&db.url)));
+    let key = ok(run(
+        &["keys", "create", "--publisher", "JeVeuxAider.gouv.fr"],
+        Some(&db.url),
+    ))
+    .trim()
+    .to_owned();
+    // A prefix of this run's own, so that runs never share buckets.
+    let prefix = format!(
+        "passerelle-test-{}-{}:",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let start = || {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", &db.url)
+            .env("PASSERELLE_REDIS_URL", &redis_url)
+            .env("PASSERELLE_REDIS_KEY_PREFIX", &prefix)
+            .env("PASSERELLE_RATE_LIMIT_ADDRESS", "3")
+            .env("PASSERELLE_RATE_LIMIT_KEY", "4")
+            .env("PASSERELLE_SCHEDULER", "false")
+            .env("PASSERELLE_GEOCODER_URL", "off")
+            .env("PASSERELLE_LOG", "warn")
+            .env_remove("PASSERELLE_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let address = served_address(&mut child);
+        (child, address)
+    };
+    let (mut first, a) = start();
+    let (mut second, b) = start();
+    passerelle_ingest::install_tls_provider();
+    let client = reqwest::Client::new();
+    let send = |base: String, key: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut request = client
+                .post(format!("http://{base}/graphql"))
+                .json(&serde_json::json!({ "query": "{ publishers { id } }" }));
+            if let Some(key) = key {
+                request = request.header("x-api-key", key);
+            }
+            let res = request.send().await.expect("send");
+            let status = res.status().as_u16();
+            let remaining = res
+                .headers()
+                .get("ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let body: serde_json::Value = res.json().await.expect("json");
+            (status, remaining, body)
+        }
+    };
+    // The key's four requests, spread over both processes, come out of one bucket.
+    let mut remaining = Vec::new();
+    for (i, base) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let (status, left, body) = send(base.clone(), Some(key.clone())).await;
+        assert_eq!(status, 200, "request {i}: {body}");
+        remaining.push(left);
+    }
+    assert_eq!(remaining, [Some(3), Some(2), Some(1), Some(0)]);
+    for base in [&a, &b] {
+        let (status, _, body) = send(base.clone(), Some(key.clone())).await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    }
+    // The address's three anonymous requests likewise.
+    for base in [&b, &a, &b] {
+        assert_eq!(send(base.clone(), None).await.0, 200);
+    }
+    assert_eq!(send(a.clone(), None).await.0, 429);
+    for child in [&mut first, &mut second] {
+        child.kill().ok();
+        child.wait().ok();
+    }
     db.drop_database().await;
 }

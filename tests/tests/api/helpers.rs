@@ -43,10 +43,12 @@ impl TestDatabase {
 /// The HS256 secret of the test servers' tokens (a test fixture, not a secret).
 pub const TEST_JWT_SECRET: &str = "passerelle-tests-hs256-secret-of-at-least-32-bytes";
 
-/// Settings of a test server: the defaults, with tokens signed by [`TEST_JWT_SECRET`].
+/// Settings of a test server: the defaults, with tokens signed by [`TEST_JWT_SECRET`], and no
+/// rate limit (the tests of rate limits set their own).
 pub fn test_settings() -> Settings {
     Settings {
         jwt_secret: Some(TEST_JWT_SECRET.to_owned().into()),
+        rate_limits: passerelle::ratelimit::RateLimits::OFF,
         ..Settings::default()
     }
 }

@@ -12,4 +12,6 @@ mod imports;
 mod limits;
 mod missions;
 mod oracle;
+mod persisted;
+mod ratelimits;
 mod relations;
