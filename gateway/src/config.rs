@@ -851,6 +851,28 @@ mod tests {
         let s = Settings::resolve(&args).expect("valid file");
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.max_depth, 9);
+        std::fs::write(
+            &file,
+            "rate_limit_key = 50\ntrusted_proxies = [\"10.0.0.0/8\"]\nredis_url = \"redis://127.0.0.1:6379/1\"\nrate_limit_redis_failure = \"closed\"\napq_cache_entries = 0\n",
+        )
+        .ok();
+        let s = Settings::resolve(&args).expect("valid file");
+        assert_eq!(s.rate_limits.key, 50);
+        assert_eq!(s.rate_limits.address, RateLimits::default().address);
+        assert_eq!(s.trusted_proxies, vec!["10.0.0.0/8".parse().expect("net")]);
+        assert_eq!(s.rate_limit_redis_failure, RedisFailure::Closed);
+        assert_eq!(s.apq_cache_entries, 0);
+        assert_eq!(s.persisted_documents, PersistedMode::Off);
+        std::fs::write(&file, "persisted_documents_file = \"m.json\"\n").ok();
+        let s = Settings::resolve(&args).expect("valid file");
+        assert_eq!(
+            s.persisted_documents,
+            PersistedMode::Allowed,
+            "a manifest alone means allowed"
+        );
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/40\"]\n").ok();
+        let err = Settings::resolve(&args).expect_err("bad network refused");
+        assert!(format!("{err:#}").contains("trusted_proxies"), "{err:#}");
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").ok();
         let err = Settings::resolve(&args).expect_err("typo refused");
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");

@@ -325,3 +325,40 @@ async fn automatic_persisted_queries_register_a_checked_text_and_serve_it_by_has
     assert_eq!(body["errors"][0]["message"], "PersistedQueryNotSupported");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn allowed_mode_serves_manifest_ids_and_arbitrary_documents_alike() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join(COMMITTED_MANIFEST);
+    let settings = Settings {
+        persisted_documents: PersistedMode::Allowed,
+        persisted_documents_file: Some(manifest),
+        ..test_settings()
+    };
+    let (app, counter) = app_over_demo(settings).await;
+    let publishers = std::fs::read_to_string(examples_dir().join("publishers.graphql"))
+        .expect("publishers example");
+    let (status, body) = post(
+        &app,
+        &As::Anonymous,
+        json!({ "documentId": sha256_hex(&publishers) }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["publishers"].is_array(), "{body}");
+    let (status, body) = post(
+        &app,
+        &As::Anonymous,
+        json!({ "query": "{ publishers { id name } }" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["publishers"].is_array(), "{body}");
+    counter.take();
+    let (status, body) = post(&app, &As::Anonymous, json!({ "documentId": "sha256:abc" })).await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (200, "PERSISTED_QUERY_NOT_FOUND")
+    );
+    assert_eq!(counter.take(), 0);
+    app.stop().await;
+}
