@@ -9,6 +9,8 @@
 //!   role, publishers' hashed keys, what a diffuseur's key sees, the audit log.
 //! - [`access`]: who is asking, and the one place that turns them into the rows they may read.
 //! - [`rules`]: validation of a mission, application status transitions.
+//! - [`lifecycle`]: a mission's statuses, the moves between them and who may make them;
+//!   [`mission_event`]: the history of those moves.
 //! - [`geo`]: French departments and regions, postal codes, great-circle distance.
 //! - [`search`]: the accent- and case-folded text that full-text search indexes.
 //! - [`time`]: timestamps as the database stores them.
@@ -21,8 +23,10 @@ pub mod diffusion_rule;
 pub mod enums;
 pub mod geo;
 pub mod import_run;
+pub mod lifecycle;
 pub mod mission;
 pub mod mission_address;
+pub mod mission_event;
 pub mod organization;
 pub mod publisher;
 pub mod rules;

@@ -47,6 +47,8 @@ pub struct Model {
     /// The fingerprint of the content last imported from the publisher's feed (none for
     /// missions that did not come from a feed).
     pub content_hash: Option<String>,
+    /// Bumped by every write: an update names the version it read, and a stale one is refused.
+    pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,

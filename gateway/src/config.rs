@@ -218,6 +218,33 @@ pub struct SettingArgs {
     /// While Redis cannot be reached: open (serve without a limit) or closed (503) [default: open]
     #[arg(long, global = true, env = "PASSERELLE_RATE_LIMIT_REDIS_FAILURE")]
     pub rate_limit_redis_failure: Option<RedisFailure>,
+    /// Moderation: propose refusing a mission still waiting this many days after its creation; 0: off [default: 180]
+    #[arg(long, global = true, env = "PASSERELLE_MODERATION_STALE_DAYS")]
+    pub moderation_stale_days: Option<u32>,
+    /// Moderation: propose refusing a mission that starts within this many days… (0: off) [default: 7]
+    #[arg(long, global = true, env = "PASSERELLE_MODERATION_SOON_START_DAYS")]
+    pub moderation_soon_start_days: Option<u32>,
+    /// …and ends within this many (0: off) [default: 21]
+    #[arg(long, global = true, env = "PASSERELLE_MODERATION_SOON_END_DAYS")]
+    pub moderation_soon_end_days: Option<u32>,
+    /// Moderation: ask for a correction of a description shorter than this, in characters; 0: off [default: 300]
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_MODERATION_MIN_DESCRIPTION_CHARS"
+    )]
+    pub moderation_min_description_chars: Option<usize>,
+    /// Moderation: a word or phrase a title or an organization's name may not hold (repeat, or comma-separated) [default: none]
+    #[arg(
+        long = "moderation-deny",
+        global = true,
+        env = "PASSERELLE_MODERATION_DENY_LIST",
+        value_delimiter = ','
+    )]
+    pub moderation_deny_list: Option<Vec<String>>,
+    /// Moderation: flag a title near-identical to one of the organization's validated missions [default: true]
+    #[arg(long, global = true, env = "PASSERELLE_MODERATION_DUPLICATES", value_parser = clap::builder::BoolishValueParser::new())]
+    pub moderation_duplicates: Option<bool>,
 }
 
 /// Who may introspect the schema.
@@ -287,6 +314,12 @@ struct FileSettings {
     redis_key_prefix: Option<String>,
     redis_timeout_ms: Option<u64>,
     rate_limit_redis_failure: Option<RedisFailure>,
+    moderation_stale_days: Option<u32>,
+    moderation_soon_start_days: Option<u32>,
+    moderation_soon_end_days: Option<u32>,
+    moderation_min_description_chars: Option<usize>,
+    moderation_deny_list: Option<Vec<String>>,
+    moderation_duplicates: Option<bool>,
 }
 
 /// The public geocoder of the Géoplateforme (IGN), successor of api-adresse.data.gouv.fr.
@@ -348,6 +381,12 @@ pub struct Settings {
     pub redis_key_prefix: String,
     pub redis_timeout_ms: u64,
     pub rate_limit_redis_failure: RedisFailure,
+    pub moderation_stale_days: u32,
+    pub moderation_soon_start_days: u32,
+    pub moderation_soon_end_days: u32,
+    pub moderation_min_description_chars: usize,
+    pub moderation_deny_list: Vec<String>,
+    pub moderation_duplicates: bool,
 }
 
 impl Default for Settings {
@@ -402,6 +441,12 @@ impl Default for Settings {
             redis_key_prefix: "passerelle:".to_owned(),
             redis_timeout_ms: 200,
             rate_limit_redis_failure: RedisFailure::Open,
+            moderation_stale_days: 180,
+            moderation_soon_start_days: 7,
+            moderation_soon_end_days: 21,
+            moderation_min_description_chars: 300,
+            moderation_deny_list: Vec::new(),
+            moderation_duplicates: true,
         }
     }
 }
@@ -552,6 +597,16 @@ impl Settings {
                 .unwrap_or(d.redis_key_prefix),
             redis_timeout_ms: pick!(redis_timeout_ms),
             rate_limit_redis_failure: pick!(rate_limit_redis_failure),
+            moderation_stale_days: pick!(moderation_stale_days),
+            moderation_soon_start_days: pick!(moderation_soon_start_days),
+            moderation_soon_end_days: pick!(moderation_soon_end_days),
+            moderation_min_description_chars: pick!(moderation_min_description_chars),
+            moderation_deny_list: args
+                .moderation_deny_list
+                .clone()
+                .or(file.moderation_deny_list)
+                .unwrap_or_default(),
+            moderation_duplicates: pick!(moderation_duplicates),
         };
         // With a manifest, ids are served alongside text unless told otherwise.
         s.persisted_documents = args
@@ -753,6 +808,19 @@ impl Settings {
             manifest,
             self.apq_cache_entries,
         ))
+    }
+
+    /// The automatic moderation rules.
+    pub fn moderation_rules(&self) -> passerelle_schema::ModerationRules {
+        passerelle_schema::ModerationRules {
+            stale_days: i64::from(self.moderation_stale_days),
+            soon_start_days: i64::from(self.moderation_soon_start_days),
+            soon_end_days: i64::from(self.moderation_soon_end_days),
+            min_description_chars: self.moderation_min_description_chars,
+            duplicates: self.moderation_duplicates,
+            ..Default::default()
+        }
+        .with_deny_list(&self.moderation_deny_list)
     }
 
     /// How bearer tokens are checked.

@@ -151,13 +151,18 @@ async fn due_publishers(db: &DatabaseConnection) -> Result<Vec<publisher::Model>
 }
 
 /// Imports every publisher's feed when it is due, forever: checks once a minute, runs the due
-/// imports one after the other. Meant to be spawned beside the server and dropped with it (a
+/// imports one after the other, and archives the missions past their end date. Meant to be spawned beside the server and dropped with it (a
 /// run cut short rolls back: nothing half-applied stays).
 pub async fn schedule(db: DatabaseConnection, options: RunOptions) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        match crate::lifecycle::archive_ended(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(missions = n, "archived the missions past their end date"),
+            Err(e) => tracing::warn!(error = %e, "scheduler cannot archive ended missions"),
+        }
         let due = match due_publishers(&db).await {
             Ok(due) => due,
             Err(e) => {

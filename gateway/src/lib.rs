@@ -8,7 +8,8 @@
 //! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP;
 //!   [`graphiql`]: the offline GraphiQL page.
 //! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds;
-//!   [`imports`]: feed imports from the command line and on schedule.
+//!   [`imports`]: feed imports from the command line and on schedule; [`lifecycle`]: missions
+//!   archived once ended.
 //! - [`documents`]: persisted documents (a manifest, automatic persisted queries);
 //!   [`ratelimit`]: rate limits per key, user and address, in memory or Redis.
 //! - [`telemetry`]: log output; [`testing`]: fresh databases for tests and benchmarks.
@@ -21,6 +22,7 @@ pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod imports;
+pub mod lifecycle;
 pub mod publishers;
 pub mod ratelimit;
 pub mod seed;

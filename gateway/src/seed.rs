@@ -463,6 +463,14 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
                 97..=98 => MissionStatus::Archived,
                 _ => MissionStatus::Cancelled,
             };
+            // A validated mission is still running (the scheduler archives the ended ones):
+            // one whose end has passed gets as long again from today.
+            let end_at = match end_at {
+                Some(end) if status == MissionStatus::Validated && end < now => {
+                    Some(now + (end - start_at))
+                }
+                other => other,
+            };
             let snu = *publisher_id == 3 || rng.chance(20);
             let remote = match rng.below(100) {
                 0..=69 => Remote::No,
@@ -509,6 +517,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
                 ),
                 search_text: Set(search_text),
                 content_hash: Set(None),
+                version: Set(1),
                 created_at: Set(posted_at),
                 updated_at: Set(posted_at + chrono::Duration::days(rng.below(30) as i64)),
                 deleted_at: Set(rng.chance(2).then_some(now - chrono::Duration::days(3))),

@@ -637,8 +637,10 @@ async fn upsert_organization<C: ConnectionTrait>(
     }
 }
 
-/// The stored row of a feed mission (without its id and creation time).
-fn mission_model(
+/// The stored row of a normalised mission (without its id and creation time): VALIDATED, or
+/// REFUSED with its violations; the same row whether the mission came from a feed or a
+/// mutation.
+pub fn mission_model(
     publisher_id: i64,
     m: &Mission,
     organization: Option<&(i64, String)>,
@@ -705,7 +707,7 @@ fn mission_model(
 
 /// The stored addresses of a mission. An address without coordinates gets its commune's
 /// centroid from the table shipped with Passerelle, until the geocoder finds better.
-fn address_models(
+pub fn address_models(
     mission_id: i64,
     m: &Mission,
 ) -> impl Iterator<Item = mission_address::ActiveModel> + '_ {
@@ -767,6 +769,13 @@ async fn update_missions<C: ConnectionTrait>(
         model.id = Set(c.id);
         mission::Entity::update_many()
             .set(model)
+            .col_expr(
+                mission::Column::Version,
+                sea_orm::sea_query::ExprTrait::add(
+                    sea_orm::sea_query::Expr::col(mission::Column::Version),
+                    1,
+                ),
+            )
             .filter(mission::Column::Id.eq(c.id))
             .exec(db)
             .await?;

@@ -12,12 +12,13 @@ use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
 use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::{
-    application, import_run, mission, mission_address, organization, publisher, volunteer,
+    application, import_run, mission, mission_address, mission_event, organization, publisher,
+    volunteer,
 };
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable, QueryFilter, QueryOrder,
+    Iterable, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::scope::{self, Scoped};
@@ -51,6 +52,14 @@ pub struct VolunteerId(pub i64);
 /// The addresses of a mission, in the publisher's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddressesOf(pub i64);
+
+/// The title keys of an organization's validated missions (for the duplicate rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ValidatedTitlesOf(pub i64);
+
+/// The history of a mission, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HistoryOf(pub i64);
 /// The number of an organization's missions in these statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MissionCountOf(pub i64, pub StatusSet);
@@ -201,6 +210,65 @@ impl Loader<AddressesOf> for DbLoader {
             out.entry(AddressesOf(row.mission_id))
                 .or_default()
                 .push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<ValidatedTitlesOf> for DbLoader {
+    type Value = Vec<(i64, String)>;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[ValidatedTitlesOf]) -> LoadResult<ValidatedTitlesOf, Self::Value> {
+        let mut out: HashMap<ValidatedTitlesOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let Some(select) = scope::find::<mission::Entity>(&self.access) else {
+            return Ok(out);
+        };
+        let rows = select
+            .select_only()
+            .columns([
+                mission::Column::OrganizationId,
+                mission::Column::Id,
+                mission::Column::Title,
+            ])
+            .filter(mission::is_public())
+            .filter(mission::Column::OrganizationId.is_in(keys.iter().map(|k| k.0)))
+            .into_tuple::<(Option<i64>, i64, String)>()
+            .all(&self.db)
+            .await
+            .map_err(Arc::new)?;
+        for (organization, id, title) in rows {
+            if let Some(org) = organization {
+                out.entry(ValidatedTitlesOf(org))
+                    .or_default()
+                    .push((id, crate::mission::title_key(&title)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<HistoryOf> for DbLoader {
+    type Value = Vec<mission_event::Model>;
+    type Error = Arc<DbErr>;
+
+    /// Events are read through their mission, whose access the resolver checked.
+    async fn load(&self, keys: &[HistoryOf]) -> LoadResult<HistoryOf, Self::Value> {
+        let mut out: HashMap<HistoryOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let Some(select) = scope::find::<mission_event::Entity>(&self.access) else {
+            return Ok(out);
+        };
+        let rows = select
+            .filter(mission_event::Column::MissionId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(mission_event::Column::MissionId)
+            .order_by_asc(mission_event::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(Arc::new)?;
+        for row in rows {
+            out.entry(HistoryOf(row.mission_id)).or_default().push(row);
         }
         Ok(out)
     }

@@ -38,6 +38,10 @@ pub const PARTNER_OR_ADMIN: &[Kind] = &[Partner, Admin];
 /// Aggregates over volunteers and applications.
 pub const READ_AGGREGATES: &[Kind] = &[Analyst, ReferentDepartment, ReferentRegion, Admin];
 pub const ADMIN_ONLY: &[Kind] = &[Admin];
+/// Those who write an organization's missions.
+pub const WRITE_MISSIONS: &[Kind] = &[StructureStaff, Admin];
+/// Those who moderate missions: referents of their territory, admins.
+pub const MODERATORS: &[Kind] = &[ReferentDepartment, ReferentRegion, Admin];
 
 use FieldAccess::{Only, Open, Row};
 
@@ -74,6 +78,23 @@ const RULES: &[(&str, &[&str], FieldAccess)] = &[
     ("Query", &["auditLog"], Only(ADMIN_ONLY)),
     ("Mutation", &["setDiffusionRules"], Only(ADMIN_ONLY)),
     (
+        "Mutation",
+        &[
+            "createMission",
+            "updateMission",
+            "submitMission",
+            "duplicateMission",
+        ],
+        Only(WRITE_MISSIONS),
+    ),
+    ("Mutation", &["moderateMission"], Only(MODERATORS)),
+    (
+        "Mutation",
+        &["cancelMission", "archiveMission"],
+        Only(&[StructureStaff, ReferentDepartment, ReferentRegion, Admin]),
+    ),
+    ("Query", &["moderationQueue"], Only(MODERATORS)),
+    (
         "Mission",
         &[
             "id",
@@ -102,6 +123,7 @@ const RULES: &[(&str, &[&str], FieldAccess)] = &[
             "requirements",
             "applicationUrl",
             "status",
+            "version",
             "createdAt",
             "updatedAt",
             "distanceKm",
@@ -111,7 +133,12 @@ const RULES: &[(&str, &[&str], FieldAccess)] = &[
         ],
         Open,
     ),
-    ("Mission", &["statusComment"], Row),
+    ("Mission", &["statusComment", "history"], Row),
+    ("Mission", &["moderationProposal"], Only(MODERATORS)),
+    ("MissionEvent", &["*"], Open),
+    ("MissionPayload", &["*"], Open),
+    ("ModerationProposal", &["*"], Open),
+    ("ModerationReason", &["*"], Open),
     ("Mission", &["applications"], Only(READ_VOLUNTEERS)),
     (
         "Volunteer",

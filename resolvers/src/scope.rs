@@ -100,6 +100,14 @@ impl Scoped for audit_entry::Entity {
     }
 }
 
+/// Events are read through their mission (`Mission.history`, whose resolver checks that the
+/// viewer manages it).
+impl Scoped for passerelle_entities::mission_event::Entity {
+    fn scope(_: &Access) -> Option<Condition> {
+        Some(Condition::all())
+    }
+}
+
 /// Addresses are read through their mission, which is scoped.
 impl Scoped for mission_address::Entity {
     fn scope(_: &Access) -> Option<Condition> {

@@ -20,7 +20,8 @@ use passerelle_resolvers::application::ApplicationQuery;
 use passerelle_resolvers::audit::AuditQuery;
 use passerelle_resolvers::diffusion::DiffusionMutation;
 use passerelle_resolvers::import_run::ImportRunQuery;
-use passerelle_resolvers::mission::MissionQuery;
+pub use passerelle_resolvers::mission::ModerationRules;
+use passerelle_resolvers::mission::{MissionMutation, MissionQuery};
 use passerelle_resolvers::organization::OrganizationQuery;
 use passerelle_resolvers::policy;
 use passerelle_resolvers::publisher::PublisherQuery;
@@ -48,7 +49,7 @@ pub struct Query(
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
-pub struct Mutation(DiffusionMutation);
+pub struct Mutation(DiffusionMutation, MissionMutation);
 
 /// The executable schema.
 pub type PasserelleSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -88,8 +89,17 @@ impl Default for Limits {
     }
 }
 
-/// Builds the schema over a database pool.
+/// Builds the schema over a database pool, with the default moderation rules.
 pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
+    build_with(db, limits, ModerationRules::default())
+}
+
+/// Builds the schema over a database pool, with the automatic moderation rules' settings.
+pub fn build_with(
+    db: DatabaseConnection,
+    limits: Limits,
+    moderation: ModerationRules,
+) -> PasserelleSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .limit_depth(limits.max_depth)
@@ -100,6 +110,7 @@ pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
         .data(StatsSettings {
             analyst_min_count: limits.analyst_min_count,
         })
+        .data(moderation)
         .finish()
 }
 

@@ -1,12 +1,20 @@
 //! Missions: the type, the filter and order of `missions`, the connection with facets.
 mod filter;
+mod moderation;
 mod query;
 mod search;
 mod types;
+mod write;
 
 pub use crate::filter::parse_id;
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
+pub(crate) use moderation::title_key;
+pub use moderation::{ModerationProposal, ModerationReason, ModerationRules};
 pub use query::{FacetCount, MissionConnection, MissionFacets, MissionQuery};
 pub use search::status_set;
 pub(crate) use types::ORGANIZATION_MISSIONS;
-pub use types::{Address, Mission, OrganizationMissionConnection};
+pub use types::{Address, Mission, MissionEvent, OrganizationMissionConnection};
+pub use write::{
+    AddressInput, CreateMissionInput, MissionActionInput, MissionFieldsInput, MissionMutation,
+    MissionPayload, ModerateMissionInput, ModerationDecision, UpdateMissionInput,
+};

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use passerelle_entities::{Domain as DbDomain, MissionType as DbType, Remote as DbRemote, mission};
 
-use super::filter::{MissionFilter, MissionOrder};
+use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
 use super::search::{MissionSearch, row_cursor};
 use super::types::Mission;
 use crate::cursor::Cursor;
-use crate::enums::{Domain, MissionType, Remote, graphql_name};
+use crate::enums::{Domain, MissionStatus, MissionType, OrderDirection, Remote, graphql_name};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
 use crate::loader::MissionId;
@@ -32,32 +32,28 @@ impl MissionQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<MissionConnection> {
-        let db = db(ctx)?;
-        let size = page_size(first)?;
-        let search = MissionSearch::new(
-            db.get_database_backend(),
-            filter.unwrap_or_default(),
-            scope::access(ctx),
-        )?;
-        let order = search.resolve_order(order_by)?;
-        let after = after
-            .map(|a| Cursor::decode(&a, &order.list_name()))
-            .transpose()?;
-        let rows = search.page(db, order, size, after.as_ref()).await?;
-        let page = Page::from_rows(
-            rows,
-            size,
-            after.is_some(),
-            |r| row_cursor(&order, r).encode(),
-            |r| Mission {
-                distance_km: r.distance_km,
-                ..Mission::from(r.mission)
-            },
-        );
-        Ok(MissionConnection {
-            page,
-            search: Arc::new(search),
-        })
+        list(ctx, filter.unwrap_or_default(), order_by, first, after).await
+    }
+
+    /// The missions waiting for validation that the caller moderates (the referents of their
+    /// territory, admins), oldest first, filtered and paged like `missions`
+    /// (`filter.statuses` is ignored). Each has its `moderationProposal`.
+    async fn moderation_queue(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<MissionFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<MissionConnection> {
+        let filter = MissionFilter {
+            statuses: Some(vec![MissionStatus::WaitingValidation]),
+            ..filter.unwrap_or_default()
+        };
+        let order = MissionOrder {
+            field: MissionOrderField::CreatedAt,
+            direction: OrderDirection::Asc,
+        };
+        list(ctx, filter, Some(order), first, after).await
     }
 
     /// A mission by id: a validated one, or one the caller manages in any status.
@@ -82,6 +78,38 @@ impl MissionQuery {
             .await?
             .map(Mission::from))
     }
+}
+
+/// A page of `filter`'s missions in `order_by`.
+async fn list(
+    ctx: &Context<'_>,
+    filter: MissionFilter,
+    order_by: Option<MissionOrder>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<MissionConnection> {
+    let db = db(ctx)?;
+    let size = page_size(first)?;
+    let search = MissionSearch::new(db.get_database_backend(), filter, scope::access(ctx))?;
+    let order = search.resolve_order(order_by)?;
+    let after = after
+        .map(|a| Cursor::decode(&a, &order.list_name()))
+        .transpose()?;
+    let rows = search.page(db, order, size, after.as_ref()).await?;
+    let page = Page::from_rows(
+        rows,
+        size,
+        after.is_some(),
+        |r| row_cursor(&order, r).encode(),
+        |r| Mission {
+            distance_km: r.distance_km,
+            ..Mission::from(r.mission)
+        },
+    );
+    Ok(MissionConnection {
+        page,
+        search: Arc::new(search),
+    })
 }
 
 /// A page of missions, with the count and facets of the whole filtered list.

@@ -2,13 +2,13 @@
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_entities::access::StatusSet;
-use passerelle_entities::{mission, mission_address, search};
+use passerelle_entities::{mission, mission_address, mission_event, search};
 
 use crate::application::ApplicationConnection;
 use crate::cursor::{Cursor, time_value};
 use crate::enums::{Domain, MissionStatus, MissionType, Remote};
 use crate::error::ApiResult;
-use crate::loader::{AddressesOf, MissionCountOf, PublisherId};
+use crate::loader::{AddressesOf, HistoryOf, MissionCountOf, PublisherId};
 use crate::organization::Organization;
 use crate::page::{Edge, Page, PageInfo};
 use crate::publisher::Publisher;
@@ -58,6 +58,8 @@ pub struct Mission {
     pub status: MissionStatus,
     #[graphql(skip)]
     pub status_comment: Option<String>,
+    /// Bumped by every change: mutations that edit a mission name the version they read.
+    pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The distance in km from the point of the `near` filter to the nearest address of the
@@ -97,6 +99,7 @@ impl From<mission::Model> for Mission {
             application_url: m.application_url,
             status: m.status.into(),
             status_comment: m.status_comment,
+            version: m.version,
             created_at: m.created_at,
             updated_at: m.updated_at,
             distance_km: None,
@@ -127,23 +130,34 @@ impl Mission {
     /// the mission (its partner, its structure, the referents of its territory, admins);
     /// `FORBIDDEN` for others.
     async fn status_comment(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        let access = scope::access(ctx);
-        let departments: Vec<String> = if access.manages_by_territory() {
-            loaders(ctx)?
-                .load_one(AddressesOf(self.db_id))
-                .await?
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|a| a.department_code)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if access.manages_mission(self.publisher_id, self.organization_id, &departments) {
+        if self.managed_by_viewer(ctx).await? {
             Ok(self.status_comment.clone())
         } else {
             Err(scope::forbidden("Mission.statusComment"))
         }
+    }
+
+    /// Every change of status and every moderation decision, oldest first: who, when, from
+    /// which status to which, and why. Readable by those who manage the mission.
+    async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<MissionEvent>> {
+        if !self.managed_by_viewer(ctx).await? {
+            return Err(scope::forbidden("Mission.history"));
+        }
+        Ok(loaders(ctx)?
+            .load_one(HistoryOf(self.db_id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(MissionEvent::from)
+            .collect())
+    }
+
+    /// What the automatic moderation rules propose for this mission, and why (moderators).
+    async fn moderation_proposal(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<super::moderation::ModerationProposal> {
+        self.moderation_proposal_of(ctx).await
     }
 
     /// The applications to the mission that the caller may read, oldest first, a page at a time
@@ -177,6 +191,52 @@ impl Mission {
             .load_one(PublisherId(self.publisher_id))
             .await?
             .map(Publisher::from))
+    }
+}
+
+impl Mission {
+    /// Whether the viewer manages this mission (for a referent, by its addresses' departments).
+    async fn managed_by_viewer(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let access = scope::access(ctx);
+        let departments: Vec<String> = if access.manages_by_territory() {
+            loaders(ctx)?
+                .load_one(AddressesOf(self.db_id))
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|a| a.department_code)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(access.manages_mission(self.publisher_id, self.organization_id, &departments))
+    }
+}
+
+/// One change in a mission's life.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct MissionEvent {
+    pub at: DateTime<Utc>,
+    /// Who: `user:ID <email>`, `key:PREFIX`, `cli:<user>`, or `system`.
+    pub actor: String,
+    /// `CREATED`, `UPDATED`, `DUPLICATED`, `SUBMIT`, `VALIDATE`, `REQUEST_CORRECTION`,
+    /// `REFUSE`, `CANCEL` or `ARCHIVE`.
+    pub action: String,
+    pub from_status: Option<MissionStatus>,
+    pub to_status: Option<MissionStatus>,
+    pub comment: Option<String>,
+}
+
+impl From<mission_event::Model> for MissionEvent {
+    fn from(e: mission_event::Model) -> Self {
+        MissionEvent {
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            from_status: e.from_status.map(Into::into),
+            to_status: e.to_status.map(Into::into),
+            comment: e.comment,
+        }
     }
 }
 

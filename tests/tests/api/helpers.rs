@@ -28,6 +28,11 @@ impl TestDatabase {
         &self.0.url
     }
 
+    /// Whether the tests run on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.0.is_postgres()
+    }
+
     pub async fn connect_migrated(&self) -> DatabaseConnection {
         self.0
             .connect_migrated()

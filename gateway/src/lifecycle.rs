@@ -1,0 +1,67 @@
+//! What Passerelle itself does to missions over time: archiving the validated missions whose
+//! end date has passed, through the lifecycle's own table, with a history event each.
+use passerelle_entities::lifecycle::{self, Action, Mover};
+use passerelle_entities::{MissionStatus, mission, mission_event, time};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
+
+/// Missions archived per transaction.
+const BATCH: u64 = 500;
+
+/// Archives every VALIDATED mission whose `end_at` has passed; returns how many. Each batch is
+/// one transaction: the status change and the events land together or not at all.
+///
+/// # Errors
+/// A database failure; the batches before it stay archived.
+pub async fn archive_ended(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let to = lifecycle::transition(MissionStatus::Validated, Action::Archive, &[Mover::System])
+        .map_err(|e| DbErr::Custom(e.message()))?;
+    let now = time::now();
+    let mut total = 0;
+    loop {
+        let txn = db.begin().await?;
+        let ids: Vec<i64> = mission::Entity::find()
+            .select_only()
+            .column(mission::Column::Id)
+            .filter(mission::is_public())
+            .filter(mission::Column::EndAt.lt(now))
+            .limit(BATCH)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(total);
+        }
+        mission::Entity::update_many()
+            .col_expr(mission::Column::Status, Expr::value(to))
+            .col_expr(
+                mission::Column::Version,
+                Expr::col(mission::Column::Version).add(1),
+            )
+            .col_expr(mission::Column::UpdatedAt, Expr::value(now))
+            .filter(mission::Column::Id.is_in(ids.iter().copied()))
+            .exec(&txn)
+            .await?;
+        let events = ids.iter().map(|id| {
+            mission_event::event(
+                *id,
+                "system",
+                Action::Archive.as_str(),
+                Some(MissionStatus::Validated),
+                Some(to),
+                Some("its end date has passed".to_owned()),
+            )
+        });
+        mission_event::Entity::insert_many(events)
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        total += ids.len() as u64;
+        if (ids.len() as u64) < BATCH {
+            return Ok(total);
+        }
+    }
+}

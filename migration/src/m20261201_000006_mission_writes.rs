@@ -1,0 +1,46 @@
+//! The write side of missions: a version per mission (optimistic concurrency), the history of
+//! each mission's status, and the index of the moderation queue (waiting missions, oldest
+//! first).
+use crate::m20261128_000001_core::engine;
+use crate::run_all;
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const UP: &[&str] = &[
+    "ALTER TABLE missions ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    "CREATE TABLE mission_events (
+        id {pk},
+        mission_id {ref} NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+        at {time} NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        from_status TEXT,
+        to_status TEXT,
+        comment TEXT)",
+    "CREATE INDEX mission_events_mission_idx ON mission_events (mission_id, id)",
+    "CREATE INDEX missions_status_created_idx ON missions (status, created_at, id) WHERE deleted_at IS NULL",
+    // The scheduler's archiving: validated missions by end date.
+    "CREATE INDEX missions_validated_end_idx ON missions (end_at) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+];
+
+const DOWN: &[&str] = &[
+    "DROP INDEX IF EXISTS missions_validated_end_idx",
+    "DROP INDEX IF EXISTS missions_status_created_idx",
+    "DROP TABLE IF EXISTS mission_events",
+    "ALTER TABLE missions DROP COLUMN version",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let engine = engine(manager.get_database_backend())?;
+        let up: Vec<String> = UP.iter().map(|t| engine.render(t)).collect();
+        run_all(manager, &up).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        run_all(manager, DOWN).await
+    }
+}
