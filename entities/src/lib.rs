@@ -10,7 +10,8 @@
 //! - [`access`]: who is asking, and the one place that turns them into the rows they may read.
 //! - [`rules`]: validation of a mission, application status transitions.
 //! - [`lifecycle`]: a mission's statuses, the moves between them and who may make them;
-//!   [`mission_event`]: the history of those moves.
+//!   [`mission_event`]: the history of those moves; [`idempotency_key`]: partners' pushes kept
+//!   for replay.
 //! - [`geo`]: French departments and regions, postal codes, great-circle distance.
 //! - [`search`]: the accent- and case-folded text that full-text search indexes.
 //! - [`time`]: timestamps as the database stores them.
@@ -22,6 +23,7 @@ pub mod audit_entry;
 pub mod diffusion_rule;
 pub mod enums;
 pub mod geo;
+pub mod idempotency_key;
 pub mod import_run;
 pub mod lifecycle;
 pub mod mission;

@@ -110,6 +110,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             header::AUTHORIZATION,
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("apikey"),
+            HeaderName::from_static("idempotency-key"),
         ])
         // A page may read how much of its rate limit is left.
         .expose_headers([

@@ -119,13 +119,157 @@ async fn load_stored<C: ConnectionTrait>(
 
 /// A stable 64-bit FNV-1a fingerprint (the standard library's hasher may change between
 /// releases; this one is stored).
-fn fingerprint(text: &str) -> u64 {
+pub fn fingerprint(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// The text a mission's fingerprint is computed from: every field, named, in a fixed order,
+/// each value length-prefixed so that no two contents write the same text. The destructuring
+/// names every field: a field added to [`Mission`] does not compile until it is written here.
+fn content_text(m: &Mission) -> String {
+    use std::fmt::Write;
+    let Mission {
+        client_id,
+        title,
+        description,
+        application_url,
+        domain,
+        mission_type,
+        remote,
+        posted_at,
+        start_at,
+        end_at,
+        places,
+        open_to_minors,
+        reduced_mobility_accessible,
+        close_to_transport,
+        snu,
+        snu_places,
+        schedule,
+        activities,
+        tags,
+        audience,
+        soft_skills,
+        requirements,
+        addresses,
+        organization,
+        violations,
+    } = m;
+    let mut out = String::with_capacity(256 + description.len());
+    let mut put = |name: &str, value: &str| {
+        let _ = write!(out, "{name}:{}:{value};", value.len());
+    };
+    let time = |t: &Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    put("clientId", client_id);
+    put("title", title);
+    put("description", description);
+    put("applicationUrl", application_url);
+    put("domain", domain.map(Domain::as_str).unwrap_or_default());
+    put("type", mission_type.as_str());
+    put("remote", remote.as_str());
+    put("postedAt", &time(posted_at));
+    put("startAt", &time(start_at));
+    put("endAt", &time(end_at));
+    put("places", &places.map(|p| p.to_string()).unwrap_or_default());
+    put("openToMinors", &open_to_minors.to_string());
+    put(
+        "reducedMobilityAccessible",
+        &reduced_mobility_accessible.to_string(),
+    );
+    put("closeToTransport", &close_to_transport.to_string());
+    put("snu", &snu.to_string());
+    put("snuPlaces", &snu_places.to_string());
+    put("schedule", &opt(schedule));
+    for (name, list) in [
+        ("activities", activities),
+        ("tags", tags),
+        ("audience", audience),
+        ("softSkills", soft_skills),
+        ("requirements", requirements),
+    ] {
+        put(name, &list.len().to_string());
+        for v in list {
+            put("-", v);
+        }
+    }
+    put("addresses", &addresses.len().to_string());
+    for a in addresses {
+        let normalize::Address {
+            street,
+            postal_code,
+            city,
+            department_code,
+            department_name,
+            region,
+            country,
+            lat,
+            lon,
+            swapped,
+        } = a;
+        for v in [
+            street,
+            postal_code,
+            city,
+            department_code,
+            department_name,
+            region,
+            country,
+        ] {
+            put("-", &opt(v));
+        }
+        let coordinate = |c: &Option<f64>| c.map(|c| c.to_string()).unwrap_or_default();
+        put("lat", &coordinate(lat));
+        put("lon", &coordinate(lon));
+        put("swapped", &swapped.to_string());
+    }
+    match organization {
+        None => put("organization", ""),
+        Some(o) => {
+            let normalize::Organization {
+                client_id,
+                name,
+                rna,
+                siren,
+                url,
+                logo,
+                description,
+                legal_status,
+                organization_type,
+                address,
+                postal_code,
+                city,
+                parent_network,
+            } = o;
+            put("organization", client_id);
+            put("-", name);
+            for v in [
+                rna,
+                siren,
+                url,
+                logo,
+                description,
+                legal_status,
+                organization_type,
+                address,
+                postal_code,
+                city,
+                parent_network,
+            ] {
+                put("-", &opt(v));
+            }
+        }
+    }
+    put("violations", &violations.len().to_string());
+    for v in violations {
+        put(v.code, &v.message);
+    }
+    out
 }
 
 /// What an import may do beyond applying the feed.
@@ -238,27 +382,42 @@ fn classify(
         // Without a key the mission cannot be stored; it is reported only.
         return None;
     }
-    let hash = fingerprint(&format!("{m:?}"));
+    let hash = fingerprint(&content_text(&m));
+    match class_of(&m, hash, existing) {
+        Class::Unchanged => {
+            report.unchanged += u64::from(valid);
+            None
+        }
+        Class::Changed(id) => {
+            report.updated += u64::from(valid);
+            Some(Work::Changed(Changed {
+                id,
+                pending: Pending { mission: m, hash },
+            }))
+        }
+        Class::New => {
+            report.created += u64::from(valid);
+            Some(Work::New(Pending { mission: m, hash }))
+        }
+    }
+}
+
+/// Where a normalised mission stands against what is stored.
+enum Class {
+    New,
+    Changed(i64),
+    Unchanged,
+}
+
+fn class_of(m: &Mission, hash: u64, existing: &HashMap<String, Stored>) -> Class {
     match existing.get(&m.client_id) {
         Some(Stored {
             hash: Some(old),
             deleted: false,
             ..
-        }) if *old == hash => {
-            report.unchanged += u64::from(valid);
-            None
-        }
-        Some(Stored { id, .. }) => {
-            report.updated += u64::from(valid);
-            Some(Work::Changed(Changed {
-                id: *id,
-                pending: Pending { mission: m, hash },
-            }))
-        }
-        None => {
-            report.created += u64::from(valid);
-            Some(Work::New(Pending { mission: m, hash }))
-        }
+        }) if *old == hash => Class::Unchanged,
+        Some(Stored { id, .. }) => Class::Changed(*id),
+        None => Class::New,
     }
 }
 
@@ -431,8 +590,12 @@ async fn apply<R: BufRead + Send + 'static>(
     Ok(report)
 }
 
-/// Begins the import's transaction, holding the publisher's import lock.
-async fn begin_exclusive(
+/// Begins a transaction holding the publisher's import lock (imports and pushes of one
+/// publisher never run at once).
+///
+/// # Errors
+/// [`ImportError::Busy`] when another import or push holds it; a database failure.
+pub async fn begin_exclusive(
     db: &DatabaseConnection,
     publisher_id: i64,
 ) -> Result<DatabaseTransaction, ImportError> {
@@ -847,4 +1010,154 @@ async fn insert_missions<C: ConnectionTrait>(
     insert_addresses(db, addresses).await?;
     batch.clear();
     Ok(())
+}
+
+/// What a push did to one mission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushResult {
+    Created,
+    Updated,
+    /// The same content as stored: nothing written.
+    Unchanged,
+    /// Stored REFUSED with its violations, as an import stores it.
+    Refused,
+    /// Its client id came earlier in the same push: ignored.
+    Duplicate,
+    /// No client id: nothing can be stored.
+    Unkeyed,
+}
+
+/// One pushed mission's outcome.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub client_id: String,
+    pub result: PushResult,
+    /// The stored mission, when there is one.
+    pub mission_id: Option<i64>,
+    pub violations: Vec<passerelle_entities::rules::Violation>,
+}
+
+/// Applies missions a partner pushes (API Engagement's push API), inside `txn`, which must
+/// hold the publisher's lock ([`begin_exclusive`]). Each mission goes through the import's own
+/// normalisation, validation, fingerprint and rows: created, updated, left unchanged, or
+/// stored REFUSED with its reasons. Unlike a feed, a push deletes nothing.
+///
+/// # Errors
+/// A database failure: the caller rolls the transaction back, and nothing changes.
+pub async fn push_missions(
+    txn: &DatabaseTransaction,
+    publisher_id: i64,
+    missions: &[crate::feed::FeedMission],
+) -> Result<Vec<Pushed>, DbErr> {
+    let now = time::now();
+    let normalised: Vec<Mission> = missions.iter().map(normalize::normalize).collect();
+    let keys: Vec<String> = normalised
+        .iter()
+        .filter(|m| !m.client_id.is_empty())
+        .map(|m| m.client_id.clone())
+        .collect();
+    let mut existing: HashMap<String, Stored> = HashMap::new();
+    for chunk in keys.chunks(BATCH) {
+        let rows = mission::Entity::find()
+            .select_only()
+            .columns([
+                mission::Column::Id,
+                mission::Column::ClientId,
+                mission::Column::ContentHash,
+                mission::Column::DeletedAt,
+            ])
+            .filter(mission::Column::PublisherId.eq(publisher_id))
+            .filter(mission::Column::ClientId.is_in(chunk.iter().cloned()))
+            .into_tuple::<(i64, String, Option<String>, Option<DateTime<Utc>>)>()
+            .all(txn)
+            .await?;
+        for (id, client, hash, deleted_at) in rows {
+            existing.insert(
+                client,
+                Stored {
+                    id,
+                    hash: hash.and_then(|h| u64::from_str_radix(&h, 16).ok()),
+                    deleted: deleted_at.is_some(),
+                },
+            );
+        }
+    }
+    let mut organizations = Organizations {
+        ids: organization::Entity::find()
+            .select_only()
+            .columns([organization::Column::ClientId, organization::Column::Id])
+            .filter(organization::Column::PublisherId.eq(publisher_id))
+            .into_tuple::<(String, i64)>()
+            .all(txn)
+            .await?
+            .into_iter()
+            .collect(),
+        written: HashMap::new(),
+    };
+    let mut seen = HashSet::new();
+    let mut outcomes = Vec::with_capacity(normalised.len());
+    let mut batch: Vec<Pending> = Vec::new();
+    let mut changed: Vec<Changed> = Vec::new();
+    for m in normalised {
+        let client_id = m.client_id.clone();
+        let violations = m.violations.clone();
+        let refused = !violations.is_empty();
+        let result = if client_id.is_empty() {
+            PushResult::Unkeyed
+        } else if !seen.insert(client_id.clone()) {
+            PushResult::Duplicate
+        } else {
+            let hash = fingerprint(&content_text(&m));
+            match class_of(&m, hash, &existing) {
+                Class::Unchanged => PushResult::Unchanged,
+                Class::Changed(id) => {
+                    changed.push(Changed {
+                        id,
+                        pending: Pending { mission: m, hash },
+                    });
+                    PushResult::Updated
+                }
+                Class::New => {
+                    batch.push(Pending { mission: m, hash });
+                    PushResult::Created
+                }
+            }
+        };
+        let result = match result {
+            PushResult::Created | PushResult::Updated | PushResult::Unchanged if refused => {
+                PushResult::Refused
+            }
+            other => other,
+        };
+        outcomes.push(Pushed {
+            client_id,
+            result,
+            mission_id: None,
+            violations,
+        });
+        if changed.len() == BATCH {
+            update_missions(txn, publisher_id, &mut changed, &mut organizations, now).await?;
+        }
+        if batch.len() == BATCH {
+            insert_missions(txn, publisher_id, &mut batch, &mut organizations, now).await?;
+        }
+    }
+    update_missions(txn, publisher_id, &mut changed, &mut organizations, now).await?;
+    insert_missions(txn, publisher_id, &mut batch, &mut organizations, now).await?;
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    for chunk in keys.chunks(BATCH) {
+        let rows = mission::Entity::find()
+            .select_only()
+            .columns([mission::Column::ClientId, mission::Column::Id])
+            .filter(mission::Column::PublisherId.eq(publisher_id))
+            .filter(mission::Column::ClientId.is_in(chunk.iter().cloned()))
+            .into_tuple::<(String, i64)>()
+            .all(txn)
+            .await?;
+        ids.extend(rows);
+    }
+    for o in &mut outcomes {
+        o.mission_id = ids.get(&o.client_id).copied();
+    }
+    Ok(outcomes)
 }

@@ -1,6 +1,7 @@
 //! The write side of missions: a version per mission (optimistic concurrency), the history of
 //! each mission's status, and the index of the moderation queue (waiting missions, oldest
-//! first).
+//! first), and the replies kept for partners' pushes sent again with the same
+//! `Idempotency-Key`.
 use crate::m20261128_000001_core::engine;
 use crate::run_all;
 use sea_orm_migration::prelude::*;
@@ -21,12 +22,24 @@ const UP: &[&str] = &[
         comment TEXT)",
     "CREATE INDEX mission_events_mission_idx ON mission_events (mission_id, id)",
     "CREATE INDEX missions_status_created_idx ON missions (status, created_at, id) WHERE deleted_at IS NULL",
+    // Partners' pushes replayed with the same Idempotency-Key within 24 hours.
+    "CREATE TABLE idempotency_keys (
+        id {pk},
+        publisher_id {ref} NOT NULL REFERENCES publishers(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        response {json} NOT NULL,
+        created_at {time} NOT NULL,
+        CONSTRAINT idempotency_keys_key UNIQUE (publisher_id, key))",
+    "CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at)",
     // The scheduler's archiving: validated missions by end date.
     "CREATE INDEX missions_validated_end_idx ON missions (end_at) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
 ];
 
 const DOWN: &[&str] = &[
     "DROP INDEX IF EXISTS missions_validated_end_idx",
+    "DROP INDEX IF EXISTS idempotency_keys_created_idx",
+    "DROP TABLE IF EXISTS idempotency_keys",
     "DROP INDEX IF EXISTS missions_status_created_idx",
     "DROP TABLE IF EXISTS mission_events",
     "ALTER TABLE missions DROP COLUMN version",

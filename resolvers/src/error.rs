@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound { what: &'static str, id: String },
     /// The caller is known but may not do this.
     Forbidden { message: String },
+    /// The change cannot be made now (another write holds what it needs); retry.
+    Conflict { message: String },
     /// Something failed on our side; the detail is logged under `reference`, never sent.
     Internal { reference: String },
 }
@@ -52,6 +54,7 @@ impl ApiError {
             ApiError::BadInput { .. } => "BAD_USER_INPUT",
             ApiError::NotFound { .. } => "NOT_FOUND",
             ApiError::Forbidden { .. } => "FORBIDDEN",
+            ApiError::Conflict { .. } => "CONFLICT",
             ApiError::Internal { .. } => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -60,7 +63,7 @@ impl ApiError {
         match self {
             ApiError::BadInput { field, message } => format!("{field}: {message}"),
             ApiError::NotFound { what, id } => format!("{what} {id} was not found"),
-            ApiError::Forbidden { message } => message.clone(),
+            ApiError::Forbidden { message } | ApiError::Conflict { message } => message.clone(),
             ApiError::Internal { reference } => {
                 format!("internal error; quote reference {reference} to the operators")
             }

@@ -90,6 +90,13 @@ const RULES: &[(&str, &[&str], FieldAccess)] = &[
     ("Mutation", &["moderateMission"], Only(MODERATORS)),
     (
         "Mutation",
+        &["upsertMissions", "deleteMissions"],
+        Only(&[Partner]),
+    ),
+    ("MissionPushPayload", &["*"], Open),
+    ("MissionPushResult", &["*"], Open),
+    (
+        "Mutation",
         &["cancelMission", "archiveMission"],
         Only(&[StructureStaff, ReferentDepartment, ReferentRegion, Admin]),
     ),

@@ -1,6 +1,7 @@
 //! Missions: the type, the filter and order of `missions`, the connection with facets.
 mod filter;
 mod moderation;
+mod push;
 mod query;
 mod search;
 mod types;
@@ -10,6 +11,10 @@ pub use crate::filter::parse_id;
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
 pub(crate) use moderation::title_key;
 pub use moderation::{ModerationProposal, ModerationReason, ModerationRules};
+pub use push::{
+    DeleteMissionsInput, IdempotencyKey, MissionPushInput, MissionPushMutation, MissionPushPayload,
+    MissionPushResult, OrganizationPushInput, PushOutcome, UpsertMissionsInput,
+};
 pub use query::{FacetCount, MissionConnection, MissionFacets, MissionQuery};
 pub use search::status_set;
 pub(crate) use types::ORGANIZATION_MISSIONS;

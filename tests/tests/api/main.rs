@@ -10,6 +10,7 @@ mod helpers;
 mod http;
 mod imports;
 mod limits;
+mod mission_push;
 mod mission_writes;
 mod missions;
 mod oracle;
