@@ -1050,6 +1050,15 @@ pub async fn push_missions(
     missions: &[crate::feed::FeedMission],
 ) -> Result<Vec<Pushed>, DbErr> {
     let now = time::now();
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // A push reads its keys through the unique (publisher, client id) index. Prepared once
+        // per connection, the lookup gets a generic plan made from the statistics of the time
+        // (right after a first push: an empty table) that uses the index for the publisher
+        // only and compares every one of its missions with the 500 keys: 130 ms per batch at
+        // 10,000 missions. A plan made for the actual keys uses the index for both.
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await?;
+    }
     let normalised: Vec<Mission> = missions.iter().map(normalize::normalize).collect();
     let keys: Vec<String> = normalised
         .iter()

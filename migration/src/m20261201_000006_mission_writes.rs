@@ -32,12 +32,9 @@ const UP: &[&str] = &[
         created_at {time} NOT NULL,
         CONSTRAINT idempotency_keys_key UNIQUE (publisher_id, key))",
     "CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at)",
-    // The scheduler's archiving: validated missions by end date.
-    "CREATE INDEX missions_validated_end_idx ON missions (end_at) WHERE status = 'VALIDATED' AND deleted_at IS NULL",
 ];
 
 const DOWN: &[&str] = &[
-    "DROP INDEX IF EXISTS missions_validated_end_idx",
     "DROP INDEX IF EXISTS idempotency_keys_created_idx",
     "DROP TABLE IF EXISTS idempotency_keys",
     "DROP INDEX IF EXISTS missions_status_created_idx",
