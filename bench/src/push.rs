@@ -72,8 +72,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let conn = database.connect_migrated().await?;
     let publisher = publishers::add(&conn, "Partenaire", None, None, None, None).await?;
-    let key = passerelle::auth::keys::create_for(&conn, &publisher, None, &Actor::cli("bench"))
-        .await?;
+    let key =
+        passerelle::auth::keys::create_for(&conn, &publisher, None, &Actor::cli("bench")).await?;
     let key = secrecy::ExposeSecret::expose_secret(&key.key).to_owned();
     let settings = Settings {
         rate_limits: passerelle::ratelimit::RateLimits::OFF,
@@ -125,9 +125,8 @@ async fn main() -> anyhow::Result<()> {
         }
         let total = start.elapsed();
         latencies.sort_unstable();
-        let at = |q: f64| {
-            latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)]
-        };
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "| {engine} | {name} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} / {} / {} |",

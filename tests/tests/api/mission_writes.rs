@@ -872,3 +872,100 @@ async fn the_scheduler_archives_missions_past_their_end_with_an_event() {
     );
     database.drop_database().await;
 }
+
+/// Replaces every `"$id"` string of the variables with the mission made by the first example.
+fn with_id(value: Value, id: &str) -> Value {
+    match value {
+        Value::String(s) if s == "$id" => Value::String(id.to_owned()),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| with_id(v, id)).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, with_id(v, id))).collect())
+        }
+        other => other,
+    }
+}
+
+#[tokio::test]
+async fn the_write_examples_run_in_order_on_fresh_demo_data() {
+    let database = TestDatabase::create("writes-examples").await;
+    let conn = database.connect_migrated().await;
+    let report = passerelle::seed::seed_demo(&conn, 300).await.expect("seed");
+    let app = TestApp::start(conn, test_settings()).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/mutations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/mutations")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("graphql"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    let mut id = String::new();
+    for path in files {
+        let document = std::fs::read_to_string(&path).expect("read");
+        let variables = std::fs::read_to_string(path.with_extension("json"))
+            .map(|t| serde_json::from_str::<Value>(&t).expect("variables"))
+            .unwrap_or(json!({}));
+        let who = match document
+            .lines()
+            .find_map(|l| l.strip_prefix("# viewer: "))
+            .map(str::trim)
+        {
+            Some(v) => match v.strip_prefix("key ") {
+                Some(publisher) => As::Key(
+                    report
+                        .credentials
+                        .keys
+                        .iter()
+                        .find(|(p, _)| p == publisher)
+                        .map(|(_, k)| secrecy::ExposeSecret::expose_secret(k).to_owned())
+                        .expect("a demo key"),
+                ),
+                None => As::user(v),
+            },
+            None => As::Anonymous,
+        };
+        let data = app.data_as(&who, &document, with_id(variables, &id)).await;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        for (field, payload) in data.as_object().expect("data") {
+            if let Some(errors) = payload.get("userErrors") {
+                assert_eq!(errors, &json!([]), "{name} {field}: {payload}");
+            }
+        }
+        if let Some(created) = data["createMission"]["mission"]["id"].as_str() {
+            id = created.to_owned();
+        }
+        match name {
+            n if n.starts_with("02") => {
+                assert_eq!(
+                    data["submitMission"]["mission"]["status"],
+                    "WAITING_VALIDATION"
+                )
+            }
+            n if n.starts_with("03") => assert!(
+                data["moderationQueue"]["nodes"]
+                    .as_array()
+                    .is_some_and(|n| n.iter().any(|m| m["id"] == id.as_str())),
+                "{data}"
+            ),
+            n if n.starts_with("04") => {
+                assert_eq!(data["moderateMission"]["mission"]["status"], "VALIDATED")
+            }
+            n if n.starts_with("05") => {
+                let p = &data["upsertMissions"];
+                assert_eq!(
+                    (p["created"].as_i64(), p["refused"].as_i64()),
+                    (Some(1), Some(1)),
+                    "{p}"
+                );
+                assert_eq!(p["results"][1]["userErrors"][0]["code"], "END_BEFORE_START");
+            }
+            _ => {}
+        }
+    }
+    assert!(!id.is_empty(), "the first example made a mission");
+    app.stop().await;
+    database.drop_database().await;
+}
