@@ -25,6 +25,18 @@ pub enum FeedError {
     NoDocument,
 }
 
+/// The most characters of the feed an error message quotes: a name or a message taken from the
+/// feed is cut there, so that no feed writes kilobytes into logs and import runs.
+pub const MAX_QUOTED_CHARS: usize = 120;
+
+/// `text`, cut to [`MAX_QUOTED_CHARS`] characters with an ellipsis when longer.
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((at, _)) => format!("{}… ({} characters)", &text[..at], text.chars().count()),
+        None => text.to_owned(),
+    }
+}
+
 /// One address of a mission, as the feed wrote it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeedAddress {
@@ -50,6 +62,27 @@ pub struct FeedMission {
     pub flat_address: Option<FeedAddress>,
     /// The addresses under `<addresses><address>…`.
     pub addresses: Vec<FeedAddress>,
+    /// What the reader cut to keep memory bounded: an element's text over
+    /// [`MAX_TEXT_BYTES`], a list over [`MAX_LIST_VALUES`] values, more than
+    /// [`MAX_FIELDS`] elements or [`MAX_ADDRESSES`] addresses. Such a mission is refused.
+    pub truncated: Vec<String>,
+}
+
+/// The most bytes of one element's text kept (a description may hold 20,000 characters).
+pub const MAX_TEXT_BYTES: usize = 128 * 1024;
+/// The most values of one list kept.
+pub const MAX_LIST_VALUES: usize = 100;
+/// The most scalar elements of one mission kept.
+pub const MAX_FIELDS: usize = 200;
+/// The most addresses of one mission kept.
+pub const MAX_ADDRESSES: usize = 50;
+
+impl FeedMission {
+    fn cut(&mut self, what: String) {
+        if !self.truncated.contains(&what) && self.truncated.len() < 10 {
+            self.truncated.push(what);
+        }
+    }
 }
 
 impl FeedMission {
@@ -155,7 +188,7 @@ impl<R: BufRead> FeedReader<R> {
     fn malformed(&self, message: impl Into<String>) -> FeedError {
         FeedError::Malformed {
             position: self.reader.buffer_position(),
-            message: message.into(),
+            message: clip(&message.into()),
         }
     }
 
@@ -171,6 +204,8 @@ impl<R: BufRead> FeedReader<R> {
         let mut address: Option<FeedAddress> = None;
         let mut slot = Slot::None;
         let mut text = String::new();
+        // The current element's text went over MAX_TEXT_BYTES.
+        let mut overflow = false;
         let mut header_field: Option<String> = None;
         let mut depth_in_mission = 0usize;
         loop {
@@ -188,9 +223,10 @@ impl<R: BufRead> FeedReader<R> {
                 Event::Start(e) => {
                     let name = e.local_name().as_ref().to_owned();
                     text.clear();
+                    overflow = false;
                     if !self.started {
                         if name != "source" {
-                            return Err(FeedError::UnexpectedRoot(name));
+                            return Err(FeedError::UnexpectedRoot(clip(&name)));
                         }
                         self.started = true;
                         continue;
@@ -221,15 +257,29 @@ impl<R: BufRead> FeedReader<R> {
                     // `<source/>`: a feed with no mission.
                     let name = e.local_name().as_ref().to_owned();
                     if name != "source" {
-                        return Err(FeedError::UnexpectedRoot(name));
+                        return Err(FeedError::UnexpectedRoot(clip(&name)));
                     }
                     self.started = true;
                     self.finished = true;
                     return Ok(None);
                 }
                 Event::Empty(_) => {}
-                Event::Text(t) => text.push_str(&t.xml10_content()),
-                Event::CData(c) => text.push_str(&c.into_inner()),
+                Event::Text(t) => {
+                    let t = t.xml10_content();
+                    if text.len() + t.len() <= MAX_TEXT_BYTES {
+                        text.push_str(&t);
+                    } else {
+                        overflow = true;
+                    }
+                }
+                Event::CData(c) => {
+                    let c = c.into_inner();
+                    if text.len() + c.len() <= MAX_TEXT_BYTES {
+                        text.push_str(&c);
+                    } else {
+                        overflow = true;
+                    }
+                }
                 Event::GeneralRef(r) => match r.resolve_char_ref() {
                     Ok(Some(c)) => text.push(c),
                     Ok(None) => {
@@ -240,7 +290,7 @@ impl<R: BufRead> FeedReader<R> {
                             "gt" => '>',
                             "quot" => '"',
                             "apos" => '\'',
-                            _ => return Err(FeedError::UnknownEntity(name)),
+                            _ => return Err(FeedError::UnknownEntity(clip(&name))),
                         });
                     }
                     Err(e) => return Err(self.malformed(e.to_string())),
@@ -249,6 +299,7 @@ impl<R: BufRead> FeedReader<R> {
                     let name = e.local_name().as_ref().to_owned();
                     let value = text.trim().to_owned();
                     text.clear();
+                    let over = std::mem::take(&mut overflow);
                     let Some(m) = mission.as_mut() else {
                         if name == "source" {
                             self.finished = true;
@@ -271,10 +322,16 @@ impl<R: BufRead> FeedReader<R> {
                         return Ok(mission);
                     }
                     depth_in_mission = depth_in_mission.saturating_sub(1);
+                    if over {
+                        m.cut(format!("{} (over {MAX_TEXT_BYTES} bytes)", clip(&name)));
+                    }
                     match std::mem::replace(&mut slot, Slot::None) {
                         Slot::ListValue(list) => {
                             if !value.is_empty() {
                                 match m.lists.iter_mut().find(|(k, _)| *k == list) {
+                                    Some((_, values)) if values.len() >= MAX_LIST_VALUES => {
+                                        m.cut(format!("{list} (over {MAX_LIST_VALUES} values)"));
+                                    }
                                     Some((_, values)) => values.push(value),
                                     None => m.lists.push((list.clone(), vec![value])),
                                 }
@@ -284,7 +341,11 @@ impl<R: BufRead> FeedReader<R> {
                         Slot::List(list) => {
                             if !m.lists.iter().any(|(k, _)| *k == list) {
                                 // A list element with plain text instead of <value> children.
-                                m.fields.push((list, value));
+                                if m.fields.len() < MAX_FIELDS {
+                                    m.fields.push((list, value));
+                                } else {
+                                    m.cut(format!("elements (over {MAX_FIELDS})"));
+                                }
                             }
                         }
                         Slot::Address(field) => {
@@ -295,14 +356,22 @@ impl<R: BufRead> FeedReader<R> {
                         Slot::Field(field) => {
                             let flat = m.flat_address.get_or_insert_with(FeedAddress::default);
                             if !address_field(flat, &field, value.clone()) {
-                                m.fields.push((field, value));
+                                if m.fields.len() < MAX_FIELDS {
+                                    m.fields.push((field, value));
+                                } else {
+                                    m.cut(format!("elements (over {MAX_FIELDS})"));
+                                }
                             }
                         }
                         Slot::None => {
                             if name == "address"
                                 && let Some(a) = address.take()
                             {
-                                m.addresses.push(a);
+                                if m.addresses.len() < MAX_ADDRESSES {
+                                    m.addresses.push(a);
+                                } else {
+                                    m.cut(format!("addresses (over {MAX_ADDRESSES})"));
+                                }
                             }
                         }
                     }
@@ -316,13 +385,31 @@ impl<R: BufRead> FeedReader<R> {
                 }
                 Event::Decl(d) => {
                     if let Some(Ok(name)) = d.encoding() {
-                        let name = name.to_string();
-                        match d.encoder() {
-                            Some(encoding) => self.reader.get_mut().set_encoding(encoding),
-                            None => {
-                                return Err(
-                                    self.malformed(format!("unsupported encoding {name:?}"))
-                                );
+                        let name = clip(&name);
+                        let Some(declared) = d.encoder() else {
+                            return Err(self.malformed(format!("unsupported encoding {name:?}")));
+                        };
+                        let current = self.reader.get_ref().encoding();
+                        let utf16 = |e: &'static encoding_rs::Encoding| {
+                            e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE
+                        };
+                        if utf16(current) {
+                            // A byte order mark chose UTF-16, and the bytes are read as such;
+                            // a declaration of another encoding cannot be true.
+                            if !utf16(declared) {
+                                return Err(self.malformed(format!(
+                                    "the feed starts with a UTF-16 byte order mark but declares {name:?}"
+                                )));
+                            }
+                        } else if declared != current {
+                            let switched =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    self.reader.get_mut().set_encoding(declared)
+                                }));
+                            if switched.is_err() {
+                                return Err(self.malformed(format!(
+                                    "the declaration of {name:?} comes too late to be applied"
+                                )));
                             }
                         }
                     }

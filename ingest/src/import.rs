@@ -55,10 +55,18 @@ pub struct ImportReport {
     pub unchanged: u64,
     pub refused: u64,
     pub deleted: u64,
-    /// Client ids seen more than once in the feed: the first one was kept.
+    /// Client ids seen more than once in the feed (the first one was kept): the first
+    /// [`MAX_REPORTED`] of them; `duplicate_count` counts them all.
     pub duplicates: Vec<String>,
+    pub duplicate_count: u64,
+    /// The first [`MAX_REPORTED`] reasons missions were refused; `refusal_count` counts them
+    /// all, so that a feed of a million bad missions does not fill the memory with reasons.
     pub refusals: Vec<Refusal>,
+    pub refusal_count: u64,
 }
+
+/// The most duplicates and refusal reasons an import report keeps.
+pub const MAX_REPORTED: usize = 1_000;
 
 /// What the import knows of a mission already stored.
 struct Stored {
@@ -366,17 +374,24 @@ fn classify(
     report.received += 1;
     let m = normalize::normalize(raw);
     if !m.client_id.is_empty() && !tally.seen.insert(m.client_id.clone()) {
-        report.duplicates.push(m.client_id);
+        report.duplicate_count += 1;
+        if report.duplicates.len() < MAX_REPORTED {
+            report.duplicates.push(m.client_id);
+        }
         return None;
     }
     let valid = m.violations.is_empty();
     if !valid {
         report.refused += 1;
-        report.refusals.extend(m.violations.iter().map(|v| Refusal {
-            client_id: m.client_id.clone(),
-            code: v.code.to_owned(),
-            message: v.message.clone(),
-        }));
+        report.refusal_count += m.violations.len() as u64;
+        let room = MAX_REPORTED.saturating_sub(report.refusals.len());
+        report
+            .refusals
+            .extend(m.violations.iter().take(room).map(|v| Refusal {
+                client_id: m.client_id.clone(),
+                code: v.code.to_owned(),
+                message: v.message.clone(),
+            }));
     }
     if m.client_id.is_empty() {
         // Without a key the mission cannot be stored; it is reported only.
@@ -590,6 +605,16 @@ async fn apply<R: BufRead + Send + 'static>(
     Ok(report)
 }
 
+/// The two keys of a publisher's advisory lock: [`LOCK_CLASS`] with the id's high half mixed
+/// in, and its low half. Distinct ids give distinct pairs (the mix is a bijection), and ids
+/// under 2^31 lock `(LOCK_CLASS, id)`.
+pub fn lock_key(publisher_id: i64) -> (i32, i32) {
+    let bits = publisher_id as u64;
+    let high = (bits >> 32) as u32 as i32;
+    let low = bits as u32 as i32;
+    (LOCK_CLASS ^ high, low)
+}
+
 /// Begins a transaction holding the publisher's import lock (imports and pushes of one
 /// publisher never run at once).
 ///
@@ -602,12 +627,12 @@ pub async fn begin_exclusive(
     match db.get_database_backend() {
         DbBackend::Postgres => {
             let txn = db.begin().await?;
-            let key = i32::try_from(publisher_id).unwrap_or(i32::MAX);
+            let (class, key) = lock_key(publisher_id);
             let row = txn
                 .query_one_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     "SELECT pg_try_advisory_xact_lock($1, $2) AS locked",
-                    [LOCK_CLASS.into(), key.into()],
+                    [class.into(), key.into()],
                 ))
                 .await?;
             let locked = match row {
@@ -1169,4 +1194,43 @@ pub async fn push_missions(
         o.mission_id = ids.get(&o.client_id).copied();
     }
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_publisher_has_its_own_lock() {
+        assert_eq!(lock_key(42), (LOCK_CLASS, 42));
+        let ids = [
+            1,
+            i64::from(i32::MAX),
+            i64::from(i32::MAX) + 1,
+            1 << 32,
+            (1 << 32) + 1,
+            i64::MAX,
+        ];
+        let keys: std::collections::HashSet<_> = ids.iter().map(|i| lock_key(*i)).collect();
+        assert_eq!(keys.len(), ids.len(), "{keys:?}");
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_content_not_its_debug_form() {
+        let feed = |title: &str, tags: Vec<&str>| crate::feed::FeedMission {
+            fields: vec![
+                ("clientId".into(), "m-1".into()),
+                ("title".into(), title.into()),
+            ],
+            lists: vec![("tags".into(), tags.into_iter().map(str::to_owned).collect())],
+            ..Default::default()
+        };
+        let hash =
+            |m: &crate::feed::FeedMission| fingerprint(&content_text(&normalize::normalize(m)));
+        let a = hash(&feed("Aide", vec!["a", "b"]));
+        assert_eq!(a, hash(&feed("Aide", vec!["a", "b"])), "stable");
+        assert_ne!(a, hash(&feed("Aides", vec!["a", "b"])), "another title");
+        assert_ne!(a, hash(&feed("Aide", vec!["ab"])), "values are delimited");
+        assert_ne!(a, hash(&feed("Aide", vec!["a", "b", "c"])));
+    }
 }

@@ -385,6 +385,13 @@ pub fn normalize(m: &FeedMission) -> Mission {
             .collect(),
     };
     violations.extend(validate_mission(&candidate));
+    if !m.truncated.is_empty() {
+        violations.push(Violation {
+            code: "TOO_LARGE",
+            field: "mission",
+            message: format!("cut while reading: {}", m.truncated.join(", ")),
+        });
+    }
     let broken = [&mission.title, &mission.description]
         .iter()
         .any(|t| t.contains('\u{FFFD}'));

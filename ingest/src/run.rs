@@ -24,7 +24,7 @@ use crate::import::{ImportError, ImportOptions, ImportReport, import_feed};
 pub const VALIDATION_WARNING_RATIO: f64 = 0.75;
 /// Refusal reasons kept with a run: enough to fix a feed, bounded for a broken feed of a
 /// million missions (the `refused` count is always whole).
-pub const MAX_STORED_REFUSALS: usize = 1_000;
+pub const MAX_STORED_REFUSALS: usize = crate::import::MAX_REPORTED;
 /// How long a feed may be empty or failing before an empty feed deletes its missions.
 pub const DEFAULT_EMPTY_FEED_GRACE: chrono::Duration = chrono::Duration::days(7);
 

@@ -291,3 +291,100 @@ fn bytes_of_another_encoding_than_declared_fail_the_feed_and_replacement_charact
         Err(FeedError::Malformed { .. })
     ));
 }
+
+fn read_bytes(bytes: Vec<u8>) -> Result<Vec<FeedMission>, FeedError> {
+    let mut reader = FeedReader::new(std::io::Cursor::new(bytes));
+    let mut missions = Vec::new();
+    while let Some(m) = reader.next_mission()? {
+        missions.push(m);
+    }
+    Ok(missions)
+}
+
+#[test]
+fn a_utf16_feed_that_declares_another_encoding_is_refused_cleanly() {
+    let text = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><source><mission><clientId>u</clientId></mission></source>";
+    for (bom, encode) in [
+        (vec![0xFF, 0xFE], u16::to_le_bytes as fn(u16) -> [u8; 2]),
+        (vec![0xFE, 0xFF], u16::to_be_bytes),
+    ] {
+        let mut bytes = bom;
+        bytes.extend(text.encode_utf16().flat_map(encode));
+        let err = read_bytes(bytes).expect_err("refused, not a panic");
+        assert!(
+            err.to_string()
+                .contains("UTF-16 byte order mark but declares \"ISO-8859-1\""),
+            "{err}"
+        );
+    }
+    // A UTF-16 feed that says so is read.
+    let honest = text.replace("ISO-8859-1", "UTF-16");
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(honest.encode_utf16().flat_map(u16::to_le_bytes));
+    let missions = read_bytes(bytes).expect("UTF-16 feed");
+    assert_eq!(missions[0].get(&["clientId"]), Some("u"));
+}
+
+#[test]
+fn what_a_feed_writes_into_an_error_is_cut_short() {
+    let long = "x".repeat(10_000);
+    for feed in [
+        format!("<source><mission><title>&{long};</title></mission></source>"),
+        format!("<{long}></{long}>"),
+    ] {
+        let err = read_bytes(feed.into_bytes()).expect_err("refused");
+        let message = err.to_string();
+        assert!(
+            message.len() < 400,
+            "{} bytes: {}",
+            message.len(),
+            &message[..200]
+        );
+        assert!(message.contains("(10000 characters)"), "{message}");
+    }
+}
+
+#[test]
+fn oversized_elements_lists_and_addresses_are_cut_while_reading_and_the_mission_refused() {
+    let values: String = (0..500)
+        .map(|i| format!("<value>{i}{}</value>", "v".repeat(2_000)))
+        .collect();
+    let addresses: String = (0..80)
+        .map(|i| format!("<address><city>Ville {i}</city></address>"))
+        .collect();
+    let big = "d".repeat(200_000);
+    let feed = format!(
+        "<source><mission><clientId>big</clientId><title>Trop</title><description>{big}</description>\
+         <tags>{values}</tags><addresses>{addresses}</addresses></mission></source>"
+    );
+    let missions = read_bytes(feed.into_bytes()).expect("read");
+    let m = &missions[0];
+    assert_eq!(
+        m.list(&["tags"]).len(),
+        100,
+        "a list keeps its first 100 values"
+    );
+    assert_eq!(m.addresses.len(), 50);
+    assert_eq!(
+        m.get(&["description"]),
+        None,
+        "the oversized text is not kept"
+    );
+    let normalised = normalize(m);
+    let too_large = normalised
+        .violations
+        .iter()
+        .find(|v| v.code == "TOO_LARGE")
+        .expect("refused");
+    for what in [
+        "description (over",
+        "tags (over 100 values)",
+        "addresses (over 50)",
+    ] {
+        assert!(
+            too_large.message.contains(what),
+            "{what}: {}",
+            too_large.message
+        );
+    }
+}

@@ -361,3 +361,33 @@ async fn a_failure_part_way_through_a_large_feed_leaves_the_previous_state_whole
     assert_eq!(after, organizations, "no half-written organization");
     t.drop().await;
 }
+
+#[tokio::test]
+async fn reasons_and_duplicates_are_counted_all_and_kept_to_the_first_thousand() {
+    let t = fresh("bounded-report").await;
+    let p = publisher(&t.conn).await;
+    // 1,500 missions with two reasons each (no title, no description), then 1,200 repeats.
+    let mut feed = String::from("<source>");
+    for i in 0..1_500 {
+        feed.push_str(&format!(
+            "<mission><clientId>bad-{i}</clientId><applicationUrl>https://e.org/{i}</applicationUrl></mission>"
+        ));
+    }
+    for i in 0..1_200 {
+        feed.push_str(&format!("<mission><clientId>bad-{i}</clientId></mission>"));
+    }
+    feed.push_str("</source>");
+    let report = import(&t, p, Cursor::new(feed.into_bytes()))
+        .await
+        .expect("import");
+    assert_eq!(report.refused, 1_500);
+    assert_eq!(
+        (report.refusals.len(), report.refusal_count),
+        (1_000, 3_000)
+    );
+    assert_eq!(
+        (report.duplicates.len(), report.duplicate_count),
+        (1_000, 1_200)
+    );
+    t.drop().await;
+}

@@ -395,6 +395,7 @@ fn to_feed(m: MissionPushInput) -> FeedMission {
         fields,
         lists,
         flat_address: None,
+        truncated: Vec::new(),
         addresses: m
             .addresses
             .unwrap_or_default()

@@ -388,6 +388,7 @@ impl Content {
                 ("requirements".to_owned(), self.requirements.clone()),
             ],
             flat_address: None,
+            truncated: Vec::new(),
             addresses: self
                 .addresses
                 .iter()
