@@ -36,7 +36,7 @@ const UPSERT: &str = "mutation($i: UpsertMissionsInput!) { upsertMissions(input:
     created updated unchanged refused } }";
 
 fn mission(i: usize, round: usize) -> Value {
-    let title = if round == 2 && i % 10 == 0 {
+    let title = if round == 2 && i.is_multiple_of(10) {
         format!("Aide alimentaire, tournée {i} (nouvel horaire)")
     } else {
         format!("Aide alimentaire, tournée {i}")
