@@ -94,6 +94,26 @@ string_enum! {
 }
 
 string_enum! {
+    /// How an import run ended.
+    ImportStatus {
+        Success = "SUCCESS",
+        Failed = "FAILED",
+    }
+}
+
+string_enum! {
+    /// What an import run's partner should look at.
+    ImportWarning {
+        /// The feed held no mission.
+        Empty = "EMPTY",
+        /// Many of its missions were refused.
+        Validation = "VALIDATION",
+        /// The run failed.
+        Error = "ERROR",
+    }
+}
+
+string_enum! {
     /// Where a volunteer's application to a mission stands.
     ApplicationStatus {
         WaitingValidation = "WAITING_VALIDATION",

@@ -2,6 +2,8 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::enums::{ImportStatus, ImportWarning};
+
 /// A mission the run refused, as the partner sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefusedMission {
@@ -14,9 +16,9 @@ pub struct RefusedMission {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct RefusedMissions(pub Vec<RefusedMission>);
 
-/// Warnings of a run (EMPTY, VALIDATION, ERROR), stored as JSON.
+/// Warnings of a run, stored as a JSON list of their names; an unknown name fails the read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
-pub struct Warnings(pub Vec<String>);
+pub struct Warnings(pub Vec<ImportWarning>);
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "import_runs")]
@@ -26,8 +28,8 @@ pub struct Model {
     pub publisher_id: i64,
     pub started_at: DateTimeUtc,
     pub finished_at: DateTimeUtc,
-    /// SUCCESS or FAILED.
-    pub status: String,
+    /// An unknown stored value fails the read (it is never taken for a failure).
+    pub status: ImportStatus,
     pub received: i64,
     pub created: i64,
     pub updated: i64,

@@ -38,6 +38,6 @@ pub mod user;
 pub mod volunteer;
 
 pub use enums::{
-    ApplicationStatus, DiffusionField, DiffusionOperator, Domain, GeoSource, MissionStatus,
-    MissionType, Remote, Role,
+    ApplicationStatus, DiffusionField, DiffusionOperator, Domain, GeoSource, ImportStatus,
+    ImportWarning, MissionStatus, MissionType, Remote, Role,
 };

@@ -31,7 +31,8 @@ pub fn summary(publisher: &str, outcome: &RunOutcome) -> String {
         )
     };
     if !run.warnings.0.is_empty() {
-        line.push_str(&format!(" (warnings: {})", run.warnings.0.join(", ")));
+        let names: Vec<&str> = run.warnings.0.iter().map(|w| w.as_str()).collect();
+        line.push_str(&format!(" (warnings: {})", names.join(", ")));
     }
     match &outcome.geocoding {
         Some(Ok(g)) if g.asked > 0 => {
@@ -225,7 +226,7 @@ mod tests {
                 publisher_id: Set(publisher),
                 started_at: Set(at),
                 finished_at: Set(at),
-                status: Set("SUCCESS".to_owned()),
+                status: Set(passerelle_entities::ImportStatus::Success),
                 received: Set(0),
                 created: Set(0),
                 updated: Set(0),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use passerelle_entities::import_run::{self, RefusedMission, RefusedMissions, Warnings};
-use passerelle_entities::{publisher, time};
+use passerelle_entities::{ImportStatus, ImportWarning, publisher, time};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QueryOrder, Set,
@@ -128,12 +128,12 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// The warnings of a successful run.
-pub fn warnings(report: &ImportReport) -> Vec<String> {
+pub fn warnings(report: &ImportReport) -> Vec<ImportWarning> {
     let mut w = Vec::new();
     if report.received == 0 {
-        w.push("EMPTY".to_owned());
+        w.push(ImportWarning::Empty);
     } else if report.refused as f64 > VALIDATION_WARNING_RATIO * report.received as f64 {
-        w.push("VALIDATION".to_owned());
+        w.push(ImportWarning::Validation);
     }
     w
 }
@@ -152,7 +152,7 @@ async fn grace_period_over(
     // A 304 confirms the last feed read in full, which had missions (an empty feed keeps no
     // validators, so it is never answered 304).
     let last_full = runs()
-        .filter(import_run::Column::Status.eq("SUCCESS"))
+        .filter(import_run::Column::Status.eq(ImportStatus::Success))
         .filter(
             Condition::any()
                 .add(import_run::Column::Received.gt(0))
@@ -202,7 +202,7 @@ pub async fn run_import(
     match result {
         Ok(Some(report)) => {
             set_counts(&mut run, &report);
-            run.status = Set("SUCCESS".to_owned());
+            run.status = Set(ImportStatus::Success);
             run.error = Set(None);
             run.warnings = Set(Warnings(warnings(&report)));
             run.refusals = Set(RefusedMissions(
@@ -221,7 +221,7 @@ pub async fn run_import(
         Ok(None) => {
             // 304 Not Modified: nothing read, nothing changed.
             set_counts(&mut run, &ImportReport::default());
-            run.status = Set("SUCCESS".to_owned());
+            run.status = Set(ImportStatus::Success);
             run.not_modified = Set(true);
             run.error = Set(None);
             run.warnings = Set(Warnings::default());
@@ -236,16 +236,16 @@ pub async fn run_import(
                 "import failed; nothing changed"
             );
             set_counts(&mut run, &ImportReport::default());
-            run.status = Set("FAILED".to_owned());
+            run.status = Set(ImportStatus::Failed);
             run.error = Set(Some(failure.message));
             run.error_code = Set(Some(failure.code.to_owned()));
-            run.warnings = Set(Warnings(vec!["ERROR".to_owned()]));
+            run.warnings = Set(Warnings(vec![ImportWarning::Error]));
             run.refusals = Set(RefusedMissions::default());
         }
     }
     let run = run.insert(db).await?;
     let geocoding = match &options.geocoder {
-        Some(geocoder) if run.status == "SUCCESS" && (run.created > 0 || run.updated > 0 || run.refused > 0) => {
+        Some(geocoder) if run.status == ImportStatus::Success && (run.created > 0 || run.updated > 0 || run.refused > 0) => {
             Some(
                 geocoder
                     .geocode_written(db, publisher.id, started_at)

@@ -2,6 +2,7 @@
 //! (and for the geocoder): conditional requests, failures of every kind, the empty-feed grace
 //! period, locks and geocoding, against a real database (SQLite, or PostgreSQL with
 //! `PASSERELLE_TEST_POSTGRES_URL`).
+use passerelle_entities::ImportWarning;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -521,8 +522,8 @@ async fn every_kind_of_failure_is_recorded_and_changes_nothing() {
             .await
             .expect("recorded");
         let run = outcome.run;
-        assert_eq!(run.status, "FAILED", "{url}");
-        assert_eq!(run.warnings.0, ["ERROR"], "{url}");
+        assert_eq!(run.status.as_str(), "FAILED", "{url}");
+        assert_eq!(run.warnings.0, [ImportWarning::Error], "{url}");
         assert_eq!(run.error_code.as_deref(), Some(code), "{url}");
         let error = run.error.unwrap_or_default();
         assert!(error.contains(expected), "{url}: {error}");
@@ -555,7 +556,7 @@ async fn private_addresses_are_refused_unless_allowed() {
     let mut strict = options();
     strict.fetch.allow_private = false;
     let run = f.run(&p, &strict).await.run;
-    assert_eq!(run.status, "FAILED");
+    assert_eq!(run.status.as_str(), "FAILED");
     assert_eq!(run.error_code.as_deref(), Some("FEED_PRIVATE_ADDRESS"));
     assert!(
         run.error
@@ -614,7 +615,7 @@ async fn an_empty_feed_deletes_only_after_the_grace_period() {
     f.serve("feed.xml", "<source></source>");
     let empty = f.run(&p, &options()).await.run;
     assert_eq!((empty.received, empty.deleted), (0, 0));
-    assert_eq!(empty.warnings.0, ["EMPTY"]);
+    assert_eq!(empty.warnings.0, [ImportWarning::Empty]);
     assert!(
         f.reload(&p).await.feed_etag.is_none(),
         "an empty feed keeps no validators: it is read in full until it has missions again"
@@ -844,7 +845,7 @@ async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
     .await
     .expect("recorded")
     .run;
-    assert_eq!(other.status, "FAILED");
+    assert_eq!(other.status.as_str(), "FAILED");
     assert_eq!(other.error_code.as_deref(), Some("FEED_HTTP_STATUS"));
     assert!(
         other

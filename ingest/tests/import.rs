@@ -3,7 +3,7 @@
 use std::io::Cursor;
 
 use passerelle::testing::TestDatabase;
-use passerelle_entities::{MissionStatus, mission, publisher};
+use passerelle_entities::{ImportWarning, MissionStatus, mission, publisher};
 use passerelle_ingest::import::{ImportError, ImportOptions, import_feed};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -258,11 +258,11 @@ async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
     );
     let all_bad = "<source><mission><clientId>z</clientId><title></title></mission></source>";
     let bad = run_bytes(&t.conn, p, all_bad.as_bytes()).await;
-    assert_eq!(bad.warnings.0, ["VALIDATION"]);
+    assert_eq!(bad.warnings.0, [ImportWarning::Validation]);
     let empty = run_bytes(&t.conn, p, "<source/>".as_bytes()).await;
     assert_eq!(
         (empty.status.as_str(), empty.warnings.0.clone()),
-        ("SUCCESS", vec!["EMPTY".to_owned()])
+        ("SUCCESS", vec![ImportWarning::Empty])
     );
     let failed = run_bytes(&t.conn, p, fixture("truncated.xml").as_slice()).await;
     assert_eq!(
@@ -271,7 +271,7 @@ async fn every_run_is_recorded_with_its_counts_warnings_and_error() {
             failed.received,
             failed.warnings.0.clone()
         ),
-        ("FAILED", 0, vec!["ERROR".to_owned()])
+        ("FAILED", 0, vec![ImportWarning::Error])
     );
     assert!(
         failed
@@ -389,5 +389,36 @@ async fn reasons_and_duplicates_are_counted_all_and_kept_to_the_first_thousand()
         (report.duplicates.len(), report.duplicate_count),
         (1_000, 1_200)
     );
+    t.drop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_stored_status_or_warning_is_an_error_not_a_failure() {
+    use sea_orm::ConnectionTrait;
+    let t = fresh("unknown-status").await;
+    let p = publisher(&t.conn).await;
+    let ok = run_bytes(&t.conn, p, "<source/>".as_bytes()).await;
+    let read = |db: DatabaseConnection| async move {
+        passerelle_entities::import_run::Entity::find_by_id(ok.id)
+            .one(&db)
+            .await
+    };
+    assert!(read(t.conn.clone()).await.is_ok());
+    t.conn
+        .execute_unprepared(&format!(
+            "UPDATE import_runs SET status = 'PARTIAL' WHERE id = {}",
+            ok.id
+        ))
+        .await
+        .expect("update");
+    assert!(read(t.conn.clone()).await.is_err(), "an unknown status");
+    t.conn
+        .execute_unprepared(&format!(
+            "UPDATE import_runs SET status = 'SUCCESS', warnings = '[\"SLOW\"]' WHERE id = {}",
+            ok.id
+        ))
+        .await
+        .expect("update");
+    assert!(read(t.conn.clone()).await.is_err(), "an unknown warning");
     t.drop().await;
 }

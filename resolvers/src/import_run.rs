@@ -83,10 +83,9 @@ impl From<import_run::Model> for ImportRun {
             id: ID(m.id.to_string()),
             started_at: m.started_at,
             finished_at: m.finished_at,
-            status: if m.status == "SUCCESS" {
-                ImportRunStatus::Success
-            } else {
-                ImportRunStatus::Failed
+            status: match m.status {
+                passerelle_entities::ImportStatus::Success => ImportRunStatus::Success,
+                passerelle_entities::ImportStatus::Failed => ImportRunStatus::Failed,
             },
             source: m.source,
             not_modified: m.not_modified,
@@ -103,11 +102,10 @@ impl From<import_run::Model> for ImportRun {
                 .warnings
                 .0
                 .iter()
-                .filter_map(|w| match w.as_str() {
-                    "EMPTY" => Some(ImportWarning::Empty),
-                    "VALIDATION" => Some(ImportWarning::Validation),
-                    "ERROR" => Some(ImportWarning::Error),
-                    _ => None,
+                .map(|w| match w {
+                    passerelle_entities::ImportWarning::Empty => ImportWarning::Empty,
+                    passerelle_entities::ImportWarning::Validation => ImportWarning::Validation,
+                    passerelle_entities::ImportWarning::Error => ImportWarning::Error,
                 })
                 .collect(),
             publisher_id: m.publisher_id,

@@ -225,7 +225,7 @@ async fn run_row(db: &DatabaseConnection, publisher: i64) -> i64 {
         publisher_id: Set(publisher),
         started_at: Set(at(-1)),
         finished_at: Set(at(-1)),
-        status: Set("SUCCESS".into()),
+        status: Set(passerelle_entities::ImportStatus::Success),
         received: Set(1),
         created: Set(1),
         updated: Set(0),
