@@ -94,6 +94,16 @@ string_enum! {
 }
 
 string_enum! {
+    /// A moderator publisher's own decision on a mission it diffuses (API Engagement's model),
+    /// apart from the mission's status.
+    PublisherModerationStatus {
+        Pending = "PENDING",
+        Accepted = "ACCEPTED",
+        Refused = "REFUSED",
+    }
+}
+
+string_enum! {
     /// How an import run ended.
     ImportStatus {
         Success = "SUCCESS",

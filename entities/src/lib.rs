@@ -11,7 +11,7 @@
 //! - [`rules`]: validation of a mission, application status transitions.
 //! - [`lifecycle`]: a mission's statuses, the moves between them and who may make them;
 //!   [`mission_event`]: the history of those moves; [`idempotency_key`]: partners' pushes kept
-//!   for replay.
+//!   for replay; [`mission_moderation`]: moderator publishers' own decisions.
 //! - [`geo`]: French departments and regions, postal codes, great-circle distance.
 //! - [`search`]: the accent- and case-folded text that full-text search indexes.
 //! - [`time`]: timestamps as the database stores them.
@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod mission;
 pub mod mission_address;
 pub mod mission_event;
+pub mod mission_moderation;
 pub mod organization;
 pub mod publisher;
 pub mod rules;
@@ -39,5 +40,5 @@ pub mod volunteer;
 
 pub use enums::{
     ApplicationStatus, DiffusionField, DiffusionOperator, Domain, GeoSource, ImportStatus,
-    ImportWarning, MissionStatus, MissionType, Remote, Role,
+    ImportWarning, MissionStatus, MissionType, PublisherModerationStatus, Remote, Role,
 };

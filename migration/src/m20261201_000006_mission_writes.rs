@@ -1,6 +1,6 @@
 //! The write side of missions: a version per mission (optimistic concurrency), the history of
 //! each mission's status, and the index of the moderation queue (waiting missions, oldest
-//! first), and the replies kept for partners' pushes sent again with the same
+//! first), moderator publishers' own decisions, and the replies kept for partners' pushes sent again with the same
 //! `Idempotency-Key`.
 use crate::m20261128_000001_core::engine;
 use crate::run_all;
@@ -22,6 +22,18 @@ const UP: &[&str] = &[
         comment TEXT)",
     "CREATE INDEX mission_events_mission_idx ON mission_events (mission_id, id)",
     "CREATE INDEX missions_status_created_idx ON missions (status, created_at, id) WHERE deleted_at IS NULL",
+    // Moderator publishers' own decisions, apart from the missions' status; a moderator lists
+    // its missions by decision.
+    "CREATE TABLE mission_moderations (
+        id {pk},
+        moderator_id {ref} NOT NULL REFERENCES publishers(id) ON DELETE CASCADE,
+        mission_id {ref} NOT NULL REFERENCES missions(id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        comment TEXT,
+        actor TEXT NOT NULL,
+        updated_at {time} NOT NULL,
+        CONSTRAINT mission_moderations_key UNIQUE (moderator_id, mission_id))",
+    "CREATE INDEX mission_moderations_status_idx ON mission_moderations (moderator_id, status, mission_id)",
     // Partners' pushes replayed with the same Idempotency-Key within 24 hours.
     "CREATE TABLE idempotency_keys (
         id {pk},
@@ -35,6 +47,8 @@ const UP: &[&str] = &[
 ];
 
 const DOWN: &[&str] = &[
+    "DROP INDEX IF EXISTS mission_moderations_status_idx",
+    "DROP TABLE IF EXISTS mission_moderations",
     "DROP INDEX IF EXISTS idempotency_keys_created_idx",
     "DROP TABLE IF EXISTS idempotency_keys",
     "DROP INDEX IF EXISTS missions_status_created_idx",

@@ -54,6 +54,16 @@ pub enum Remote {
     Full,
 }
 
+/// A moderator publisher's own decision on a mission it diffuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "db::PublisherModerationStatus")]
+pub enum PublisherModerationStatus {
+    /// Not decided yet (every mission starts so).
+    Pending,
+    Accepted,
+    Refused,
+}
+
 /// Where a mission stands in moderation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[graphql(remote = "db::MissionStatus")]

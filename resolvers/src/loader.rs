@@ -12,8 +12,8 @@ use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
 use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::{
-    application, import_run, mission, mission_address, mission_event, organization, publisher,
-    volunteer,
+    application, import_run, mission, mission_address, mission_event, mission_moderation,
+    organization, publisher, volunteer,
 };
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
@@ -56,6 +56,10 @@ pub struct AddressesOf(pub i64);
 /// The title keys of an organization's validated missions (for the duplicate rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ValidatedTitlesOf(pub i64);
+
+/// A moderator publisher's decision on a mission: (moderator, mission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModerationBy(pub i64, pub i64);
 
 /// The history of a mission, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -243,6 +247,34 @@ impl Loader<ValidatedTitlesOf> for DbLoader {
                 out.entry(ValidatedTitlesOf(org))
                     .or_default()
                     .push((id, crate::mission::title_key(&title)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<ModerationBy> for DbLoader {
+    type Value = mission_moderation::Model;
+    type Error = Arc<DbErr>;
+
+    async fn load(&self, keys: &[ModerationBy]) -> LoadResult<ModerationBy, Self::Value> {
+        let mut out = HashMap::new();
+        let Some(select) = scope::find::<mission_moderation::Entity>(&self.access) else {
+            return Ok(out);
+        };
+        let mut moderators: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        moderators.sort_unstable();
+        moderators.dedup();
+        let rows = select
+            .filter(mission_moderation::Column::ModeratorId.is_in(moderators))
+            .filter(mission_moderation::Column::MissionId.is_in(keys.iter().map(|k| k.1)))
+            .all(&self.db)
+            .await
+            .map_err(Arc::new)?;
+        for row in rows {
+            let key = ModerationBy(row.moderator_id, row.mission_id);
+            if keys.contains(&key) {
+                out.insert(key, row);
             }
         }
         Ok(out)

@@ -93,6 +93,10 @@ const RULES: &[(&str, &[&str], FieldAccess)] = &[
         &["upsertMissions", "deleteMissions"],
         Only(&[Partner]),
     ),
+    ("Mutation", &["moderateAsPublisher"], Only(&[Partner])),
+    ("Mission", &["publisherModeration"], Only(&[Partner])),
+    ("PublisherModeration", &["*"], Open),
+    ("ModerateAsPublisherPayload", &["*"], Open),
     ("MissionPushPayload", &["*"], Open),
     ("MissionPushResult", &["*"], Open),
     (
@@ -199,6 +203,7 @@ const RULES: &[(&str, &[&str], FieldAccess)] = &[
             "description",
             "isAnnonceur",
             "isDiffuseur",
+            "isModerator",
         ],
         Open,
     ),

@@ -100,6 +100,20 @@ impl Scoped for audit_entry::Entity {
     }
 }
 
+/// A moderator publisher's decisions are its own (and admins').
+impl Scoped for passerelle_entities::mission_moderation::Entity {
+    fn scope(access: &Access) -> Option<Condition> {
+        use sea_orm::ColumnTrait;
+        match access {
+            Access::Partner { publisher_id, .. } => Some(Condition::all().add(
+                passerelle_entities::mission_moderation::Column::ModeratorId.eq(*publisher_id),
+            )),
+            Access::Admin => Some(Condition::all()),
+            _ => None,
+        }
+    }
+}
+
 /// Events are read through their mission (`Mission.history`, whose resolver checks that the
 /// viewer manages it).
 impl Scoped for passerelle_entities::mission_event::Entity {

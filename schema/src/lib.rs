@@ -21,7 +21,9 @@ use passerelle_resolvers::audit::AuditQuery;
 use passerelle_resolvers::diffusion::DiffusionMutation;
 use passerelle_resolvers::import_run::ImportRunQuery;
 pub use passerelle_resolvers::mission::ModerationRules;
-use passerelle_resolvers::mission::{MissionMutation, MissionPushMutation, MissionQuery};
+use passerelle_resolvers::mission::{
+    MissionMutation, MissionPushMutation, MissionQuery, PublisherModerationMutation,
+};
 use passerelle_resolvers::organization::OrganizationQuery;
 use passerelle_resolvers::policy;
 use passerelle_resolvers::publisher::PublisherQuery;
@@ -49,7 +51,12 @@ pub struct Query(
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
-pub struct Mutation(DiffusionMutation, MissionMutation, MissionPushMutation);
+pub struct Mutation(
+    DiffusionMutation,
+    MissionMutation,
+    MissionPushMutation,
+    PublisherModerationMutation,
+);
 
 /// The executable schema.
 pub type PasserelleSchema = Schema<Query, Mutation, EmptySubscription>;

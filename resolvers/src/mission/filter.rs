@@ -2,7 +2,9 @@
 use async_graphql::{Enum, ID, InputObject};
 use chrono::{DateTime, Utc};
 
-use crate::enums::{Domain, MissionStatus, MissionType, OrderDirection, Remote};
+use crate::enums::{
+    Domain, MissionStatus, MissionType, OrderDirection, PublisherModerationStatus, Remote,
+};
 
 /// Which missions to list. Every field narrows the list; an empty list (`domains: []`) narrows
 /// nothing. Deleted missions are never listed.
@@ -40,6 +42,9 @@ pub struct MissionFilter {
     /// its own, structure staff their organization's, a referent those with an address in
     /// their territory, an admin all of them.
     pub statuses: Option<Vec<MissionStatus>>,
+    /// A moderator publisher's key (or its people): missions of any of these decisions of its
+    /// own (PENDING: not decided yet).
+    pub moderation_statuses: Option<Vec<PublisherModerationStatus>>,
 }
 
 /// A circle on the Earth.

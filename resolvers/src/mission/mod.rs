@@ -1,6 +1,7 @@
 //! Missions: the type, the filter and order of `missions`, the connection with facets.
 mod filter;
 mod moderation;
+mod publisher_moderation;
 mod push;
 mod query;
 mod search;
@@ -11,6 +12,10 @@ pub use crate::filter::parse_id;
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
 pub(crate) use moderation::title_key;
 pub use moderation::{ModerationProposal, ModerationReason, ModerationRules};
+pub use publisher_moderation::{
+    ModerateAsPublisherInput, ModerateAsPublisherPayload, PublisherModeration,
+    PublisherModerationMutation,
+};
 pub use push::{
     DeleteMissionsInput, IdempotencyKey, MissionPushInput, MissionPushMutation, MissionPushPayload,
     MissionPushResult, OrganizationPushInput, PushOutcome, UpsertMissionsInput,

@@ -162,6 +162,42 @@ impl MissionSearch {
                     .is_in(remote.into_iter().map(passerelle_entities::Remote::from)),
             );
         }
+        if let Some(wanted) = non_empty("filter.moderationStatuses", filter.moderation_statuses)? {
+            let Access::Partner { publisher_id, .. } = access else {
+                return Err(ApiError::bad_input(
+                    "filter.moderationStatuses",
+                    "only a moderator publisher lists missions by its own decisions",
+                ));
+            };
+            let wanted: Vec<passerelle_entities::PublisherModerationStatus> =
+                wanted.into_iter().map(Into::into).collect();
+            let decided = |statuses: Vec<passerelle_entities::PublisherModerationStatus>| {
+                Query::select()
+                    .column(Alias::new("mission_id"))
+                    .from(Alias::new("mission_moderations"))
+                    .and_where(Expr::col(Alias::new("moderator_id")).eq(*publisher_id))
+                    .and_where(
+                        Expr::col(Alias::new("status"))
+                            .is_in(statuses.into_iter().map(|s| s.as_str())),
+                    )
+                    .to_owned()
+            };
+            // PENDING has no row: asked for, it is every mission without another decision.
+            c = if wanted.contains(&passerelle_entities::PublisherModerationStatus::Pending) {
+                let others = passerelle_entities::PublisherModerationStatus::ALL
+                    .iter()
+                    .copied()
+                    .filter(|s| !wanted.contains(s))
+                    .collect::<Vec<_>>();
+                if others.is_empty() {
+                    c
+                } else {
+                    c.add(mission::Column::Id.not_in_subquery(decided(others)))
+                }
+            } else {
+                c.add(mission::Column::Id.in_subquery(decided(wanted)))
+            };
+        }
         if let Some(known) = department_codes("filter.departmentCodes", filter.department_codes)? {
             let sub = Query::select()
                 .column((Alias::new("mission_addresses"), Alias::new("mission_id")))

@@ -152,6 +152,15 @@ impl Mission {
             .collect())
     }
 
+    /// The decision of the viewer's publisher on this mission, when it is a moderator
+    /// publisher (PENDING until it decides); null for other partners.
+    async fn publisher_moderation(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<super::publisher_moderation::PublisherModeration>> {
+        self.publisher_moderation_of(ctx).await
+    }
+
     /// What the automatic moderation rules propose for this mission, and why (moderators).
     async fn moderation_proposal(
         &self,

@@ -26,6 +26,8 @@ pub struct Publisher {
     pub is_annonceur: bool,
     /// Shows other publishers' missions.
     pub is_diffuseur: bool,
+    /// Keeps its own decision on the missions it diffuses (`moderateAsPublisher`).
+    pub is_moderator: bool,
     #[graphql(skip)]
     pub db_id: i64,
     #[graphql(skip)]
@@ -152,6 +154,7 @@ impl From<publisher::Model> for Publisher {
             description: p.description,
             is_annonceur: p.is_annonceur,
             is_diffuseur: p.is_diffuseur,
+            is_moderator: p.moderator,
             db_id: p.id,
             feed,
         }

@@ -969,3 +969,136 @@ async fn the_write_examples_run_in_order_on_fresh_demo_data() {
     app.stop().await;
     database.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_moderator_publisher_keeps_its_own_decisions_apart_from_the_missions_status() {
+    let (app, w, database, conn) = start("writes-publisher-moderation", test_settings()).await;
+    let key = As::Key(w.key.clone());
+    let m3 = w.id("M3").to_string();
+    let moderate = "mutation($i: ModerateAsPublisherInput!) { moderateAsPublisher(input: $i) {
+        mission { id status } moderation { status comment actor } userErrors { field code } } }";
+    // Alpha is not a moderator yet.
+    let body = app
+        .gql_as(
+            &key,
+            moderate,
+            json!({ "i": { "missionId": m3, "status": "ACCEPTED" } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+    let read = format!("{{ mission(id: \"{m3}\") {{ publisherModeration {{ status }} }} }}");
+    assert!(app.data_as(&key, &read, json!({})).await["mission"]["publisherModeration"].is_null());
+    conn.execute_unprepared(&format!(
+        "UPDATE publishers SET moderator = true WHERE id = {}",
+        w.id("PAlpha")
+    ))
+    .await
+    .expect("moderator");
+
+    let data = app.data_as(&key, &read, json!({})).await;
+    assert_eq!(data["mission"]["publisherModeration"]["status"], "PENDING");
+    let p = mutate(
+        &app,
+        &key,
+        moderate,
+        json!({ "i": { "missionId": m3, "status": "REFUSED" } }),
+    )
+    .await;
+    assert_eq!(codes(&p), ["COMMENT_REQUIRED"]);
+    let p = mutate(
+        &app,
+        &key,
+        moderate,
+        json!({ "i": { "missionId": m3, "status": "ACCEPTED" } }),
+    )
+    .await;
+    assert_eq!(p["moderation"]["status"], "ACCEPTED", "{p}");
+    assert_eq!(
+        p["mission"]["status"], "VALIDATED",
+        "the mission's own status is the annonceur's"
+    );
+    let listed = |statuses: Value| {
+        let app = &app;
+        let key = &key;
+        async move {
+            let data = app
+                .data_as(
+                    key,
+                    "query($s: [PublisherModerationStatus!]) { missions(filter: { moderationStatuses: $s }) { nodes { id } } }",
+                    json!({ "s": statuses }),
+                )
+                .await;
+            let mut ids: Vec<String> = data["missions"]["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .filter_map(|n| n["id"].as_str().map(str::to_owned))
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(listed(json!(["ACCEPTED"])).await, [m3.clone()]);
+    let pending = listed(json!(["PENDING"])).await;
+    assert!(
+        !pending.contains(&m3) && pending.contains(&w.id("M1").to_string()),
+        "{pending:?}"
+    );
+    // Changing its mind: refused, with a reason, which the annonceur's managers read in the
+    // history.
+    let p = mutate(
+        &app,
+        &key,
+        moderate,
+        json!({ "i": { "missionId": m3, "status": "REFUSED", "comment": "Hors de notre charte." } }),
+    )
+    .await;
+    assert_eq!(p["moderation"]["status"], "REFUSED");
+    assert_eq!(listed(json!(["REFUSED"])).await, [m3.clone()]);
+    assert!(listed(json!(["ACCEPTED"])).await.is_empty());
+    let history = app
+        .data_as(
+            &As::user(ADMIN),
+            &format!("{{ mission(id: \"{m3}\") {{ history {{ action comment }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let events = history["mission"]["history"].as_array().expect("history");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["action"], "PUBLISHER_MODERATION");
+    assert_eq!(
+        events[1]["comment"],
+        "Alpha: REFUSED (Hors de notre charte.)"
+    );
+    // Its own missions, missions it does not diffuse, and other viewers' filters.
+    let own = mutate(
+        &app,
+        &key,
+        moderate,
+        json!({ "i": { "missionId": w.id("M1").to_string(), "status": "ACCEPTED" } }),
+    )
+    .await;
+    assert_eq!(codes(&own), ["OWN_MISSION"]);
+    let body = app
+        .gql_as(
+            &key,
+            moderate,
+            json!({ "i": { "missionId": w.id("M5").to_string(), "status": "ACCEPTED" } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body),
+        "NOT_FOUND",
+        "Gamma is not in Alpha's diffusion"
+    );
+    let body = app
+        .gql_as(
+            &As::user(STAFF),
+            "{ missions(filter: { moderationStatuses: [ACCEPTED] }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    app.stop().await;
+    database.drop_database().await;
+}
