@@ -1038,7 +1038,7 @@ async fn a_moderator_publisher_keeps_its_own_decisions_apart_from_the_missions_s
             ids
         }
     };
-    assert_eq!(listed(json!(["ACCEPTED"])).await, [m3.clone()]);
+    assert_eq!(listed(json!(["ACCEPTED"])).await, vec![m3.clone()]);
     let pending = listed(json!(["PENDING"])).await;
     assert!(
         !pending.contains(&m3) && pending.contains(&w.id("M1").to_string()),
@@ -1054,7 +1054,7 @@ async fn a_moderator_publisher_keeps_its_own_decisions_apart_from_the_missions_s
     )
     .await;
     assert_eq!(p["moderation"]["status"], "REFUSED");
-    assert_eq!(listed(json!(["REFUSED"])).await, [m3.clone()]);
+    assert_eq!(listed(json!(["REFUSED"])).await, vec![m3.clone()]);
     assert!(listed(json!(["ACCEPTED"])).await.is_empty());
     let history = app
         .data_as(
