@@ -869,24 +869,7 @@ impl Settings {
     }
 }
 
-/// Hides the password of a URL: `postgres://u:secret@h/db` → `postgres://u:***@h/db`.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use passerelle_db::redact_url;
 
 #[cfg(test)]
 mod tests {

@@ -29,4 +29,4 @@ pub mod seed;
 mod seed_data;
 pub mod server;
 pub mod telemetry;
-pub mod testing;
+pub use passerelle_db::testing;

@@ -13,7 +13,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use passerelle::testing::TestDatabase;
+use passerelle_db::testing::TestDatabase;
 use passerelle_entities::{GeoSource, import_run, mission, mission_address, publisher};
 use passerelle_ingest::fetch::{BasicAuth, FetchOptions};
 use passerelle_ingest::geocode::Geocoder;
@@ -262,7 +262,7 @@ impl Fixture {
     }
 
     async fn publisher(&self, name: &str, feed: &str) -> publisher::Model {
-        passerelle::publishers::add(
+        passerelle_db::publishers::add(
             &self.conn,
             name,
             Some(self.url(feed)),
@@ -424,7 +424,7 @@ async fn gzip_and_basic_auth_feeds_are_read_and_credentials_never_recorded() {
     );
 
     f.serve("private", TWO_MISSIONS);
-    let secret = passerelle::publishers::add(
+    let secret = passerelle_db::publishers::add(
         &f.conn,
         "Privé",
         Some(f.url("private")),
@@ -806,7 +806,7 @@ async fn addresses_without_coordinates_are_geocoded_or_placed_at_their_commune()
 async fn redirects_are_followed_and_credentials_stay_with_their_origin() {
     let f = fixture_server("fetch-redirect").await;
     f.serve("private", TWO_MISSIONS);
-    let p = passerelle::publishers::add(&f.conn, "Redirigé", None, None, None, None)
+    let p = passerelle_db::publishers::add(&f.conn, "Redirigé", None, None, None, None)
         .await
         .expect("publisher");
     let auth = Some(BasicAuth {

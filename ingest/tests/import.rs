@@ -2,7 +2,7 @@
 //! `PASSERELLE_TEST_POSTGRES_URL`), migrated with the real migrations.
 use std::io::Cursor;
 
-use passerelle::testing::TestDatabase;
+use passerelle_db::testing::TestDatabase;
 use passerelle_entities::{ImportWarning, MissionStatus, mission, publisher};
 use passerelle_ingest::import::{ImportError, ImportOptions, import_feed};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -29,7 +29,7 @@ impl TestDb {
 }
 
 async fn publisher(db: &DatabaseConnection) -> i64 {
-    passerelle::publishers::add(db, "Réseau Exemple", None, None, None, None)
+    passerelle_db::publishers::add(db, "Réseau Exemple", None, None, None, None)
         .await
         .expect("publisher")
         .id

@@ -10,8 +10,6 @@ use anyhow::Context;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use secrecy::SecretString;
 
-use crate::db;
-
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A database made for one test or one benchmark run.
@@ -68,8 +66,8 @@ impl TestDatabase {
 
     /// A pool on the database, migrated with the real migrations.
     pub async fn connect_migrated(&self) -> anyhow::Result<DatabaseConnection> {
-        let conn = db::connect(&SecretString::from(self.url.clone()), 5).await?;
-        db::migrate_up(&conn).await?;
+        let conn = crate::connect(&SecretString::from(self.url.clone()), 5).await?;
+        crate::migrate_up(&conn).await?;
         Ok(conn)
     }
 
