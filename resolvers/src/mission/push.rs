@@ -12,7 +12,7 @@ use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObj
 use chrono::{DateTime, Utc};
 use passerelle_entities::access::Access;
 use passerelle_entities::{idempotency_key, mission, time};
-use passerelle_ingest::feed::{FeedAddress, FeedMission};
+use passerelle_ingest::feed::FeedMission;
 use passerelle_ingest::import::{self, ImportError, PushResult};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -22,9 +22,8 @@ use sea_orm::{
 use serde_json::{Value as Json, json};
 
 use super::types::Mission;
-use super::write::AddressInput;
+use super::write::{AddressInput, MissionFieldsInput};
 use crate::diffusion::UserError;
-use crate::enums::{Domain, MissionType, Remote};
 use crate::error::{ApiError, ApiResult};
 use crate::loader::MissionId;
 use crate::{db, loaders, scope};
@@ -61,34 +60,16 @@ pub struct OrganizationPushInput {
     pub network: Option<String>,
 }
 
-/// A mission as a partner pushes it; the same fields as a feed's `<mission>`.
+/// A mission as a partner pushes it; the same fields as a feed's `<mission>`. What is not
+/// given takes the import's default.
 #[derive(Debug, Clone, InputObject)]
 pub struct MissionPushInput {
     /// Your id of the mission: pushes are keyed by it.
     pub client_id: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub application_url: Option<String>,
-    pub domain: Option<Domain>,
-    #[graphql(name = "type")]
-    pub mission_type: Option<MissionType>,
-    pub remote: Option<Remote>,
+    /// When you first published it (now by default).
     pub posted_at: Option<DateTime<Utc>>,
-    pub start_at: Option<DateTime<Utc>>,
-    pub end_at: Option<DateTime<Utc>>,
-    pub places: Option<i32>,
-    pub snu: Option<bool>,
-    pub snu_places: Option<i32>,
-    pub open_to_minors: Option<bool>,
-    pub reduced_mobility_accessible: Option<bool>,
-    pub close_to_transport: Option<bool>,
-    pub schedule: Option<String>,
-    pub activities: Option<Vec<String>>,
-    pub tags: Option<Vec<String>>,
-    pub audience: Option<Vec<String>>,
-    pub soft_skills: Option<Vec<String>>,
-    pub requirements: Option<Vec<String>>,
-    pub addresses: Option<Vec<AddressInput>>,
+    #[graphql(flatten)]
+    pub fields: MissionFieldsInput,
     pub organization: Option<OrganizationPushInput>,
 }
 
@@ -335,14 +316,18 @@ fn to_feed(m: MissionPushInput) -> FeedMission {
         }
     };
     let yes = |b: Option<bool>| b.map(|b| if b { "yes" } else { "no" }.to_owned());
-    let db_domain = m.domain.map(passerelle_entities::Domain::from);
-    put("title", m.title);
-    put("description", m.description);
-    put("applicationUrl", m.application_url);
-    put("domain", db_domain.map(|d| d.as_str().to_owned()));
+    let f = m.fields;
+    put("title", f.title);
+    put("description", f.description);
+    put("applicationUrl", f.application_url);
+    put(
+        "domain",
+        f.domain
+            .map(|d| passerelle_entities::Domain::from(d).as_str().to_owned()),
+    );
     put(
         "type",
-        m.mission_type.map(|t| {
+        f.mission_type.map(|t| {
             passerelle_entities::MissionType::from(t)
                 .as_str()
                 .to_owned()
@@ -350,22 +335,22 @@ fn to_feed(m: MissionPushInput) -> FeedMission {
     );
     put(
         "remote",
-        m.remote
+        f.remote
             .map(|r| passerelle_entities::Remote::from(r).as_str().to_owned()),
     );
     put("postedAt", m.posted_at.map(|t| t.to_rfc3339()));
-    put("startAt", m.start_at.map(|t| t.to_rfc3339()));
-    put("endAt", m.end_at.map(|t| t.to_rfc3339()));
-    put("places", m.places.map(|p| p.to_string()));
-    put("snu", yes(m.snu));
-    put("snuPlaces", m.snu_places.map(|p| p.to_string()));
-    put("openToMinors", yes(m.open_to_minors));
+    put("startAt", f.start_at.map(|t| t.to_rfc3339()));
+    put("endAt", f.end_at.map(|t| t.to_rfc3339()));
+    put("places", f.places.map(|p| p.to_string()));
+    put("snu", yes(f.snu));
+    put("snuPlaces", f.snu_places.map(|p| p.to_string()));
+    put("openToMinors", yes(f.open_to_minors));
     put(
         "reducedMobilityAccessible",
-        yes(m.reduced_mobility_accessible),
+        yes(f.reduced_mobility_accessible),
     );
-    put("closeToTransport", yes(m.close_to_transport));
-    put("schedule", m.schedule);
+    put("closeToTransport", yes(f.close_to_transport));
+    put("schedule", f.schedule);
     if let Some(o) = m.organization {
         put("organizationClientId", o.client_id);
         put("organizationName", Some(o.name));
@@ -382,11 +367,11 @@ fn to_feed(m: MissionPushInput) -> FeedMission {
         put("organizationReseaux", o.network);
     }
     let lists = [
-        ("activities", m.activities),
-        ("tags", m.tags),
-        ("audience", m.audience),
-        ("softSkills", m.soft_skills),
-        ("requirements", m.requirements),
+        ("activities", f.activities),
+        ("tags", f.tags),
+        ("audience", f.audience),
+        ("softSkills", f.soft_skills),
+        ("requirements", f.requirements),
     ]
     .into_iter()
     .filter_map(|(name, values)| values.map(|v| (name.to_owned(), v)))
@@ -396,18 +381,11 @@ fn to_feed(m: MissionPushInput) -> FeedMission {
         lists,
         flat_address: None,
         truncated: Vec::new(),
-        addresses: m
+        addresses: f
             .addresses
             .unwrap_or_default()
-            .into_iter()
-            .map(|a| FeedAddress {
-                street: a.street,
-                postal_code: a.postal_code,
-                city: a.city,
-                country: a.country,
-                lonlat: a.lat.zip(a.lon).map(|(lat, lon)| format!("{lon},{lat}")),
-                ..Default::default()
-            })
+            .iter()
+            .map(AddressInput::to_feed)
             .collect(),
     }
 }
@@ -421,38 +399,10 @@ fn check_push(missions: &[MissionPushInput]) -> ApiResult<()> {
         ));
     }
     for (i, m) in missions.iter().enumerate() {
-        let lists = [
-            &m.activities,
-            &m.tags,
-            &m.audience,
-            &m.soft_skills,
-            &m.requirements,
-        ];
-        if lists.iter().any(|l| {
-            l.as_ref()
-                .is_some_and(|l| l.len() > super::write::MAX_LIST_VALUES)
-        }) || m
-            .addresses
-            .as_ref()
-            .is_some_and(|a| a.len() > super::write::MAX_ADDRESSES)
-        {
+        if let Some((field, message)) = m.fields.oversized() {
             return Err(ApiError::bad_input(
-                format!("input.missions.{i}"),
-                format!(
-                    "at most {} values per list and {} addresses",
-                    super::write::MAX_LIST_VALUES,
-                    super::write::MAX_ADDRESSES
-                ),
-            ));
-        }
-        if let Some(a) = m
-            .addresses
-            .as_ref()
-            .and_then(|a| a.iter().position(|a| a.lat.is_some() != a.lon.is_some()))
-        {
-            return Err(ApiError::bad_input(
-                format!("input.missions.{i}.addresses.{a}"),
-                "give both lat and lon, or neither",
+                format!("input.missions.{i}.{field}"),
+                message,
             ));
         }
     }

@@ -51,6 +51,23 @@ pub struct AddressInput {
     pub lon: Option<f64>,
 }
 
+impl AddressInput {
+    /// The address as a feed writes it (`lonlat` is "lon,lat").
+    pub(crate) fn to_feed(&self) -> FeedAddress {
+        FeedAddress {
+            street: self.street.clone(),
+            postal_code: self.postal_code.clone(),
+            city: self.city.clone(),
+            country: self.country.clone(),
+            lonlat: self
+                .lat
+                .zip(self.lon)
+                .map(|(lat, lon)| format!("{lon},{lat}")),
+            ..Default::default()
+        }
+    }
+}
+
 /// A mission's content. On creation, what is not given takes its default; on update, what is
 /// not given stays as it is.
 #[derive(Debug, Clone, Default, InputObject)]
@@ -80,6 +97,45 @@ pub struct MissionFieldsInput {
     pub application_url: Option<String>,
     /// Replaces every address when given.
     pub addresses: Option<Vec<AddressInput>>,
+}
+
+impl MissionFieldsInput {
+    /// The first list or address list that is too long, or address with half a point: its
+    /// field (`tags`, `addresses.2`) and why.
+    pub(crate) fn oversized(&self) -> Option<(String, String)> {
+        let lists = [
+            ("activities", &self.activities),
+            ("tags", &self.tags),
+            ("audience", &self.audience),
+            ("softSkills", &self.soft_skills),
+            ("requirements", &self.requirements),
+        ];
+        if let Some((name, _)) = lists
+            .iter()
+            .find(|(_, l)| l.as_ref().is_some_and(|l| l.len() > MAX_LIST_VALUES))
+        {
+            return Some((
+                (*name).to_owned(),
+                format!("at most {MAX_LIST_VALUES} values"),
+            ));
+        }
+        let addresses = self.addresses.as_deref().unwrap_or_default();
+        if addresses.len() > MAX_ADDRESSES {
+            return Some((
+                "addresses".to_owned(),
+                format!("at most {MAX_ADDRESSES} addresses"),
+            ));
+        }
+        addresses
+            .iter()
+            .position(|a| a.lat.is_some() != a.lon.is_some())
+            .map(|i| {
+                (
+                    format!("addresses.{i}"),
+                    "give both lat and lon, or neither".to_owned(),
+                )
+            })
+    }
 }
 
 /// A new mission, as a DRAFT of an organization.
@@ -279,43 +335,29 @@ impl Content {
 
     /// Applies what `f` gives; refuses lists that are too long.
     fn apply(&mut self, f: MissionFieldsInput) -> Result<(), UserError> {
-        let list = |name: &str, v: Option<Vec<String>>, into: &mut Vec<String>| {
+        if let Some((field, message)) = f.oversized() {
+            let code = if field.starts_with("addresses.") {
+                "INVALID_COORDINATES"
+            } else {
+                "TOO_MANY_VALUES"
+            };
+            return Err(user_error(format!("input.{field}"), code, message));
+        }
+        let list = |v: Option<Vec<String>>, into: &mut Vec<String>| {
             if let Some(v) = v {
-                if v.len() > MAX_LIST_VALUES {
-                    return Err(user_error(
-                        format!("input.{name}"),
-                        "TOO_MANY_VALUES",
-                        format!("at most {MAX_LIST_VALUES} values"),
-                    ));
-                }
                 *into = v
                     .into_iter()
                     .map(|s| s.trim().to_owned())
                     .filter(|s| !s.is_empty())
                     .collect();
             }
-            Ok(())
         };
-        list("activities", f.activities, &mut self.activities)?;
-        list("tags", f.tags, &mut self.tags)?;
-        list("audience", f.audience, &mut self.audience)?;
-        list("softSkills", f.soft_skills, &mut self.soft_skills)?;
-        list("requirements", f.requirements, &mut self.requirements)?;
+        list(f.activities, &mut self.activities);
+        list(f.tags, &mut self.tags);
+        list(f.audience, &mut self.audience);
+        list(f.soft_skills, &mut self.soft_skills);
+        list(f.requirements, &mut self.requirements);
         if let Some(a) = f.addresses {
-            if a.len() > MAX_ADDRESSES {
-                return Err(user_error(
-                    "input.addresses",
-                    "TOO_MANY_VALUES",
-                    format!("at most {MAX_ADDRESSES} addresses"),
-                ));
-            }
-            if let Some(i) = a.iter().position(|a| a.lat.is_some() != a.lon.is_some()) {
-                return Err(user_error(
-                    format!("input.addresses.{i}"),
-                    "INVALID_COORDINATES",
-                    "give both lat and lon, or neither",
-                ));
-            }
             self.addresses = a;
         }
         macro_rules! set {
@@ -389,18 +431,7 @@ impl Content {
             ],
             flat_address: None,
             truncated: Vec::new(),
-            addresses: self
-                .addresses
-                .iter()
-                .map(|a| FeedAddress {
-                    street: a.street.clone(),
-                    postal_code: a.postal_code.clone(),
-                    city: a.city.clone(),
-                    country: a.country.clone(),
-                    lonlat: a.lat.zip(a.lon).map(|(lat, lon)| format!("{lon},{lat}")),
-                    ..Default::default()
-                })
-                .collect(),
+            addresses: self.addresses.iter().map(AddressInput::to_feed).collect(),
         }
     }
 }
