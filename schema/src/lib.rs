@@ -225,10 +225,60 @@ impl ExtensionFactory for GuardFactory {
     }
 }
 
-/// The per-request state of the extension: the paths of the nullable fields that failed.
+/// The per-request state of the extension: the paths of the nullable fields that failed, and
+/// the response keys of each operation's root selection, in the order the document asks them.
 #[derive(Default)]
 struct Guard {
     failed_nullable: Mutex<Vec<Vec<PathSegment>>>,
+    root_order: Mutex<Vec<(Option<String>, Vec<String>)>>,
+}
+
+/// The response keys of a selection set, in document order, through fragments (once each).
+fn response_keys(
+    doc: &ExecutableDocument,
+    set: &async_graphql::parser::types::SelectionSet,
+    keys: &mut Vec<String>,
+    seen_fragments: &mut Vec<String>,
+) {
+    use async_graphql::parser::types::Selection;
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(f) => {
+                let key = f.node.response_key().node.to_string();
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            Selection::InlineFragment(i) => {
+                response_keys(doc, &i.node.selection_set.node, keys, seen_fragments);
+            }
+            Selection::FragmentSpread(s) => {
+                let name = s.node.fragment_name.node.to_string();
+                if seen_fragments.contains(&name) {
+                    continue;
+                }
+                seen_fragments.push(name.clone());
+                if let Some(f) = doc.fragments.get(s.node.fragment_name.node.as_str()) {
+                    response_keys(doc, &f.node.selection_set.node, keys, seen_fragments);
+                }
+            }
+        }
+    }
+}
+
+/// Puts the root fields of `data` in `order` (the merged roots resolve their parts in an order
+/// of their own); keys `order` does not name stay after, as they were.
+fn reorder(data: &mut Value, order: &[String]) {
+    let Value::Object(map) = data else {
+        return;
+    };
+    let mut rest = std::mem::take(map);
+    for key in order {
+        if let Some((k, v)) = rest.shift_remove_entry(key.as_str()) {
+            map.insert(k, v);
+        }
+    }
+    map.extend(rest);
 }
 
 impl Guard {
@@ -342,6 +392,21 @@ impl Extension for Guard {
             .run(ctx, query, variables)
             .await
             .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        let orders = doc
+            .operations
+            .iter()
+            .map(|(name, op)| {
+                let mut keys = Vec::new();
+                response_keys(
+                    &doc,
+                    &op.node.selection_set.node,
+                    &mut keys,
+                    &mut Vec::new(),
+                );
+                (name.map(|n| n.to_string()), keys)
+            })
+            .collect();
+        *self.root_order.lock().unwrap_or_else(|e| e.into_inner()) = orders;
         COST_MODEL
             .check(
                 &doc,
@@ -388,6 +453,15 @@ impl Extension for Guard {
         );
         for path in failed {
             put_null(&mut response.data, &path);
+        }
+        let orders =
+            std::mem::take(&mut *self.root_order.lock().unwrap_or_else(|e| e.into_inner()));
+        let chosen = match operation_name {
+            Some(wanted) => orders.iter().find(|(n, _)| n.as_deref() == Some(wanted)),
+            None => orders.first(),
+        };
+        if let Some((_, order)) = chosen {
+            reorder(&mut response.data, order);
         }
         response
     }

@@ -343,3 +343,54 @@ async fn the_standard_introspection_query_passes_the_default_limits() {
     );
     assert_eq!(data["__schema"]["queryType"]["name"], "Query");
 }
+
+#[tokio::test]
+async fn fields_come_back_in_the_order_the_query_asks_them() {
+    let app = shared_app();
+    let text = |query: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/graphql", app.base))
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .expect("send")
+                .text()
+                .await
+                .expect("text")
+        }
+    };
+    let positions = |body: &str, keys: &[&str]| -> Vec<usize> {
+        keys.iter()
+            .map(|k| body.find(&format!("\"{k}\":")).unwrap_or(usize::MAX))
+            .collect()
+    };
+    let sorted = |p: &[usize]| p.windows(2).all(|w| w[0] < w[1]) && !p.contains(&usize::MAX);
+    for (query, keys) in [
+        (
+            "{ viewer { kind } missions(first: 1) { totalCount } publishers { id } }",
+            &["viewer", "missions", "publishers"][..],
+        ),
+        (
+            "{ publishers { id } missions(first: 1) { nodes { title id } totalCount } viewer { kind } }",
+            &[
+                "publishers",
+                "missions",
+                "nodes",
+                "title",
+                "totalCount",
+                "viewer",
+            ][..],
+        ),
+        (
+            "{ ...Counts publishers { id } } fragment Counts on Query { missions(first: 1) { totalCount } }",
+            &["missions", "publishers"][..],
+        ),
+    ] {
+        let body = text(query).await;
+        assert!(!body.contains("\"errors\""), "{body}");
+        let p = positions(&body, keys);
+        assert!(sorted(&p), "{query}: {body}");
+    }
+}
