@@ -164,6 +164,18 @@ impl Manifest {
             }
             (operations, false)
         };
+        if ids_are_hashes {
+            // Apollo's ids are the documents' SHA-256: a wrong one could never be found.
+            for op in &operations {
+                let hash = sha256_hex(&op.body);
+                if !normalise_id(&op.id).eq_ignore_ascii_case(&hash) {
+                    bail!(
+                        "{}: the id is not the SHA-256 of the document ({hash})",
+                        op.id
+                    );
+                }
+            }
+        }
         let mut by_id: HashMap<String, Arc<str>> = HashMap::with_capacity(operations.len());
         let mut body_hashes = HashSet::with_capacity(operations.len());
         for op in &operations {
@@ -174,11 +186,16 @@ impl Manifest {
             if op.body.trim().is_empty() {
                 bail!("{id}: the document is empty");
             }
-            match by_id.get(id) {
+            let key = if is_sha256_hex(id) {
+                id.to_ascii_lowercase()
+            } else {
+                id.to_owned()
+            };
+            match by_id.get(&key) {
                 Some(body) if **body != *op.body => bail!("{id}: two different documents"),
                 Some(_) => {}
                 None => {
-                    by_id.insert(id.to_owned(), Arc::from(op.body.as_str()));
+                    by_id.insert(key, Arc::from(op.body.as_str()));
                 }
             }
             body_hashes.insert(sha256_hex(&op.body));
@@ -254,7 +271,12 @@ impl Manifest {
     }
 
     fn get(&self, id: &str) -> Option<Arc<str>> {
-        self.by_id.get(normalise_id(id)).cloned()
+        let id = normalise_id(id);
+        if is_sha256_hex(id) {
+            self.by_id.get(&id.to_ascii_lowercase()).cloned()
+        } else {
+            self.by_id.get(id).cloned()
+        }
     }
 
     fn trusts(&self, hash: &str) -> bool {
@@ -529,8 +551,13 @@ mod tests {
         let wrong = json!({ "format": APOLLO_FORMAT, "version": 1, "operations": [
             { "id": "abc", "body": DOC }
         ]});
-        let m = Manifest::parse(&wrong.to_string()).expect("parses");
-        assert!(m.id_problem(&m.operations()[0]).is_some());
+        let err = Manifest::parse(&wrong.to_string()).expect_err("an id that is not the hash");
+        assert!(format!("{err:#}").contains("not the SHA-256"), "{err:#}");
+        let upper = json!({ "format": APOLLO_FORMAT, "version": 1, "operations": [
+            { "id": sha256_hex(DOC).to_ascii_uppercase(), "body": DOC }
+        ]});
+        let m = Manifest::parse(&upper.to_string()).expect("an uppercase hash is the hash");
+        assert!(m.get(&sha256_hex(DOC)).is_some());
         for (bad, why) in [
             ("[]", "a manifest is a JSON object"),
             ("{\"a\": 1}", "expected a document string"),

@@ -280,9 +280,16 @@ async fn execute(
     incoming: Incoming,
     answer: Answer,
 ) -> HttpResponse {
+    // Every X-Forwarded-For line, in order: a proxy may add its own line rather than append.
+    let forwarded: Vec<String> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
     let address = client_address(
         peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
-        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        forwarded.as_deref(),
         &state.trusted_proxies,
     )
     .map(|ip| ip.to_string());

@@ -4,7 +4,8 @@ use passerelle_entities::lifecycle::{self, Action, Mover};
 use passerelle_entities::{MissionStatus, mission, mission_event, time};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// Missions archived per transaction.
@@ -21,16 +22,26 @@ pub async fn archive_ended(db: &DatabaseConnection) -> Result<u64, DbErr> {
     let now = time::now();
     let mut total = 0;
     loop {
-        let txn = db.begin().await?;
-        let ids: Vec<i64> = mission::Entity::find()
+        // The rows read are the rows changed: on SQLite the transaction takes the write lock
+        // before it reads; on PostgreSQL the rows are locked as they are read (a cancellation
+        // committed meanwhile is seen, and the row left out).
+        let postgres = db.get_database_backend() == DbBackend::Postgres;
+        let txn = db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        let mut select = mission::Entity::find()
             .select_only()
             .column(mission::Column::Id)
             .filter(mission::is_public())
             .filter(mission::Column::EndAt.lt(now))
-            .limit(BATCH)
-            .into_tuple()
-            .all(&txn)
-            .await?;
+            .limit(BATCH);
+        if postgres {
+            select = select.lock_exclusive();
+        }
+        let ids: Vec<i64> = select.into_tuple().all(&txn).await?;
         if ids.is_empty() {
             txn.commit().await?;
             return Ok(total);

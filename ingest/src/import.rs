@@ -579,6 +579,13 @@ async fn apply<R: BufRead + Send + 'static>(
                     mission::Column::UpdatedAt,
                     sea_orm::sea_query::Expr::value(now),
                 )
+                .col_expr(
+                    mission::Column::Version,
+                    sea_orm::sea_query::ExprTrait::add(
+                        sea_orm::sea_query::Expr::col(mission::Column::Version),
+                        1,
+                    ),
+                )
                 .filter(mission::Column::Id.is_in(chunk.iter().copied()))
                 .exec(txn)
                 .await?;

@@ -451,7 +451,9 @@ async fn keep(
     payload: &MissionPushPayload,
 ) -> ApiResult<()> {
     let now = time::now();
+    // The publisher's own expired keys only: its lock covers no other publisher's rows.
     idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::PublisherId.eq(publisher_id))
         .filter(
             idempotency_key::Column::CreatedAt
                 .lte(now - chrono::Duration::hours(IDEMPOTENCY_HOURS)),

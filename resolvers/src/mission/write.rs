@@ -554,6 +554,23 @@ async fn reread(ctx: &Context<'_>, db: &DatabaseConnection, id: i64) -> ApiResul
         .ok_or_else(|| ApiError::internal("a mission just written cannot be read", &id))
 }
 
+/// The answer to a write that found the mission changed under it: `CONFLICT` with the mission
+/// as it is now, or `NOT_FOUND` if it is gone (deleted meanwhile).
+async fn conflicted(
+    ctx: &Context<'_>,
+    db: &DatabaseConnection,
+    raw_id: &ID,
+    id: i64,
+) -> ApiResult<MissionPayload> {
+    match read(ctx, db, id).await? {
+        Some((now, _)) => {
+            let version = now.version;
+            Ok(MissionPayload::refused(Some(now), vec![conflict(version)]))
+        }
+        None => Err(ApiError::not_found("mission", raw_id.to_string())),
+    }
+}
+
 fn conflict(version: i32) -> UserError {
     user_error(
         "input.version",
@@ -576,15 +593,53 @@ fn new_client_id() -> String {
     format!("passerelle-{t:x}-{n:x}")
 }
 
-/// Writes a new mission (a draft, or a copy) with its addresses and its first event.
+/// The name of the publisher that missions written in Passerelle belong to.
+pub const LOCAL_PUBLISHER: &str = "Passerelle";
+
+/// Passerelle's own publisher, made on first use: the missions structures write here are its,
+/// not their organization's partner's, so that no partner's feed import or push can delete,
+/// overwrite or publish them, and no partner manages them.
+async fn local_publisher<C: ConnectionTrait>(txn: &C) -> Result<i64, DbErr> {
+    use passerelle_entities::publisher;
+    use sea_orm::sea_query::OnConflict;
+    let now = passerelle_entities::time::now();
+    publisher::Entity::insert(publisher::ActiveModel {
+        name: Set(LOCAL_PUBLISHER.to_owned()),
+        is_annonceur: Set(true),
+        is_diffuseur: Set(false),
+        moderator: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(publisher::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    #[allow(clippy::disallowed_methods)]
+    // Passerelle's own row, by its fixed name: public, like every publisher.
+    let id = publisher::Entity::find()
+        .filter(publisher::Column::Name.eq(LOCAL_PUBLISHER))
+        .one(txn)
+        .await?
+        .map(|p| p.id)
+        .ok_or_else(|| DbErr::RecordNotFound(LOCAL_PUBLISHER.to_owned()))?;
+    Ok(id)
+}
+
+/// Writes a new mission (a draft, or a copy) with its addresses and its first event, as
+/// Passerelle's own.
 async fn insert_mission<C: ConnectionTrait>(
     txn: &C,
-    publisher_id: i64,
     organization: (i64, String),
     m: &normalize::Mission,
     event: mission_event::ActiveModel,
 ) -> Result<i64, DbErr> {
     let now = passerelle_entities::time::now();
+    let publisher_id = local_publisher(txn).await?;
     let mut model = import::mission_model(publisher_id, m, Some(&organization), 0, now);
     model.status = Set(DbStatus::Draft);
     model.status_comment = Set(None);
@@ -665,7 +720,7 @@ impl MissionMutation {
                 });
             }
         };
-        let Some((publisher_id, name)) = organization_name(ctx, db, organization_id).await? else {
+        let Some((_, name)) = organization_name(ctx, db, organization_id).await? else {
             return Err(ApiError::not_found(
                 "organization",
                 organization_id.to_string(),
@@ -684,7 +739,6 @@ impl MissionMutation {
         let txn = db.begin().await?;
         let id = insert_mission(
             &txn,
-            publisher_id,
             (organization_id, name),
             &normalised,
             mission_event::event(0, &actor, "CREATED", None, Some(DbStatus::Draft), None),
@@ -745,6 +799,8 @@ impl MissionMutation {
         model.content_hash = sea_orm::ActiveValue::NotSet;
         model.posted_at = sea_orm::ActiveValue::NotSet;
         model.client_id = sea_orm::ActiveValue::NotSet;
+        model.publisher_id = sea_orm::ActiveValue::NotSet;
+        model.deleted_at = sea_orm::ActiveValue::NotSet;
         let actor = scope::actor(ctx).name;
         let txn = db.begin().await?;
         let updated = mission::Entity::update_many()
@@ -755,13 +811,12 @@ impl MissionMutation {
             )
             .filter(mission::Column::Id.eq(m.id))
             .filter(mission::Column::Version.eq(m.version))
+            .filter(mission::Column::DeletedAt.is_null())
             .exec(&txn)
             .await?;
         if updated.rows_affected != 1 {
             txn.rollback().await?;
-            let now = reread(ctx, db, m.id).await?;
-            let version = now.version;
-            return Ok(MissionPayload::refused(Some(now), vec![conflict(version)]));
+            return conflicted(ctx, db, &input.id, m.id).await;
         }
         mission_address::Entity::delete_many()
             .filter(mission_address::Column::MissionId.eq(m.id))
@@ -851,7 +906,6 @@ impl MissionMutation {
         let txn = db.begin().await?;
         let id = insert_mission(
             &txn,
-            m.publisher_id,
             organization,
             &normalised,
             mission_event::event(
@@ -956,13 +1010,12 @@ async fn act(
         .filter(mission::Column::Id.eq(m.id))
         .filter(mission::Column::Version.eq(m.version))
         .filter(mission::Column::Status.eq(m.status))
+        .filter(mission::Column::DeletedAt.is_null())
         .exec(&txn)
         .await?;
     if updated.rows_affected != 1 {
         txn.rollback().await?;
-        let now = reread(ctx, db, m.id).await?;
-        let version = now.version;
-        return Ok(MissionPayload::refused(Some(now), vec![conflict(version)]));
+        return conflicted(ctx, db, &id, m.id).await;
     }
     mission_event::event(
         m.id,

@@ -322,6 +322,65 @@ async fn a_structure_takes_its_mission_from_draft_to_validated_and_the_history_t
 }
 
 #[tokio::test]
+async fn missions_written_in_passerelle_are_no_partners_to_import_push_or_read() {
+    let (app, w, database, conn) = start("writes-ownership", test_settings()).await;
+    let created = mutate(
+        &app,
+        &As::user(STAFF),
+        "mutation($i: CreateMissionInput!) { createMission(input: $i) { mission { id clientId publisher { name } } userErrors { code } } }",
+        json!({ "i": { "title": "Brouillon de la structure" } }),
+    )
+    .await;
+    let id = created["mission"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["mission"]["publisher"]["name"], "Passerelle");
+    // OAlpha's partner imports a feed that does not hold it: nothing of it is deleted.
+    let feed = "<source><mission><clientId>alpha-feed-1</clientId><title>Du flux</title><description>Une mission.</description><applicationUrl>https://e.org/1</applicationUrl></mission></source>";
+    let report = passerelle_ingest::import::import_feed(
+        &conn,
+        w.id("PAlpha"),
+        std::io::Cursor::new(feed.as_bytes().to_vec()),
+        Default::default(),
+    )
+    .await
+    .expect("import");
+    assert!(
+        report.deleted > 0,
+        "the feed did delete Alpha's own missions"
+    );
+    let still = app
+        .data_as(
+            &As::user(STAFF),
+            &format!("{{ mission(id: \"{id}\") {{ status }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(still["mission"]["status"], "DRAFT");
+    // Nor does Alpha read the draft, or reach it by its client id.
+    let body = app
+        .gql_as(
+            &As::Key(w.key.clone()),
+            &format!("{{ mission(id: \"{id}\") {{ id }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "NOT_FOUND");
+    let client_id = created["mission"]["clientId"].as_str().expect("client id");
+    let deleted = app
+        .data_as(
+            &As::Key(w.key.clone()),
+            "mutation($i: DeleteMissionsInput!) { deleteMissions(input: $i) { results { result } } }",
+            json!({ "i": { "clientIds": [client_id] } }),
+        )
+        .await;
+    assert_eq!(
+        deleted["deleteMissions"]["results"][0]["result"],
+        "NOT_FOUND"
+    );
+    app.stop().await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
 async fn every_state_refuses_an_illegal_move_and_allows_its_legal_ones() {
     let (app, w, database, conn) = start("writes-transitions", test_settings()).await;
     let (alpha, oa) = (w.id("PAlpha"), w.id("OAlpha"));

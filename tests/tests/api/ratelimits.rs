@@ -182,6 +182,16 @@ async fn guessed_keys_count_against_the_address_and_forwarded_addresses_need_a_t
     assert_eq!(send(&app, &As::Anonymous, &second).await.0, 200);
     assert_eq!(send(&app, &As::Anonymous, &first).await.0, 429);
     assert_eq!(send(&app, &As::Anonymous, &second).await.0, 429);
+    // A client's forged line before the proxy's own line is not believed either.
+    let two_lines = [
+        ("x-forwarded-for", "192.0.2.77"),
+        ("x-forwarded-for", "203.0.113.1"),
+    ];
+    assert_eq!(
+        send(&app, &As::Anonymous, &two_lines).await.0,
+        429,
+        "read as 203.0.113.1, whose bucket is spent"
+    );
     app.stop().await;
     database.drop_database().await;
 }
