@@ -206,6 +206,22 @@ pub struct Shared {
 /// The demo's admin.
 pub const DEMO_ADMIN: &str = "admin@passerelle.example";
 
+/// Who runs an example query of `examples/queries/`: its `# viewer: EMAIL` line (a demo user's
+/// token), `# viewer: key PUBLISHER` (the shared server's demo key), or anonymous.
+pub fn example_viewer(document: &str) -> As {
+    match document
+        .lines()
+        .find_map(|l| l.strip_prefix("# viewer: "))
+        .map(str::trim)
+    {
+        None => As::Anonymous,
+        Some(v) => match v.strip_prefix("key ") {
+            Some(publisher) => demo_key(publisher),
+            None => As::user(v),
+        },
+    }
+}
+
 /// The shared server's API key of a publisher.
 pub fn demo_key(publisher: &str) -> As {
     shared()

@@ -2,7 +2,7 @@
 //! readiness, request limits, and the example queries of the README.
 use serde_json::{Value, json};
 
-use crate::helpers::{As, demo_key, error_code, shared_app};
+use crate::helpers::{error_code, shared_app};
 
 #[tokio::test]
 async fn request_errors_are_400_under_graphql_response_json_and_200_under_json() {
@@ -279,17 +279,7 @@ async fn every_example_query_runs_against_the_demo_data() {
             .unwrap_or(json!({}));
         // `# viewer: EMAIL` runs it with a demo user's token, `# viewer: key PUBLISHER` with a
         // demo publisher's key; without one, anonymously.
-        let who = match query
-            .lines()
-            .find_map(|l| l.strip_prefix("# viewer: "))
-            .map(str::trim)
-        {
-            None => As::Anonymous,
-            Some(v) => match v.strip_prefix("key ") {
-                Some(publisher) => demo_key(publisher),
-                None => As::user(v),
-            },
-        };
+        let who = crate::helpers::example_viewer(&query);
         let data = app.data_as(&who, &query, variables).await;
         let first = data
             .as_object()

@@ -9,7 +9,8 @@ use passerelle::documents::{Manifest, PersistedMode, sha256_hex};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    As, DEMO_ADMIN, StatementCounter, TestApp, demo_key, error_code, shared_db, test_settings,
+    As, DEMO_ADMIN, StatementCounter, TestApp, demo_key, error_code, example_viewer, shared_db,
+    test_settings,
 };
 
 fn examples_dir() -> PathBuf {
@@ -44,21 +45,6 @@ async fn get(app: &TestApp, params: &[(&str, String)]) -> (u16, Value) {
         .await
         .expect("send");
     (res.status().as_u16(), res.json().await.expect("json"))
-}
-
-/// Who runs an example: its `# viewer:` line, as the examples' own test reads it.
-fn viewer_of(document: &str) -> As {
-    match document
-        .lines()
-        .find_map(|l| l.strip_prefix("# viewer: "))
-        .map(str::trim)
-    {
-        None => As::Anonymous,
-        Some(v) => match v.strip_prefix("key ") {
-            Some(publisher) => demo_key(publisher),
-            None => As::user(v),
-        },
-    }
 }
 
 /// A server over the shared demo data with `settings`, and a statement counter on it.
@@ -106,7 +92,7 @@ async fn required_mode_serves_every_example_by_id_and_nothing_else_to_those_who_
             .unwrap_or(json!({}));
         let (status, body) = post(
             &app,
-            &viewer_of(&document),
+            &example_viewer(&document),
             json!({ "documentId": format!("sha256:{}", sha256_hex(&document)), "variables": variables }),
         )
         .await;
