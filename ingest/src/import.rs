@@ -74,6 +74,7 @@ struct Stored {
     /// The fingerprint of the content last imported (none for missions from elsewhere).
     hash: Option<u64>,
     deleted: bool,
+    status: MissionStatus,
 }
 
 /// Rows read at a time when loading what is stored: the transient memory stays bounded.
@@ -94,19 +95,26 @@ async fn load_stored<C: ConnectionTrait>(
                 mission::Column::ClientId,
                 mission::Column::ContentHash,
                 mission::Column::DeletedAt,
+                mission::Column::Status,
             ])
             .filter(mission::Column::PublisherId.eq(publisher_id))
             .filter(mission::Column::Id.gt(after))
             .order_by_asc(mission::Column::Id)
             .limit(LOAD_PAGE)
-            .into_tuple::<(i64, String, Option<String>, Option<DateTime<Utc>>)>()
+            .into_tuple::<(
+                i64,
+                String,
+                Option<String>,
+                Option<DateTime<Utc>>,
+                MissionStatus,
+            )>()
             .all(db)
             .await?;
         let Some(last) = page.last().map(|row| row.0) else {
             break;
         };
         let full = page.len() as u64 == LOAD_PAGE;
-        for (id, client, hash, deleted_at) in page {
+        for (id, client, hash, deleted_at, status) in page {
             let hash = hash.and_then(|h: String| u64::from_str_radix(&h, 16).ok());
             stored.insert(
                 client,
@@ -114,6 +122,7 @@ async fn load_stored<C: ConnectionTrait>(
                     id,
                     hash,
                     deleted: deleted_at.is_some(),
+                    status,
                 },
             );
         }
@@ -403,10 +412,11 @@ fn classify(
             report.unchanged += u64::from(valid);
             None
         }
-        Class::Changed(id) => {
+        Class::Changed(id, was) => {
             report.updated += u64::from(valid);
             Some(Work::Changed(Changed {
                 id,
+                was,
                 pending: Pending { mission: m, hash },
             }))
         }
@@ -420,7 +430,8 @@ fn classify(
 /// Where a normalised mission stands against what is stored.
 enum Class {
     New,
-    Changed(i64),
+    /// The stored mission's id and status.
+    Changed(i64, MissionStatus),
     Unchanged,
 }
 
@@ -431,13 +442,15 @@ fn class_of(m: &Mission, hash: u64, existing: &HashMap<String, Stored>) -> Class
             deleted: false,
             ..
         }) if *old == hash => Class::Unchanged,
-        Some(Stored { id, .. }) => Class::Changed(*id),
+        Some(Stored { id, status, .. }) => Class::Changed(*id, *status),
         None => Class::New,
     }
 }
 
 /// A stored mission whose feed content changed.
 struct Changed {
+    /// Its status before: CANCELLED and ARCHIVED stay (a moderator or Passerelle put them so).
+    was: MissionStatus,
     id: i64,
     pending: Pending,
 }
@@ -950,6 +963,7 @@ async fn update_missions<C: ConnectionTrait>(
     if changed.is_empty() {
         return Ok(());
     }
+    let mut events = Vec::new();
     for c in changed.iter() {
         let org = organizations
             .upsert(db, publisher_id, &c.pending.mission, now)
@@ -962,6 +976,26 @@ async fn update_missions<C: ConnectionTrait>(
             now,
         );
         model.id = Set(c.id);
+        let kept = matches!(c.was, MissionStatus::Cancelled | MissionStatus::Archived);
+        if kept {
+            model.status = sea_orm::ActiveValue::NotSet;
+            model.status_comment = sea_orm::ActiveValue::NotSet;
+        }
+        let to = if c.pending.mission.violations.is_empty() {
+            MissionStatus::Validated
+        } else {
+            MissionStatus::Refused
+        };
+        if !kept && to != c.was {
+            events.push(passerelle_entities::mission_event::event(
+                c.id,
+                &format!("publisher:{publisher_id}"),
+                "PUBLISHED",
+                Some(c.was),
+                Some(to),
+                None,
+            ));
+        }
         mission::Entity::update_many()
             .set(model)
             .col_expr(
@@ -984,6 +1018,11 @@ async fn update_missions<C: ConnectionTrait>(
         .flat_map(|c| address_models(c.id, &c.pending.mission))
         .collect();
     insert_addresses(db, addresses).await?;
+    if !events.is_empty() {
+        passerelle_entities::mission_event::Entity::insert_many(events)
+            .exec_without_returning(db)
+            .await?;
+    }
     changed.clear();
     Ok(())
 }
@@ -1106,19 +1145,27 @@ pub async fn push_missions(
                 mission::Column::ClientId,
                 mission::Column::ContentHash,
                 mission::Column::DeletedAt,
+                mission::Column::Status,
             ])
             .filter(mission::Column::PublisherId.eq(publisher_id))
             .filter(mission::Column::ClientId.is_in(chunk.iter().cloned()))
-            .into_tuple::<(i64, String, Option<String>, Option<DateTime<Utc>>)>()
+            .into_tuple::<(
+                i64,
+                String,
+                Option<String>,
+                Option<DateTime<Utc>>,
+                MissionStatus,
+            )>()
             .all(txn)
             .await?;
-        for (id, client, hash, deleted_at) in rows {
+        for (id, client, hash, deleted_at, status) in rows {
             existing.insert(
                 client,
                 Stored {
                     id,
                     hash: hash.and_then(|h| u64::from_str_radix(&h, 16).ok()),
                     deleted: deleted_at.is_some(),
+                    status,
                 },
             );
         }
@@ -1151,9 +1198,10 @@ pub async fn push_missions(
             let hash = fingerprint(&content_text(&m));
             match class_of(&m, hash, &existing) {
                 Class::Unchanged => PushResult::Unchanged,
-                Class::Changed(id) => {
+                Class::Changed(id, was) => {
                     changed.push(Changed {
                         id,
+                        was,
                         pending: Pending { mission: m, hash },
                     });
                     PushResult::Updated

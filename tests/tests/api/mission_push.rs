@@ -371,3 +371,74 @@ async fn a_push_during_an_import_of_the_same_publisher_is_a_conflict_to_retry() 
     app.stop().await;
     database.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_cancelled_mission_stays_cancelled_when_its_partner_pushes_it_again() {
+    let (app, w, database, _) = start("push-sticky").await;
+    let partner = As::Key(w.key.clone());
+    let body = push(
+        &app,
+        &partner,
+        vec![pushed(1, "Maraude"), pushed(2, "Collecte")],
+        None,
+    )
+    .await;
+    let first = payload(&body);
+    let cancelled = first["results"][0]["mission"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let refused = first["results"][1]["mission"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The referent of the Rhône cancels the first one (its address is in Lyon).
+    let cancel = app
+        .data_as(
+            &As::user("referent69@test.example"),
+            "mutation($i: MissionActionInput!) { cancelMission(input: $i) { mission { status } userErrors { code } } }",
+            json!({ "i": { "id": cancelled, "comment": "Doublon d'une autre mission." } }),
+        )
+        .await;
+    assert_eq!(
+        cancel["cancelMission"]["mission"]["status"], "CANCELLED",
+        "{cancel}"
+    );
+    let mut again = vec![pushed(1, "Maraude du soir"), pushed(2, "Collecte")];
+    again[1]["places"] = json!(0);
+    let body = push(&app, &partner, again, None).await;
+    let second = payload(&body);
+    assert_eq!(second["results"][0]["result"], "UPDATED");
+    assert_eq!(
+        second["results"][0]["mission"]["status"], "CANCELLED",
+        "a moderator's cancellation stays"
+    );
+    assert_eq!(second["results"][1]["mission"]["status"], "REFUSED");
+    let history = app
+        .data_as(
+            &As::user("admin@test.example"),
+            &format!("{{ a: mission(id: \"{cancelled}\") {{ history {{ action }} }} b: mission(id: \"{refused}\") {{ history {{ action fromStatus toStatus actor }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let actions: Vec<&str> = history["a"]["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["CANCEL"], "the push moved no status");
+    let b = &history["b"]["history"][0];
+    assert_eq!(
+        (
+            b["action"].as_str(),
+            b["fromStatus"].as_str(),
+            b["toStatus"].as_str()
+        ),
+        (Some("PUBLISHED"), Some("VALIDATED"), Some("REFUSED")),
+        "{history}"
+    );
+    assert_eq!(b["actor"], format!("publisher:{}", w.id("PAlpha")));
+    app.stop().await;
+    database.drop_database().await;
+}
