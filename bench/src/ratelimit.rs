@@ -78,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         address: 1_000_000_000,
         key: 1_000_000_000,
         user: 1_000_000_000,
+        auth_failures: 1_000_000_000,
     };
     let mut backends = vec![("memory", Arc::new(RateLimiter::new(limits, None)?))];
     if let Some(url) = &args.redis {

@@ -192,6 +192,9 @@ pub struct SettingArgs {
     /// Requests per minute of one person signed in; 0: no limit [default: 1200]
     #[arg(long, global = true, env = "PASSERELLE_RATE_LIMIT_USER")]
     pub rate_limit_user: Option<u32>,
+    /// Refused credentials per minute from one client address, after which its requests with credentials are refused unchecked; 0: no limit [default: 30]
+    #[arg(long, global = true, env = "PASSERELLE_RATE_LIMIT_AUTH_FAILURES")]
+    pub rate_limit_auth_failures: Option<u32>,
     /// A proxy (address or network, e.g. 10.0.0.0/8) whose X-Forwarded-For is believed
     /// (repeat, or comma-separated in the environment) [default: none]
     #[arg(
@@ -309,6 +312,7 @@ struct FileSettings {
     rate_limit_address: Option<u32>,
     rate_limit_key: Option<u32>,
     rate_limit_user: Option<u32>,
+    rate_limit_auth_failures: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
     redis_url: Option<String>,
     redis_key_prefix: Option<String>,
@@ -573,6 +577,10 @@ impl Settings {
                     .rate_limit_user
                     .or(file.rate_limit_user)
                     .unwrap_or(d.rate_limits.user),
+                auth_failures: args
+                    .rate_limit_auth_failures
+                    .or(file.rate_limit_auth_failures)
+                    .unwrap_or(d.rate_limits.auth_failures),
             },
             trusted_proxies: args
                 .trusted_proxies

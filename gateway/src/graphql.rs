@@ -293,15 +293,29 @@ async fn execute(
         &state.trusted_proxies,
     )
     .map(|ip| ip.to_string());
+    // An address that has sent too many refused credentials is refused before the next ones
+    // are checked, valid or not: guessing costs no lookup and learns nothing.
+    let failures = address
+        .as_deref()
+        .filter(|_| carries_credentials(headers))
+        .map(|a| match Subject::address(a) {
+            Subject::Address(a) => Subject::AuthFailures(a),
+            other => other,
+        });
+    if let Some(subject) = &failures {
+        match state.limiter.peek(subject).await {
+            Decision::Limited(quota) => return rate_limited(quota),
+            Decision::Unavailable => return rate_limit_unavailable(),
+            Decision::Allowed(_) => {}
+        }
+    }
     let viewer = match state.auth.authenticate(headers).await {
         Ok(viewer) => viewer,
         Err(refused) => {
-            // Guessing credentials counts against the address, as anonymous requests do.
-            if let Some(address) = &address
-                && let Decision::Limited(quota) =
-                    state.limiter.check(&Subject::address(address)).await
+            if let Some(subject) = &failures
+                && refused.is_client_fault()
             {
-                return rate_limited(quota);
+                state.limiter.check(subject).await;
             }
             return refused.into_response();
         }
@@ -311,13 +325,7 @@ async fn execute(
         Some(subject) => match state.limiter.check(&subject).await {
             Decision::Allowed(quota) => quota,
             Decision::Limited(quota) => return rate_limited(quota),
-            Decision::Unavailable => {
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "RATE_LIMIT_UNAVAILABLE",
-                    "rate limits cannot be checked right now; retry in a moment",
-                );
-            }
+            Decision::Unavailable => return rate_limit_unavailable(),
         },
     };
     let explorer = matches!(viewer.access.kind(), Kind::Analyst | Kind::Admin);
@@ -438,6 +446,23 @@ fn with_quota(mut res: HttpResponse, quota: Option<Quota>) -> HttpResponse {
         }
     }
     res
+}
+
+/// Whether a request carries credentials (a key or a token), right or wrong.
+fn carries_credentials(headers: &HeaderMap) -> bool {
+    crate::auth::KEY_HEADERS
+        .iter()
+        .any(|h| headers.contains_key(*h))
+        || headers.contains_key(header::AUTHORIZATION)
+}
+
+/// `503`: Redis cannot be reached and rate limits fail closed.
+fn rate_limit_unavailable() -> HttpResponse {
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "RATE_LIMIT_UNAVAILABLE",
+        "rate limits cannot be checked right now; retry in a moment",
+    )
 }
 
 /// `429`: over the caller's rate limit, with when to come back.

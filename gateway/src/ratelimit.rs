@@ -49,6 +49,9 @@ pub struct RateLimits {
     pub key: u32,
     /// Per person signed in.
     pub user: u32,
+    /// Refused credentials per client address; once spent, requests with credentials from the
+    /// address are refused before they are checked (a valid key too: no oracle for guessing).
+    pub auth_failures: u32,
 }
 
 impl RateLimits {
@@ -57,6 +60,7 @@ impl RateLimits {
         address: 0,
         key: 0,
         user: 0,
+        auth_failures: 0,
     };
 }
 
@@ -66,6 +70,7 @@ impl Default for RateLimits {
             address: 600,
             key: 3_000,
             user: 1_200,
+            auth_failures: 30,
         }
     }
 }
@@ -74,6 +79,8 @@ impl Default for RateLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     Address(String),
+    /// The refused credentials of an address.
+    AuthFailures(String),
     Key(i64),
     User(i64),
 }
@@ -107,6 +114,7 @@ impl Subject {
     fn bucket(&self) -> String {
         match self {
             Subject::Address(a) => format!("address:{a}"),
+            Subject::AuthFailures(a) => format!("authfail:{a}"),
             Subject::Key(id) => format!("key:{id}"),
             Subject::User(id) => format!("user:{id}"),
         }
@@ -115,6 +123,7 @@ impl Subject {
     fn limit(&self, limits: &RateLimits) -> u32 {
         match self {
             Subject::Address(_) => limits.address,
+            Subject::AuthFailures(_) => limits.auth_failures,
             Subject::Key(_) => limits.key,
             Subject::User(_) => limits.user,
         }
@@ -183,11 +192,11 @@ struct Memory {
 }
 
 impl Memory {
-    fn take(&self, bucket: String, limit: u32) -> Quota {
+    fn take(&self, bucket: String, limit: u32, peek: bool) -> Quota {
         let now = i64::try_from(self.start.elapsed().as_micros()).unwrap_or(i64::MAX / 2);
         let mut tats = self.tats.lock().unwrap_or_else(|e| e.into_inner());
         let (new_tat, quota) = gcra(now, tats.get(&bucket).copied(), limit);
-        if let Some(tat) = new_tat {
+        if let Some(tat) = new_tat.filter(|_| !peek) {
             if tats.len() >= MEMORY_BUCKETS && !tats.contains_key(&bucket) {
                 // A full bucket is the same as none: drop those.
                 tats.retain(|_, t| *t > now);
@@ -206,7 +215,8 @@ impl Memory {
 }
 
 /// The GCRA check as one Redis script, on Redis's clock, so that instances share buckets even
-/// when their clocks drift. Returns `{allowed, remaining, reset_us, retry_after_us}`.
+/// when their clocks drift; with `ARGV[3] == 1` it only looks (nothing counted). Returns
+/// `{allowed, remaining, reset_us, retry_after_us}`.
 const REDIS_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -219,7 +229,9 @@ local allow_at = new_tat - limit * interval
 if now < allow_at then
   return {0, 0, tat - now, allow_at - now}
 end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+if ARGV[3] ~= '1' then
+  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+end
 return {1, math.floor((now - allow_at) / interval), new_tat - now, 0}
 ";
 
@@ -272,12 +284,12 @@ impl Redis {
         error
     }
 
-    async fn take(&self, bucket: &str, limit: u32) -> Result<Quota, String> {
+    async fn take(&self, bucket: &str, limit: u32, peek: bool) -> Result<Quota, String> {
         let mut conn = self.connection().await?;
         let interval = (WINDOW_US / i64::from(limit.max(1))).max(1);
         let key = format!("{}ratelimit:{bucket}", self.prefix);
         let mut invocation = self.script.key(key);
-        invocation.arg(interval).arg(limit);
+        invocation.arg(interval).arg(limit).arg(u8::from(peek));
         let call = invocation.invoke_async::<Vec<i64>>(&mut conn);
         let answer = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(answer)) => answer,
@@ -389,14 +401,23 @@ impl RateLimiter {
 
     /// Counts one request of `subject`.
     pub async fn check(&self, subject: &Subject) -> Decision {
+        self.decide(subject, false).await
+    }
+
+    /// Whether `subject` could make one more request now, without counting one.
+    pub async fn peek(&self, subject: &Subject) -> Decision {
+        self.decide(subject, true).await
+    }
+
+    async fn decide(&self, subject: &Subject, peek: bool) -> Decision {
         let limit = subject.limit(&self.limits);
         if limit == 0 {
             return Decision::Allowed(None);
         }
         let bucket = subject.bucket();
         let quota = match &self.backend {
-            Backend::Memory(memory) => memory.take(bucket, limit),
-            Backend::Redis(redis) => match redis.take(&bucket, limit).await {
+            Backend::Memory(memory) => memory.take(bucket, limit, peek),
+            Backend::Redis(redis) => match redis.take(&bucket, limit, peek).await {
                 Ok(quota) => quota,
                 Err(error) => {
                     redis.warn(&error, self.failure);
@@ -570,6 +591,7 @@ mod tests {
                 address: 2,
                 key: 1,
                 user: 0,
+                auth_failures: 1,
             },
             None,
         )
@@ -588,6 +610,15 @@ mod tests {
                 Decision::Allowed(Some(_))
             ));
             assert!(matches!(limiter.check(&a).await, Decision::Limited(_)));
+            let f = Subject::AuthFailures("192.0.2.1".into());
+            for _ in 0..3 {
+                assert!(
+                    matches!(limiter.peek(&f).await, Decision::Allowed(Some(_))),
+                    "looking counts nothing"
+                );
+            }
+            assert!(matches!(limiter.check(&f).await, Decision::Allowed(_)));
+            assert!(matches!(limiter.peek(&f).await, Decision::Limited(_)));
             let k = Subject::Key(1);
             assert!(matches!(limiter.check(&k).await, Decision::Allowed(_)));
             assert!(matches!(limiter.check(&k).await, Decision::Limited(_)));

@@ -1289,6 +1289,7 @@ async fn two_gateway_processes_share_their_rate_limits_through_redis() {
             .env("PASSERELLE_REDIS_KEY_PREFIX", &prefix)
             .env("PASSERELLE_RATE_LIMIT_ADDRESS", "3")
             .env("PASSERELLE_RATE_LIMIT_KEY", "4")
+            .env("PASSERELLE_RATE_LIMIT_AUTH_FAILURES", "2")
             .env("PASSERELLE_SCHEDULER", "false")
             .env("PASSERELLE_GEOCODER_URL", "off")
             .env("PASSERELLE_LOG", "warn")
@@ -1342,6 +1343,12 @@ async fn two_gateway_processes_share_their_rate_limits_through_redis() {
         assert_eq!(send(base.clone(), None).await.0, 200);
     }
     assert_eq!(send(a.clone(), None).await.0, 429);
+    // Two wrong keys, one on each process, spend the address's allowance of refusals: the
+    // next key is not even checked, on either.
+    let wrong = Some(format!("pk_0123456789ab.{}", "A".repeat(43)));
+    assert_eq!(send(a.clone(), wrong.clone()).await.0, 401);
+    assert_eq!(send(b.clone(), wrong.clone()).await.0, 401);
+    assert_eq!(send(a.clone(), wrong).await.0, 429);
     for child in [&mut first, &mut second] {
         child.kill().ok();
         child.wait().ok();

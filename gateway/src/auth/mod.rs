@@ -48,6 +48,15 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Whether the caller sent wrong credentials (401, 403), rather than our side or the
+    /// identity provider failing: what counts as a guess.
+    pub fn is_client_fault(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Unauthenticated { .. } | AuthError::UnknownUser
+        )
+    }
+
     fn token(e: &TokenError) -> AuthError {
         match e {
             TokenError::IssuerUnreachable => AuthError::Unavailable {

@@ -109,6 +109,8 @@ async fn server_with(db: DatabaseConnection, jwks_url: &str, min_refresh: u64) -
         jwt_issuer: ISSUER.to_owned(),
         jwt_audience: AUDIENCE.to_owned(),
         jwks_min_refresh_secs: min_refresh,
+        // These tests send many refused tokens from one address on purpose.
+        rate_limits: passerelle::ratelimit::RateLimits::OFF,
         ..Settings::default()
     };
     TestApp::start(db, settings).await

@@ -76,6 +76,7 @@ async fn each_caller_has_its_own_bucket_and_the_one_over_it_gets_429_before_any_
             address: 3,
             key: 2,
             user: 1,
+            auth_failures: 0,
         },
         ..test_settings()
     };
@@ -133,13 +134,16 @@ async fn each_caller_has_its_own_bucket_and_the_one_over_it_gets_429_before_any_
 }
 
 #[tokio::test]
-async fn guessed_keys_count_against_the_address_and_forwarded_addresses_need_a_trusted_proxy() {
-    let (database, conn, _, _) = world("ratelimits-address").await;
+async fn guessed_keys_are_stopped_per_address_and_forwarded_addresses_need_a_trusted_proxy() {
+    let (database, mut conn, alpha, _) = world("ratelimits-address").await;
+    let counter = StatementCounter::default();
+    counter.attach(&mut conn);
     let settings = Settings {
         rate_limits: RateLimits {
             address: 2,
             key: 100,
             user: 100,
+            auth_failures: 2,
         },
         ..test_settings()
     };
@@ -152,13 +156,23 @@ async fn guessed_keys_count_against_the_address_and_forwarded_addresses_need_a_t
             (401, "UNAUTHENTICATED")
         );
     }
-    let (status, _, body) = send(&app, &guess, &[]).await;
+    counter.take();
+    let (status, headers, body) = send(&app, &guess, &[]).await;
     assert_eq!(
         (status, error_code(&body).as_str()),
         (429, "RATE_LIMITED"),
         "the third guess is not even checked"
     );
-    // Without a trusted proxy, X-Forwarded-For changes nothing: the address is spent.
+    assert!(headers.get("retry-after").is_some());
+    // Nor is a right key from the same address: a guesser cannot tell a hit from a miss.
+    let (status, _, _) = send(&app, &As::Key(alpha), &[]).await;
+    assert_eq!(status, 429);
+    assert_eq!(counter.take(), 0, "no credential was looked up");
+    // Anonymous requests have their own bucket per address; without a trusted proxy,
+    // X-Forwarded-For changes nothing.
+    for _ in 0..2 {
+        assert_eq!(send(&app, &As::Anonymous, &[]).await.0, 200);
+    }
     let (status, _, _) = send(&app, &As::Anonymous, &[("x-forwarded-for", "203.0.113.5")]).await;
     assert_eq!(status, 429, "a client cannot pick its address");
     app.stop().await;
@@ -169,6 +183,7 @@ async fn guessed_keys_count_against_the_address_and_forwarded_addresses_need_a_t
             address: 1,
             key: 100,
             user: 100,
+            auth_failures: 0,
         },
         trusted_proxies: vec!["127.0.0.1".parse().expect("net")],
         ..test_settings()
@@ -205,6 +220,7 @@ async fn redis_down_fails_open_or_closed_as_configured_and_never_500() {
             address: 1,
             key: 1,
             user: 1,
+            auth_failures: 1,
         },
         redis_url: Some("redis://127.0.0.1:1/0".to_owned().into()),
         rate_limit_redis_failure: failure,
