@@ -298,10 +298,7 @@ async fn execute(
     let failures = address
         .as_deref()
         .filter(|_| carries_credentials(headers))
-        .map(|a| match Subject::address(a) {
-            Subject::Address(a) => Subject::AuthFailures(a),
-            other => other,
-        });
+        .map(Subject::auth_failures);
     if let Some(subject) = &failures {
         match state.limiter.peek(subject).await {
             Decision::Limited(quota) => return rate_limited(quota),

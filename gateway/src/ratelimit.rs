@@ -111,6 +111,14 @@ impl Subject {
         }
     }
 
+    /// The refused credentials of a client address (an IPv6 address by its /64).
+    pub fn auth_failures(address: &str) -> Subject {
+        match Subject::address(address) {
+            Subject::Address(a) => Subject::AuthFailures(a),
+            other => other,
+        }
+    }
+
     fn bucket(&self) -> String {
         match self {
             Subject::Address(a) => format!("address:{a}"),

@@ -88,50 +88,63 @@ async fn load_stored<C: ConnectionTrait>(
     let mut stored = HashMap::new();
     let mut after = i64::MIN;
     loop {
-        let page = mission::Entity::find()
-            .select_only()
-            .columns([
-                mission::Column::Id,
-                mission::Column::ClientId,
-                mission::Column::ContentHash,
-                mission::Column::DeletedAt,
-                mission::Column::Status,
-            ])
-            .filter(mission::Column::PublisherId.eq(publisher_id))
-            .filter(mission::Column::Id.gt(after))
-            .order_by_asc(mission::Column::Id)
-            .limit(LOAD_PAGE)
-            .into_tuple::<(
-                i64,
-                String,
-                Option<String>,
-                Option<DateTime<Utc>>,
-                MissionStatus,
-            )>()
-            .all(db)
-            .await?;
-        let Some(last) = page.last().map(|row| row.0) else {
+        let page = stored_rows(db, publisher_id, |q| {
+            q.filter(mission::Column::Id.gt(after))
+                .order_by_asc(mission::Column::Id)
+                .limit(LOAD_PAGE)
+        })
+        .await?;
+        let Some(last) = page.iter().map(|(_, s)| s.id).max() else {
             break;
         };
         let full = page.len() as u64 == LOAD_PAGE;
-        for (id, client, hash, deleted_at, status) in page {
-            let hash = hash.and_then(|h: String| u64::from_str_radix(&h, 16).ok());
-            stored.insert(
-                client,
-                Stored {
-                    id,
-                    hash,
-                    deleted: deleted_at.is_some(),
-                    status,
-                },
-            );
-        }
+        stored.extend(page);
         if !full {
             break;
         }
         after = last;
     }
     Ok(stored)
+}
+
+/// The publisher's stored missions that `narrow` selects, as imports and pushes compare them.
+async fn stored_rows<C: ConnectionTrait>(
+    db: &C,
+    publisher_id: i64,
+    narrow: impl FnOnce(sea_orm::Select<mission::Entity>) -> sea_orm::Select<mission::Entity>,
+) -> Result<Vec<(String, Stored)>, DbErr> {
+    let query = mission::Entity::find()
+        .select_only()
+        .columns([
+            mission::Column::Id,
+            mission::Column::ClientId,
+            mission::Column::ContentHash,
+            mission::Column::DeletedAt,
+            mission::Column::Status,
+        ])
+        .filter(mission::Column::PublisherId.eq(publisher_id));
+    let rows = narrow(query)
+        .into_tuple::<(
+            i64,
+            String,
+            Option<String>,
+            Option<DateTime<Utc>>,
+            MissionStatus,
+        )>()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, client, hash, deleted_at, status)| {
+            let stored = Stored {
+                id,
+                hash: hash.and_then(|h| u64::from_str_radix(&h, 16).ok()),
+                deleted: deleted_at.is_some(),
+                status,
+            };
+            (client, stored)
+        })
+        .collect())
 }
 
 /// A stable 64-bit FNV-1a fingerprint (the standard library's hasher may change between
@@ -515,18 +528,7 @@ async fn apply<R: BufRead + Send + 'static>(
     now: DateTime<Utc>,
 ) -> Result<ImportReport, ImportError> {
     let existing = load_stored(txn, publisher_id).await?;
-    let mut organizations = Organizations {
-        ids: organization::Entity::find()
-            .select_only()
-            .columns([organization::Column::ClientId, organization::Column::Id])
-            .filter(organization::Column::PublisherId.eq(publisher_id))
-            .into_tuple::<(String, i64)>()
-            .all(txn)
-            .await?
-            .into_iter()
-            .collect(),
-        written: HashMap::new(),
-    };
+    let mut organizations = Organizations::load(txn, publisher_id).await?;
     let existing = Arc::new(existing);
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
     let mut changed: Vec<Changed> = Vec::with_capacity(BATCH);
@@ -690,6 +692,22 @@ struct Organizations {
 }
 
 impl Organizations {
+    /// The publisher's organizations by client id, none written yet.
+    async fn load<C: ConnectionTrait>(db: &C, publisher_id: i64) -> Result<Self, DbErr> {
+        Ok(Organizations {
+            ids: organization::Entity::find()
+                .select_only()
+                .columns([organization::Column::ClientId, organization::Column::Id])
+                .filter(organization::Column::PublisherId.eq(publisher_id))
+                .into_tuple::<(String, i64)>()
+                .all(db)
+                .await?
+                .into_iter()
+                .collect(),
+            written: HashMap::new(),
+        })
+    }
+
     /// Writes the organizations of `missions` not yet written by this run: the new ones in one
     /// statement, the known ones one by one.
     async fn write_all<C: ConnectionTrait>(
@@ -1138,50 +1156,14 @@ pub async fn push_missions(
         .collect();
     let mut existing: HashMap<String, Stored> = HashMap::new();
     for chunk in keys.chunks(BATCH) {
-        let rows = mission::Entity::find()
-            .select_only()
-            .columns([
-                mission::Column::Id,
-                mission::Column::ClientId,
-                mission::Column::ContentHash,
-                mission::Column::DeletedAt,
-                mission::Column::Status,
-            ])
-            .filter(mission::Column::PublisherId.eq(publisher_id))
-            .filter(mission::Column::ClientId.is_in(chunk.iter().cloned()))
-            .into_tuple::<(
-                i64,
-                String,
-                Option<String>,
-                Option<DateTime<Utc>>,
-                MissionStatus,
-            )>()
-            .all(txn)
-            .await?;
-        for (id, client, hash, deleted_at, status) in rows {
-            existing.insert(
-                client,
-                Stored {
-                    id,
-                    hash: hash.and_then(|h| u64::from_str_radix(&h, 16).ok()),
-                    deleted: deleted_at.is_some(),
-                    status,
-                },
-            );
-        }
+        existing.extend(
+            stored_rows(txn, publisher_id, |q| {
+                q.filter(mission::Column::ClientId.is_in(chunk.iter().cloned()))
+            })
+            .await?,
+        );
     }
-    let mut organizations = Organizations {
-        ids: organization::Entity::find()
-            .select_only()
-            .columns([organization::Column::ClientId, organization::Column::Id])
-            .filter(organization::Column::PublisherId.eq(publisher_id))
-            .into_tuple::<(String, i64)>()
-            .all(txn)
-            .await?
-            .into_iter()
-            .collect(),
-        written: HashMap::new(),
-    };
+    let mut organizations = Organizations::load(txn, publisher_id).await?;
     let mut seen = HashSet::new();
     let mut outcomes = Vec::with_capacity(normalised.len());
     let mut batch: Vec<Pending> = Vec::new();

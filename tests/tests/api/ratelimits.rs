@@ -242,6 +242,13 @@ async fn redis_down_fails_open_or_closed_as_configured_and_never_500() {
         (503, "RATE_LIMIT_UNAVAILABLE"),
         "{body}"
     );
+    // With credentials too: their refusals' allowance cannot be read either.
+    let (status, _, body) = send(&app, &As::user("analyst@test.example"), &[]).await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (503, "RATE_LIMIT_UNAVAILABLE"),
+        "{body}"
+    );
     app.stop().await;
     database.drop_database().await;
 }
