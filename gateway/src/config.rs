@@ -60,9 +60,6 @@ pub struct SettingArgs {
     /// Connections in the database pool [default: 10]
     #[arg(long, global = true, env = "PASSERELLE_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
-    /// Time a DataLoader gathers keys before it queries, in milliseconds [default: 2]
-    #[arg(long, global = true, env = "PASSERELLE_LOADER_DELAY_MS")]
-    pub loader_delay_ms: Option<u64>,
     /// Time a GraphQL request may take before it is answered with an error, in seconds [default: 30]
     #[arg(long, global = true, env = "PASSERELLE_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
@@ -276,7 +273,6 @@ struct FileSettings {
     max_depth: Option<usize>,
     max_complexity: Option<usize>,
     db_max_connections: Option<u32>,
-    loader_delay_ms: Option<u64>,
     request_timeout_secs: Option<u64>,
     feed_max_bytes: Option<u64>,
     feed_timeout_secs: Option<u64>,
@@ -340,7 +336,6 @@ pub struct Settings {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub db_max_connections: u32,
-    pub loader_delay_ms: u64,
     pub request_timeout_secs: u64,
     pub feed_max_bytes: u64,
     pub feed_timeout_secs: u64,
@@ -406,7 +401,6 @@ impl Default for Settings {
             max_depth: 16,
             max_complexity: 2_000,
             db_max_connections: 10,
-            loader_delay_ms: 2,
             request_timeout_secs: 30,
             feed_max_bytes: passerelle_ingest::fetch::DEFAULT_MAX_BYTES,
             feed_timeout_secs: 300,
@@ -492,7 +486,6 @@ impl Settings {
             max_depth: pick!(max_depth),
             max_complexity: pick!(max_complexity),
             db_max_connections: pick!(db_max_connections),
-            loader_delay_ms: pick!(loader_delay_ms),
             request_timeout_secs: pick!(request_timeout_secs),
             feed_max_bytes: pick!(feed_max_bytes),
             feed_timeout_secs: pick!(feed_timeout_secs),
@@ -648,9 +641,6 @@ impl Settings {
         if self.db_max_connections == 0 {
             bail!("db_max_connections must be at least 1");
         }
-        if self.loader_delay_ms > 1_000 {
-            bail!("loader_delay_ms must be at most 1000");
-        }
         if self.request_timeout_secs == 0 {
             bail!("request_timeout_secs must be at least 1");
         }
@@ -767,7 +757,6 @@ impl Settings {
         passerelle_schema::Limits {
             max_depth: self.max_depth,
             max_complexity: self.max_complexity,
-            loader_delay: Duration::from_millis(self.loader_delay_ms),
             analyst_min_count: self.analyst_min_count,
             static_limits: StaticLimits {
                 max_document_bytes: self.max_document_bytes,

@@ -348,14 +348,16 @@ async fn execute(
         request = request.variables(variables);
     }
     let exposure = state.exposure(&viewer, headers);
-    let mut request = passerelle_schema::prepare(&state.schema, request, viewer, address, exposure);
+    let (mut request, idle) =
+        passerelle_schema::prepare(&state.schema, request, viewer, address, exposure);
     if let Some(key) = headers.get("idempotency-key") {
         // Checked by the mutations that honour it (visible ASCII only).
         let key = String::from_utf8_lossy(key.as_bytes()).trim().to_owned();
         request = request.data(passerelle_resolvers::mission::IdempotencyKey(key));
     }
     let timeout = Duration::from_secs(state.request_timeout_secs);
-    let response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
+    let execution = passerelle_resolvers::batch::drive(idle, state.schema.execute(request));
+    let response = match tokio::time::timeout(timeout, execution).await {
         Ok(r) => r,
         Err(_) => {
             tracing::warn!(

@@ -8,8 +8,8 @@
 //! - [`scope`], [`policy`]: access control. Every row is read through the viewer's scope
 //!   (`scope::find`, the loaders); every field is guarded by a rule of `policy`, denied when no
 //!   rule names it.
-//! - [`loader`]: the batched loading of every relation (DataLoader), nested pages in SQL, one
-//!   loader per request and viewer.
+//! - [`loader`], [`batch`]: the batched loading of every relation, nested pages in SQL, one
+//!   batcher per request and viewer, dispatched with no timer.
 //! - [`page`], [`cursor`]: Relay connections with opaque cursors; [`filter`]: list arguments,
 //!   checked and normalised the same way everywhere.
 //! - [`error`]: the one error type, with a stable `extensions.code`.
@@ -17,11 +17,11 @@
 //!
 //! The executable schema is assembled in the `passerelle-schema` crate.
 use async_graphql::Context;
-use async_graphql::dataloader::DataLoader;
 use sea_orm::DatabaseConnection;
 
 pub mod application;
 pub mod audit;
+pub mod batch;
 pub mod cursor;
 pub mod diffusion;
 pub mod enums;
@@ -40,6 +40,7 @@ pub mod stats;
 pub mod viewer;
 pub mod volunteer;
 
+pub use batch::Batcher;
 pub use error::{ApiError, ApiResult};
 pub use loader::DbLoader;
 
@@ -50,7 +51,7 @@ pub(crate) fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
 }
 
 /// The batched loaders of the request.
-pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a DataLoader<DbLoader>> {
-    ctx.data::<DataLoader<DbLoader>>()
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a Batcher<DbLoader>> {
+    ctx.data::<Batcher<DbLoader>>()
         .map_err(|e| ApiError::internal("request prepared without loaders", &e.message))
 }

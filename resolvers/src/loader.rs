@@ -1,6 +1,6 @@
 //! Every relation a list can reach is loaded here, in batches: one statement per relation and
 //! query depth, whatever the number of parents. Nested lists are paginated in SQL, per parent,
-//! with `ROW_NUMBER() OVER (PARTITION BY parent …)`.
+//! a `LIMIT`ed page per parent (a lateral join on PostgreSQL, `UNION ALL` on SQLite).
 //!
 //! A loader belongs to one request and holds what its viewer may read: every batch goes through
 //! [`crate::scope`], and a viewer who may read no row of a relation costs no statement.
@@ -15,10 +15,12 @@ use passerelle_entities::{
     application, import_run, mission, mission_address, mission_event, mission_moderation,
     organization, publisher, volunteer,
 };
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, UnionType,
+};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    Iterable, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use crate::scope::{self, Scoped};
@@ -438,9 +440,16 @@ struct Window<E: EntityTrait> {
     order: &'static [&'static str],
 }
 
-/// Loads one page per parent in a single statement:
-/// `SELECT … FROM (SELECT …, ROW_NUMBER() OVER (PARTITION BY parent ORDER BY …) AS rn
-/// FROM child WHERE parent IN (…) AND scope AND after …) WHERE rn <= limit`.
+/// The most parents whose pages one SQLite statement reads.
+const PARENTS_PER_STATEMENT: usize = 100;
+
+/// Loads one page per parent in a single statement, each page a short walk of the
+/// (parent, order) index that stops at the page's end: on PostgreSQL a `CROSS JOIN LATERAL` of
+/// the page over the parents' ids (one parameter); on SQLite, which has no `LATERAL`, one
+/// `UNION ALL` branch per parent (per 100 parents). A `ROW_NUMBER() OVER (PARTITION BY parent
+/// …)` window, used before, read and sorted every row of every parent (1.8 ms for 20
+/// organizations' first 5 missions on PostgreSQL); a `UNION ALL` of 20 branches took 7 ms to
+/// plan there.
 ///
 /// Keys with the same page size, start and variant (`V`: what else the parent key asks, such
 /// as statuses) are batched together, which is every key of a nested list in one query.
@@ -475,43 +484,85 @@ where
         let mut pages: HashMap<P, Vec<E::Model>> =
             parents.iter().map(|p| (*p, Vec::new())).collect();
         if let Some(filter) = scope(v) {
-            let table_name = table.table_name();
-            let order_sql: Vec<String> = window
-                .order
-                .iter()
-                .map(|c| format!("\"{table_name}\".\"{c}\""))
-                .collect();
-            let parent_col = format!("\"{table_name}\".\"{}\"", window.parent.as_str());
-            let mut condition = Condition::all()
-                .add(window.parent.is_in(parents.iter().map(&parent_id)))
-                .add(filter);
-            if let Some(after) = &after {
-                condition = condition.add(after_condition(after));
-            }
-            let mut inner: SelectStatement = Query::select();
-            inner
-                .columns(E::Column::iter().map(|c| (table, c)))
-                .expr_as(
-                    Expr::cust(format!(
-                        "ROW_NUMBER() OVER (PARTITION BY {parent_col} ORDER BY {})",
-                        order_sql.join(", ")
-                    )),
-                    Alias::new("rn"),
-                )
-                .from(table)
-                .cond_where(condition);
-            let outer = Query::select()
-                .column(Asterisk)
-                .from_subquery(inner, Alias::new("page"))
-                .and_where(Expr::col((Alias::new("page"), Alias::new("rn"))).lte(limit))
-                .order_by((Alias::new("page"), Alias::new("rn")), Order::Asc)
-                .to_owned();
-            let rows = E::Model::find_by_statement(db.get_database_backend().build(&outer))
-                .all(db)
-                .await
-                .map_err(Arc::new)?;
-            for row in rows {
-                pages.entry(parent_of(&row, v)).or_default().push(row);
+            let ids: Vec<i64> = parents.iter().map(&parent_id).collect();
+            // One parent's page: `… WHERE parent = <parent> AND scope AND after ORDER BY …
+            // LIMIT n`, the parent being a value (SQLite) or the lateral row (PostgreSQL).
+            let page_of = |parent: Expr| {
+                let mut condition = Condition::all()
+                    .add(Expr::col((table, window.parent)).eq(parent))
+                    .add(filter.clone());
+                if let Some(after) = &after {
+                    condition = condition.add(after_condition(after));
+                }
+                let mut page: SelectStatement = Query::select();
+                page.columns(E::Column::iter().map(|c| (table, c)))
+                    .from(table)
+                    .cond_where(condition)
+                    .limit(limit);
+                for c in window.order {
+                    page.order_by((table, Alias::new(*c)), Order::Asc);
+                }
+                page
+            };
+            let statements: Vec<Statement> = match db.get_database_backend() {
+                // One statement, the same text whatever the parents (prepared once per
+                // connection): the parents' ids as one parameter, a lateral page for each.
+                DbBackend::Postgres => {
+                    let order: Vec<String> = window
+                        .order
+                        .iter()
+                        .map(|c| format!("\"page\".\"{c}\""))
+                        .collect();
+                    let (sql, mut values) = page_of(Expr::cust("\"parent\".\"id\""))
+                        .build(sea_orm::sea_query::PostgresQueryBuilder);
+                    values.0.push(
+                        ids.iter()
+                            .map(i64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                            .into(),
+                    );
+                    vec![Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        format!(
+                            "SELECT \"page\".* FROM unnest(string_to_array(${}, ',')::bigint[]) AS \"parent\"(\"id\") \
+                             CROSS JOIN LATERAL ({sql}) AS \"page\" ORDER BY {}",
+                            values.0.len(),
+                            order.join(", ")
+                        ),
+                        values,
+                    )]
+                }
+                // SQLite has no LATERAL: one `UNION ALL` branch per parent (its planning is
+                // cheap), per 100 parents.
+                backend => ids
+                    .chunks(PARENTS_PER_STATEMENT)
+                    .filter_map(|chunk| {
+                        let mut branches = chunk.iter().map(|id| {
+                            Query::select()
+                                .column(Asterisk)
+                                .from_subquery(page_of(Expr::val(*id)), Alias::new("page"))
+                                .to_owned()
+                        });
+                        let mut statement = branches.next()?;
+                        for branch in branches {
+                            statement.union(UnionType::All, branch);
+                        }
+                        for c in window.order {
+                            statement.order_by(Alias::new(*c), Order::Asc);
+                        }
+                        Some(backend.build(&statement))
+                    })
+                    .collect(),
+            };
+            for statement in statements {
+                let rows = E::Model::find_by_statement(statement)
+                    .all(db)
+                    .await
+                    .map_err(Arc::new)?;
+                for row in rows {
+                    pages.entry(parent_of(&row, v)).or_default().push(row);
+                }
             }
         }
         for (parent, rows) in pages {

@@ -4,12 +4,11 @@
 //!
 //! `schema/schema.graphql` beside this crate is the committed contract; a test compares it with
 //! [`sdl`] and tells the command that updates it.
-use async_graphql::dataloader::DataLoader;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
     NextResolve, NextValidation, ResolveInfo,
 };
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{
     EmptySubscription, MergedObject, PathSegment, Request, Response, SDLExportOptions, Schema,
     ServerError, ServerResult, ValidationResult, Value, Variables,
@@ -18,6 +17,7 @@ use passerelle_entities::access::Viewer;
 use passerelle_resolvers::DbLoader;
 use passerelle_resolvers::application::ApplicationQuery;
 use passerelle_resolvers::audit::AuditQuery;
+use passerelle_resolvers::batch::{Batcher, Idle};
 use passerelle_resolvers::diffusion::DiffusionMutation;
 use passerelle_resolvers::import_run::ImportRunQuery;
 pub use passerelle_resolvers::mission::ModerationRules;
@@ -33,7 +33,6 @@ use passerelle_resolvers::viewer::ViewerQuery;
 use passerelle_resolvers::volunteer::VolunteerQuery;
 use sea_orm::DatabaseConnection;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// The query root: every domain's queries, merged.
 #[derive(MergedObject, Default)]
@@ -72,9 +71,6 @@ pub struct Limits {
     pub max_depth: usize,
     /// The most fields (weighted by async-graphql's complexity) one request may select.
     pub max_complexity: usize,
-    /// How long a DataLoader gathers keys before it runs its batch. Every relation of one list
-    /// is loaded in one statement as long as the list's fields are resolved within this window.
-    pub loader_delay: Duration,
     /// The smallest count of volunteers or applications shown to analysts.
     pub analyst_min_count: i64,
     /// Document size, tokens, aliases, root fields, directives.
@@ -88,7 +84,6 @@ impl Default for Limits {
         Limits {
             max_depth: 16,
             max_complexity: 2_000,
-            loader_delay: Duration::from_millis(2),
             analyst_min_count: StatsSettings::default().analyst_min_count,
             static_limits: StaticLimits::default(),
             cost: CostLimits::default(),
@@ -141,31 +136,26 @@ impl Default for Exposure {
 
 /// Gives a request its viewer, the address it came from (for the audit log), what of the schema
 /// it may read, and loaders of its own: every batch a loader runs is scoped to this viewer, and
-/// no batch mixes two viewers.
+/// no batch mixes two viewers. Run the request under [`passerelle_resolvers::batch::drive`]
+/// with the [`Idle`] returned, so that its batches run as soon as it has nothing else to do.
 pub fn prepare(
     schema: &PasserelleSchema,
     request: Request,
     viewer: Viewer,
     address: Option<String>,
     exposure: Exposure,
-) -> Request {
+) -> (Request, Arc<Idle>) {
     let db = schema
         .data::<DatabaseConnection>()
         .cloned()
         .unwrap_or_default();
-    let delay = schema
-        .data::<Limits>()
-        .map_or(Limits::default().loader_delay, |l| l.loader_delay);
-    let loaders = DataLoader::new(
-        DbLoader::new(db, Arc::new(viewer.access.clone())),
-        tokio::spawn,
-    )
-    .delay(delay);
+    let loaders = Batcher::new(DbLoader::new(db, Arc::new(viewer.access.clone())));
+    let idle = loaders.idle();
     let mut request = request.data(viewer).data(loaders).data(exposure);
     if let Some(address) = address {
         request = request.data(ClientAddress(address));
     }
-    request
+    (request, idle)
 }
 
 /// Marks a request to be parsed, checked against the limits and validated, but not run.
@@ -226,59 +216,73 @@ impl ExtensionFactory for GuardFactory {
 }
 
 /// The per-request state of the extension: the paths of the nullable fields that failed, and
-/// the response keys of each operation's root selection, in the order the document asks them.
+/// the document, whose selections give the order of the response's fields.
 #[derive(Default)]
 struct Guard {
     failed_nullable: Mutex<Vec<Vec<PathSegment>>>,
-    root_order: Mutex<Vec<(Option<String>, Vec<String>)>>,
+    document: Mutex<Option<ExecutableDocument>>,
 }
 
-/// The response keys of a selection set, in document order, through fragments (once each).
-fn response_keys(
-    doc: &ExecutableDocument,
-    set: &async_graphql::parser::types::SelectionSet,
-    keys: &mut Vec<String>,
-    seen_fragments: &mut Vec<String>,
+/// The response keys of selection sets, in document order, through fragments (each once per
+/// level), with the sub-selections each key merges.
+fn response_keys<'d>(
+    doc: &'d ExecutableDocument,
+    sets: &[&'d SelectionSet],
+    keys: &mut Vec<(&'d str, Vec<&'d SelectionSet>)>,
+    seen_fragments: &mut Vec<&'d str>,
 ) {
-    use async_graphql::parser::types::Selection;
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(f) => {
-                let key = f.node.response_key().node.to_string();
-                if !keys.contains(&key) {
-                    keys.push(key);
+    for set in sets {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    let key = f.node.response_key().node.as_str();
+                    let sub = &f.node.selection_set.node;
+                    match keys.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, subs)) => subs.push(sub),
+                        None => keys.push((key, vec![sub])),
+                    }
                 }
-            }
-            Selection::InlineFragment(i) => {
-                response_keys(doc, &i.node.selection_set.node, keys, seen_fragments);
-            }
-            Selection::FragmentSpread(s) => {
-                let name = s.node.fragment_name.node.to_string();
-                if seen_fragments.contains(&name) {
-                    continue;
+                Selection::InlineFragment(i) => {
+                    response_keys(doc, &[&i.node.selection_set.node], keys, seen_fragments);
                 }
-                seen_fragments.push(name.clone());
-                if let Some(f) = doc.fragments.get(s.node.fragment_name.node.as_str()) {
-                    response_keys(doc, &f.node.selection_set.node, keys, seen_fragments);
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if seen_fragments.contains(&name) {
+                        continue;
+                    }
+                    seen_fragments.push(name);
+                    if let Some(f) = doc.fragments.get(&spread.node.fragment_name.node) {
+                        response_keys(doc, &[&f.node.selection_set.node], keys, seen_fragments);
+                    }
                 }
             }
         }
     }
 }
 
-/// Puts the root fields of `data` in `order` (the merged roots resolve their parts in an order
-/// of their own); keys `order` does not name stay after, as they were.
-fn reorder(data: &mut Value, order: &[String]) {
-    let Value::Object(map) = data else {
-        return;
-    };
-    let mut rest = std::mem::take(map);
-    for key in order {
-        if let Some((k, v)) = rest.shift_remove_entry(key.as_str()) {
-            map.insert(k, v);
+/// Puts the fields of every object in `data` in the order the selections ask them (async-graphql
+/// lists an object's fields in the order they finished resolving). Keys the selections do not
+/// name stay after, as they were. The walk follows the response, so it costs what the response
+/// costs to write.
+fn reorder(doc: &ExecutableDocument, sets: &[&SelectionSet], data: &mut Value) {
+    match data {
+        Value::List(items) => items.iter_mut().for_each(|i| reorder(doc, sets, i)),
+        Value::Object(map) => {
+            let mut keys = Vec::new();
+            response_keys(doc, sets, &mut keys, &mut Vec::new());
+            let mut rest = std::mem::take(map);
+            for (key, subs) in keys {
+                if let Some((k, mut v)) = rest.shift_remove_entry(key) {
+                    if subs.iter().any(|s| !s.items.is_empty()) {
+                        reorder(doc, &subs, &mut v);
+                    }
+                    map.insert(k, v);
+                }
+            }
+            map.extend(rest);
         }
+        _ => {}
     }
-    map.extend(rest);
 }
 
 impl Guard {
@@ -392,21 +396,6 @@ impl Extension for Guard {
             .run(ctx, query, variables)
             .await
             .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
-        let orders = doc
-            .operations
-            .iter()
-            .map(|(name, op)| {
-                let mut keys = Vec::new();
-                response_keys(
-                    &doc,
-                    &op.node.selection_set.node,
-                    &mut keys,
-                    &mut Vec::new(),
-                );
-                (name.map(|n| n.to_string()), keys)
-            })
-            .collect();
-        *self.root_order.lock().unwrap_or_else(|e| e.into_inner()) = orders;
         COST_MODEL
             .check(
                 &doc,
@@ -415,6 +404,7 @@ impl Extension for Guard {
                 limits.cost.of(viewer_kind(ctx)),
             )
             .map_err(refused)?;
+        *self.document.lock().unwrap_or_else(|e| e.into_inner()) = Some(doc.clone());
         Ok(doc)
     }
 
@@ -454,14 +444,22 @@ impl Extension for Guard {
         for path in failed {
             put_null(&mut response.data, &path);
         }
-        let orders =
-            std::mem::take(&mut *self.root_order.lock().unwrap_or_else(|e| e.into_inner()));
-        let chosen = match operation_name {
-            Some(wanted) => orders.iter().find(|(n, _)| n.as_deref() == Some(wanted)),
-            None => orders.first(),
-        };
-        if let Some((_, order)) = chosen {
-            reorder(&mut response.data, order);
+        let document = self
+            .document
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(doc) = document {
+            let operation = match operation_name {
+                Some(wanted) => doc
+                    .operations
+                    .iter()
+                    .find(|(n, _)| n.is_some_and(|n| n.as_str() == wanted)),
+                None => doc.operations.iter().next(),
+            };
+            if let Some((_, op)) = operation {
+                reorder(&doc, &[&op.node.selection_set.node], &mut response.data);
+            }
         }
         response
     }

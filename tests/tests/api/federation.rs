@@ -1,5 +1,4 @@
 //! Apollo Federation v2: the subgraph SDL and `_entities`, batched through the loaders.
-use passerelle::config::Settings;
 use passerelle::seed;
 use serde_json::{Value, json};
 
@@ -32,11 +31,7 @@ async fn entities_resolve_many_representations_in_one_statement_per_type() {
     let counter = StatementCounter::default();
     counter.attach(&mut conn);
     seed::seed_demo(&conn, 200).await.expect("seed");
-    let settings = Settings {
-        loader_delay_ms: 25,
-        ..test_settings()
-    };
-    let app = TestApp::start(conn, settings).await;
+    let app = TestApp::start(conn, test_settings()).await;
     let ids: Vec<String> = app
         .data("{ missions(first: 40) { nodes { id } } }", json!({}))
         .await["missions"]["nodes"]

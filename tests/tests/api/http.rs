@@ -377,6 +377,16 @@ async fn fields_come_back_in_the_order_the_query_asks_them() {
             "{ ...Counts publishers { id } } fragment Counts on Query { missions(first: 1) { totalCount } }",
             &["missions", "publishers"][..],
         ),
+        // Nested objects too, whichever of their relations' batches comes back first, and
+        // through fragments.
+        (
+            "{ missions(first: 2) { nodes { title organization { name } publisher { url } addresses { city } startAt } } }",
+            &["title", "organization", "publisher", "addresses", "startAt"][..],
+        ),
+        (
+            "{ missions(first: 2) { nodes { startAt ...Rel title } } } fragment Rel on Mission { addresses { city } publisher { url } organization { name } }",
+            &["startAt", "addresses", "publisher", "organization", "title"][..],
+        ),
     ] {
         let body = text(query).await;
         assert!(!body.contains("\"errors\""), "{body}");

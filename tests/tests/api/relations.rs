@@ -2,7 +2,6 @@
 //! statements a nested request costs.
 use std::collections::BTreeSet;
 
-use passerelle::config::Settings;
 use passerelle::seed;
 use passerelle_entities::{application, mission};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -192,14 +191,9 @@ async fn a_nested_request_runs_the_same_few_statements_for_10_or_100_missions_fo
     let counter = StatementCounter::default();
     counter.attach(&mut conn);
     let report = seed::seed_demo(&conn, 600).await.expect("seed");
-    // The batching window is a timer: a debug build resolves 100 missions' fields more slowly than
-    // the release default of 2 ms allows, so the window is widened here; the bench counts the
-    // statements of the release build with the default window (docs/BENCHMARKS.md).
-    let settings = Settings {
-        loader_delay_ms: 25,
-        ..test_settings()
-    };
-    let app = TestApp::start(conn, settings).await;
+    // Batches run when the executor has polled every ready field, not after a delay: a debug
+    // build, however slow, makes the same statements as the release build.
+    let app = TestApp::start(conn, test_settings()).await;
     let key = report
         .credentials
         .keys
