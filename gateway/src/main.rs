@@ -12,6 +12,11 @@ use passerelle_ingest::run::Source;
 use sea_orm::EntityTrait;
 use secrecy::ExposeSecret;
 
+/// mimalloc: a third of the server's time under load went to glibc's malloc and free (perf,
+/// docs/BENCHMARKS.md); mimalloc's per-thread pages take most of it back.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Passerelle: one GraphQL gateway for civic engagement in France.
 #[derive(Debug, Parser)]
 #[command(name = "passerelle", version, about)]
