@@ -21,8 +21,8 @@ use serde_json::json;
 
 use crate::enums;
 use crate::error::{ApiError, ApiResult};
+use crate::filter::parse_id;
 use crate::loader::PublisherId;
-use crate::mission::parse_id;
 use crate::publisher::{DiffusionRule, Publisher};
 use crate::{db, loaders, scope};
 

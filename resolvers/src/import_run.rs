@@ -7,9 +7,9 @@ use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::cursor::Cursor;
 use crate::error::{ApiError, ApiResult};
+use crate::filter::parse_id;
 use crate::loader::{LastImportOf, PublisherId};
 use crate::loaders;
-use crate::mission::parse_id;
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
 use crate::scope::{self, ById};

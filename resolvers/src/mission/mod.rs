@@ -8,7 +8,6 @@ mod search;
 mod types;
 mod write;
 
-pub use crate::filter::parse_id;
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
 pub(crate) use moderation::title_key;
 pub use moderation::{ModerationProposal, ModerationReason, ModerationRules};
@@ -22,7 +21,7 @@ pub use push::{
 };
 pub use query::{FacetCount, MissionConnection, MissionFacets, MissionQuery};
 pub use search::status_set;
-pub(crate) use types::ORGANIZATION_MISSIONS;
+pub(crate) use types::organization_missions_after;
 pub use types::{Address, Mission, MissionEvent, OrganizationMissionConnection};
 pub use write::{
     AddressInput, CreateMissionInput, MissionActionInput, MissionFieldsInput, MissionMutation,

@@ -284,7 +284,16 @@ impl From<mission_address::Model> for Address {
 }
 
 /// The cursor list name of an organization's missions.
-pub(crate) const ORGANIZATION_MISSIONS: &str = "organization.missions:START_AT:ASC";
+const ORGANIZATION_MISSIONS: &str = "organization.missions:START_AT:ASC";
+
+/// Where a page of `Organization.missions` starts, from the cursor its connection gave.
+pub(crate) fn organization_missions_after(cursor: &str) -> ApiResult<loader::NestedAfter> {
+    let c = Cursor::decode(cursor, ORGANIZATION_MISSIONS)?;
+    Ok(loader::NestedAfter {
+        time: Some(c.time()?),
+        id: c.id,
+    })
+}
 
 /// A page of an organization's missions, ordered by start date.
 pub struct OrganizationMissionConnection {

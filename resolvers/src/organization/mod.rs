@@ -8,7 +8,7 @@ use crate::cursor::{Cursor, SortValue};
 use crate::enums::MissionStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{department_codes, ids, parse_id};
-use crate::loader::{MissionsOf, NestedAfter, NestedPage, OrganizationId, PublisherId};
+use crate::loader::{MissionsOf, NestedPage, OrganizationId, PublisherId};
 use crate::mission::{OrganizationMissionConnection, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
@@ -112,16 +112,9 @@ impl Organization {
     ) -> ApiResult<OrganizationMissionConnection> {
         let size = page_size(first)?;
         let statuses = status_set("statuses", statuses)?;
-        let after = match after {
-            Some(a) => {
-                let c = Cursor::decode(&a, crate::mission::ORGANIZATION_MISSIONS)?;
-                Some(NestedAfter {
-                    time: Some(c.time()?),
-                    id: c.id,
-                })
-            }
-            None => None,
-        };
+        let after = after
+            .map(|a| crate::mission::organization_missions_after(&a))
+            .transpose()?;
         let had_after = after.is_some();
         let key = NestedPage {
             parent: MissionsOf(self.model.id, statuses),

@@ -7,9 +7,9 @@ use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 
 use crate::enums::{DiffusionField, DiffusionOperator};
 use crate::error::ApiResult;
+use crate::filter::parse_id;
 use crate::import_run::ImportRun;
 use crate::loader::PublisherId;
-use crate::mission::parse_id;
 use crate::{db, loaders, scope};
 
 /// A partner platform: an annonceur publishes missions, a diffuseur shows other publishers'
