@@ -7,6 +7,8 @@
 //! cargo run --release -p passerelle-bench -- --missions 100000 \
 //!     --postgres postgres://postgres@127.0.0.1:5432/test
 //! ```
+mod demo;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -147,14 +149,7 @@ async fn main() -> anyhow::Result<()> {
         .first()
         .map(|(_, k)| secrecy::ExposeSecret::expose_secret(k).to_owned())
         .unwrap_or_default();
-    let admin_token = passerelle::auth::tokens::mint_for(
-        &secret,
-        &settings.jwt_issuer,
-        &settings.jwt_audience,
-        "admin@passerelle.example",
-        None,
-        24 * 3600,
-    )?;
+    let admin_token = demo::admin_token(&secret, &settings)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/graphql", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

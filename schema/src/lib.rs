@@ -32,6 +32,7 @@ use passerelle_resolvers::stats::{StatsQuery, StatsSettings};
 use passerelle_resolvers::viewer::ViewerQuery;
 use passerelle_resolvers::volunteer::VolunteerQuery;
 use sea_orm::DatabaseConnection;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The query root: every domain's queries, merged.
@@ -260,21 +261,47 @@ fn response_keys<'d>(
     }
 }
 
+/// The response keys of selection sets and their sub-selections, computed once per distinct
+/// selection (every item of a list, every parent of a nested object, shares its selection).
+type Keys<'d> = Vec<(&'d str, Vec<&'d SelectionSet>)>;
+
 /// Puts the fields of every object in `data` in the order the selections ask them (async-graphql
 /// lists an object's fields in the order they finished resolving). Keys the selections do not
 /// name stay after, as they were. The walk follows the response, so it costs what the response
-/// costs to write.
-fn reorder(doc: &ExecutableDocument, sets: &[&SelectionSet], data: &mut Value) {
+/// costs to write; each selection's keys are worked out once.
+fn reorder<'d>(
+    doc: &'d ExecutableDocument,
+    sets: &[&'d SelectionSet],
+    data: &mut Value,
+    known: &mut HashMap<Vec<*const SelectionSet>, Keys<'d>>,
+) {
+    let id: Vec<*const SelectionSet> = sets.iter().map(|s| *s as *const _).collect();
+    let keys = known.entry(id).or_insert_with(|| {
+        let mut keys = Vec::new();
+        response_keys(doc, sets, &mut keys, &mut Vec::new());
+        keys
+    });
+    // The entry is only read below; clone its few references to let the walk fill the cache.
+    let keys = keys.clone();
+    put_in_order(doc, &keys, data, known);
+}
+
+fn put_in_order<'d>(
+    doc: &'d ExecutableDocument,
+    keys: &Keys<'d>,
+    data: &mut Value,
+    known: &mut HashMap<Vec<*const SelectionSet>, Keys<'d>>,
+) {
     match data {
-        Value::List(items) => items.iter_mut().for_each(|i| reorder(doc, sets, i)),
+        Value::List(items) => items
+            .iter_mut()
+            .for_each(|i| put_in_order(doc, keys, i, known)),
         Value::Object(map) => {
-            let mut keys = Vec::new();
-            response_keys(doc, sets, &mut keys, &mut Vec::new());
             let mut rest = std::mem::take(map);
             for (key, subs) in keys {
-                if let Some((k, mut v)) = rest.shift_remove_entry(key) {
+                if let Some((k, mut v)) = rest.shift_remove_entry(*key) {
                     if subs.iter().any(|s| !s.items.is_empty()) {
-                        reorder(doc, &subs, &mut v);
+                        reorder(doc, subs, &mut v, known);
                     }
                     map.insert(k, v);
                 }
@@ -458,7 +485,12 @@ impl Extension for Guard {
                 None => doc.operations.iter().next(),
             };
             if let Some((_, op)) = operation {
-                reorder(&doc, &[&op.node.selection_set.node], &mut response.data);
+                reorder(
+                    &doc,
+                    &[&op.node.selection_set.node],
+                    &mut response.data,
+                    &mut HashMap::new(),
+                );
             }
         }
         response
