@@ -298,6 +298,12 @@ impl Access {
         }
     }
 
+    /// Whether a department is in a referent's territory (false for every other access).
+    pub fn in_territory(&self, department_code: &str) -> bool {
+        self.territory()
+            .is_some_and(|t| t.iter().any(|d| d == department_code))
+    }
+
     /// Whether the mission's addresses matter to [`Access::manages_mission`].
     pub fn manages_by_territory(&self) -> bool {
         matches!(
@@ -388,6 +394,11 @@ impl Access {
     /// Diffusion rules: a partner's own, or all of them for an admin.
     pub fn diffusion_rules(&self) -> Option<Condition> {
         self.own_publisher_rows(diffusion_rule::Column::DiffuseurId)
+    }
+
+    /// Webhooks: a partner's own, or all of them for an admin.
+    pub fn webhooks(&self) -> Option<Condition> {
+        self.own_publisher_rows(crate::webhook::Column::PublisherId)
     }
 
     /// Whether the viewer may read a publisher's private side (keys, rules, import runs).

@@ -12,6 +12,14 @@ pub struct Model {
     pub mission_id: i64,
     pub status: ApplicationStatus,
     pub motivation: Option<String>,
+    /// Made by a referent's proposal (the volunteer accepts it), not by the volunteer.
+    pub proposed: bool,
+    /// Why the last move was made, as its author wrote it.
+    pub status_comment: Option<String>,
+    /// The hours the structure reported when the mission was done.
+    pub hours_done: Option<i32>,
+    /// Bumped by every move: a move may name the version it read.
+    pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

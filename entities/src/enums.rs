@@ -124,6 +124,25 @@ string_enum! {
 }
 
 string_enum! {
+    /// How an outbox message travels.
+    OutboxChannel {
+        Email = "EMAIL",
+        Webhook = "WEBHOOK",
+    }
+}
+
+string_enum! {
+    /// Where an outbox message stands.
+    OutboxStatus {
+        /// Waiting for its (next) attempt.
+        Pending = "PENDING",
+        Sent = "SENT",
+        /// Failed too many times; `passerelle outbox retry` sends it again.
+        Dead = "DEAD",
+    }
+}
+
+string_enum! {
     /// Where a volunteer's application to a mission stands.
     ApplicationStatus {
         WaitingValidation = "WAITING_VALIDATION",

@@ -12,6 +12,10 @@
 //! - [`lifecycle`]: a mission's statuses, the moves between them and who may make them;
 //!   [`mission_event`]: the history of those moves; [`idempotency_key`]: partners' pushes kept
 //!   for replay; [`mission_moderation`]: moderator publishers' own decisions.
+//! - [`application_lifecycle`]: an SNU application's statuses, moves, eligibility and places;
+//!   [`application_event`]: the history of those moves.
+//! - [`notification`]: in-app notifications; [`outbox`]: emails and webhook calls owed, sent by
+//!   the delivery worker; [`webhook`]: partners' endpoints and their signing secrets.
 //! - [`geo`]: French departments and regions, postal codes, great-circle distance.
 //! - [`search`]: the accent- and case-folded text that full-text search indexes.
 //! - [`time`]: timestamps as the database stores them.
@@ -19,6 +23,8 @@
 pub mod access;
 pub mod api_key;
 pub mod application;
+pub mod application_event;
+pub mod application_lifecycle;
 pub mod audit_entry;
 pub mod diffusion_rule;
 pub mod enums;
@@ -30,15 +36,19 @@ pub mod mission;
 pub mod mission_address;
 pub mod mission_event;
 pub mod mission_moderation;
+pub mod notification;
 pub mod organization;
+pub mod outbox;
 pub mod publisher;
 pub mod rules;
 pub mod search;
 pub mod time;
 pub mod user;
 pub mod volunteer;
+pub mod webhook;
 
 pub use enums::{
     ApplicationStatus, DiffusionField, DiffusionOperator, Domain, GeoSource, ImportStatus,
-    ImportWarning, MissionStatus, MissionType, PublisherModerationStatus, Remote, Role,
+    ImportWarning, MissionStatus, MissionType, OutboxChannel, OutboxStatus,
+    PublisherModerationStatus, Remote, Role,
 };

@@ -24,6 +24,9 @@ pub struct Model {
     pub consent_image: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When the volunteer's personal data was erased (GDPR): the row keeps only what
+    /// aggregates count.
+    pub erased_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

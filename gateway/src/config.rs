@@ -245,6 +245,38 @@ pub struct SettingArgs {
     /// Moderation: flag a title near-identical to one of the organization's validated missions [default: true]
     #[arg(long, global = true, env = "PASSERELLE_MODERATION_DUPLICATES", value_parser = clap::builder::BoolishValueParser::new())]
     pub moderation_duplicates: Option<bool>,
+    /// Most live applications (waiting, validated, in progress) a volunteer has at once [default: 15]
+    #[arg(long, global = true, env = "PASSERELLE_MAX_LIVE_APPLICATIONS")]
+    pub max_live_applications: Option<u32>,
+    /// Send the outbox (emails, webhooks) while serving [default: true]
+    #[arg(long, global = true, env = "PASSERELLE_OUTBOX", value_parser = clap::builder::BoolishValueParser::new())]
+    pub outbox: Option<bool>,
+    /// Attempts of an outbox message before it goes to the dead letters [default: 8]
+    #[arg(long, global = true, env = "PASSERELLE_OUTBOX_MAX_ATTEMPTS")]
+    pub outbox_max_attempts: Option<u32>,
+    /// Wait before an outbox message's first retry, doubled at each next one (at most 6 hours), in milliseconds [default: 30000]
+    #[arg(long, global = true, env = "PASSERELLE_OUTBOX_BACKOFF_MS")]
+    pub outbox_backoff_ms: Option<u64>,
+    /// How long a delivery worker holds the messages it claimed before another may take them, in seconds [default: 60]
+    #[arg(long, global = true, env = "PASSERELLE_OUTBOX_LEASE_SECS")]
+    pub outbox_lease_secs: Option<u64>,
+    /// How often an idle delivery worker looks for due messages, in milliseconds [default: 1000]
+    #[arg(long, global = true, env = "PASSERELLE_OUTBOX_POLL_MS")]
+    pub outbox_poll_ms: Option<u64>,
+    /// SMTP server of emails, e.g. smtps://user:password@smtp.example.org (better from the environment); without it, emails are logged [default: none]
+    #[arg(
+        long,
+        global = true,
+        env = "PASSERELLE_SMTP_URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// Sender of emails [default: Passerelle <ne-pas-repondre@passerelle.localhost>]
+    #[arg(long, global = true, env = "PASSERELLE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Call webhooks on loopback and private addresses, and over plain HTTP (development and tests only) [default: false]
+    #[arg(long, global = true, env = "PASSERELLE_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: Option<bool>,
 }
 
 /// Who may introspect the schema.
@@ -320,7 +352,19 @@ struct FileSettings {
     moderation_min_description_chars: Option<usize>,
     moderation_deny_list: Option<Vec<String>>,
     moderation_duplicates: Option<bool>,
+    max_live_applications: Option<u32>,
+    outbox: Option<bool>,
+    outbox_max_attempts: Option<u32>,
+    outbox_backoff_ms: Option<u64>,
+    outbox_lease_secs: Option<u64>,
+    outbox_poll_ms: Option<u64>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    webhook_allow_private: Option<bool>,
 }
+
+/// The sender of emails unless configured.
+pub const DEFAULT_MAIL_FROM: &str = "Passerelle <ne-pas-repondre@passerelle.localhost>";
 
 /// The public geocoder of the Géoplateforme (IGN), successor of api-adresse.data.gouv.fr.
 pub const DEFAULT_GEOCODER_URL: &str = "https://data.geopf.fr/geocodage";
@@ -386,6 +430,16 @@ pub struct Settings {
     pub moderation_min_description_chars: usize,
     pub moderation_deny_list: Vec<String>,
     pub moderation_duplicates: bool,
+    pub max_live_applications: u32,
+    pub outbox: bool,
+    pub outbox_max_attempts: u32,
+    pub outbox_backoff_ms: u64,
+    pub outbox_lease_secs: u64,
+    pub outbox_poll_ms: u64,
+    /// None: emails are logged, not sent.
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Settings {
@@ -445,6 +499,15 @@ impl Default for Settings {
             moderation_min_description_chars: 300,
             moderation_deny_list: Vec::new(),
             moderation_duplicates: true,
+            max_live_applications: 15,
+            outbox: true,
+            outbox_max_attempts: 8,
+            outbox_backoff_ms: 30_000,
+            outbox_lease_secs: 60,
+            outbox_poll_ms: 1_000,
+            smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.to_owned(),
+            webhook_allow_private: false,
         }
     }
 }
@@ -608,6 +671,23 @@ impl Settings {
                 .or(file.moderation_deny_list)
                 .unwrap_or_default(),
             moderation_duplicates: pick!(moderation_duplicates),
+            max_live_applications: pick!(max_live_applications),
+            outbox: pick!(outbox),
+            outbox_max_attempts: pick!(outbox_max_attempts),
+            outbox_backoff_ms: pick!(outbox_backoff_ms),
+            outbox_lease_secs: pick!(outbox_lease_secs),
+            outbox_poll_ms: pick!(outbox_poll_ms),
+            smtp_url: args
+                .smtp_url
+                .clone()
+                .or(file.smtp_url)
+                .map(SecretString::from),
+            mail_from: args
+                .mail_from
+                .clone()
+                .or(file.mail_from)
+                .unwrap_or(d.mail_from),
+            webhook_allow_private: pick!(webhook_allow_private),
         };
         // With a manifest, ids are served alongside text unless told otherwise.
         s.persisted_documents = args
@@ -630,6 +710,26 @@ impl Settings {
         {
             bail!(
                 "DATABASE_URL must start with sqlite: or postgres:// (got a URL of another kind)"
+            );
+        }
+        if !(1..=100).contains(&self.max_live_applications) {
+            bail!("max_live_applications must be between 1 and 100");
+        }
+        if !(1..=50).contains(&self.outbox_max_attempts) {
+            bail!("outbox_max_attempts must be between 1 and 50");
+        }
+        if self.outbox_backoff_ms == 0 || self.outbox_lease_secs == 0 || self.outbox_poll_ms == 0 {
+            bail!("outbox_backoff_ms, outbox_lease_secs and outbox_poll_ms must be at least 1");
+        }
+        if let Some(url) = &self.smtp_url
+            && !(url.expose_secret().starts_with("smtp://")
+                || url.expose_secret().starts_with("smtps://"))
+        {
+            bail!("smtp_url must start with smtp:// or smtps://");
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            bail!(
+                "mail_from must be an address, e.g. \"Passerelle <ne-pas-repondre@example.org>\""
             );
         }
         if self.max_body_bytes < 1024 {
@@ -818,6 +918,14 @@ impl Settings {
             ..Default::default()
         }
         .with_deny_list(&self.moderation_deny_list)
+    }
+
+    /// The applications' workflow.
+    pub fn application_rules(&self) -> passerelle_resolvers::application::ApplicationRules {
+        passerelle_resolvers::application::ApplicationRules {
+            max_live_applications: self.max_live_applications,
+            allow_private_webhooks: self.webhook_allow_private,
+        }
     }
 
     /// How bearer tokens are checked.

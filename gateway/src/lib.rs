@@ -23,6 +23,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod imports;
 pub mod lifecycle;
+pub mod outbox;
 pub mod publishers;
 pub mod ratelimit;
 pub mod seed;

@@ -6,7 +6,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use passerelle::auth::{keys, tokens, users};
 use passerelle::config::{SettingArgs, Settings};
-use passerelle::{audit, db, diffusion, documents, imports, publishers, seed, server, telemetry};
+use passerelle::{
+    audit, db, diffusion, documents, imports, outbox, publishers, seed, server, telemetry,
+};
+use passerelle_entities::OutboxStatus;
 use passerelle_entities::audit_entry::Actor;
 use passerelle_ingest::run::Source;
 use sea_orm::EntityTrait;
@@ -106,11 +109,38 @@ enum Command {
         #[command(subcommand)]
         action: DocumentsAction,
     },
+    /// The outbox of emails and webhook calls: list them, or queue failed ones again.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// The audit log: admin actions, keys, users, tokens and diffusion rules, newest first.
     Audit {
         /// How many entries to show.
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         limit: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// The newest messages, with their status, attempts and last error.
+    List {
+        /// Only messages in this status.
+        #[arg(long, value_parser = ["pending", "sent", "dead"])]
+        status: Option<String>,
+        /// How many messages to show.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
+    },
+    /// Queue messages again (pending, due now, attempts reset): these ids, or every dead
+    /// letter with --dead.
+    Retry {
+        /// Outbox message ids.
+        ids: Vec<i64>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "ids")]
+        dead: bool,
     },
 }
 
@@ -486,6 +516,31 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Outbox { action } => {
+            let conn = db::connect(&settings.database_url, 2).await?;
+            db::migrate_up(&conn).await?;
+            match action {
+                OutboxAction::List { status, limit } => {
+                    let status = status.as_deref().map(|s| match s {
+                        "sent" => OutboxStatus::Sent,
+                        "dead" => OutboxStatus::Dead,
+                        _ => OutboxStatus::Pending,
+                    });
+                    let lines = outbox::list(&conn, status, limit).await?;
+                    if lines.is_empty() {
+                        println!("no message");
+                    }
+                    for line in lines {
+                        println!("{line}");
+                    }
+                }
+                OutboxAction::Retry { ids, dead } => {
+                    let n = outbox::retry(&conn, &ids, dead).await?;
+                    println!("{n} message(s) queued again");
+                }
+            }
+            Ok(())
+        }
         Command::Audit { limit } => {
             let conn = db::connect(&settings.database_url, 2).await?;
             db::migrate_up(&conn).await?;
@@ -682,6 +737,12 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             } else {
                 None
             };
+            let delivery = settings.outbox.then(|| {
+                tokio::spawn(outbox::run(
+                    conn.clone(),
+                    outbox::Delivery::from_settings(&settings),
+                ))
+            });
             let state = server::AppState::new(conn, &settings)?;
             let auth = state.auth.clone();
             tokio::spawn(async move { auth.warm_up().await });
@@ -695,6 +756,11 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             .context("the server stopped with an error");
             // An import cut short here rolls back: the database keeps the previous state.
             if let Some(task) = scheduler {
+                task.abort();
+            }
+            // A message being sent stays leased and is sent again after the lease: nothing is
+            // lost.
+            if let Some(task) = delivery {
                 task.abort();
             }
             served

@@ -568,6 +568,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
             consent_image: Set(rng.chance(60)),
             created_at: Set(now - chrono::Duration::days(200)),
             updated_at: Set(now - chrono::Duration::days(10)),
+            erased_at: Set(None),
         });
         let mut chosen = Vec::new();
         for _ in 0..rng.below(5) {
@@ -584,6 +585,14 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
                 mission_id: Set(mission),
                 status: Set(status),
                 motivation: Set(Some("Je souhaite m'engager près de chez moi.".to_owned())),
+                proposed: Set(false),
+                status_comment: Set(None),
+                // Done missions report their hours (a fixed spread: no draw of the generator,
+                // so that the rest of the demo data stays as it was).
+                hours_done: Set(
+                    (status == ApplicationStatus::Done).then_some(20 + (app_id % 40) as i32)
+                ),
+                version: Set(1),
                 created_at: Set(now - chrono::Duration::days(rng.below(90) as i64)),
                 updated_at: Set(now - chrono::Duration::days(rng.below(10) as i64)),
             });

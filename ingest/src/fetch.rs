@@ -223,8 +223,9 @@ pub async fn fetch(
     }
 }
 
-/// Checks where `url` leads and returns the addresses to connect to.
-async fn resolve(url: &Url, allow_private: bool) -> Result<Vec<SocketAddr>, FetchError> {
+/// Checks where `url` leads and returns the addresses to connect to: http or https, and, unless
+/// `allow_private`, public addresses only (webhook calls use it too).
+pub async fn resolve(url: &Url, allow_private: bool) -> Result<Vec<SocketAddr>, FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(FetchError::InvalidUrl(format!(
             "the scheme must be http or https, not {}",

@@ -12,7 +12,7 @@ use passerelle_entities::import_run::{self, RefusedMission, RefusedMissions, War
 use passerelle_entities::{ImportStatus, ImportWarning, publisher, time};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, TransactionTrait,
 };
 
 use crate::feed::FeedError;
@@ -243,7 +243,31 @@ pub async fn run_import(
             run.refusals = Set(RefusedMissions::default());
         }
     }
-    let run = run.insert(db).await?;
+    // The run's record and the partner's webhook calls commit together.
+    let txn = db.begin().await?;
+    let run = run.insert(&txn).await?;
+    passerelle_entities::outbox::to_webhooks(
+        &txn,
+        publisher.id,
+        "IMPORT",
+        "IMPORT_FINISHED",
+        serde_json::json!({
+            "importRunId": run.id.to_string(),
+            "status": run.status.as_str(),
+            "notModified": run.not_modified,
+            "received": run.received,
+            "created": run.created,
+            "updated": run.updated,
+            "unchanged": run.unchanged,
+            "refused": run.refused,
+            "deleted": run.deleted,
+            "errorCode": run.error_code,
+            "startedAt": run.started_at.to_rfc3339(),
+            "finishedAt": run.finished_at.to_rfc3339(),
+        }),
+    )
+    .await?;
+    txn.commit().await?;
     let geocoding = match &options.geocoder {
         Some(geocoder) if run.status == ImportStatus::Success && (run.created > 0 || run.updated > 0 || run.refused > 0) => {
             Some(

@@ -299,6 +299,16 @@ pub struct UserError {
     pub message: String,
 }
 
+impl UserError {
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        UserError {
+            field: field.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 /// What `setDiffusionRules` did.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct SetDiffusionRulesPayload {

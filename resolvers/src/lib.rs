@@ -30,6 +30,7 @@ pub mod filter;
 pub mod import_run;
 pub mod loader;
 pub mod mission;
+pub mod notification;
 pub mod organization;
 pub mod page;
 pub mod policy;
@@ -39,6 +40,7 @@ pub mod sql;
 pub mod stats;
 pub mod viewer;
 pub mod volunteer;
+pub mod webhook;
 
 pub use batch::Batcher;
 pub use error::{ApiError, ApiResult};

@@ -12,8 +12,8 @@ use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
 use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::{
-    application, import_run, mission, mission_address, mission_event, mission_moderation,
-    organization, publisher, volunteer,
+    application, application_event, import_run, mission, mission_address, mission_event,
+    mission_moderation, organization, publisher, volunteer,
 };
 use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, UnionType,
@@ -66,6 +66,9 @@ pub struct ModerationBy(pub i64, pub i64);
 /// The history of a mission, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HistoryOf(pub i64);
+/// The history of an application, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApplicationHistoryOf(pub i64);
 /// The number of an organization's missions in these statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MissionCountOf(pub i64, pub StatusSet);
@@ -303,6 +306,36 @@ impl Loader<HistoryOf> for DbLoader {
             .map_err(Arc::new)?;
         for row in rows {
             out.entry(HistoryOf(row.mission_id)).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<ApplicationHistoryOf> for DbLoader {
+    type Value = Vec<application_event::Model>;
+    type Error = Arc<DbErr>;
+
+    /// Events are read through their application, which is scoped.
+    async fn load(
+        &self,
+        keys: &[ApplicationHistoryOf],
+    ) -> LoadResult<ApplicationHistoryOf, Self::Value> {
+        let mut out: HashMap<ApplicationHistoryOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let Some(select) = scope::find::<application_event::Entity>(&self.access) else {
+            return Ok(out);
+        };
+        let rows = select
+            .filter(application_event::Column::ApplicationId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(application_event::Column::ApplicationId)
+            .order_by_asc(application_event::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(Arc::new)?;
+        for row in rows {
+            out.entry(ApplicationHistoryOf(row.application_id))
+                .or_default()
+                .push(row);
         }
         Ok(out)
     }

@@ -46,6 +46,7 @@ pub struct PageInfo {
 #[graphql(concrete(name = "ImportRunEdge", params(crate::import_run::ImportRun)))]
 #[graphql(concrete(name = "ImportRefusalEdge", params(crate::import_run::ImportRefusal)))]
 #[graphql(concrete(name = "AuditEntryEdge", params(crate::audit::AuditEntry)))]
+#[graphql(concrete(name = "NotificationEdge", params(crate::notification::Notification)))]
 pub struct Edge<T: async_graphql::OutputType> {
     /// Pass it as `after` to get the items after this one.
     pub cursor: String,

@@ -94,6 +94,12 @@ impl Scoped for diffusion_rule::Entity {
     }
 }
 
+impl Scoped for passerelle_entities::webhook::Entity {
+    fn scope(access: &Access) -> Option<Condition> {
+        access.webhooks()
+    }
+}
+
 impl Scoped for audit_entry::Entity {
     fn scope(access: &Access) -> Option<Condition> {
         access.is_admin().then(Condition::all)
@@ -117,6 +123,13 @@ impl Scoped for passerelle_entities::mission_moderation::Entity {
 /// Events are read through their mission (`Mission.history`, whose resolver checks that the
 /// viewer manages it).
 impl Scoped for passerelle_entities::mission_event::Entity {
+    fn scope(_: &Access) -> Option<Condition> {
+        Some(Condition::all())
+    }
+}
+
+/// Events are read through their application, which is scoped (`Application.history`).
+impl Scoped for passerelle_entities::application_event::Entity {
     fn scope(_: &Access) -> Option<Condition> {
         Some(Condition::all())
     }

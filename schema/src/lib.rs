@@ -15,7 +15,7 @@ use async_graphql::{
 };
 use passerelle_entities::access::Viewer;
 use passerelle_resolvers::DbLoader;
-use passerelle_resolvers::application::ApplicationQuery;
+use passerelle_resolvers::application::{ApplicationMutation, ApplicationQuery, ApplicationRules};
 use passerelle_resolvers::audit::AuditQuery;
 use passerelle_resolvers::batch::{Batcher, Idle};
 use passerelle_resolvers::diffusion::DiffusionMutation;
@@ -24,13 +24,15 @@ pub use passerelle_resolvers::mission::ModerationRules;
 use passerelle_resolvers::mission::{
     MissionMutation, MissionPushMutation, MissionQuery, PublisherModerationMutation,
 };
+use passerelle_resolvers::notification::{NotificationMutation, NotificationQuery};
 use passerelle_resolvers::organization::OrganizationQuery;
 use passerelle_resolvers::policy;
 use passerelle_resolvers::publisher::PublisherQuery;
 use passerelle_resolvers::scope::ClientAddress;
 use passerelle_resolvers::stats::{StatsQuery, StatsSettings};
 use passerelle_resolvers::viewer::ViewerQuery;
-use passerelle_resolvers::volunteer::VolunteerQuery;
+use passerelle_resolvers::volunteer::{GdprMutation, VolunteerQuery};
+use passerelle_resolvers::webhook::{WebhookMutation, WebhookQuery};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +49,8 @@ pub struct Query(
     ViewerQuery,
     StatsQuery,
     AuditQuery,
+    NotificationQuery,
+    WebhookQuery,
 );
 
 /// The mutation root.
@@ -56,6 +60,10 @@ pub struct Mutation(
     MissionMutation,
     MissionPushMutation,
     PublisherModerationMutation,
+    ApplicationMutation,
+    NotificationMutation,
+    WebhookMutation,
+    GdprMutation,
 );
 
 /// The executable schema.
@@ -94,14 +102,21 @@ impl Default for Limits {
 
 /// Builds the schema over a database pool, with the default moderation rules.
 pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
-    build_with(db, limits, ModerationRules::default())
+    build_with(
+        db,
+        limits,
+        ModerationRules::default(),
+        ApplicationRules::default(),
+    )
 }
 
-/// Builds the schema over a database pool, with the automatic moderation rules' settings.
+/// Builds the schema over a database pool, with the settings of the automatic moderation rules
+/// and of the applications' workflow.
 pub fn build_with(
     db: DatabaseConnection,
     limits: Limits,
     moderation: ModerationRules,
+    applications: ApplicationRules,
 ) -> PasserelleSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
@@ -114,6 +129,7 @@ pub fn build_with(
             analyst_min_count: limits.analyst_min_count,
         })
         .data(moderation)
+        .data(applications)
         .finish()
 }
 

@@ -1,8 +1,8 @@
 //! Volunteers' applications to missions: the type, its connections (a volunteer's, a mission's,
 //! the root list) and `applications` / `application`. Every row comes through the viewer's scope.
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use passerelle_entities::application;
+use passerelle_entities::{application, application_event};
 use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::cursor::Cursor;
@@ -10,14 +10,22 @@ use crate::enums::ApplicationStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{ids, non_empty, parse_id};
 use crate::loader::{
-    ApplicationCountOf, ApplicationCountTo, ApplicationsOf, ApplicationsTo, MissionId, NestedAfter,
-    NestedPage, VolunteerId,
+    ApplicationCountOf, ApplicationCountTo, ApplicationHistoryOf, ApplicationsOf, ApplicationsTo,
+    MissionId, NestedAfter, NestedPage, VolunteerId,
 };
 use crate::loaders;
 use crate::mission::Mission;
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::scope::{self, ById};
 use crate::volunteer::Volunteer;
+
+mod notify;
+mod write;
+
+pub use write::{
+    ApplicationAction, ApplicationMutation, ApplicationPayload, ApplicationRules,
+    ApplyToMissionInput, MoveApplicationInput, ProposeMissionInput,
+};
 
 /// A volunteer's application to a mission.
 #[derive(Debug, Clone)]
@@ -44,11 +52,38 @@ impl Application {
     async fn motivation(&self) -> Option<&str> {
         self.model.motivation.as_deref()
     }
+    /// Why the last move was made, as its author wrote it (a refusal's reason, a proposal's
+    /// word).
+    async fn status_comment(&self) -> Option<&str> {
+        self.model.status_comment.as_deref()
+    }
+    /// Made by a referent's proposal: the volunteer accepts it.
+    async fn proposed(&self) -> bool {
+        self.model.proposed
+    }
+    /// The hours reported when the mission was done.
+    async fn hours_done(&self) -> Option<i32> {
+        self.model.hours_done
+    }
+    /// Bumped by every move; `moveApplication` may name the version it read.
+    async fn version(&self) -> i32 {
+        self.model.version
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.model.updated_at
+    }
+    /// Every move of the application, oldest first: who, when, from, to, and why.
+    async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApplicationEvent>> {
+        Ok(loaders(ctx)?
+            .load_one(ApplicationHistoryOf(self.model.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(ApplicationEvent::from)
+            .collect())
     }
     /// The mission applied to; null when the caller may not read it (for a volunteer: once it
     /// is no longer published).
@@ -64,6 +99,34 @@ impl Application {
             .load_one(VolunteerId(self.model.volunteer_id))
             .await?
             .map(Volunteer::from))
+    }
+}
+
+/// One move of an application.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct ApplicationEvent {
+    pub at: DateTime<Utc>,
+    /// Who: `user:ID <email>`, or `cli:<os user>`.
+    pub actor: String,
+    /// `APPLY`, `PROPOSE`, `VERIFY`, `ACCEPT`, `REFUSE`, `CANCEL`, `START`, `COMPLETE` or
+    /// `ABANDON`.
+    pub action: String,
+    /// Null when the move created the application.
+    pub from_status: Option<ApplicationStatus>,
+    pub to_status: ApplicationStatus,
+    pub comment: Option<String>,
+}
+
+impl From<application_event::Model> for ApplicationEvent {
+    fn from(e: application_event::Model) -> Self {
+        ApplicationEvent {
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            from_status: e.from_status.map(Into::into),
+            to_status: e.to_status.into(),
+            comment: e.comment,
+        }
     }
 }
 

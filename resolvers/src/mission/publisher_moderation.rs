@@ -195,6 +195,21 @@ impl PublisherModerationMutation {
         mission_event::event(m.id, &actor, "PUBLISHER_MODERATION", None, None, Some(note))
             .insert(&txn)
             .await?;
+        // The mission's publisher hears of a moderator's decision on its mission.
+        passerelle_entities::outbox::to_webhooks(
+            &txn,
+            m.publisher_id,
+            "MISSION_MODERATION",
+            "MISSION_MODERATED_BY_PUBLISHER",
+            serde_json::json!({
+                "missionId": m.id.to_string(),
+                "missionClientId": m.client_id,
+                "moderatorId": moderator.to_string(),
+                "status": status.as_str(),
+                "comment": comment,
+            }),
+        )
+        .await?;
         txn.commit().await?;
         Ok(ModerateAsPublisherPayload {
             mission: Some(Mission::from(m)),

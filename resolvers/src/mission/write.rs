@@ -1017,6 +1017,25 @@ async fn act(
         txn.rollback().await?;
         return conflicted(ctx, db, &id, m.id).await;
     }
+    if matches!(
+        action,
+        Action::Validate | Action::RequestCorrection | Action::Refuse
+    ) {
+        passerelle_entities::outbox::to_webhooks(
+            &txn,
+            m.publisher_id,
+            "MISSION_MODERATION",
+            "MISSION_MODERATED",
+            serde_json::json!({
+                "missionId": m.id.to_string(),
+                "missionClientId": m.client_id,
+                "decision": action.as_str(),
+                "status": to.as_str(),
+                "comment": comment,
+            }),
+        )
+        .await?;
+    }
     mission_event::event(
         m.id,
         &actor,

@@ -29,6 +29,13 @@ impl From<volunteer::Model> for Volunteer {
     }
 }
 
+mod gdpr;
+
+pub use gdpr::{
+    EraseVolunteerInput, EraseVolunteerPayload, GdprMutation, VolunteerDataExport,
+    VolunteerDataInput, erased_email,
+};
+
 const VOLUNTEERS: &str = "volunteers:ID:ASC";
 
 /// A young person of the Service National Universel. Personal data: readable only through a
@@ -50,8 +57,12 @@ impl Volunteer {
     async fn phone(&self) -> Option<&str> {
         self.model.phone.as_deref()
     }
+    /// Null once the volunteer's data was erased.
     async fn birthdate(&self) -> Option<NaiveDate> {
-        Some(self.model.birthdate)
+        self.model
+            .erased_at
+            .is_none()
+            .then_some(self.model.birthdate)
     }
     async fn department_code(&self) -> Option<&str> {
         Some(&self.model.department_code)
@@ -87,6 +98,11 @@ impl Volunteer {
     }
     async fn created_at(&self) -> Option<DateTime<Utc>> {
         Some(self.model.created_at)
+    }
+    /// When the volunteer's personal data was erased (their names and email are then empty
+    /// placeholders); null otherwise.
+    async fn erased_at(&self) -> Option<DateTime<Utc>> {
+        self.model.erased_at
     }
 
     /// The volunteer's applications that the caller may read, oldest first, a page at a time

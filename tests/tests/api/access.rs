@@ -154,7 +154,7 @@ pub async fn mission_row(
     m.id
 }
 
-async fn volunteer_row(db: &DatabaseConnection, name: &str, department: &str) -> i64 {
+pub async fn volunteer_row(db: &DatabaseConnection, name: &str, department: &str) -> i64 {
     let dep = passerelle_entities::geo::department(department).expect("department");
     volunteer::ActiveModel {
         first_name: Set(format!("Prénom{name}")),
@@ -197,7 +197,7 @@ async fn application_row(db: &DatabaseConnection, volunteer: i64, mission: i64) 
     .id
 }
 
-async fn user_row(
+pub async fn user_row(
     db: &DatabaseConnection,
     email: &str,
     role: Role,

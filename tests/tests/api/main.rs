@@ -1,6 +1,7 @@
 //! End-to-end tests of the API: the real server on an ephemeral port, spoken to over HTTP, on
 //! SQLite by default and on PostgreSQL when `PASSERELLE_TEST_POSTGRES_URL` is set.
 mod access;
+mod applications;
 mod bad_input;
 mod credentials;
 mod diffusion;

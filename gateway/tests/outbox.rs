@@ -1,0 +1,155 @@
+//! Two `passerelle serve` processes on one database share the outbox: 1,000 webhook calls,
+//! each received exactly once, by a receiver that always answers 200.
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use passerelle::testing::TestDatabase;
+use passerelle_entities::{OutboxStatus, outbox, publisher, webhook};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_passerelle");
+const EVENTS: usize = 1_000;
+
+/// A receiver that answers 200 and counts each event id it is sent.
+async fn receiver() -> (Arc<Mutex<HashMap<String, usize>>>, String) {
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let state = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let seen = Arc::clone(&state);
+            async move {
+                let id = headers
+                    .get("passerelle-webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                *seen.lock().expect("lock").entry(id).or_default() += 1;
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (seen, url)
+}
+
+/// A gateway serving on an ephemeral port with its delivery worker, once it is up.
+fn gateway(database_url: &str) -> std::process::Child {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("PASSERELLE_CONFIG")
+        .env("DATABASE_URL", database_url)
+        .env("PASSERELLE_LOG", "warn")
+        .env("PASSERELLE_SCHEDULER", "false")
+        .env("PASSERELLE_GEOCODER_URL", "off")
+        .env("PASSERELLE_OUTBOX_POLL_MS", "20")
+        .env("PASSERELLE_WEBHOOK_ALLOW_PRIVATE", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("the URL line");
+    assert!(line.contains("Passerelle is running"), "{line}");
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_deliver_a_thousand_events_each_exactly_once() {
+    let db = TestDatabase::create("outbox-two").await.expect("database");
+    let conn = db.connect_migrated().await.expect("migrate");
+    let (seen, url) = receiver().await;
+    let now = passerelle_entities::time::now();
+    let publisher = publisher::ActiveModel {
+        name: Set("Partenaire".into()),
+        is_annonceur: Set(true),
+        is_diffuseur: Set(false),
+        moderator: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await
+    .expect("publisher")
+    .id;
+    webhook::ActiveModel {
+        publisher_id: Set(publisher),
+        url: Set(url),
+        topics: Set(webhook::Topics(vec!["APPLICATION".into()])),
+        secret: Set("whsec_test".into()),
+        previous_secret: Set(None),
+        previous_secret_expires_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await
+    .expect("webhook");
+    let mut first = gateway(&db.url);
+    let mut second = gateway(&db.url);
+    let txn = conn.begin().await.expect("begin");
+    for n in 0..EVENTS {
+        outbox::to_webhooks(
+            &txn,
+            publisher,
+            "APPLICATION",
+            "APPLICATION_TEST",
+            serde_json::json!({ "n": n }),
+        )
+        .await
+        .expect("event");
+    }
+    txn.commit().await.expect("commit");
+
+    let mut waited = Duration::ZERO;
+    loop {
+        let sent = outbox::Entity::find()
+            .filter(outbox::Column::Status.eq(OutboxStatus::Sent))
+            .count(&conn)
+            .await
+            .expect("count");
+        if sent as usize == EVENTS {
+            break;
+        }
+        assert!(
+            waited < Duration::from_secs(90),
+            "{sent} of {EVENTS} sent in 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    // Anything sent twice would arrive now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for child in [&mut first, &mut second] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), EVENTS, "every event arrived");
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    let workers: Vec<Option<String>> = outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::LockedBy)
+        .distinct()
+        .into_tuple()
+        .all(&conn)
+        .await
+        .expect("workers");
+    assert_eq!(workers.len(), 2, "both gateways took part: {workers:?}");
+    db.drop_database().await;
+}
