@@ -311,6 +311,38 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             vec!["--rate-limit-redis-failure", "maybe", "schema", "print"],
             "invalid value",
         ),
+        (
+            vec!["--max-live-applications", "0", "schema", "print"],
+            "max_live_applications",
+        ),
+        (
+            vec!["--outbox-max-attempts", "51", "schema", "print"],
+            "outbox_max_attempts",
+        ),
+        (
+            vec!["--outbox-backoff-ms", "0", "schema", "print"],
+            "outbox_backoff_ms",
+        ),
+        (
+            vec!["--smtp-url", "http://mail.example", "schema", "print"],
+            "smtp_url",
+        ),
+        (
+            vec!["--mail-from", "not an address", "schema", "print"],
+            "mail_from",
+        ),
+        (
+            vec!["--webhook-allow-private", "perhaps", "schema", "print"],
+            "invalid value",
+        ),
+        (vec!["outbox"], "Usage"),
+        (vec!["outbox", "list", "--status", "lost"], "invalid value"),
+        (vec!["outbox", "list", "--limit", "0"], "--limit"),
+        (vec!["outbox", "retry", "abc"], "invalid value"),
+        (
+            vec!["outbox", "retry", "3", "--dead"],
+            "cannot be used with",
+        ),
     ] {
         let out = run(&args, None);
         assert!(!out.status.success(), "{args:?} fails");
@@ -1353,5 +1385,81 @@ async fn two_gateway_processes_share_their_rate_limits_through_redis() {
         child.kill().ok();
         child.wait().ok();
     }
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn outbox_list_shows_messages_and_retry_queues_dead_letters_again() {
+    use passerelle_entities::{OutboxStatus, outbox};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let db = fresh("cli-outbox").await;
+    let conn = db.connect_migrated().await.expect("migrate");
+    let mut dead = outbox::email(
+        "APPLICATION_VALIDATED",
+        "jeune@example.org",
+        "Sujet",
+        "Corps",
+        None,
+    );
+    dead.status = Set(OutboxStatus::Dead);
+    dead.attempts = Set(8);
+    dead.last_error = Set(Some("SMTP: 550 mailbox unavailable".into()));
+    let dead = dead.insert(&conn).await.expect("dead letter");
+    let mut sent = outbox::email(
+        "APPLICATION_DONE",
+        "autre@example.org",
+        "Sujet",
+        "Corps",
+        None,
+    );
+    sent.status = Set(OutboxStatus::Sent);
+    let sent = sent.insert(&conn).await.expect("sent");
+
+    let listed = ok(run(&["outbox", "list", "--status", "dead"], Some(&db.url)));
+    assert!(
+        listed.contains(&format!("{}\tDEAD\tEMAIL\tAPPLICATION_VALIDATED", dead.id)),
+        "{listed}"
+    );
+    assert!(listed.contains("error=SMTP: 550"), "{listed}");
+    assert!(
+        !listed.contains("autre@example.org"),
+        "only dead letters: {listed}"
+    );
+    // Bad requests exit non-zero, with a message, and change nothing.
+    for (args, expected) in [
+        (vec!["outbox", "retry"], "name the messages to retry"),
+        (
+            vec!["outbox", "retry", "987654"],
+            "no outbox message 987654",
+        ),
+        (
+            vec!["outbox", "retry", &sent.id.to_string()],
+            "was sent already",
+        ),
+    ] {
+        let out = run(&args, Some(&db.url));
+        assert!(!out.status.success(), "{args:?} fails");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let still = outbox::Entity::find_by_id(dead.id)
+        .one(&conn)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(still.status, OutboxStatus::Dead);
+    let retried = ok(run(&["outbox", "retry", "--dead"], Some(&db.url)));
+    assert!(retried.contains("1 message(s) queued again"), "{retried}");
+    let again = outbox::Entity::find_by_id(dead.id)
+        .one(&conn)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!((again.status, again.attempts), (OutboxStatus::Pending, 0));
+    let empty = ok(run(&["outbox", "list", "--status", "dead"], Some(&db.url)));
+    assert_eq!(empty.trim(), "no message");
     db.drop_database().await;
 }

@@ -153,3 +153,158 @@ async fn two_gateways_deliver_a_thousand_events_each_exactly_once() {
     assert_eq!(workers.len(), 2, "both gateways took part: {workers:?}");
     db.drop_database().await;
 }
+
+/// A message as the relay kept it: its envelope recipients and its data.
+type Kept = (Vec<String>, String);
+
+/// A local SMTP server standing in for the mail relay: it speaks just enough SMTP for a client
+/// to send, keeps each message (envelope recipients and data), and refuses every recipient
+/// with 550 when `refuse` is set.
+async fn smtp_stand_in(refuse: bool) -> (Arc<Mutex<Vec<Kept>>>, String) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+    let kept: Arc<Mutex<Vec<Kept>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("smtp://{}", listener.local_addr().expect("addr"));
+    let store = Arc::clone(&kept);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = AsyncBufReader::new(read).lines();
+                let _ = write.write_all(b"220 stand-in ESMTP\r\n").await;
+                let mut to = Vec::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 stand-in\r\n"
+                    } else if upper.starts_with("MAIL FROM") {
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("RCPT TO") {
+                        if refuse {
+                            b"550 mailbox unavailable\r\n"
+                        } else {
+                            to.push(line[8..].trim().to_owned());
+                            b"250 OK\r\n"
+                        }
+                    } else if upper == "DATA" {
+                        let _ = write.write_all(b"354 go on\r\n").await;
+                        let mut data = String::new();
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                            data.push_str(&l);
+                            data.push('\n');
+                        }
+                        store
+                            .lock()
+                            .expect("lock")
+                            .push((std::mem::take(&mut to), data));
+                        b"250 kept\r\n"
+                    } else if upper == "QUIT" {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (kept, url)
+}
+
+#[tokio::test]
+async fn emails_go_through_smtp_when_configured_and_a_refusal_is_retried_later() {
+    use passerelle::outbox::{Delivery, Mailer, deliver_due};
+    let db = TestDatabase::create("outbox-smtp").await.expect("database");
+    let conn = db.connect_migrated().await.expect("migrate");
+    let row = outbox::email(
+        "APPLICATION_VALIDATED",
+        "jeune@example.org",
+        "Passerelle · Candidature acceptée",
+        "Bonne nouvelle : votre participation à la mission « Éveil » est confirmée.",
+        None,
+    )
+    .insert(&conn)
+    .await
+    .expect("email");
+    let (kept, url) = smtp_stand_in(false).await;
+    let settings = passerelle::config::Settings {
+        smtp_url: Some(url.into()),
+        ..Default::default()
+    };
+    let delivery = Delivery::from_settings(&settings);
+    let mailer = Mailer::new(&delivery).expect("mailer");
+    assert_eq!(
+        deliver_due(&conn, &delivery, "w", &mailer)
+            .await
+            .expect("deliver"),
+        1
+    );
+    let kept = kept.lock().expect("lock").clone();
+    assert_eq!(kept.len(), 1, "one message reached the relay");
+    let (to, data) = &kept[0];
+    assert_eq!(to, &["<jeune@example.org>".to_owned()]);
+    assert!(
+        data.contains(&format!("Message-ID: <{}@passerelle>", row.event_id)),
+        "{data}"
+    );
+    assert!(
+        data.contains("From: Passerelle <ne-pas-repondre@passerelle.localhost>"),
+        "{data}"
+    );
+    assert!(data.contains("Subject: "), "{data}");
+    let sent = outbox::Entity::find_by_id(row.id)
+        .one(&conn)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!((sent.status, sent.attempts), (OutboxStatus::Sent, 1));
+
+    // A relay that refuses the recipient: the attempt is counted, the error kept, the next
+    // attempt scheduled after the backoff.
+    let again = outbox::email(
+        "APPLICATION_DONE",
+        "jeune@example.org",
+        "Sujet",
+        "Corps",
+        None,
+    )
+    .insert(&conn)
+    .await
+    .expect("email");
+    let (_, url) = smtp_stand_in(true).await;
+    let settings = passerelle::config::Settings {
+        smtp_url: Some(url.into()),
+        ..Default::default()
+    };
+    let delivery = Delivery::from_settings(&settings);
+    let mailer = Mailer::new(&delivery).expect("mailer");
+    let before = passerelle_entities::time::now();
+    deliver_due(&conn, &delivery, "w", &mailer)
+        .await
+        .expect("deliver");
+    let failed = outbox::Entity::find_by_id(again.id)
+        .one(&conn)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!((failed.status, failed.attempts), (OutboxStatus::Pending, 1));
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("550")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.next_attempt_at >= before + chrono::Duration::seconds(29),
+        "{failed:?}"
+    );
+    db.drop_database().await;
+}

@@ -284,6 +284,24 @@ impl GdprMutation {
     }
 }
 
+/// Replaces, in every string of `value`, each of `needles` (matched without regard to ASCII case) by
+/// `with`.
+fn redact(value: &mut Value, needles: &[String], with: &str) {
+    match value {
+        Value::String(s) => {
+            for n in needles.iter().filter(|n| !n.is_empty()) {
+                let needle = n.to_ascii_lowercase();
+                while let Some(at) = s.to_ascii_lowercase().find(&needle) {
+                    s.replace_range(at..at + needle.len(), with);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact(v, needles, with)),
+        Value::Object(map) => map.values_mut().for_each(|v| redact(v, needles, with)),
+        _ => {}
+    }
+}
+
 /// The placeholder email of an erased volunteer (the column is unique and required).
 pub fn erased_email(id: i64) -> String {
     format!("erased-{id}@erased.invalid")
@@ -344,10 +362,14 @@ async fn erase<C: ConnectionTrait>(txn: &C, v: &volunteer::Model) -> ApiResult<(
         .filter(application_event::Column::ApplicationId.is_in(applications.clone()))
         .exec(txn)
         .await?;
-    // Their name as an author, in their history and in the audit log.
+    // Their name as an author, in their history and in the audit log (actor, target and
+    // details): the entries stay, as what happened; who it was does not.
     let placeholder = format!("volunteer:{} (erased)", v.id);
+    let mut names: Vec<String> = vec![v.email.clone()];
+    names.extend(accounts.iter().map(|u| u.email.clone()));
     for u in &accounts {
         let name = format!("user:{} <{}>", u.id, u.email);
+        let target = format!("user:{}", u.email);
         application_event::Entity::update_many()
             .col_expr(
                 application_event::Column::Actor,
@@ -356,19 +378,27 @@ async fn erase<C: ConnectionTrait>(txn: &C, v: &volunteer::Model) -> ApiResult<(
             .filter(application_event::Column::Actor.eq(name.clone()))
             .exec(txn)
             .await?;
-        audit_entry::Entity::update_many()
-            .col_expr(audit_entry::Column::Actor, Expr::value(placeholder.clone()))
-            .filter(audit_entry::Column::Actor.eq(name))
-            .exec(txn)
-            .await?;
-        audit_entry::Entity::update_many()
-            .col_expr(
-                audit_entry::Column::Target,
-                Expr::value(placeholder.clone()),
+        let entries = audit_entry::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(audit_entry::Column::Actor.eq(name.clone()))
+                    .add(audit_entry::Column::Target.eq(target.clone())),
             )
-            .filter(audit_entry::Column::Target.eq(format!("user:{}", u.email)))
-            .exec(txn)
+            .all(txn)
             .await?;
+        for e in entries {
+            let mut details = e.details.clone();
+            redact(&mut details, &names, &placeholder);
+            let mut row: audit_entry::ActiveModel = e.clone().into();
+            if e.actor == name {
+                row.actor = sea_orm::Set(placeholder.clone());
+            }
+            if e.target == target {
+                row.target = sea_orm::Set(placeholder.clone());
+            }
+            row.details = sea_orm::Set(details);
+            row.update(txn).await?;
+        }
     }
     outbox::Entity::delete_many()
         .filter(outbox::Column::VolunteerId.eq(v.id))
@@ -379,4 +409,24 @@ async fn erase<C: ConnectionTrait>(txn: &C, v: &volunteer::Model) -> ApiResult<(
         .exec(txn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_reaches_every_string_whatever_its_case() {
+        let mut v =
+            json!({ "email": "Jeune@Example.org", "list": ["to jeune@example.org", 3], "n": 1 });
+        redact(
+            &mut v,
+            &["jeune@example.org".to_owned()],
+            "volunteer:1 (erased)",
+        );
+        assert_eq!(
+            v,
+            json!({ "email": "volunteer:1 (erased)", "list": ["to volunteer:1 (erased)", 3], "n": 1 })
+        );
+    }
 }

@@ -21,7 +21,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::access::{mission_row, organization_row, user_row, volunteer_row};
-use crate::helpers::{As, TestApp, TestDatabase, error_code, test_settings};
+use crate::helpers::{As, TestApp, TestDatabase, codes, error_code, mutate, test_settings};
 
 const STAFF: &str = "staff@asso.example";
 const REFERENT: &str = "referent69@snu.example";
@@ -202,26 +202,6 @@ async fn add_volunteer(conn: &DatabaseConnection, n: usize) -> i64 {
     })
     .await;
     id
-}
-
-/// Runs a mutation and returns its payload, failing on GraphQL errors.
-async fn mutate(app: &TestApp, who: &As, query: &str, variables: Value) -> Value {
-    let data = app.data_as(who, query, variables).await;
-    data.as_object()
-        .and_then(|o| o.values().next())
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-fn codes(payload: &Value) -> Vec<String> {
-    payload["userErrors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["code"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn status(payload: &Value) -> &str {
@@ -1352,6 +1332,16 @@ async fn a_volunteer_exports_their_data_and_erasure_leaves_only_the_counts() {
         .await;
     assert_eq!(error_code(&other), "NOT_FOUND");
 
+    // The audit log named their account (as `passerelle users add` does): erased with them.
+    passerelle_entities::audit_entry::entry(
+        &passerelle_entities::audit_entry::Actor::cli("ops"),
+        "USER_ADDED",
+        format!("user:{}", volunteer_email(0)),
+        json!({ "role": "VOLUNTEER", "note": format!("added {}", volunteer_email(0)) }),
+    )
+    .insert(&f.conn)
+    .await
+    .expect("audit entry");
     let stats_query = "{ volunteerStats { count byDepartment { value count } byCohort { value count } byPhase1Status { value count } byPhase2Status { value count } } applicationStats { count byStatus { value count } byDepartment { value count } } }";
     let stats_before = f.app.data_as(&admin, stats_query, json!({})).await;
     let erased = mutate(
@@ -1550,4 +1540,185 @@ async fn the_readme_walkthrough_takes_the_demo_volunteer_from_apply_to_done() {
     );
     app.stop().await;
     database.drop_database().await;
+}
+
+#[tokio::test]
+async fn moderation_decisions_and_import_results_reach_the_webhooks_subscribed_to_them() {
+    let f = Flow::start("apps-webhook-topics", private_webhooks(), 1).await;
+    let (_, url) = Receiver::start(0).await;
+    register(&f, &url, &["MISSION_MODERATION", "IMPORT"]).await;
+    // A referent refuses one of the publisher's missions waiting for validation.
+    let waiting = mission_row(
+        &f.conn,
+        f.publisher,
+        f.organization,
+        "to-moderate",
+        MissionStatus::WaitingValidation,
+        "69",
+        MissionType::Benevolat,
+        Domain::Sport,
+        false,
+    )
+    .await;
+    let refused = mutate(
+        &f.app,
+        &As::user(REFERENT),
+        "mutation($i: ModerateMissionInput!) { moderateMission(input: $i) { mission { status } userErrors { code } } }",
+        json!({ "i": { "id": waiting.to_string(), "decision": "REFUSE", "comment": "Hors du cadre de l'engagement." } }),
+    )
+    .await;
+    assert_eq!(refused["mission"]["status"], "REFUSED", "{refused}");
+    // Applications are not subscribed to: an application leaves no webhook call.
+    assert_eq!(codes(&f.apply(0, f.open).await), Vec::<String>::new());
+    // An import of its feed, from a file (which replaces the publisher's missions).
+    let p = publisher::Entity::find_by_id(f.publisher)
+        .one(&f.conn)
+        .await
+        .expect("read")
+        .expect("publisher");
+    let feed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/feeds/valid.xml");
+    passerelle_ingest::run::run_import(
+        &f.conn,
+        &p,
+        &passerelle_ingest::run::Source::File(feed),
+        &passerelle_ingest::run::RunOptions::default(),
+        None,
+    )
+    .await
+    .expect("import");
+    let calls = outbox::Entity::find()
+        .filter(outbox::Column::WebhookId.is_not_null())
+        .all(&f.conn)
+        .await
+        .expect("read");
+    let mut topics: Vec<&str> = calls.iter().map(|c| c.topic.as_str()).collect();
+    topics.sort_unstable();
+    assert_eq!(topics, ["IMPORT_FINISHED", "MISSION_MODERATED"]);
+    let moderated = calls
+        .iter()
+        .find(|c| c.topic == "MISSION_MODERATED")
+        .expect("moderated");
+    assert_eq!(moderated.payload["data"]["decision"], "REFUSE");
+    assert_eq!(moderated.payload["data"]["status"], "REFUSED");
+    assert_eq!(moderated.payload["data"]["missionId"], waiting.to_string());
+    let import = calls
+        .iter()
+        .find(|c| c.topic == "IMPORT_FINISHED")
+        .expect("import");
+    assert_eq!(import.payload["data"]["status"], "SUCCESS");
+    assert!(
+        import.payload["data"]["created"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+        "{:?}",
+        import.payload
+    );
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_registrations_refuse_bad_urls_topics_and_strangers() {
+    let f = Flow::start("apps-webhook-input", test_settings(), 0).await;
+    let admin = As::user(ADMIN);
+    let create = |url: &str, topics: Value| json!({ "input": { "publisherId": f.publisher.to_string(), "url": url, "topics": topics } });
+    const CREATE: &str = "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { id } secret userErrors { field code } } }";
+    for (url, topics, code) in [
+        (
+            "http://hooks.example.org/",
+            json!(["APPLICATION"]),
+            "INVALID_URL",
+        ),
+        (
+            "https://127.0.0.1:8443/",
+            json!(["APPLICATION"]),
+            "PRIVATE_ADDRESS",
+        ),
+        (
+            "https://user:pw@hooks.example.org/",
+            json!(["APPLICATION"]),
+            "INVALID_URL",
+        ),
+        ("https://hooks.example.org/", json!([]), "NO_TOPIC"),
+    ] {
+        let payload = mutate(&f.app, &admin, CREATE, create(url, topics)).await;
+        assert_eq!(codes(&payload), [code], "{url}: {payload}");
+        assert!(payload["secret"].is_null());
+    }
+    let unknown_topic = f
+        .app
+        .gql_as(
+            &admin,
+            CREATE,
+            create("https://hooks.example.org/", json!(["EVERYTHING"])),
+        )
+        .await;
+    assert_eq!(error_code(&unknown_topic), "GRAPHQL_VALIDATION_FAILED");
+    for _ in 0..10 {
+        let made = mutate(
+            &f.app,
+            &admin,
+            CREATE,
+            create("https://hooks.example.org/", json!(["APPLICATION"])),
+        )
+        .await;
+        assert_eq!(codes(&made), Vec::<String>::new(), "{made}");
+    }
+    let eleventh = mutate(
+        &f.app,
+        &admin,
+        CREATE,
+        create("https://hooks.example.org/", json!(["APPLICATION"])),
+    )
+    .await;
+    assert_eq!(codes(&eleventh), ["TOO_MANY_WEBHOOKS"]);
+    // Nobody but the publisher and admins: the structure's staff, a volunteer, anonymous.
+    for who in [As::user(STAFF), As::Anonymous] {
+        let body = f
+            .app
+            .gql_as(
+                &who,
+                CREATE,
+                create("https://hooks.example.org/", json!(["APPLICATION"])),
+            )
+            .await;
+        assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+        let list = f.app.gql_as(&who, "{ webhooks { id } }", json!({})).await;
+        assert_eq!(error_code(&list), "FORBIDDEN", "{list}");
+    }
+    let listed = f
+        .app
+        .data_as(
+            &admin,
+            "query($p: ID!) { webhooks(publisherId: $p) { id url topics } }",
+            json!({ "p": f.publisher.to_string() }),
+        )
+        .await;
+    assert_eq!(listed["webhooks"].as_array().map(Vec::len), Some(10));
+    assert!(
+        !listed.to_string().contains("whsec_"),
+        "never the secret: {listed}"
+    );
+    let grace = f
+        .app
+        .gql_as(&admin, "mutation($id: ID!) { rotateWebhookSecret(input: { id: $id, graceHours: 500 }) { secret } }", json!({ "id": listed["webhooks"][0]["id"] }))
+        .await;
+    assert_eq!(error_code(&grace), "BAD_USER_INPUT");
+    let deleted = mutate(
+        &f.app,
+        &admin,
+        "mutation($id: ID!) { deleteWebhook(input: { id: $id }) { deletedId } }",
+        json!({ "id": listed["webhooks"][0]["id"] }),
+    )
+    .await;
+    assert_eq!(deleted["deletedId"], listed["webhooks"][0]["id"]);
+    let gone = f
+        .app
+        .gql_as(
+            &admin,
+            "mutation($id: ID!) { deleteWebhook(input: { id: $id }) { deletedId } }",
+            json!({ "id": listed["webhooks"][0]["id"] }),
+        )
+        .await;
+    assert_eq!(error_code(&gone), "NOT_FOUND");
+    f.stop().await;
 }

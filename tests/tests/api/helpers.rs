@@ -206,6 +206,28 @@ pub struct Shared {
 /// The demo's admin.
 pub const DEMO_ADMIN: &str = "admin@passerelle.example";
 
+/// Runs a mutation and returns its payload (the first field of `data`), failing on GraphQL
+/// errors.
+pub async fn mutate(app: &TestApp, who: &As, query: &str, variables: Value) -> Value {
+    let data = app.data_as(who, query, variables).await;
+    data.as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// The codes of a payload's `userErrors`, in order.
+pub fn codes(payload: &Value) -> Vec<String> {
+    payload["userErrors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Who runs an example query of `examples/queries/`: its `# viewer: EMAIL` line (a demo user's
 /// token), `# viewer: key PUBLISHER` (the shared server's demo key), or anonymous.
 pub fn example_viewer(document: &str) -> As {

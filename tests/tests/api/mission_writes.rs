@@ -10,7 +10,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::access::{World, mission_row, world};
-use crate::helpers::{As, TestApp, TestDatabase, error_code, test_settings};
+use crate::helpers::{As, TestApp, TestDatabase, codes, error_code, mutate, test_settings};
 
 const STAFF: &str = "staff@test.example";
 const REFERENT: &str = "referent69@test.example";
@@ -35,27 +35,6 @@ async fn start(
     let w = world(&conn).await;
     let app = TestApp::start(conn.clone(), settings).await;
     (app, w, database, conn)
-}
-
-/// Runs a mutation and returns its payload (the first field of `data`), failing on GraphQL
-/// errors.
-async fn mutate(app: &TestApp, who: &As, query: &str, variables: Value) -> Value {
-    let data = app.data_as(who, query, variables).await;
-    data.as_object()
-        .and_then(|o| o.values().next())
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
-fn codes(payload: &Value) -> Vec<String> {
-    payload["userErrors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["code"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn act(app: &TestApp, who: &As, mutation: &str, id: &str, extra: Value) -> Value {
