@@ -14,6 +14,9 @@ pub struct Model {
     pub at: DateTimeUtc,
     /// Who: `user:ID <email>`, `cli:<os user>` or `system`.
     pub actor: String,
+    /// As whom: `VOLUNTEER`, `STRUCTURE`, `REFERENT`, `ADMIN`, or `PASSERELLE` (a move made by
+    /// Passerelle itself, e.g. on an erasure).
+    pub party: String,
     /// A lifecycle action: `APPLY`, `PROPOSE`, `VERIFY`, `ACCEPT`, …
     pub action: String,
     pub from_status: Option<ApplicationStatus>,
@@ -30,6 +33,7 @@ impl ActiveModelBehavior for ActiveModel {}
 pub fn event(
     application_id: i64,
     actor: &str,
+    party: &str,
     action: &str,
     from: Option<ApplicationStatus>,
     to: ApplicationStatus,
@@ -39,6 +43,7 @@ pub fn event(
         application_id: Set(application_id),
         at: Set(crate::time::now()),
         actor: Set(actor.to_owned()),
+        party: Set(party.to_owned()),
         action: Set(action.to_owned()),
         from_status: Set(from),
         to_status: Set(to),

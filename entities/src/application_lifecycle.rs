@@ -9,7 +9,7 @@
 //!  WAITING_ACCEPTATION ──accept (structure; the volunteer, for a proposal)──► VALIDATED  [takes a place]
 //!  VALIDATED ──start (structure)──► IN_PROGRESS ──complete (structure, hours)──► DONE
 //!  WAITING_VALIDATION ──refuse (referent)──► REFUSED ◄──refuse (structure)── WAITING_ACCEPTATION
-//!  WAITING_* / VALIDATED ──cancel (volunteer, before the start)──► CANCELLED  [frees a place]
+//!  WAITING_* (any time) / VALIDATED (before the start) ──cancel (volunteer)──► CANCELLED  [frees a place]
 //!  VALIDATED (after the start) / IN_PROGRESS ──abandon──► ABANDONED            [frees a place]
 //! ```
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -36,6 +36,15 @@ pub enum Party {
 }
 
 impl Party {
+    /// SCREAMING_SNAKE_CASE, as the history names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Party::Volunteer => "VOLUNTEER",
+            Party::Structure => "STRUCTURE",
+            Party::Referent => "REFERENT",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Party::Volunteer => "the volunteer",
@@ -170,11 +179,11 @@ pub const TRANSITIONS: &[Transition] = &[
     t(None, Propose, WaitingAcceptation, &[Referent], When::Always, Places::Keep, &[Volunteer, Structure]),
     t(Some(WaitingValidation), Verify, WaitingAcceptation, &[Referent], When::Always, Places::Keep, &[Volunteer, Structure]),
     t(Some(WaitingValidation), Refuse, Refused, &[Referent], When::Always, Places::Keep, &[Volunteer]),
-    t(Some(WaitingValidation), Cancel, Cancelled, &[Volunteer], When::BeforeStart, Places::Keep, &[Referent]),
+    t(Some(WaitingValidation), Cancel, Cancelled, &[Volunteer], When::Always, Places::Keep, &[Referent]),
     t(Some(WaitingAcceptation), Accept, Validated, &[Structure], When::Applied, Places::Take, ALL),
     t(Some(WaitingAcceptation), Accept, Validated, &[Volunteer], When::Proposed, Places::Take, ALL),
     t(Some(WaitingAcceptation), Refuse, Refused, &[Structure], When::Applied, Places::Keep, &[Volunteer, Referent]),
-    t(Some(WaitingAcceptation), Cancel, Cancelled, &[Volunteer], When::BeforeStart, Places::Keep, &[Structure, Referent]),
+    t(Some(WaitingAcceptation), Cancel, Cancelled, &[Volunteer], When::Always, Places::Keep, &[Structure, Referent]),
     t(Some(Validated), Cancel, Cancelled, &[Volunteer], When::BeforeStart, Places::Free, &[Structure, Referent]),
     t(Some(Validated), Start, InProgress, &[Structure, Referent], When::Always, Places::Keep, &[Volunteer]),
     t(Some(Validated), Abandon, Abandoned, ALL, When::AfterStart, Places::Free, ALL),
@@ -329,6 +338,16 @@ pub fn parties(access: &Access, own: bool, structure: bool, referent: bool) -> V
         }
         _ => Vec::new(),
     }
+}
+
+/// How the history names the author of a move `t` made by an access acting as `parties`.
+pub fn author(access: &Access, parties: &[Party], t: &Transition) -> &'static str {
+    if matches!(access, Access::Admin) {
+        return "ADMIN";
+    }
+    t.by.iter()
+        .find(|p| parties.contains(p))
+        .map_or("PASSERELLE", |p| p.name())
 }
 
 /// Whether the status holds a place of its mission.

@@ -27,10 +27,15 @@ pub struct Model {
     pub start_at: DateTimeUtc,
     pub end_at: Option<DateTimeUtc>,
     pub posted_at: DateTimeUtc,
+    /// The places offered.
     pub places: i32,
+    /// What is left of them: accepted SNU applications take one each.
     pub places_left: i32,
     pub snu: bool,
+    /// The SNU places left: accepted applications take one each (see `snu_capacity`).
     pub snu_places: i32,
+    /// The SNU places offered, as the publisher or the structure last gave them.
+    pub snu_capacity: i32,
     pub open_to_minors: bool,
     pub reduced_mobility_accessible: bool,
     pub close_to_transport: bool,
@@ -110,4 +115,16 @@ pub fn is_public() -> sea_orm::Condition {
         // The literal is MissionStatus::Validated.as_str(), checked by a test in `enums`.
         .add(Expr::col((Entity, Column::Status)).eq(Expr::cust("'VALIDATED'")))
         .add(Column::DeletedAt.is_null())
+}
+
+/// What is left of a capacity once it changes to `new_capacity`: `left + (new - old)`, at least
+/// 0, written as SQL over the row being updated (`left` and `capacity` are read from the row as
+/// it is when the update runs, so that a place taken by a concurrent move is kept taken).
+pub fn left_after(left: Column, capacity: Column, new_capacity: i64) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let left_now =
+        Expr::col((Entity, left)).add(Expr::val(new_capacity).sub(Expr::col((Entity, capacity))));
+    Expr::case(left_now.clone().gt(0), left_now)
+        .finally(0)
+        .into()
 }

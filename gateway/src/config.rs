@@ -245,6 +245,9 @@ pub struct SettingArgs {
     /// Moderation: flag a title near-identical to one of the organization's validated missions [default: true]
     #[arg(long, global = true, env = "PASSERELLE_MODERATION_DUPLICATES", value_parser = clap::builder::BoolishValueParser::new())]
     pub moderation_duplicates: Option<bool>,
+    /// How long counts and facets of mission lists are kept, in milliseconds; 0: not kept [default: 5000]
+    #[arg(long, global = true, env = "PASSERELLE_COUNT_CACHE_MS")]
+    pub count_cache_ms: Option<u64>,
     /// Most live applications (waiting, validated, in progress) a volunteer has at once [default: 15]
     #[arg(long, global = true, env = "PASSERELLE_MAX_LIVE_APPLICATIONS")]
     pub max_live_applications: Option<u32>,
@@ -257,7 +260,7 @@ pub struct SettingArgs {
     /// Wait before an outbox message's first retry, doubled at each next one (at most 6 hours), in milliseconds [default: 30000]
     #[arg(long, global = true, env = "PASSERELLE_OUTBOX_BACKOFF_MS")]
     pub outbox_backoff_ms: Option<u64>,
-    /// How long a delivery worker holds the messages it claimed before another may take them, in seconds [default: 60]
+    /// How long a delivery worker holds the messages it claimed before another may take them, in seconds, at least 10; a send is given half of it [default: 60]
     #[arg(long, global = true, env = "PASSERELLE_OUTBOX_LEASE_SECS")]
     pub outbox_lease_secs: Option<u64>,
     /// How often an idle delivery worker looks for due messages, in milliseconds [default: 1000]
@@ -352,6 +355,7 @@ struct FileSettings {
     moderation_min_description_chars: Option<usize>,
     moderation_deny_list: Option<Vec<String>>,
     moderation_duplicates: Option<bool>,
+    count_cache_ms: Option<u64>,
     max_live_applications: Option<u32>,
     outbox: Option<bool>,
     outbox_max_attempts: Option<u32>,
@@ -430,6 +434,7 @@ pub struct Settings {
     pub moderation_min_description_chars: usize,
     pub moderation_deny_list: Vec<String>,
     pub moderation_duplicates: bool,
+    pub count_cache_ms: u64,
     pub max_live_applications: u32,
     pub outbox: bool,
     pub outbox_max_attempts: u32,
@@ -499,6 +504,7 @@ impl Default for Settings {
             moderation_min_description_chars: 300,
             moderation_deny_list: Vec::new(),
             moderation_duplicates: true,
+            count_cache_ms: 5_000,
             max_live_applications: 15,
             outbox: true,
             outbox_max_attempts: 8,
@@ -671,6 +677,7 @@ impl Settings {
                 .or(file.moderation_deny_list)
                 .unwrap_or_default(),
             moderation_duplicates: pick!(moderation_duplicates),
+            count_cache_ms: pick!(count_cache_ms),
             max_live_applications: pick!(max_live_applications),
             outbox: pick!(outbox),
             outbox_max_attempts: pick!(outbox_max_attempts),
@@ -712,14 +719,20 @@ impl Settings {
                 "DATABASE_URL must start with sqlite: or postgres:// (got a URL of another kind)"
             );
         }
+        if self.count_cache_ms > 60_000 {
+            bail!("count_cache_ms must be at most 60000 (a minute)");
+        }
         if !(1..=100).contains(&self.max_live_applications) {
             bail!("max_live_applications must be between 1 and 100");
         }
         if !(1..=50).contains(&self.outbox_max_attempts) {
             bail!("outbox_max_attempts must be between 1 and 50");
         }
-        if self.outbox_backoff_ms == 0 || self.outbox_lease_secs == 0 || self.outbox_poll_ms == 0 {
-            bail!("outbox_backoff_ms, outbox_lease_secs and outbox_poll_ms must be at least 1");
+        if self.outbox_backoff_ms == 0 || self.outbox_poll_ms == 0 {
+            bail!("outbox_backoff_ms and outbox_poll_ms must be at least 1");
+        }
+        if self.outbox_lease_secs < 10 {
+            bail!("outbox_lease_secs must be at least 10 (a send may take half of it)");
         }
         if let Some(url) = &self.smtp_url
             && !(url.expose_secret().starts_with("smtp://")
@@ -920,11 +933,15 @@ impl Settings {
         .with_deny_list(&self.moderation_deny_list)
     }
 
-    /// The applications' workflow.
-    pub fn application_rules(&self) -> passerelle_resolvers::application::ApplicationRules {
-        passerelle_resolvers::application::ApplicationRules {
-            max_live_applications: self.max_live_applications,
-            allow_private_webhooks: self.webhook_allow_private,
+    /// The schema's rules: moderation, the applications' workflow, the cache of counts.
+    pub fn schema_rules(&self) -> passerelle_schema::Rules {
+        passerelle_schema::Rules {
+            moderation: self.moderation_rules(),
+            applications: passerelle_resolvers::application::ApplicationRules {
+                max_live_applications: self.max_live_applications,
+                allow_private_webhooks: self.webhook_allow_private,
+            },
+            count_cache_ttl: Some(Duration::from_millis(self.count_cache_ms)),
         }
     }
 

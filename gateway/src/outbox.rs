@@ -118,9 +118,15 @@ pub async fn deliver_due(
     mailer: &Mailer,
 ) -> Result<usize, DbErr> {
     let rows = claim(db, delivery, worker).await?;
-    let outcomes =
-        futures_util::future::join_all(rows.iter().map(|row| send(db, delivery, mailer, row)))
-            .await;
+    // Each send ends well within the lease, so that no other worker takes a row still being
+    // sent.
+    let limit = delivery.lease / 2;
+    let outcomes = futures_util::future::join_all(rows.iter().map(|row| async move {
+        tokio::time::timeout(limit, send(db, delivery, mailer, row))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", limit.as_secs())))
+    }))
+    .await;
     for (row, outcome) in rows.iter().zip(outcomes) {
         record(db, delivery, worker, row, outcome).await?;
     }
@@ -475,6 +481,12 @@ pub async fn retry(db: &DatabaseConnection, ids: &[i64], all_dead: bool) -> anyh
         )
         .filter(condition)
         .filter(outbox::Column::Status.ne(OutboxStatus::Sent))
+        // Not a message a worker is sending now.
+        .filter(
+            sea_orm::Condition::any()
+                .add(outbox::Column::LockedUntil.is_null())
+                .add(outbox::Column::LockedUntil.lt(now)),
+        )
         .exec(db)
         .await?;
     Ok(done.rows_affected)

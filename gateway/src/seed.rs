@@ -497,6 +497,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
                 places_left: Set(places_left),
                 snu: Set(snu),
                 snu_places: Set(if snu { places.min(5) } else { 0 }),
+                snu_capacity: Set(if snu { places.min(5) } else { 0 }),
                 open_to_minors: Set(snu || rng.chance(30)),
                 reduced_mobility_accessible: Set(rng.chance(40)),
                 close_to_transport: Set(rng.chance(60)),

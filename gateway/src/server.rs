@@ -56,12 +56,7 @@ impl AppState {
         let limits = settings.limits();
         let jwt = JwtVerifier::new(&settings.jwt_settings())?;
         Ok(AppState {
-            schema: passerelle_schema::build_with(
-                db.clone(),
-                limits,
-                settings.moderation_rules(),
-                settings.application_rules(),
-            ),
+            schema: passerelle_schema::build_with(db.clone(), limits, settings.schema_rules()),
             auth: Arc::new(Authenticator::new(db.clone(), jwt)),
             db,
             request_timeout_secs: settings.request_timeout_secs,

@@ -897,6 +897,7 @@ pub fn mission_model(
         places_left: Set(places.max(0)),
         snu: Set(m.snu),
         snu_places: Set(m.snu_places.clamp(0, i64::from(i32::MAX)) as i32),
+        snu_capacity: Set(m.snu_places.clamp(0, i64::from(i32::MAX)) as i32),
         open_to_minors: Set(m.open_to_minors),
         reduced_mobility_accessible: Set(m.reduced_mobility_accessible),
         close_to_transport: Set(m.close_to_transport),
@@ -994,6 +995,7 @@ async fn update_missions<C: ConnectionTrait>(
             now,
         );
         model.id = Set(c.id);
+        let left = keep_taken_places(&mut model);
         let kept = matches!(c.was, MissionStatus::Cancelled | MissionStatus::Archived);
         if kept {
             model.status = sea_orm::ActiveValue::NotSet;
@@ -1016,6 +1018,8 @@ async fn update_missions<C: ConnectionTrait>(
         }
         mission::Entity::update_many()
             .set(model)
+            .col_expr(mission::Column::PlacesLeft, left.0)
+            .col_expr(mission::Column::SnuPlaces, left.1)
             .col_expr(
                 mission::Column::Version,
                 sea_orm::sea_query::ExprTrait::add(
@@ -1043,6 +1047,30 @@ async fn update_missions<C: ConnectionTrait>(
     }
     changed.clear();
     Ok(())
+}
+
+/// For an update of a mission: unsets the places left in `model` and returns what they become
+/// (`placesLeft`, `snuPlaces`), so that places taken by accepted applications stay taken when the
+/// capacities change or stay (see [`mission::left_after`]).
+pub fn keep_taken_places(
+    model: &mut mission::ActiveModel,
+) -> (sea_orm::sea_query::Expr, sea_orm::sea_query::Expr) {
+    let value = |v: &sea_orm::ActiveValue<i32>| match v {
+        Set(n) | sea_orm::ActiveValue::Unchanged(n) => i64::from(*n),
+        sea_orm::ActiveValue::NotSet => 0,
+    };
+    let places = value(&model.places);
+    let snu = value(&model.snu_capacity);
+    model.places_left = sea_orm::ActiveValue::NotSet;
+    model.snu_places = sea_orm::ActiveValue::NotSet;
+    (
+        mission::left_after(mission::Column::PlacesLeft, mission::Column::Places, places),
+        mission::left_after(
+            mission::Column::SnuPlaces,
+            mission::Column::SnuCapacity,
+            snu,
+        ),
+    )
 }
 
 /// Inserts addresses, 2,000 per statement (12 columns: under SQLite's 32,766 parameters).

@@ -12,6 +12,7 @@ mod m20261129_000004_feed_fetch;
 mod m20261130_000005_access;
 mod m20261201_000006_mission_writes;
 mod m20261202_000007_applications;
+mod m20261203_000008_read_path;
 
 /// Applies and rolls back Passerelle's migrations, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_access::Migration),
             Box::new(m20261201_000006_mission_writes::Migration),
             Box::new(m20261202_000007_applications::Migration),
+            Box::new(m20261203_000008_read_path::Migration),
         ]
     }
 }

@@ -21,6 +21,7 @@ const UP: &[&str] = &[
         application_id {ref} NOT NULL REFERENCES applications(id) ON DELETE CASCADE,
         at {time} NOT NULL,
         actor TEXT NOT NULL,
+        party TEXT NOT NULL,
         action TEXT NOT NULL,
         from_status TEXT,
         to_status TEXT NOT NULL,

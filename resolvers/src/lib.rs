@@ -22,6 +22,7 @@ use sea_orm::DatabaseConnection;
 pub mod application;
 pub mod audit;
 pub mod batch;
+pub mod counts;
 pub mod cursor;
 pub mod diffusion;
 pub mod enums;

@@ -297,6 +297,16 @@ impl WebhookMutation {
             return Err(ApiError::not_found("publisher", publisher.to_string()));
         }
         let txn = db.begin().await?;
+        // The publisher's row first: its lock (and SQLite's write lock) holds until the commit,
+        // so that two registrations at once count one after the other.
+        publisher::Entity::update_many()
+            .col_expr(
+                publisher::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::col(publisher::Column::UpdatedAt),
+            )
+            .filter(publisher::Column::Id.eq(publisher))
+            .exec(&txn)
+            .await?;
         #[allow(clippy::disallowed_methods)]
         // The publisher's own count, checked against the limit; nothing is returned.
         let count = webhook::Entity::find()

@@ -18,6 +18,7 @@ use passerelle_resolvers::DbLoader;
 use passerelle_resolvers::application::{ApplicationMutation, ApplicationQuery, ApplicationRules};
 use passerelle_resolvers::audit::AuditQuery;
 use passerelle_resolvers::batch::{Batcher, Idle};
+use passerelle_resolvers::counts::CountCache;
 use passerelle_resolvers::diffusion::DiffusionMutation;
 use passerelle_resolvers::import_run::ImportRunQuery;
 pub use passerelle_resolvers::mission::ModerationRules;
@@ -100,24 +101,25 @@ impl Default for Limits {
     }
 }
 
-/// Builds the schema over a database pool, with the default moderation rules.
-pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
-    build_with(
-        db,
-        limits,
-        ModerationRules::default(),
-        ApplicationRules::default(),
-    )
+/// The rules and caches of the schema beyond its limits.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// The automatic moderation rules.
+    pub moderation: ModerationRules,
+    /// The applications' workflow and partners' webhooks.
+    pub applications: ApplicationRules,
+    /// How long counts and facets are kept (zero: not at all); see
+    /// `passerelle_resolvers::counts`. `None`: the default, 5 seconds.
+    pub count_cache_ttl: Option<std::time::Duration>,
 }
 
-/// Builds the schema over a database pool, with the settings of the automatic moderation rules
-/// and of the applications' workflow.
-pub fn build_with(
-    db: DatabaseConnection,
-    limits: Limits,
-    moderation: ModerationRules,
-    applications: ApplicationRules,
-) -> PasserelleSchema {
+/// Builds the schema over a database pool, with the default rules.
+pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
+    build_with(db, limits, Rules::default())
+}
+
+/// Builds the schema over a database pool, with its rules.
+pub fn build_with(db: DatabaseConnection, limits: Limits, rules: Rules) -> PasserelleSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .limit_depth(limits.max_depth)
@@ -128,8 +130,13 @@ pub fn build_with(
         .data(StatsSettings {
             analyst_min_count: limits.analyst_min_count,
         })
-        .data(moderation)
-        .data(applications)
+        .data(rules.moderation)
+        .data(rules.applications)
+        .data(CountCache::new(
+            rules
+                .count_cache_ttl
+                .unwrap_or(passerelle_resolvers::counts::DEFAULT_TTL),
+        ))
         .finish()
 }
 
@@ -501,6 +508,12 @@ impl Extension for Guard {
                 None => doc.operations.iter().next(),
             };
             if let Some((_, op)) = operation {
+                // A mutation's author reads counts that include it.
+                if op.node.ty == async_graphql::parser::types::OperationType::Mutation
+                    && let Some(cache) = ctx.data_opt::<CountCache>()
+                {
+                    cache.invalidate();
+                }
                 reorder(
                     &doc,
                     &[&op.node.selection_set.node],

@@ -22,6 +22,7 @@ use crate::volunteer::Volunteer;
 mod notify;
 mod write;
 
+pub(crate) use write::free_place;
 pub use write::{
     ApplicationAction, ApplicationMutation, ApplicationPayload, ApplicationRules,
     ApplyToMissionInput, MoveApplicationInput, ProposeMissionInput,
@@ -82,7 +83,7 @@ impl Application {
             .await?
             .unwrap_or_default()
             .into_iter()
-            .map(ApplicationEvent::from)
+            .map(|e| ApplicationEvent::read_by(e, scope::access(ctx)))
             .collect())
     }
     /// The mission applied to; null when the caller may not read it (for a volunteer: once it
@@ -106,8 +107,12 @@ impl Application {
 #[derive(Debug, Clone, SimpleObject)]
 pub struct ApplicationEvent {
     pub at: DateTime<Utc>,
-    /// Who: `user:ID <email>`, or `cli:<os user>`.
-    pub actor: String,
+    /// Who: `user:ID <email>`, or `cli:<os user>`; null for volunteers, who read `by` (staff's
+    /// addresses are not theirs to read).
+    pub actor: Option<String>,
+    /// As whom: `VOLUNTEER`, `STRUCTURE`, `REFERENT`, `ADMIN`, or `PASSERELLE` (a move made by
+    /// Passerelle itself, e.g. when the volunteer's data is erased).
+    pub by: String,
     /// `APPLY`, `PROPOSE`, `VERIFY`, `ACCEPT`, `REFUSE`, `CANCEL`, `START`, `COMPLETE` or
     /// `ABANDON`.
     pub action: String,
@@ -117,11 +122,17 @@ pub struct ApplicationEvent {
     pub comment: Option<String>,
 }
 
-impl From<application_event::Model> for ApplicationEvent {
-    fn from(e: application_event::Model) -> Self {
+impl ApplicationEvent {
+    /// An event as `access` reads it.
+    fn read_by(e: application_event::Model, access: &passerelle_entities::access::Access) -> Self {
+        let volunteer = matches!(
+            access,
+            passerelle_entities::access::Access::Volunteer { .. }
+        );
         ApplicationEvent {
             at: e.at,
-            actor: e.actor,
+            actor: (!volunteer).then_some(e.actor),
+            by: e.party,
             action: e.action,
             from_status: e.from_status.map(Into::into),
             to_status: e.to_status.into(),

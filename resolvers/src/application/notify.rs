@@ -82,9 +82,12 @@ fn text(m: &Move<'_>, to: Party) -> (String, String) {
             "Candidature non retenue",
             format!("Votre candidature à la mission « {title} » n'a pas été retenue.{reason}"),
         ),
+        // Others read the reason in Passerelle (`statusComment`), behind its access rules: a
+        // reason may say something of the volunteer, and copies in others' inboxes would
+        // outlive an erasure.
         (Action::Refuse, false) => (
             "Candidature refusée",
-            format!("Une candidature à la mission « {title} » a été refusée.{reason}"),
+            format!("Une candidature à la mission « {title} » a été refusée."),
         ),
         (Action::Cancel, true) => (
             "Candidature annulée",
@@ -122,7 +125,7 @@ fn text(m: &Move<'_>, to: Party) -> (String, String) {
         ),
         (Action::Abandon, false) => (
             "Mission abandonnée",
-            format!("Un volontaire a abandonné la mission « {title} ».{reason}"),
+            format!("Un volontaire a abandonné la mission « {title} »."),
         ),
     };
     (t.to_owned(), b)

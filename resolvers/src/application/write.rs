@@ -67,8 +67,8 @@ pub enum ApplicationAction {
     /// WAITING_VALIDATION (referent) or WAITING_ACCEPTATION (structure) → REFUSED; needs a
     /// comment.
     Refuse,
-    /// → CANCELLED, by the volunteer, before the mission starts; frees the place if one was
-    /// taken.
+    /// → CANCELLED, by the volunteer: while waiting, at any time; once VALIDATED, before the
+    /// mission starts (after, ABANDON). Frees the place if one was taken.
     Cancel,
     /// VALIDATED → IN_PROGRESS: the mission starts for the volunteer.
     Start,
@@ -361,9 +361,18 @@ async fn create(
         }
     };
     let actor = scope::actor(ctx).name;
-    application_event::event(id, &actor, action.as_str(), from, t.to, comment.clone())
-        .insert(&txn)
-        .await?;
+    let party = lifecycle::author(scope::access(ctx), parties, t);
+    application_event::event(
+        id,
+        &actor,
+        party,
+        action.as_str(),
+        from,
+        t.to,
+        comment.clone(),
+    )
+    .insert(&txn)
+    .await?;
     let app: application::Model = related::<application::Entity, _>(&txn, id).await?;
     let author = author_parties(scope::access(ctx), parties);
     notify::write(
@@ -521,7 +530,8 @@ impl ApplicationMutation {
     /// starts and completes (with the hours done); the volunteer accepts a proposal, cancels
     /// before the start and abandons after it; admins act as any of them. A refused move is a
     /// `userErrors` code: `ILLEGAL_TRANSITION`, `TRANSITION_NOT_ALLOWED`, `NO_PLACES_LEFT`,
-    /// `COMMENT_REQUIRED`, `HOURS_REQUIRED`, `INVALID_HOURS`, `CONFLICT`.
+    /// `COMMENT_REQUIRED`, `COMMENT_TOO_LONG`, `HOURS_REQUIRED`, `INVALID_HOURS`,
+    /// `HOURS_NOT_EXPECTED`, `CONFLICT`.
     async fn move_application(
         &self,
         ctx: &Context<'_>,
@@ -672,6 +682,7 @@ impl ApplicationMutation {
         application_event::event(
             a.id,
             &actor,
+            lifecycle::author(access, &parties, t),
             action.as_str(),
             Some(a.status),
             t.to,
@@ -714,7 +725,6 @@ fn conflict(version: i32) -> UserError {
 
 /// Takes or frees one of the mission's SNU places; `false` when there is none to take.
 async fn places(txn: &DatabaseTransaction, effect: Places, mission_id: i64) -> ApiResult<bool> {
-    let bump = Expr::col(mission::Column::Version).add(1);
     match effect {
         Places::Keep => Ok(true),
         Places::Take => {
@@ -727,7 +737,10 @@ async fn places(txn: &DatabaseTransaction, effect: Places, mission_id: i64) -> A
                     mission::Column::PlacesLeft,
                     Expr::col(mission::Column::PlacesLeft).sub(1),
                 )
-                .col_expr(mission::Column::Version, bump)
+                .col_expr(
+                    mission::Column::Version,
+                    Expr::col(mission::Column::Version).add(1),
+                )
                 .filter(mission::Column::Id.eq(mission_id))
                 .filter(mission::Column::SnuPlaces.gt(0))
                 .filter(mission::Column::PlacesLeft.gt(0))
@@ -736,30 +749,37 @@ async fn places(txn: &DatabaseTransaction, effect: Places, mission_id: i64) -> A
             Ok(taken.rows_affected == 1)
         }
         Places::Free => {
-            mission::Entity::update_many()
-                .col_expr(
-                    mission::Column::SnuPlaces,
-                    Expr::col(mission::Column::SnuPlaces).add(1),
-                )
-                .col_expr(mission::Column::Version, bump)
-                .filter(mission::Column::Id.eq(mission_id))
-                .exec(txn)
-                .await?;
-            // `placesLeft` never exceeds `places`.
-            mission::Entity::update_many()
-                .col_expr(
-                    mission::Column::PlacesLeft,
-                    Expr::col(mission::Column::PlacesLeft).add(1),
-                )
-                .filter(mission::Column::Id.eq(mission_id))
-                .filter(
-                    Expr::col(mission::Column::PlacesLeft).lt(Expr::col(mission::Column::Places)),
-                )
-                .exec(txn)
-                .await?;
+            free_place(txn, mission_id).await?;
             Ok(true)
         }
     }
+}
+
+/// Frees one of the mission's SNU places (an application that held it ended).
+pub(crate) async fn free_place<C: ConnectionTrait>(txn: &C, mission_id: i64) -> ApiResult<()> {
+    mission::Entity::update_many()
+        .col_expr(
+            mission::Column::SnuPlaces,
+            Expr::col(mission::Column::SnuPlaces).add(1),
+        )
+        .col_expr(
+            mission::Column::Version,
+            Expr::col(mission::Column::Version).add(1),
+        )
+        .filter(mission::Column::Id.eq(mission_id))
+        .exec(txn)
+        .await?;
+    // `placesLeft` never exceeds `places`.
+    mission::Entity::update_many()
+        .col_expr(
+            mission::Column::PlacesLeft,
+            Expr::col(mission::Column::PlacesLeft).add(1),
+        )
+        .filter(mission::Column::Id.eq(mission_id))
+        .filter(Expr::col(mission::Column::PlacesLeft).lt(Expr::col(mission::Column::Places)))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Adds the hours to the volunteer's phase 2; at 84, phase 2 is VALIDATED.

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
 use crate::loader::MissionId;
 use crate::page::{Edge, Page, PageInfo, page_size};
-use crate::{db, loaders, scope};
+use crate::{counts, db, loaders, scope};
 
 /// Queries over missions.
 #[derive(Default)]
@@ -135,7 +135,7 @@ impl MissionConnection {
 
     /// The number of missions of the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
-        self.search.count(db(ctx)?).await
+        self.search.count(db(ctx)?, counts::of(ctx)).await
     }
 
     /// Counts by domain, type, department and remote mode, for the same filter, over all pages.
@@ -161,14 +161,14 @@ pub struct FacetCount {
 }
 
 fn named<T, G: async_graphql::InputType + From<T>>(
-    rows: Vec<(String, i64)>,
+    rows: &[(String, i64)],
     parse: impl Fn(&str) -> Option<T>,
 ) -> Vec<FacetCount> {
-    rows.into_iter()
+    rows.iter()
         .filter_map(|(v, count)| {
-            parse(&v).map(|t| FacetCount {
+            parse(v).map(|t| FacetCount {
                 value: graphql_name(&G::from(t)),
-                count,
+                count: *count,
             })
         })
         .collect()
@@ -177,29 +177,41 @@ fn named<T, G: async_graphql::InputType + From<T>>(
 #[Object]
 impl MissionFacets {
     async fn domains(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
-        let rows = self.search.facet(db(ctx)?, mission::Column::Domain).await?;
-        Ok(named::<DbDomain, Domain>(rows, DbDomain::from_stored))
+        let rows = self
+            .search
+            .facet(db(ctx)?, counts::of(ctx), mission::Column::Domain)
+            .await?;
+        Ok(named::<DbDomain, Domain>(&rows, DbDomain::from_stored))
     }
 
     async fn types(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
         let rows = self
             .search
-            .facet(db(ctx)?, mission::Column::MissionType)
+            .facet(db(ctx)?, counts::of(ctx), mission::Column::MissionType)
             .await?;
-        Ok(named::<DbType, MissionType>(rows, DbType::from_stored))
+        Ok(named::<DbType, MissionType>(&rows, DbType::from_stored))
     }
 
     /// A mission with addresses in several departments counts in each.
     async fn department_codes(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
-        let rows = self.search.department_facet(db(ctx)?).await?;
+        let rows = self
+            .search
+            .department_facet(db(ctx)?, counts::of(ctx))
+            .await?;
         Ok(rows
-            .into_iter()
-            .map(|(value, count)| FacetCount { value, count })
+            .iter()
+            .map(|(value, count)| FacetCount {
+                value: value.clone(),
+                count: *count,
+            })
             .collect())
     }
 
     async fn remote(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
-        let rows = self.search.facet(db(ctx)?, mission::Column::Remote).await?;
-        Ok(named::<DbRemote, Remote>(rows, DbRemote::from_stored))
+        let rows = self
+            .search
+            .facet(db(ctx)?, counts::of(ctx), mission::Column::Remote)
+            .await?;
+        Ok(named::<DbRemote, Remote>(&rows, DbRemote::from_stored))
     }
 }

@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
+use crate::counts::{CountCache, Counts};
 use crate::cursor::{Cursor, SortValue, time_value};
 use crate::enums::{MissionStatus, OrderDirection};
 use crate::error::{ApiError, ApiResult};
@@ -505,40 +506,51 @@ impl MissionSearch {
     }
 
     /// The number of missions of the filter, over all pages.
-    pub async fn count(&self, db: &DatabaseConnection) -> ApiResult<i64> {
+    pub async fn count(&self, db: &DatabaseConnection, cache: &CountCache) -> ApiResult<i64> {
         let Some(condition) = &self.condition else {
             return Ok(0);
         };
         let mut q = self.base(condition, false);
         q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
-        let row = db.query_one(&q).await?;
-        Ok(match row {
-            Some(r) => r.try_get::<i64>("", "n")?,
-            None => 0,
-        })
+        let counts = cache
+            .get(self.backend, &q, || async {
+                let row = db.query_one(&q).await?;
+                let n = match row {
+                    Some(r) => r.try_get::<i64>("", "n")?,
+                    None => 0,
+                };
+                Ok(vec![(String::new(), n)])
+            })
+            .await?;
+        Ok(counts.first().map_or(0, |(_, n)| *n))
     }
 
     /// Counts by a column of missions, most frequent first.
     pub async fn facet(
         &self,
         db: &DatabaseConnection,
+        cache: &CountCache,
         column: mission::Column,
-    ) -> ApiResult<Vec<(String, i64)>> {
+    ) -> ApiResult<Counts> {
         let Some(condition) = &self.condition else {
-            return Ok(Vec::new());
+            return Ok(Counts::default());
         };
         let mut q = self.base(condition, false);
         q.expr_as(Expr::col((mission::Entity, column)), Alias::new("value"))
             .expr_as(Expr::col(Asterisk).count(), Alias::new("n"))
             .group_by_col((mission::Entity, column));
-        self.facet_rows(db, q).await
+        facet_rows(db, cache, q).await
     }
 
     /// Counts by department of the missions' addresses (a mission with addresses in two
     /// departments counts in both), most frequent first.
-    pub async fn department_facet(&self, db: &DatabaseConnection) -> ApiResult<Vec<(String, i64)>> {
+    pub async fn department_facet(
+        &self,
+        db: &DatabaseConnection,
+        cache: &CountCache,
+    ) -> ApiResult<Counts> {
         let Some(condition) = &self.condition else {
-            return Ok(Vec::new());
+            return Ok(Counts::default());
         };
         let addr = Alias::new("mission_addresses");
         let dep = Expr::col((addr.clone(), Alias::new("department_code")));
@@ -556,26 +568,31 @@ impl MissionSearch {
             Alias::new("n"),
         )
         .add_group_by([dep]);
-        self.facet_rows(db, q).await
+        facet_rows(db, cache, q).await
     }
+}
 
-    async fn facet_rows(
-        &self,
-        db: &DatabaseConnection,
-        mut q: SelectStatement,
-    ) -> ApiResult<Vec<(String, i64)>> {
-        q.order_by_expr(Expr::col(Alias::new("n")), Order::Desc)
-            .order_by_expr(Expr::col(Alias::new("value")), Order::Asc);
-        let rows = db.query_all(&q).await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String>("", "value")?,
-                    r.try_get::<i64>("", "n")?,
-                ))
-            })
-            .collect()
-    }
+/// Runs a facet's `GROUP BY`, most frequent first, through the cache of counts.
+async fn facet_rows(
+    db: &DatabaseConnection,
+    cache: &CountCache,
+    mut q: SelectStatement,
+) -> ApiResult<Counts> {
+    q.order_by_expr(Expr::col(Alias::new("n")), Order::Desc)
+        .order_by_expr(Expr::col(Alias::new("value")), Order::Asc);
+    cache
+        .get(db.get_database_backend(), &q, || async {
+            let rows = db.query_all(&q).await?;
+            rows.into_iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get::<String>("", "value")?,
+                        r.try_get::<i64>("", "n")?,
+                    ))
+                })
+                .collect()
+        })
+        .await
 }
 
 /// The cursor of a row in an order.

@@ -43,6 +43,8 @@ pub struct Mission {
     pub places_left: i32,
     /// Open to SNU volunteers for their general-interest mission (phase 2).
     pub snu: bool,
+    /// The SNU places left: each accepted application takes one (`updateMission(snuPlaces)`
+    /// sets those offered; what is left follows).
     pub snu_places: i32,
     pub open_to_minors: bool,
     pub reduced_mobility_accessible: bool,

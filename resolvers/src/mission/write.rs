@@ -83,6 +83,8 @@ pub struct MissionFieldsInput {
     pub end_at: Option<DateTime<Utc>>,
     pub places: Option<i32>,
     pub snu: Option<bool>,
+    /// The SNU places offered; those left (`Mission.snuPlaces`) follow, less the places
+    /// accepted applications hold.
     pub snu_places: Option<i32>,
     pub open_to_minors: Option<bool>,
     pub reduced_mobility_accessible: Option<bool>,
@@ -302,7 +304,8 @@ impl Content {
             end_at: m.end_at,
             places: i64::from(m.places),
             snu: m.snu,
-            snu_places: i64::from(m.snu_places),
+            // Structures edit what they offer; what is left follows.
+            snu_places: i64::from(m.snu_capacity),
             open_to_minors: m.open_to_minors,
             reduced_mobility_accessible: m.reduced_mobility_accessible,
             close_to_transport: m.close_to_transport,
@@ -801,10 +804,13 @@ impl MissionMutation {
         model.client_id = sea_orm::ActiveValue::NotSet;
         model.publisher_id = sea_orm::ActiveValue::NotSet;
         model.deleted_at = sea_orm::ActiveValue::NotSet;
+        let left = import::keep_taken_places(&mut model);
         let actor = scope::actor(ctx).name;
         let txn = db.begin().await?;
         let updated = mission::Entity::update_many()
             .set(model)
+            .col_expr(mission::Column::PlacesLeft, left.0)
+            .col_expr(mission::Column::SnuPlaces, left.1)
             .col_expr(
                 mission::Column::Version,
                 Expr::col(mission::Column::Version).add(1),

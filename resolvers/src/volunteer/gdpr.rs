@@ -9,11 +9,13 @@
 //! addressed to them, and their name in the audit log. Messages sent to others never named them
 //! (see `application::notify`). Both are in the audit log.
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
+use passerelle_entities::ApplicationStatus;
 use passerelle_entities::access::Access;
+use passerelle_entities::application_lifecycle as lifecycle;
 use passerelle_entities::{
     application, application_event, audit_entry, mission, notification, outbox, user, volunteer,
 };
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, TransactionTrait,
@@ -208,7 +210,8 @@ impl GdprMutation {
         let db = db(ctx)?;
         let v = subject(ctx, db, &input.volunteer_id).await?;
         let txn = db.begin().await?;
-        let data = export(&txn, &v).await?;
+        // The audit entry first: the transaction starts with a write (SQLite takes its lock at
+        // once), and an export that fails leaves no entry.
         audit_entry::entry(
             &scope::actor(ctx),
             "VOLUNTEER_DATA_EXPORTED",
@@ -217,6 +220,7 @@ impl GdprMutation {
         )
         .insert(&txn)
         .await?;
+        let data = export(&txn, &v).await?;
         txn.commit().await?;
         Ok(VolunteerDataExport { data: Json(data) })
     }
@@ -255,7 +259,11 @@ impl GdprMutation {
                 format!("at most {MAX_REASON_CHARS} characters"),
             ));
         }
-        let actor = scope::actor(ctx);
+        let mut actor = scope::actor(ctx);
+        if matches!(scope::access(ctx), Access::Volunteer { .. }) {
+            // Their own request: the log keeps that it was theirs, not who they were.
+            actor.name = format!("volunteer:{} (erased)", v.id);
+        }
         let txn = db.begin().await?;
         erase(&txn, &v).await?;
         audit_entry::entry(
@@ -311,10 +319,6 @@ pub fn erased_email(id: i64) -> String {
 #[allow(clippy::disallowed_methods)]
 async fn erase<C: ConnectionTrait>(txn: &C, v: &volunteer::Model) -> ApiResult<()> {
     let now = passerelle_entities::time::now();
-    let accounts = user::Entity::find()
-        .filter(user::Column::VolunteerId.eq(v.id))
-        .all(txn)
-        .await?;
     // The first statement writes, so that SQLite takes its write lock at once.
     volunteer::Entity::update_many()
         .col_expr(volunteer::Column::FirstName, Expr::value(""))
@@ -335,6 +339,53 @@ async fn erase<C: ConnectionTrait>(txn: &C, v: &volunteer::Model) -> ApiResult<(
         .filter(volunteer::Column::Id.eq(v.id))
         .exec(txn)
         .await?;
+    let accounts = user::Entity::find()
+        .filter(user::Column::VolunteerId.eq(v.id))
+        .all(txn)
+        .await?;
+    let placeholder = format!("volunteer:{} (erased)", v.id);
+    // Their live applications end (they will not take part), and the places they held are free
+    // again.
+    let live = application::Entity::find()
+        .filter(application::Column::VolunteerId.eq(v.id))
+        .filter(application::Column::Status.is_in(lifecycle::LIVE))
+        .all(txn)
+        .await?;
+    for a in &live {
+        let to = if a.status == ApplicationStatus::InProgress {
+            ApplicationStatus::Abandoned
+        } else {
+            ApplicationStatus::Cancelled
+        };
+        application::Entity::update_many()
+            .col_expr(application::Column::Status, Expr::value(to))
+            .col_expr(
+                application::Column::Version,
+                Expr::col(application::Column::Version).add(1),
+            )
+            .col_expr(application::Column::UpdatedAt, Expr::value(now))
+            .filter(application::Column::Id.eq(a.id))
+            .exec(txn)
+            .await?;
+        if lifecycle::holds_place(a.status) {
+            crate::application::free_place(txn, a.mission_id).await?;
+        }
+        application_event::event(
+            a.id,
+            &placeholder,
+            "PASSERELLE",
+            if to == ApplicationStatus::Abandoned {
+                "ABANDON"
+            } else {
+                "CANCEL"
+            },
+            Some(a.status),
+            to,
+            Some("the volunteer's data was erased".to_owned()),
+        )
+        .insert(txn)
+        .await?;
+    }
     let applications: Vec<i64> = application::Entity::find()
         .filter(application::Column::VolunteerId.eq(v.id))
         .all(txn)
@@ -364,7 +415,6 @@ async fn erase<C: ConnectionTrait>(txn: &C, v: &volunteer::Model) -> ApiResult<(
         .await?;
     // Their name as an author, in their history and in the audit log (actor, target and
     // details): the entries stay, as what happened; who it was does not.
-    let placeholder = format!("volunteer:{} (erased)", v.id);
     let mut names: Vec<String> = vec![v.email.clone()];
     names.extend(accounts.iter().map(|u| u.email.clone()));
     for u in &accounts {

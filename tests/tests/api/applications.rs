@@ -166,6 +166,7 @@ async fn snu_mission(
     mission::Entity::update_many()
         .col_expr(mission::Column::Snu, Expr::value(true))
         .col_expr(mission::Column::SnuPlaces, Expr::value(places))
+        .col_expr(mission::Column::SnuCapacity, Expr::value(places))
         .col_expr(mission::Column::Places, Expr::value(places + 2))
         .col_expr(mission::Column::PlacesLeft, Expr::value(places + 2))
         .col_expr(mission::Column::OpenToMinors, Expr::value(false))
@@ -1720,5 +1721,114 @@ async fn webhook_registrations_refuse_bad_urls_topics_and_strangers() {
         )
         .await;
     assert_eq!(error_code(&gone), "NOT_FOUND");
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn editing_a_mission_keeps_the_places_its_applications_took() {
+    let f = Flow::start("apps-edit-places", test_settings(), 1).await;
+    let staff = As::user(STAFF);
+    let id = id_of(&f.apply(0, f.open).await);
+    f.act(&As::user(REFERENT), &id, "VERIFY", json!({})).await;
+    f.act(&staff, &id, "ACCEPT", json!({})).await;
+    let taken = f.mission(f.open).await;
+    assert_eq!((taken.snu_places, taken.places_left), (2, 4));
+    const UPDATE: &str = "mutation($input: UpdateMissionInput!) { updateMission(input: $input) { mission { version snuPlaces placesLeft places } userErrors { field code message } } }";
+    // A new title: the place stays taken.
+    let edited = mutate(
+        &f.app,
+        &staff,
+        UPDATE,
+        json!({ "input": { "id": f.open.to_string(), "version": taken.version, "title": "Initiation au handball" } }),
+    )
+    .await;
+    assert_eq!(codes(&edited), Vec::<String>::new(), "{edited}");
+    assert_eq!(
+        (
+            edited["mission"]["snuPlaces"].as_i64(),
+            edited["mission"]["placesLeft"].as_i64()
+        ),
+        (Some(2), Some(4)),
+        "{edited}"
+    );
+    // Two more places and one SNU place fewer offered: what is left follows.
+    let version = edited["mission"]["version"].as_i64().expect("version");
+    let resized = mutate(
+        &f.app,
+        &staff,
+        UPDATE,
+        json!({ "input": { "id": f.open.to_string(), "version": version, "places": 7, "snuPlaces": 2 } }),
+    )
+    .await;
+    assert_eq!(codes(&resized), Vec::<String>::new(), "{resized}");
+    assert_eq!(
+        (
+            resized["mission"]["snuPlaces"].as_i64(),
+            resized["mission"]["placesLeft"].as_i64()
+        ),
+        (Some(1), Some(6)),
+        "{resized}"
+    );
+    // A stale version (the accept bumped it) is a conflict, not a write-back of old counts.
+    let stale = mutate(
+        &f.app,
+        &staff,
+        UPDATE,
+        json!({ "input": { "id": f.open.to_string(), "version": taken.version - 1, "title": "x y z" } }),
+    )
+    .await;
+    assert_eq!(codes(&stale), ["CONFLICT"]);
+    f.stop().await;
+}
+
+#[tokio::test]
+async fn a_volunteer_who_erases_themselves_frees_their_place_and_leaves_no_name_behind() {
+    let f = Flow::start("apps-self-erase", test_settings(), 1).await;
+    let id = id_of(&f.apply(0, f.open).await);
+    f.act(&As::user(REFERENT), &id, "VERIFY", json!({})).await;
+    f.act(&As::user(STAFF), &id, "ACCEPT", json!({})).await;
+    assert_eq!(f.mission(f.open).await.snu_places, 2);
+    // The volunteer reads who moved their application as a role, not as an address.
+    let mine = f
+        .app
+        .data_as(
+            &volunteer(0),
+            "query($id: ID!) { application(id: $id) { history { actor by action } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let history = mine["application"]["history"].as_array().expect("history");
+    assert!(history.iter().all(|e| e["actor"].is_null()), "{mine}");
+    let by: Vec<&str> = history.iter().filter_map(|e| e["by"].as_str()).collect();
+    assert_eq!(by, ["VOLUNTEER", "REFERENT", "STRUCTURE"]);
+    let v = f.volunteer_id(0).await;
+    let erased = mutate(
+        &f.app,
+        &volunteer(0),
+        "mutation($id: ID!) { eraseVolunteer(input: { volunteerId: $id }) { userErrors { code } } }",
+        json!({ "id": v.to_string() }),
+    )
+    .await;
+    assert_eq!(codes(&erased), Vec::<String>::new(), "{erased}");
+    // They will not take part: the application ended, its place is free again.
+    let a = application::Entity::find_by_id(id.parse::<i64>().expect("id"))
+        .one(&f.conn)
+        .await
+        .expect("read")
+        .expect("application");
+    assert_eq!(a.status, ApplicationStatus::Cancelled);
+    assert_eq!(f.mission(f.open).await.snu_places, 3);
+    let audit = f
+        .app
+        .data_as(
+            &As::user(ADMIN),
+            "{ auditLog(first: 50) { nodes { actor action target details } } }",
+            json!({}),
+        )
+        .await;
+    let text = audit.to_string();
+    assert!(text.contains("VOLUNTEER_ERASED"), "{text}");
+    assert!(!text.contains(&volunteer_email(0)), "{text}");
+    assert!(text.contains(&format!("volunteer:{v} (erased)")), "{text}");
     f.stop().await;
 }

@@ -16,5 +16,6 @@ mod mission_writes;
 mod missions;
 mod oracle;
 mod persisted;
+mod plans;
 mod ratelimits;
 mod relations;

@@ -1,0 +1,172 @@
+//! The plans of the hot statements on SQLite, checked so that a plan regression (a lost index, a
+//! sort of every row for a page) fails CI: the statements of the benchmark's queries are
+//! captured from real requests, and each is asked `EXPLAIN QUERY PLAN` with its own values.
+use std::sync::{Arc, Mutex};
+
+use passerelle::config::Settings;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::json;
+
+use crate::helpers::{As, DEMO_ADMIN, TestApp, TestDatabase, test_settings};
+
+/// The benchmark's queries (bench/src/peer.rs), and the viewer who asks.
+const QUERIES: &[(&str, bool)] = &[
+    (
+        "{ missions(filter: {domains: [SPORT]}, orderBy: {field: START_AT, direction: ASC}, first: 20) {
+            nodes { title startAt
+              organization { name missions(first: 5) { nodes { title startAt } } }
+              publisher { name }
+              addresses { city lat lon } } } }",
+        false,
+    ),
+    (
+        "{ missions(filter: {keywords: \"sport\"}, orderBy: {field: START_AT, direction: ASC}, first: 20) {
+            totalCount nodes { title startAt organization { name } } } }",
+        false,
+    ),
+    (
+        "{ missions(filter: {near: {lat: 45.764, lon: 4.8357, radiusKm: 30}}, orderBy: {field: DISTANCE, direction: ASC}, first: 20) {
+            totalCount nodes { title addresses { city } }
+            facets { domains { value count } types { value count } departmentCodes { value count } remote { value count } } } }",
+        false,
+    ),
+    (
+        "{ volunteers(first: 20) { nodes { firstName lastName
+            applications(first: 10) { nodes { status mission { title } } } } } }",
+        true,
+    ),
+];
+
+/// Each captured statement with its plan, one line per step.
+async fn plans() -> Option<Vec<(String, Vec<String>)>> {
+    let database = TestDatabase::create("plans").await;
+    if database.is_postgres() {
+        // PostgreSQL picks its plans from the table's size and statistics; these checks are
+        // SQLite's, whose plans follow the indexes.
+        database.drop_database().await;
+        return None;
+    }
+    let mut conn = database.connect_migrated().await;
+    passerelle::seed::seed_demo(&conn, 3_000)
+        .await
+        .expect("seed");
+    let captured: Arc<Mutex<Vec<Statement>>> = Arc::default();
+    let sink = Arc::clone(&captured);
+    conn.set_metric_callback(move |info| {
+        sink.lock().expect("lock").push(info.statement.clone());
+    });
+    let settings = Settings {
+        count_cache_ms: 0,
+        ..test_settings()
+    };
+    let app = TestApp::start(conn.clone(), settings).await;
+    for (query, admin) in QUERIES {
+        let who = if *admin {
+            As::user(DEMO_ADMIN)
+        } else {
+            As::Anonymous
+        };
+        app.data_as(&who, query, json!({})).await;
+    }
+    app.stop().await;
+    let statements: Vec<Statement> = std::mem::take(&mut *captured.lock().expect("lock"));
+    let mut out = Vec::new();
+    for s in statements
+        .iter()
+        .filter(|s| s.sql.trim_start().starts_with("SELECT"))
+    {
+        let explain = Statement {
+            sql: format!("EXPLAIN QUERY PLAN {}", s.sql),
+            values: s.values.clone(),
+            db_backend: DbBackend::Sqlite,
+        };
+        let rows = conn.query_all_raw(explain).await.expect("explain");
+        let steps = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").expect("detail"))
+            .collect();
+        out.push((s.sql.clone(), steps));
+    }
+    database.drop_database().await;
+    Some(out)
+}
+
+#[tokio::test]
+async fn the_hot_statements_walk_their_indexes_on_sqlite() {
+    let Some(plans) = plans().await else {
+        return;
+    };
+    let shown = |sql: &str, steps: &[String]| {
+        format!("{}\n  {}", &sql[..sql.len().min(400)], steps.join("\n  "))
+    };
+    assert!(
+        plans.len() >= 15,
+        "the queries ran their statements ({})",
+        plans.len()
+    );
+    // No statement reads a whole large table.
+    for (sql, steps) in &plans {
+        for table in [
+            "missions",
+            "mission_addresses",
+            "applications",
+            "organizations",
+        ] {
+            assert!(
+                !steps.iter().any(|s| s == &format!("SCAN {table}")),
+                "a full scan of {table}: {}",
+                shown(sql, steps)
+            );
+        }
+    }
+    // A domain's missions in start order: the page walks its index, with no sort.
+    let page = plans
+        .iter()
+        .find(|(sql, _)| {
+            sql.contains("\"missions\".\"domain\" IN")
+                && sql.contains("ORDER BY \"missions\".\"start_at\"")
+        })
+        .expect("the nested query's page");
+    assert!(
+        page.1
+            .iter()
+            .any(|s| s.contains("USING INDEX missions_public_domain_start_idx")),
+        "{}",
+        shown(&page.0, &page.1)
+    );
+    assert!(
+        !page.1.iter().any(|s| s.contains("TEMP B-TREE")),
+        "the page is not sorted after reading: {}",
+        shown(&page.0, &page.1)
+    );
+    // Keywords go through the full-text index; `near` through the coordinates' index.
+    assert!(
+        plans
+            .iter()
+            .filter(|(sql, _)| sql.contains("MATCH"))
+            .all(|(_, steps)| steps
+                .iter()
+                .any(|s| s.contains("missions_fts VIRTUAL TABLE"))),
+        "full text"
+    );
+    let near: Vec<_> = plans
+        .iter()
+        .filter(|(sql, _)| sql.contains("asin(sqrt("))
+        .collect();
+    assert!(near.len() >= 5, "count, page and facets of `near`");
+    for (sql, steps) in near {
+        assert!(
+            steps.iter().any(|s| s.contains("mission_addresses_geo")),
+            "{}",
+            shown(sql, steps)
+        );
+    }
+    // Nested pages and relations are found by key.
+    for (sql, steps) in plans.iter().filter(|(sql, _)| sql.contains("UNION ALL")) {
+        assert!(
+            steps.iter().filter(|s| s.starts_with("SEARCH")).count() >= 2,
+            "{}",
+            shown(sql, steps)
+        );
+    }
+}
