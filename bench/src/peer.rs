@@ -109,6 +109,8 @@ struct Server {
     endpoint: String,
     /// The header that makes Passerelle's viewer an admin (none for PostGraphile).
     admin_header: Option<String>,
+    /// The largest anonymous resident memory seen at the end of a load, in MiB.
+    peak_anon_mib: std::cell::Cell<f64>,
 }
 
 impl Drop for Server {
@@ -119,12 +121,25 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Peak resident memory of the process so far, in MiB (Linux's VmHWM).
-    fn peak_rss_mib(&self) -> Option<f64> {
+    /// A memory figure of the process's `/proc/PID/status`, in MiB.
+    fn status_mib(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib / 1024.0)
+    }
+
+    /// Peak resident memory of the process so far (Linux's VmHWM), which counts the pages of
+    /// files it maps (SQLite's `mmap_size`), shared and reclaimable.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Notes the process's own memory (`RssAnon`: heap and stacks, no mapped file) now.
+    fn sample_anon(&self) {
+        if let Some(mib) = self.status_mib("RssAnon:") {
+            self.peak_anon_mib.set(self.peak_anon_mib.get().max(mib));
+        }
     }
 
     fn header(&self, case: &Case) -> Option<&str> {
@@ -197,6 +212,7 @@ fn passerelle(
         child,
         endpoint: format!("http://127.0.0.1:{port}/graphql"),
         admin_header: Some(format!("Bearer {token}")),
+        peak_anon_mib: std::cell::Cell::new(0.0),
     })
 }
 
@@ -233,6 +249,7 @@ fn postgraphile(peer_dir: &Path, database_url: &str) -> anyhow::Result<Server> {
         child,
         endpoint: format!("http://127.0.0.1:{port}/graphql"),
         admin_header: None,
+        peak_anon_mib: std::cell::Cell::new(0.0),
     })
 }
 
@@ -545,6 +562,7 @@ async fn run(
                 // A short warm-up: plans cached, pools filled, JIT warm on both sides.
                 wrk(server, case, clients, 1, &dir)?;
                 loads.push(wrk(server, case, clients, args.seconds, &dir)?);
+                server.sample_anon();
             }
             println!(
                 "| {} | {clients} | {} |",
@@ -576,7 +594,11 @@ async fn run(
     println!();
     for server in &servers {
         if let Some(mib) = server.peak_rss_mib() {
-            println!("- {} peak RSS: {mib:.0} MiB", server.label);
+            println!(
+                "- {} peak RSS: {mib:.0} MiB (VmHWM); own memory at the end of a load, at most {:.0} MiB (RssAnon)",
+                server.label,
+                server.peak_anon_mib.get()
+            );
         }
     }
     drop(servers);

@@ -137,6 +137,99 @@ fn department_of(city: &City) -> &'static geo::Department {
     geo::department_of_postal_code(city.1).unwrap_or(&geo::DEPARTMENTS[75])
 }
 
+/// The tables the demo data fills.
+const LOADED: [&str; 7] = [
+    "publishers",
+    "organizations",
+    "missions",
+    "mission_addresses",
+    "volunteers",
+    "applications",
+    "users",
+];
+
+/// The secondary indexes of the loaded tables (and, on SQLite, the insert triggers of the
+/// full-text and spatial indexes), dropped for a bulk load and made again after it, from their
+/// own definitions.
+struct Deferred {
+    /// `CREATE INDEX …` / `CREATE TRIGGER …` statements, as the database holds them.
+    definitions: Vec<String>,
+}
+
+impl Deferred {
+    async fn drop<C: ConnectionTrait>(txn: &C) -> anyhow::Result<Deferred> {
+        let backend = txn.get_database_backend();
+        let tables = LOADED
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Indexes made by `CREATE INDEX` only: those of primary keys and unique constraints
+        // stay (SQLite gives them no SQL; PostgreSQL names them by their constraint).
+        let (list, drop) = match backend {
+            DbBackend::Postgres => (
+                format!(
+                    "SELECT i.indexname AS name, i.indexdef AS sql FROM pg_indexes i
+                     WHERE i.schemaname = current_schema() AND i.tablename IN ({tables})
+                       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+                ),
+                "DROP INDEX",
+            ),
+            _ => (
+                format!(
+                    "SELECT name, sql FROM sqlite_master
+                     WHERE sql IS NOT NULL AND tbl_name IN ({tables})
+                       AND (type = 'index' OR (type = 'trigger'
+                            AND name IN ('missions_fts_insert', 'mission_addresses_geo_insert')))"
+                ),
+                "",
+            ),
+        };
+        let rows = txn
+            .query_all_raw(sea_orm::Statement::from_string(backend, list))
+            .await
+            .context("cannot list the indexes")?;
+        let mut definitions = Vec::new();
+        for row in rows {
+            let name: String = row.try_get("", "name").context("index name")?;
+            let sql: String = row.try_get("", "sql").context("index definition")?;
+            let statement = if backend == DbBackend::Postgres {
+                format!("{drop} \"{name}\"")
+            } else if sql.starts_with("CREATE TRIGGER") {
+                format!("DROP TRIGGER \"{name}\"")
+            } else {
+                format!("DROP INDEX \"{name}\"")
+            };
+            txn.execute_unprepared(&statement)
+                .await
+                .with_context(|| format!("cannot drop {name}"))?;
+            definitions.push(sql);
+        }
+        Ok(Deferred { definitions })
+    }
+
+    async fn rebuild<C: ConnectionTrait>(self, txn: &C) -> anyhow::Result<()> {
+        for sql in &self.definitions {
+            txn.execute_unprepared(sql)
+                .await
+                .with_context(|| format!("cannot build again: {sql}"))?;
+        }
+        if txn.get_database_backend() == DbBackend::Sqlite {
+            // The full-text index reads every mission's text once, the R*Tree every point.
+            txn.execute_unprepared("INSERT INTO missions_fts(missions_fts) VALUES ('rebuild')")
+                .await
+                .context("cannot build the full-text index")?;
+            txn.execute_unprepared(
+                "INSERT INTO mission_addresses_geo_rtree SELECT id, lat, lat, lon, lon
+                 FROM mission_addresses WHERE lat IS NOT NULL AND lon IS NOT NULL",
+            )
+            .await
+            .context("cannot build the spatial index")?;
+        }
+        Ok(())
+    }
+}
+
 /// Inserts `rows` in statements small enough for both engines' parameter limits.
 async fn insert_chunks<A, C>(db: &C, rows: Vec<A>) -> anyhow::Result<()>
 where
@@ -275,6 +368,9 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
     }
     let started = Instant::now();
     let txn = db.begin().await.context("cannot start a transaction")?;
+    // Secondary indexes and the full-text index are built once, after the load, instead of
+    // growing row by row (the load into an empty database is ~3× faster at 1,000,000 missions).
+    let deferred = Deferred::drop(&txn).await?;
     let mut rng = Rng(0x5EED_0F9A_55E2_E11E);
     let now = anchor();
     let mut report = SeedReport::default();
@@ -624,6 +720,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
         .unwrap_or(1) as i64;
     insert_chunks(&txn, v_rows).await?;
     insert_chunks(&txn, app_rows).await?;
+    deferred.rebuild(&txn).await?;
     report.credentials = seed_credentials(&txn, now, busiest_org, busiest_volunteer).await?;
 
     if txn.get_database_backend() == DbBackend::Postgres {
