@@ -148,9 +148,8 @@ const LOADED: [&str; 7] = [
     "users",
 ];
 
-/// The secondary indexes of the loaded tables (and, on SQLite, the insert triggers of the
-/// full-text and spatial indexes), dropped for a bulk load and made again after it, from their
-/// own definitions.
+/// The secondary indexes of the loaded tables (and, on SQLite, the full-text index's insert
+/// trigger), dropped for a bulk load and made again after it, from their own definitions.
 struct Deferred {
     /// `CREATE INDEX …` / `CREATE TRIGGER …` statements, as the database holds them.
     definitions: Vec<String>,
@@ -179,8 +178,7 @@ impl Deferred {
                 format!(
                     "SELECT name, sql FROM sqlite_master
                      WHERE sql IS NOT NULL AND tbl_name IN ({tables})
-                       AND (type = 'index' OR (type = 'trigger'
-                            AND name IN ('missions_fts_insert', 'mission_addresses_geo_insert')))"
+                       AND (type = 'index' OR (type = 'trigger' AND name = 'missions_fts_insert'))"
                 ),
                 "",
             ),
@@ -215,16 +213,10 @@ impl Deferred {
                 .with_context(|| format!("cannot build again: {sql}"))?;
         }
         if txn.get_database_backend() == DbBackend::Sqlite {
-            // The full-text index reads every mission's text once, the R*Tree every point.
+            // The full-text index reads every mission's text once.
             txn.execute_unprepared("INSERT INTO missions_fts(missions_fts) VALUES ('rebuild')")
                 .await
                 .context("cannot build the full-text index")?;
-            txn.execute_unprepared(
-                "INSERT INTO mission_addresses_geo_rtree SELECT id, lat, lat, lon, lon
-                 FROM mission_addresses WHERE lat IS NOT NULL AND lon IS NOT NULL",
-            )
-            .await
-            .context("cannot build the spatial index")?;
         }
         Ok(())
     }

@@ -342,9 +342,10 @@ impl MissionSearch {
     /// `FROM missions … WHERE …`: the filtered set, with no columns yet.
     ///
     /// With `near`, missions are joined to `near`, one row per mission with the distance to its
-    /// nearest address in the circle: the bounding box finds the addresses through the spatial
-    /// index (R*Tree on SQLite, GiST on PostgreSQL), the haversine distance is computed once per
-    /// address found. With keywords on SQLite,
+    /// nearest address in the circle: the bounding box narrows the addresses on the covering
+    /// (lat, lon, mission_id) index, the haversine distance is computed once per address. (An
+    /// R*Tree on SQLite and a GiST over `point(lon, lat)` on PostgreSQL were measured in its
+    /// place and were no faster: docs/BENCHMARKS.md.) With keywords on SQLite,
     /// missions are kept by `id IN (SELECT rowid … MATCH …)`, or, to order by relevance, joined
     /// to the FTS5 results with their score: either way the full-text index drives the query.
     fn base(&self, condition: &Condition, with_score: bool) -> SelectStatement {
@@ -363,19 +364,11 @@ impl MissionSearch {
                     Alias::new("distance_km"),
                 )
                 .from(Alias::new("mission_addresses"))
-                .and_where(match self.backend {
-                    // The bounding box through each engine's spatial index (migration 8).
-                    DbBackend::Postgres => cust(
-                        self.backend,
-                        "point(mission_addresses.lon, mission_addresses.lat) <@ box(point(?, ?), point(?, ?))",
-                        vec![l.into(), a.into(), r.into(), b.into()],
-                    ),
-                    _ => cust(
-                        self.backend,
-                        "mission_addresses.id IN (SELECT id FROM mission_addresses_geo_rtree WHERE min_lat <= ? AND max_lat >= ? AND min_lon <= ? AND max_lon >= ?)",
-                        vec![b.into(), a.into(), r.into(), l.into()],
-                    ),
-                })
+                .and_where(cust(
+                    self.backend,
+                    "mission_addresses.lat BETWEEN ? AND ? AND mission_addresses.lon BETWEEN ? AND ?",
+                    vec![a.into(), b.into(), l.into(), r.into()],
+                ))
                 .group_by_col((Alias::new("mission_addresses"), Alias::new("mission_id")))
                 .to_owned();
             q.join_subquery(

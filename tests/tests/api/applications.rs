@@ -518,6 +518,19 @@ async fn every_eligibility_rule_refuses_with_its_code() {
     f.stop().await;
 }
 
+/// Runs the futures as tasks of the runtime (in parallel on its workers) and returns their
+/// outputs in order.
+async fn futures_all<T: Send + 'static>(
+    futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
 /// Puts volunteer `n`'s application to `mission` in `status` directly, as a proposal or not.
 async fn application_in(
     f: &Flow,
@@ -829,23 +842,36 @@ async fn fifty_volunteers_and_their_structure_race_for_one_place_and_exactly_one
     let one_place = snu_mission(&f.conn, f.publisher, f.organization, "one-place", 1, 10).await;
     let staff = As::user(STAFF);
     let referent = As::user(REFERENT);
-    let mut tasks = Vec::new();
-    for n in 0..N {
+    // All 50 apply at once (no place is taken yet: every one is accepted for review)…
+    let applied = futures_all((0..N).map(|n| {
         let f = Arc::clone(&f);
-        let (staff, referent) = (staff.clone(), referent.clone());
-        tasks.push(tokio::spawn(async move {
+        async move {
             let applied = f.apply(n, one_place).await;
             assert_eq!(codes(&applied), Vec::<String>::new(), "{applied}");
-            let id = id_of(&applied);
+            id_of(&applied)
+        }
+    }))
+    .await;
+    // …the referent finds them all eligible, at once…
+    futures_all(applied.iter().cloned().map(|id| {
+        let (f, referent) = (Arc::clone(&f), referent.clone());
+        async move {
             let verified = f.act(&referent, &id, "VERIFY", json!({})).await;
             assert_eq!(status(&verified), "WAITING_ACCEPTATION", "{verified}");
+        }
+    }))
+    .await;
+    // …and the structure accepts all 50 at once, for one place.
+    let outcomes = futures_all(applied.iter().cloned().map(|id| {
+        let (f, staff) = (Arc::clone(&f), staff.clone());
+        async move {
             let accepted = f.act(&staff, &id, "ACCEPT", json!({})).await;
             (status(&accepted).to_owned(), codes(&accepted))
-        }));
-    }
+        }
+    }))
+    .await;
     let mut validated = 0;
-    for t in tasks {
-        let (s, c) = t.await.expect("task");
+    for (s, c) in outcomes {
         if s == "VALIDATED" {
             validated += 1;
         } else {
