@@ -717,14 +717,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
 
     if txn.get_database_backend() == DbBackend::Postgres {
         // Rows were written with explicit ids: move the sequences past them.
-        for table in [
-            "publishers",
-            "organizations",
-            "missions",
-            "mission_addresses",
-            "volunteers",
-            "applications",
-        ] {
+        for table in LOADED {
             txn.execute_unprepared(&format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
             ))

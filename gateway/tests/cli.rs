@@ -324,6 +324,14 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             "outbox_backoff_ms",
         ),
         (
+            vec!["--outbox-lease-secs", "5", "schema", "print"],
+            "outbox_lease_secs",
+        ),
+        (
+            vec!["--count-cache-ms", "120000", "schema", "print"],
+            "count_cache_ms",
+        ),
+        (
             vec!["--smtp-url", "http://mail.example", "schema", "print"],
             "smtp_url",
         ),

@@ -363,7 +363,7 @@ async fn a_volunteer_goes_from_applying_to_done_and_phase_2_is_validated_at_84_h
             .unwrap_or(0)
             > 0
     );
-    let key_inbox = f
+    let anonymous_inbox = f
         .app
         .gql_as(
             &As::Anonymous,
@@ -371,7 +371,22 @@ async fn a_volunteer_goes_from_applying_to_done_and_phase_2_is_validated_at_84_h
             json!({}),
         )
         .await;
-    assert_eq!(error_code(&key_inbox), "FORBIDDEN");
+    assert_eq!(error_code(&anonymous_inbox), "FORBIDDEN");
+    // Marking needs ids (at most 100) or `all`, not both, not neither.
+    const MARK: &str = "mutation($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { marked } }";
+    let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+    for input in [
+        json!({}),
+        json!({ "ids": ["1"], "all": true }),
+        json!({ "ids": too_many }),
+        json!({ "ids": ["not-an-id"] }),
+    ] {
+        let body = f
+            .app
+            .gql_as(&volunteer(0), MARK, json!({ "input": input }))
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{input}: {body}");
+    }
     f.stop().await;
 }
 
@@ -744,10 +759,25 @@ async fn every_legal_move_by_its_party_and_an_illegal_one_from_each_status() {
             .contains("before the mission starts"),
         "{late}"
     );
-    // Refusing needs a reason; a stale version is a conflict.
+    // Refusing needs a reason, of at most 2,000 characters; hours go with COMPLETE only; a stale
+    // version is a conflict.
     let id = application_in(&f, 14, f.open, WaitingValidation, false).await;
     let bare = f.act(&referent, &id, "REFUSE", json!({})).await;
     assert_eq!(codes(&bare), ["COMMENT_REQUIRED"]);
+    let long = f
+        .act(
+            &referent,
+            &id,
+            "REFUSE",
+            json!({ "comment": "x".repeat(2_001) }),
+        )
+        .await;
+    assert_eq!(codes(&long), ["COMMENT_TOO_LONG"]);
+    let hours = f
+        .act(&referent, &id, "VERIFY", json!({ "hoursDone": 10 }))
+        .await;
+    assert_eq!(codes(&hours), ["HOURS_NOT_EXPECTED"]);
+    assert_eq!(status(&hours), "WAITING_VALIDATION", "nothing moved");
     let stale = f
         .act(&referent, &id, "VERIFY", json!({ "version": 7 }))
         .await;
@@ -1358,6 +1388,25 @@ async fn a_volunteer_exports_their_data_and_erasure_leaves_only_the_counts() {
         )
         .await;
     assert_eq!(error_code(&other), "NOT_FOUND");
+    // The structure reads its applicant's contact, but does not act on their data.
+    let staff = f
+        .app
+        .gql_as(
+            &As::user(STAFF),
+            "mutation($id: ID!) { eraseVolunteer(input: { volunteerId: $id }) { userErrors { code } } }",
+            json!({ "id": v.to_string() }),
+        )
+        .await;
+    assert_eq!(error_code(&staff), "FORBIDDEN");
+    let long_reason = f
+        .app
+        .gql_as(
+            &referent,
+            "mutation($id: ID!, $r: String!) { eraseVolunteer(input: { volunteerId: $id, reason: $r }) { userErrors { code } } }",
+            json!({ "id": v.to_string(), "r": "x".repeat(2_001) }),
+        )
+        .await;
+    assert_eq!(error_code(&long_reason), "BAD_USER_INPUT");
 
     // The audit log named their account (as `passerelle users add` does): erased with them.
     passerelle_entities::audit_entry::entry(
