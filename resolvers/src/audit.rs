@@ -64,7 +64,7 @@ impl AuditEntryConnection {
     async fn edges(&self) -> &[Edge<AuditEntry>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<AuditEntry> {
+    async fn nodes(&self) -> Vec<&AuditEntry> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {

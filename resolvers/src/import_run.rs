@@ -186,7 +186,7 @@ impl ImportRefusalConnection {
     async fn edges(&self) -> &[Edge<ImportRefusal>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<ImportRefusal> {
+    async fn nodes(&self) -> Vec<&ImportRefusal> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {
@@ -252,7 +252,7 @@ impl ImportRunConnection {
     async fn edges(&self) -> &[Edge<ImportRun>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<ImportRun> {
+    async fn nodes(&self) -> Vec<&ImportRun> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {

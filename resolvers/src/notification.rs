@@ -137,7 +137,7 @@ impl NotificationQuery {
         )
         .await?;
         Ok(NotificationConnection {
-            nodes: page.nodes(),
+            nodes: page.nodes().into_iter().cloned().collect(),
             edges: page.edges,
             page_info: page.info,
             unread_count: unread(ctx, user_id).await?,

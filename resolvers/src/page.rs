@@ -1,5 +1,7 @@
 //! Page sizes and the page info of Relay connections.
-use async_graphql::SimpleObject;
+use std::borrow::Cow;
+
+use async_graphql::{OutputType, SimpleObject, TypeName};
 
 use crate::error::ApiError;
 
@@ -37,30 +39,31 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+// Named after its node (`MissionEdge`, see `TypeName` below), so that this module names no
+// domain type.
 /// An item of a list with its cursor.
 #[derive(Debug, Clone, SimpleObject)]
-#[graphql(concrete(name = "MissionEdge", params(crate::mission::Mission)))]
-#[graphql(concrete(name = "OrganizationEdge", params(crate::organization::Organization)))]
-#[graphql(concrete(name = "VolunteerEdge", params(crate::volunteer::Volunteer)))]
-#[graphql(concrete(name = "ApplicationEdge", params(crate::application::Application)))]
-#[graphql(concrete(name = "ImportRunEdge", params(crate::import_run::ImportRun)))]
-#[graphql(concrete(name = "ImportRefusalEdge", params(crate::import_run::ImportRefusal)))]
-#[graphql(concrete(name = "AuditEntryEdge", params(crate::audit::AuditEntry)))]
-#[graphql(concrete(name = "NotificationEdge", params(crate::notification::Notification)))]
-pub struct Edge<T: async_graphql::OutputType> {
+#[graphql(name_type)]
+pub struct Edge<T: OutputType> {
     /// Pass it as `after` to get the items after this one.
     pub cursor: String,
     pub node: T,
 }
 
+impl<T: OutputType> TypeName for Edge<T> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Edge", T::type_name()).into()
+    }
+}
+
 /// One page of a list: its items (with cursors) and where it stands.
 #[derive(Debug, Clone)]
-pub struct Page<T: async_graphql::OutputType> {
+pub struct Page<T: OutputType> {
     pub edges: Vec<Edge<T>>,
     pub info: PageInfo,
 }
 
-impl<T: async_graphql::OutputType + Clone> Page<T> {
+impl<T: OutputType> Page<T> {
     /// Builds a page from up to `size + 1` rows fetched in order: the extra row only tells that a
     /// next page exists.
     pub fn from_rows<R>(
@@ -88,8 +91,9 @@ impl<T: async_graphql::OutputType + Clone> Page<T> {
         Page { edges, info }
     }
 
-    pub fn nodes(&self) -> Vec<T> {
-        self.edges.iter().map(|e| e.node.clone()).collect()
+    /// The items, borrowed from the edges (a node is never copied to be written out).
+    pub fn nodes(&self) -> Vec<&T> {
+        self.edges.iter().map(|e| &e.node).collect()
     }
 }
 

@@ -240,7 +240,7 @@ impl ApplicationConnection {
     async fn edges(&self) -> &[Edge<Application>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<Application> {
+    async fn nodes(&self) -> Vec<&Application> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {

@@ -125,7 +125,7 @@ impl MissionConnection {
         &self.page.edges
     }
 
-    async fn nodes(&self) -> Vec<Mission> {
+    async fn nodes(&self) -> Vec<&Mission> {
         self.page.nodes()
     }
 

@@ -334,7 +334,7 @@ impl OrganizationMissionConnection {
         &self.page.edges
     }
 
-    async fn nodes(&self) -> Vec<Mission> {
+    async fn nodes(&self) -> Vec<&Mission> {
         self.page.nodes()
     }
 

@@ -239,7 +239,7 @@ impl OrganizationConnection {
         &self.page.edges
     }
 
-    async fn nodes(&self) -> Vec<Organization> {
+    async fn nodes(&self) -> Vec<&Organization> {
         self.page.nodes()
     }
 

@@ -214,7 +214,7 @@ impl VolunteerConnection {
     async fn edges(&self) -> &[Edge<Volunteer>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<Volunteer> {
+    async fn nodes(&self) -> Vec<&Volunteer> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {
