@@ -139,11 +139,12 @@ impl CountCache {
     }
 }
 
-/// The schema's cache; a schema built without one counts every time.
+/// The schema's cache (an `Arc<CountCache>` in its data, shared by the schemas built over the
+/// same data); a schema built without one counts every time.
 pub(crate) fn of<'a>(ctx: &async_graphql::Context<'a>) -> &'a CountCache {
     static NONE: std::sync::LazyLock<CountCache> =
         std::sync::LazyLock::new(|| CountCache::new(Duration::ZERO));
-    ctx.data_opt::<CountCache>().unwrap_or(&NONE)
+    ctx.data_opt::<Arc<CountCache>>().map_or(&NONE, |c| c)
 }
 
 #[cfg(test)]

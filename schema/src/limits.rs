@@ -192,26 +192,31 @@ pub fn count_tokens(text: &str, stop: usize) -> usize {
     n
 }
 
-/// What the cost walk knows of a field of the schema.
+/// What the walks over a document know of a field of the schema.
 #[derive(Debug, Clone)]
-struct FieldShape {
+pub(crate) struct FieldShape {
     /// The named type it returns.
-    type_name: String,
+    pub(crate) type_name: String,
     list: bool,
     /// It takes `first`.
     paginated: bool,
+    /// It may be null (its type has no `!` outside).
+    pub(crate) nullable: bool,
 }
 
-/// The schema's fields, for the cost walk: built once from the SDL.
+/// The schema's fields by type, and which types are objects: built once from the SDL, for the
+/// cost walk and for the walks of [`crate::guard`].
 #[derive(Debug, Clone, Default)]
 pub struct CostModel {
-    fields: HashMap<(String, String), FieldShape>,
+    fields: HashMap<String, HashMap<String, FieldShape>>,
+    objects: HashSet<String>,
 }
 
 impl CostModel {
     /// The model of a schema, from its SDL.
     pub fn from_sdl(sdl: &str) -> CostModel {
-        let mut fields = HashMap::new();
+        let mut fields: HashMap<String, HashMap<String, FieldShape>> = HashMap::new();
+        let mut objects = HashSet::new();
         let Ok(doc) = async_graphql::parser::parse_schema(sdl) else {
             return CostModel::default();
         };
@@ -220,13 +225,19 @@ impl CostModel {
                 continue;
             };
             let ty = ty.node;
+            let type_name = ty.name.node.to_string();
             let defs = match ty.kind {
-                TypeKind::Object(o) => o.fields,
+                TypeKind::Object(o) => {
+                    objects.insert(type_name.clone());
+                    o.fields
+                }
                 TypeKind::Interface(i) => i.fields,
                 _ => continue,
             };
+            let of_type = fields.entry(type_name).or_default();
             for f in defs {
                 let f = f.node;
+                let nullable = f.ty.node.nullable;
                 let mut t = &f.ty.node;
                 let mut list = false;
                 while let BaseType::List(inner) = &t.base {
@@ -236,17 +247,28 @@ impl CostModel {
                 let BaseType::Named(name) = &t.base else {
                     continue;
                 };
-                fields.insert(
-                    (ty.name.node.to_string(), f.name.node.to_string()),
+                of_type.insert(
+                    f.name.node.to_string(),
                     FieldShape {
                         type_name: name.to_string(),
                         list,
                         paginated: f.arguments.iter().any(|a| a.node.name.node == "first"),
+                        nullable,
                     },
                 );
             }
         }
-        CostModel { fields }
+        CostModel { fields, objects }
+    }
+
+    /// The field `name` of the object or interface `parent`.
+    pub(crate) fn field(&self, parent: &str, name: &str) -> Option<&FieldShape> {
+        self.fields.get(parent)?.get(name)
+    }
+
+    /// Whether `name` is an object type (not an interface, a union or a scalar).
+    pub(crate) fn is_object(&self, name: &str) -> bool {
+        self.objects.contains(name)
     }
 
     /// The cost of the costliest operation of a document, and its static counts.
@@ -417,11 +439,7 @@ impl Walk<'_> {
             self.count_static(&f.selection_set.node);
             return 0;
         }
-        let shape = self
-            .model
-            .fields
-            .get(&(parent.to_owned(), name.to_owned()))
-            .cloned();
+        let shape = self.model.field(parent, name).cloned();
         let own = 1u64.saturating_add(
             f.arguments
                 .iter()
