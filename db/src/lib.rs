@@ -51,6 +51,13 @@ pub async fn connect(
         db.execute_unprepared("PRAGMA journal_mode = WAL")
             .await
             .context("cannot switch SQLite to WAL")?;
+        // A log left large by a process that stopped without checkpointing (a bulk load, a
+        // crash) makes every read look its pages up in it and read them with a system call:
+        // copy it into the database file and empty it. Cheap when it is empty; a busy database
+        // answers "not done" and is checkpointed later by its writers.
+        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await
+            .context("cannot checkpoint SQLite's log")?;
     }
     Ok(db)
 }

@@ -215,3 +215,39 @@ async fn the_hot_statements_walk_their_indexes_on_sqlite() {
         );
     }
 }
+
+/// The bundled SQLite is built as `.cargo/config.toml` asks: with the query planner stability
+/// guarantee (without it, the STAT4 statistics that libsqlite3-sys enables make SQLite parse and
+/// plan a statement again each time it runs with new values, a third of the server's CPU under
+/// load) and without memory statistics (a global mutex taken by every allocation).
+#[tokio::test]
+async fn the_bundled_sqlite_keeps_its_plans_and_counts_no_memory() {
+    let database = TestDatabase::create("compile_options").await;
+    if database.is_postgres() {
+        database.drop_database().await;
+        return;
+    }
+    let conn = database.connect_migrated().await;
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA compile_options",
+        ))
+        .await
+        .expect("compile options");
+    let options: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).expect("option"))
+        .collect();
+    for wanted in [
+        "ENABLE_QPSG",
+        "DEFAULT_MEMSTATUS=0",
+        "ENABLE_MATH_FUNCTIONS",
+    ] {
+        assert!(
+            options.iter().any(|o| o == wanted),
+            "SQLite was built without {wanted}: {options:?}"
+        );
+    }
+    database.drop_database().await;
+}
