@@ -32,6 +32,18 @@ struct Near {
     bbox: (f64, f64, f64, f64),
 }
 
+/// How many of the circle's nearest missions a page by distance looks at first.
+const NEAREST_FIRST: u64 = 200;
+
+/// A cut of the `near` circle to its `limit` nearest missions (farthest, descending) after a
+/// cursor's (distance, id).
+#[derive(Debug, Clone)]
+struct Nearest {
+    limit: u64,
+    direction: Order,
+    after: Option<(f64, i64)>,
+}
+
 /// A checked filter, ready to become SQL on one engine.
 #[derive(Debug, Clone)]
 pub struct MissionSearch {
@@ -340,20 +352,33 @@ impl MissionSearch {
     }
 
     /// `FROM missions … WHERE …`: the filtered set, with no columns yet.
+    fn base(&self, condition: &Condition, with_score: bool) -> SelectStatement {
+        self.base_with(condition, with_score, None)
+    }
+
+    /// [`MissionSearch::base`], the `near` circle cut to its `nearest` missions when given.
     ///
     /// With `near`, missions are joined to `near`, one row per mission with the distance to its
     /// nearest address in the circle: the bounding box narrows the addresses on the covering
     /// (lat, lon, mission_id) index, the haversine distance is computed once per address. (An
     /// R*Tree on SQLite and a GiST over `point(lon, lat)` on PostgreSQL were measured in its
-    /// place and were no faster: docs/BENCHMARKS.md.) With keywords on SQLite,
+    /// place and were no faster: docs/BENCHMARKS.md.) A page by distance takes only the
+    /// circle's nearest missions (after its cursor) before reading them, so that missions are
+    /// read for the page rather than for the whole circle (see [`MissionSearch::page`]).
+    /// With keywords on SQLite,
     /// missions are kept by `id IN (SELECT rowid … MATCH …)`, or, to order by relevance, joined
     /// to the FTS5 results with their score: either way the full-text index drives the query.
-    fn base(&self, condition: &Condition, with_score: bool) -> SelectStatement {
+    fn base_with(
+        &self,
+        condition: &Condition,
+        with_score: bool,
+        nearest: Option<&Nearest>,
+    ) -> SelectStatement {
         let mut q = Query::select();
         q.from(mission::Entity).cond_where(condition.clone());
         if let Some(near) = self.near {
             let (a, b, l, r) = near.bbox;
-            let addresses = Query::select()
+            let circle = Query::select()
                 .column((Alias::new("mission_addresses"), Alias::new("mission_id")))
                 .expr_as(
                     cust(
@@ -371,6 +396,33 @@ impl MissionSearch {
                 ))
                 .group_by_col((Alias::new("mission_addresses"), Alias::new("mission_id")))
                 .to_owned();
+            let addresses = match nearest {
+                None => circle,
+                Some(nearest) => {
+                    let distance = Expr::col((Alias::new("circle"), Alias::new("distance_km")));
+                    let id = Expr::col((Alias::new("circle"), Alias::new("mission_id")));
+                    let mut cut = Query::select();
+                    cut.column((Alias::new("circle"), Alias::new("mission_id")))
+                        .column((Alias::new("circle"), Alias::new("distance_km")))
+                        .from_subquery(circle, Alias::new("circle"))
+                        .and_where(distance.clone().lte(near.radius_km));
+                    if let Some((d, after_id)) = nearest.after {
+                        let (beyond, next) = match nearest.direction {
+                            Order::Asc => (distance.clone().gt(d), id.clone().gt(after_id)),
+                            _ => (distance.clone().lt(d), id.clone().lt(after_id)),
+                        };
+                        cut.cond_where(
+                            Condition::any()
+                                .add(beyond)
+                                .add(Condition::all().add(distance.clone().eq(d)).add(next)),
+                        );
+                    }
+                    cut.order_by_expr(distance, nearest.direction.clone())
+                        .order_by_expr(id, nearest.direction.clone())
+                        .limit(nearest.limit);
+                    cut
+                }
+            };
             q.join_subquery(
                 sea_orm::JoinType::InnerJoin,
                 addresses,
@@ -436,6 +488,12 @@ impl MissionSearch {
     }
 
     /// One page: up to `size + 1` rows after the cursor, in order.
+    ///
+    /// By distance, the page is first looked for among the circle's nearest missions after the
+    /// cursor ([`NEAREST_FIRST`] of them, then ten times more), which are a prefix of the
+    /// circle in the page's order: when enough of them pass the filter, the page is exactly
+    /// what the whole circle would give, and only those few missions were read. When too few
+    /// pass (a filter that keeps few of them, the circle's last page), the whole circle is read.
     pub async fn page(
         &self,
         db: &DatabaseConnection,
@@ -443,11 +501,47 @@ impl MissionSearch {
         size: u64,
         after: Option<&Cursor>,
     ) -> ApiResult<Vec<MissionRow>> {
+        if order.field != MissionOrderField::Distance || self.near.is_none() {
+            return self.page_within(db, order, size, after, None).await;
+        }
+        let direction = match order.direction {
+            OrderDirection::Asc => Order::Asc,
+            OrderDirection::Desc => Order::Desc,
+        };
+        let after_key = match after {
+            Some(c) => Some((c.number()?, c.id)),
+            None => None,
+        };
+        let first = Ord::max(NEAREST_FIRST, (size + 1) * 10);
+        for limit in [first, first * 10] {
+            let nearest = Nearest {
+                limit,
+                direction: direction.clone(),
+                after: after_key,
+            };
+            let rows = self
+                .page_within(db, order, size, after, Some(&nearest))
+                .await?;
+            if rows.len() as u64 > size {
+                return Ok(rows);
+            }
+        }
+        self.page_within(db, order, size, after, None).await
+    }
+
+    async fn page_within(
+        &self,
+        db: &DatabaseConnection,
+        order: ResolvedOrder,
+        size: u64,
+        after: Option<&Cursor>,
+        nearest: Option<&Nearest>,
+    ) -> ApiResult<Vec<MissionRow>> {
         let Some(condition) = &self.condition else {
             return Ok(Vec::new());
         };
         let by_relevance = order.field == MissionOrderField::Relevance;
-        let mut q = self.base(condition, by_relevance);
+        let mut q = self.base_with(condition, by_relevance, nearest);
         q.columns(mission::Column::iter().map(|c| (mission::Entity, c)));
         let distance = self.distance_expr();
         let score = if by_relevance {

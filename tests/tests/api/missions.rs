@@ -272,6 +272,59 @@ async fn near_results_are_within_the_radius_and_ordered_by_distance() {
     assert!(nodes.is_empty() && total == 0);
 }
 
+/// A page by distance first reads only the circle's nearest missions after its cursor (310 for
+/// pages of 30, then 3,100, then all): over a circle of every mission, pages of 30 walk the
+/// whole circle in exact distance order, both ways, with no other filter (the nearest
+/// suffice until the last page) and with a filter that keeps a fifth of them.
+#[tokio::test]
+async fn pages_by_distance_read_the_nearest_first_and_stay_exact() {
+    let app = shared_app();
+    let world = public_missions(&shared_db().await).await;
+    let (lat, lon, radius) = (48.8566, 2.3522, 1000.0);
+    for (filter, keep) in [
+        (
+            json!({ "near": { "lat": lat, "lon": lon, "radiusKm": radius } }),
+            Box::new(|_: &Facts| true) as Box<dyn Fn(&Facts) -> bool>,
+        ),
+        (
+            json!({ "near": { "lat": lat, "lon": lon, "radiusKm": radius },
+                    "domains": ["ENVIRONNEMENT", "SANTE"] }),
+            Box::new(|f: &Facts| matches!(f.m.domain, Domain::Environnement | Domain::Sante)),
+        ),
+    ] {
+        let expected = ids(&world, |f| {
+            keep(f) && f.distance(lat, lon).is_some_and(|d| d <= radius)
+        });
+        assert!(expected.len() > 90, "several pages ({})", expected.len());
+        for direction in ["ASC", "DESC"] {
+            let (nodes, total) = walk(
+                &app,
+                filter.clone(),
+                json!({ "field": "DISTANCE", "direction": direction }),
+                30,
+            )
+            .await;
+            assert_eq!(walked_ids(&nodes, total), expected, "{filter} {direction}");
+            let keys: Vec<(f64, i64)> = nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n["distanceKm"].as_f64().expect("distanceKm"),
+                        n["id"].as_str().expect("id").parse().expect("id"),
+                    )
+                })
+                .collect();
+            for pair in keys.windows(2) {
+                let ((da, ia), (db, ib)) = (pair[0], pair[1]);
+                match direction {
+                    "ASC" => assert!(da < db || (da == db && ia < ib), "{pair:?}"),
+                    _ => assert!(da > db || (da == db && ia > ib), "{pair:?}"),
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn relevance_order_pages_through_every_keyword_match() {
     let app = shared_app();
