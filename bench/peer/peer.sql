@@ -4,6 +4,10 @@
 CREATE INDEX IF NOT EXISTS peer_missions_domain_start_idx ON missions (domain, start_at, id);
 CREATE INDEX IF NOT EXISTS peer_missions_organization_start_idx ON missions (organization_id, start_at, id);
 CREATE INDEX IF NOT EXISTS peer_missions_publisher_idx ON missions (publisher_id);
+-- PostGraphile offers a condition on a column only when an index starts with it; Passerelle's
+-- indexes by status leave the public missions out (migration 8).
+CREATE INDEX IF NOT EXISTS peer_missions_status_idx ON missions (status);
+CREATE INDEX IF NOT EXISTS peer_missions_deleted_idx ON missions (deleted_at);
 CREATE INDEX IF NOT EXISTS peer_applications_mission_idx ON applications (mission_id, id);
 
 -- Keyword search: the same full-text index and predicate as Passerelle's, in start order.
