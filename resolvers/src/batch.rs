@@ -56,6 +56,14 @@ enum Role<K: Send + Sync + Hash + Eq + Clone + 'static, L: Loader<K>> {
     Wait(oneshot::Receiver<BatchResult<K, L>>),
 }
 
+impl Idle {
+    /// How many times the request released its open batches: its round trips to the database
+    /// beyond its root fields' own statements.
+    pub fn rounds(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+}
+
 impl<L: Send + Sync + 'static> Batcher<L> {
     pub fn new(loader: L) -> Self {
         Batcher {

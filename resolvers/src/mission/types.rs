@@ -190,10 +190,7 @@ impl Mission {
         let Some(id) = self.organization_id else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?
-            .load_one(loader::OrganizationId(id))
-            .await?
-            .map(Organization::from))
+        Organization::with_missions_ahead(ctx, id).await
     }
 
     /// The partner platform that published the mission.

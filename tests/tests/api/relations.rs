@@ -279,3 +279,70 @@ async fn a_nested_request_runs_the_same_few_statements_for_10_or_100_missions_fo
     app.stop().await;
     database.drop_database().await;
 }
+
+/// A nested request costs one round trip per level, and less where the look-ahead allows: the
+/// page of an organization's missions asked under a mission's organization is loaded with the
+/// organizations (their ids are on the missions' rows), so that the page, the organizations,
+/// their missions, the publishers and the addresses take the page's statement and one release
+/// of batches. Two pages of the same organization's missions (aliases) are left to their own
+/// fields, a level later, and both are right.
+#[tokio::test]
+async fn an_organizations_missions_come_in_the_round_trip_of_the_organizations() {
+    let database = TestDatabase::create("rounds").await;
+    let conn = database.connect_migrated().await;
+    seed::seed_demo(&conn, 300).await.expect("seed");
+    let schema = passerelle_schema::build(conn.clone(), passerelle_schema::Limits::default());
+    let one_page = "{ missions(first: 10) { nodes { title
+        organization { name missions(first: 3) { nodes { id startAt } } }
+        publisher { name } addresses { city } } } }";
+    let two_pages = "{ missions(first: 10) { nodes { title
+        organization { name soon: missions(first: 3) { nodes { id startAt } }
+                       more: missions(first: 6) { nodes { id startAt } } } } } }";
+    for (query, rounds, pages) in [
+        (one_page, 1, &["missions"][..]),
+        (two_pages, 2, &["soon", "more"]),
+    ] {
+        let (request, idle) = passerelle_schema::prepare(
+            &schema,
+            async_graphql::Request::new(query),
+            passerelle_entities::access::Viewer::anonymous(),
+            None,
+            passerelle_schema::Exposure::default(),
+        );
+        let response =
+            passerelle_resolvers::batch::drive(idle.clone(), schema.execute(request)).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().expect("json");
+        let nodes = data["missions"]["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), 10);
+        for page in pages {
+            let filled = nodes
+                .iter()
+                .filter(|n| {
+                    n["organization"][page]["nodes"]
+                        .as_array()
+                        .is_some_and(|m| !m.is_empty())
+                })
+                .count();
+            assert!(
+                filled > 5,
+                "{page}: the organizations' pages are filled ({filled})"
+            );
+            // Each page is the organization's first missions in start order.
+            for n in nodes {
+                let starts: Vec<&str> = n["organization"][page]["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| m["startAt"].as_str().unwrap_or_default())
+                    .collect();
+                assert!(
+                    starts.windows(2).all(|w| w[0] <= w[1]),
+                    "{page}: {starts:?}"
+                );
+            }
+        }
+        assert_eq!(idle.rounds(), rounds, "{query}");
+    }
+    database.drop_database().await;
+}
