@@ -161,6 +161,15 @@ pub enum OrderDirection {
     Desc,
 }
 
+impl From<OrderDirection> for sea_orm::Order {
+    fn from(direction: OrderDirection) -> Self {
+        match direction {
+            OrderDirection::Asc => sea_orm::Order::Asc,
+            OrderDirection::Desc => sea_orm::Order::Desc,
+        }
+    }
+}
+
 /// The GraphQL name of an enum value, e.g. `ENVIRONNEMENT`: what facets report.
 pub fn graphql_name<T: async_graphql::InputType>(value: &T) -> String {
     match value.to_value() {

@@ -1,7 +1,19 @@
 //! SQL that SeaORM's builder cannot say by itself (geo distance, full-text search), written
 //! once for both engines and always parameterised: user input only ever travels as a value.
-use sea_orm::DbBackend;
-use sea_orm::sea_query::{Expr, Value};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Value};
+use sea_orm::{Condition, DbBackend};
+
+/// The rows after a keyset cursor in `(key, id)` order: `key` beyond `value`, or equal to it
+/// with `id` beyond `after_id` (beyond: greater ascending, smaller descending).
+pub fn after_key(key: Expr, value: Value, id: Expr, after_id: i64, order: &Order) -> Condition {
+    let (beyond, next_id) = match order {
+        Order::Desc => (key.clone().lt(value.clone()), id.lt(after_id)),
+        _ => (key.clone().gt(value.clone()), id.gt(after_id)),
+    };
+    Condition::any()
+        .add(beyond)
+        .add(Condition::all().add(key.eq(value)).add(next_id))
+}
 
 /// A custom SQL expression whose `?` are parameters, for either engine.
 pub fn cust(backend: DbBackend, template: &str, values: Vec<Value>) -> Expr {

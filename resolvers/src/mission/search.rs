@@ -14,7 +14,7 @@ use crate::cursor::{Cursor, SortValue, time_value};
 use crate::enums::{MissionStatus, OrderDirection};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{department_codes, ids, non_empty};
-use crate::sql::{FullText, HAVERSINE_KM, cust};
+use crate::sql::{FullText, HAVERSINE_KM, after_key, cust};
 
 /// The longest `keywords` accepted, in characters.
 pub const MAX_KEYWORDS_CHARS: usize = 200;
@@ -407,15 +407,13 @@ impl MissionSearch {
                         .from_subquery(circle, Alias::new("circle"))
                         .and_where(distance.clone().lte(near.radius_km));
                     if let Some((d, after_id)) = nearest.after {
-                        let (beyond, next) = match nearest.direction {
-                            Order::Asc => (distance.clone().gt(d), id.clone().gt(after_id)),
-                            _ => (distance.clone().lt(d), id.clone().lt(after_id)),
-                        };
-                        cut.cond_where(
-                            Condition::any()
-                                .add(beyond)
-                                .add(Condition::all().add(distance.clone().eq(d)).add(next)),
-                        );
+                        cut.cond_where(after_key(
+                            distance.clone(),
+                            d.into(),
+                            id.clone(),
+                            after_id,
+                            &nearest.direction,
+                        ));
                     }
                     cut.order_by_expr(distance, nearest.direction.clone())
                         .order_by_expr(id, nearest.direction.clone())
@@ -504,11 +502,8 @@ impl MissionSearch {
         if order.field != MissionOrderField::Distance || self.near.is_none() {
             return self.page_within(db, order, size, after, None).await;
         }
-        let direction = match order.direction {
-            OrderDirection::Asc => Order::Asc,
-            OrderDirection::Desc => Order::Desc,
-        };
-        let after_key = match after {
+        let direction = Order::from(order.direction);
+        let cursor_key = match after {
             Some(c) => Some((c.number()?, c.id)),
             None => None,
         };
@@ -517,7 +512,7 @@ impl MissionSearch {
             let nearest = Nearest {
                 limit,
                 direction: direction.clone(),
-                after: after_key,
+                after: cursor_key,
             };
             let rows = self
                 .page_within(db, order, size, after, Some(&nearest))
@@ -576,20 +571,15 @@ impl MissionSearch {
                 }
                 _ => after.time()?.into(),
             };
-            let (beyond, next_id) = match order.direction {
-                OrderDirection::Asc => (key.clone().gt(value.clone()), id.clone().gt(after.id)),
-                OrderDirection::Desc => (key.clone().lt(value.clone()), id.clone().lt(after.id)),
-            };
-            q.cond_where(
-                Condition::any()
-                    .add(beyond)
-                    .add(Condition::all().add(key.clone().eq(value)).add(next_id)),
-            );
+            q.cond_where(after_key(
+                key.clone(),
+                value,
+                id.clone(),
+                after.id,
+                &order.direction.into(),
+            ));
         }
-        let dir = match order.direction {
-            OrderDirection::Asc => Order::Asc,
-            OrderDirection::Desc => Order::Desc,
-        };
+        let dir = Order::from(order.direction);
         q.order_by_expr(key, dir.clone())
             .order_by_expr(id, dir)
             .limit(size + 1);

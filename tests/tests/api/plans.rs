@@ -251,3 +251,50 @@ async fn the_bundled_sqlite_keeps_its_plans_and_counts_no_memory() {
     }
     database.drop_database().await;
 }
+
+/// A pool opening a SQLite database whose log was left large (a bulk load, a process that
+/// stopped without closing) copies the log into the file and empties it, so that its reads use
+/// the memory-mapped file rather than look every page up in the log.
+#[tokio::test]
+async fn opening_a_database_empties_a_log_left_large() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let path =
+        std::env::temp_dir().join(format!("passerelle-wal-{}-{nanos}.db", std::process::id()));
+    let wal = path.with_extension("db-wal");
+    let url = secrecy::SecretString::from(format!("sqlite://{}", path.display()));
+    let first = passerelle::db::connect(&url, 2).await.expect("connect");
+    first
+        .execute_unprepared(
+            "CREATE TABLE filler (x TEXT);
+             INSERT INTO filler SELECT hex(randomblob(1000)) FROM (WITH RECURSIVE c(n) AS
+               (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000) SELECT n FROM c)",
+        )
+        .await
+        .expect("fill");
+    let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert!(left > 1_000_000, "the log holds the writes ({left} bytes)");
+    let second = passerelle::db::connect(&url, 2)
+        .await
+        .expect("connect again");
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "emptied");
+    let rows = second
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT COUNT(*) AS n FROM filler",
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    assert_eq!(
+        rows.try_get::<i64>("", "n").expect("n"),
+        2000,
+        "nothing lost"
+    );
+    first.close().await.expect("close");
+    second.close().await.expect("close");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
