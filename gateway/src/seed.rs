@@ -13,8 +13,8 @@ use passerelle_entities::{
     organization, publisher, search, user, volunteer,
 };
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Iterable,
-    PaginatorTrait, Set, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityName, EntityTrait,
+    IdenStatic, Iterable, PaginatorTrait, Set, TransactionTrait,
 };
 use secrecy::SecretString;
 
@@ -222,23 +222,205 @@ impl Deferred {
     }
 }
 
-/// Inserts `rows` in statements small enough for both engines' parameter limits.
-async fn insert_chunks<A, C>(db: &C, rows: Vec<A>) -> anyhow::Result<()>
+/// SQLite's memory map of the database file, turned off on the connection of a transaction
+/// for its length (a no-op on PostgreSQL).
+struct MemoryMap(Option<i64>);
+
+impl MemoryMap {
+    /// Turns the map off; must run before the transaction's first read, when SQLite takes the
+    /// setting into account.
+    async fn off<C: ConnectionTrait>(txn: &C) -> anyhow::Result<MemoryMap> {
+        if txn.get_database_backend() != DbBackend::Sqlite {
+            return Ok(MemoryMap(None));
+        }
+        let size: Option<i64> = txn
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA mmap_size",
+            ))
+            .await?
+            .map(|row| row.try_get_by_index(0))
+            .transpose()
+            .context("cannot read mmap_size")?;
+        txn.execute_unprepared("PRAGMA mmap_size = 0")
+            .await
+            .context("cannot turn the memory map off")?;
+        Ok(MemoryMap(size))
+    }
+
+    /// Gives the connection its map back, for the transactions after this one.
+    async fn restore<C: ConnectionTrait>(self, txn: &C) -> anyhow::Result<()> {
+        if let Some(size) = self.0 {
+            txn.execute_unprepared(&format!("PRAGMA mmap_size = {size}"))
+                .await
+                .context("cannot restore the memory map")?;
+        }
+        Ok(())
+    }
+}
+
+/// The rows of one table, written in multi-row `INSERT`s as they come: each row's values are
+/// taken out of its `ActiveModel` (typed, named fields) and bound as they are, and the
+/// statement's text is made once. No query builder walks the rows (sea-query's `insert_many`
+/// copied every value twice and wrote every placeholder again for each statement), and memory
+/// holds one statement's rows, not the table's.
+struct Bulk<A: ActiveModelTrait> {
+    columns: Vec<<A::Entity as EntityTrait>::Column>,
+    values: Vec<sea_orm::Value>,
+    /// Rows per statement: at most 100, within both engines' parameter limits (SQLite 32,766,
+    /// PostgreSQL 65,535).
+    per_statement: usize,
+    /// The text of a full statement, made at the first one.
+    full: Option<String>,
+    written: u64,
+}
+
+impl<A: ActiveModelTrait + Send> Bulk<A> {
+    fn new() -> Self {
+        let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter().collect();
+        // 100 rows is past the point where more rows per statement write faster, and keeps
+        // each cached statement small (a prepared 750-row insert holds megabytes).
+        let per_statement = (30_000 / columns.len().max(1)).clamp(1, 100);
+        Bulk {
+            values: Vec::with_capacity(per_statement * columns.len()),
+            columns,
+            per_statement,
+            full: None,
+            written: 0,
+        }
+    }
+
+    /// Adds a row whose every column is set; writes a statement when one is full.
+    async fn push<C: ConnectionTrait>(&mut self, db: &C, row: A) -> anyhow::Result<()> {
+        self.take_values(row)?;
+        if self.is_full() {
+            self.flush(db).await?;
+        }
+        Ok(())
+    }
+
+    fn take_values(&mut self, mut row: A) -> anyhow::Result<()> {
+        for column in &self.columns {
+            match row.take(*column) {
+                sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => {
+                    self.values.push(v);
+                }
+                sea_orm::ActiveValue::NotSet => {
+                    bail!(
+                        "a demo row of {} leaves {} unset",
+                        A::Entity::default().table_name(),
+                        column.as_str()
+                    )
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a row that refers to rows of `parents`: a full statement writes the parents' pending
+    /// rows first, so that every foreign key finds its row.
+    async fn push_after<C: ConnectionTrait, P: ActiveModelTrait + Send>(
+        &mut self,
+        db: &C,
+        row: A,
+        parents: &mut Bulk<P>,
+    ) -> anyhow::Result<()> {
+        self.take_values(row)?;
+        if self.is_full() {
+            parents.flush(db).await?;
+            self.flush(db).await?;
+        }
+        Ok(())
+    }
+
+    fn is_full(&self) -> bool {
+        self.values.len() >= self.per_statement * self.columns.len()
+    }
+
+    /// Writes the rows pushed so far.
+    async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> anyhow::Result<()> {
+        let rows = self.values.len() / self.columns.len();
+        if rows == 0 {
+            return Ok(());
+        }
+        let backend = db.get_database_backend();
+        let sql = match &self.full {
+            Some(sql) if rows == self.per_statement => sql.clone(),
+            _ => {
+                let sql = self.insert_sql(backend, rows);
+                if rows == self.per_statement {
+                    self.full = Some(sql.clone());
+                }
+                sql
+            }
+        };
+        let capacity = self.values.capacity();
+        let values = std::mem::replace(&mut self.values, Vec::with_capacity(capacity));
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend, sql, values,
+        ))
+        .await
+        .with_context(|| {
+            format!(
+                "bulk insert into {} failed",
+                A::Entity::default().table_name()
+            )
+        })?;
+        self.written += rows as u64;
+        Ok(())
+    }
+
+    /// `INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?)…` for `rows` rows.
+    fn insert_sql(&self, backend: DbBackend, rows: usize) -> String {
+        use std::fmt::Write;
+        let names: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| format!("\"{}\"", c.as_str()))
+            .collect();
+        let mut sql = format!(
+            "INSERT INTO \"{}\" ({}) VALUES ",
+            A::Entity::default().table_name(),
+            names.join(", ")
+        );
+        let mut n = 0;
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..self.columns.len() {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                match backend {
+                    DbBackend::Postgres => {
+                        let _ = write!(sql, "${n}");
+                    }
+                    _ => sql.push('?'),
+                }
+            }
+            sql.push(')');
+        }
+        sql
+    }
+
+    /// Writes what is left and says how many rows were written in all.
+    async fn finish<C: ConnectionTrait>(mut self, db: &C) -> anyhow::Result<u64> {
+        self.flush(db).await?;
+        Ok(self.written)
+    }
+}
+
+/// Inserts `rows` (a small table's) in bulk.
+async fn insert_all<A, C>(db: &C, rows: Vec<A>) -> anyhow::Result<u64>
 where
     A: ActiveModelTrait + Send,
     C: ConnectionTrait,
 {
-    let columns = <A::Entity as EntityTrait>::Column::iter().count().max(1);
-    let per_statement = (30_000 / columns).max(1);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
-        A::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await
-            .context("bulk insert failed")?;
+    let mut bulk = Bulk::new();
+    for row in rows {
+        bulk.push(db, row).await?;
     }
-    Ok(())
+    bulk.finish(db).await
 }
 
 /// One API key per publisher, one user per role, and the diffuseurs' rules: JeVeuxAider shows
@@ -360,6 +542,10 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
     }
     let started = Instant::now();
     let txn = db.begin().await.context("cannot start a transaction")?;
+    // The load reads back what it wrote (to build the indexes) through read() and a page cache
+    // of fixed size, not through the memory map, whose pages would count in the process's
+    // memory as it reads the whole file.
+    let mapped = MemoryMap::off(&txn).await?;
     // Secondary indexes and the full-text index are built once, after the load, instead of
     // growing row by row (the load into an empty database is ~3× faster at 1,000,000 missions).
     let deferred = Deferred::drop(&txn).await?;
@@ -391,13 +577,12 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
             },
         )
         .collect();
-    report.publishers = publishers.len() as u64;
-    insert_chunks(&txn, publishers).await?;
+    report.publishers = insert_all(&txn, publishers).await?;
 
     // Organizations, each in a city; their names are kept for the missions' search text.
     let n_orgs = (missions / 5).max(12);
     let mut orgs: Vec<(i64, &'static City, String)> = Vec::with_capacity(n_orgs as usize);
-    let mut rows = Vec::with_capacity(n_orgs as usize);
+    let mut organizations = Bulk::new();
     for i in 0..n_orgs {
         let id = i as i64 + 1;
         let publisher_id = (i % PUBLISHERS.len() as u64) as i64 + 1;
@@ -408,7 +593,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
             .replace("{city}", city.0)
             .replace("{department}", dep.name);
         let public_body = pattern.starts_with("Mairie") || pattern.starts_with("Centre communal");
-        rows.push(organization::ActiveModel {
+        let row = organization::ActiveModel {
             id: Set(id),
             publisher_id: Set(publisher_id),
             client_id: Set(format!("org-{id}")),
@@ -448,183 +633,190 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
             parent_network: Set(network.map(str::to_owned)),
             created_at: Set(now - chrono::Duration::days(400)),
             updated_at: Set(now - chrono::Duration::days(30)),
-        });
+        };
+        organizations.push(&txn, row).await?;
         orgs.push((publisher_id, city, name));
     }
-    report.organizations = rows.len() as u64;
-    insert_chunks(&txn, rows).await?;
+    report.organizations = organizations.finish(&txn).await?;
 
-    // Missions and their addresses, in blocks so that memory stays flat for a million rows.
-    let block = 20_000u64;
+    // Missions and their addresses, written as they are made: memory stays flat for a million
+    // rows. An address is written after its mission (the foreign key is checked at once).
+    let mut mission_rows = Bulk::new();
+    let mut address_rows = Bulk::new();
     // The organization of each mission, to find the one whose staff have the most to see.
     let mut mission_orgs: Vec<u32> = Vec::with_capacity(missions as usize);
     let mut address_id = 0i64;
     let mut mission_id = 0i64;
     while (mission_id as u64) < missions {
-        let end = (mission_id as u64 + block).min(missions);
-        let mut m_rows = Vec::with_capacity(block as usize);
-        let mut a_rows = Vec::with_capacity(block as usize * 2);
-        while (mission_id as u64) < end {
-            mission_id += 1;
-            let org_index = rng.below(n_orgs);
-            mission_orgs.push(org_index as u32);
-            let (publisher_id, org_city, org_name) = &orgs[org_index as usize];
-            let domain = if *publisher_id == 4 && rng.chance(60) {
-                Domain::Environnement
+        mission_id += 1;
+        let org_index = rng.below(n_orgs);
+        mission_orgs.push(org_index as u32);
+        let (publisher_id, org_city, org_name) = &orgs[org_index as usize];
+        let domain = if *publisher_id == 4 && rng.chance(60) {
+            Domain::Environnement
+        } else {
+            *rng.pick(Domain::ALL)
+        };
+        let mission_type = match (publisher_id, rng.below(100)) {
+            (2, _) => MissionType::VolontariatServiceCivique,
+            (_, 0..=1) => MissionType::VolontariatSapeursPompiers,
+            (_, 2) => MissionType::VolontariatReserveOperationnelle,
+            _ => MissionType::Benevolat,
+        };
+        let n_addresses = match rng.below(100) {
+            0..=84 => 1,
+            85..=96 => 2,
+            _ => 3,
+        };
+        let mut cities = Vec::with_capacity(n_addresses);
+        let mut addresses = Vec::with_capacity(n_addresses);
+        for k in 0..n_addresses {
+            let city = if k == 0 && rng.chance(70) {
+                *org_city
             } else {
-                *rng.pick(Domain::ALL)
+                rng.pick(CITIES)
             };
-            let mission_type = match (publisher_id, rng.below(100)) {
-                (2, _) => MissionType::VolontariatServiceCivique,
-                (_, 0..=1) => MissionType::VolontariatSapeursPompiers,
-                (_, 2) => MissionType::VolontariatReserveOperationnelle,
-                _ => MissionType::Benevolat,
+            let dep = department_of(city);
+            address_id += 1;
+            let address = mission_address::ActiveModel {
+                id: Set(address_id),
+                mission_id: Set(mission_id),
+                position: Set(k as i32),
+                street: Set(Some(format!("{} avenue Jean Jaurès", 1 + rng.below(200)))),
+                postal_code: Set(Some(city.1.to_owned())),
+                city: Set(Some(city.0.to_owned())),
+                department_code: Set(Some(dep.code.to_owned())),
+                department_name: Set(Some(dep.name.to_owned())),
+                region: Set(Some(dep.region.to_owned())),
+                country: Set(Some("FR".to_owned())),
+                lat: Set(Some(city.2 + rng.unit() * 0.03)),
+                lon: Set(Some(city.3 + rng.unit() * 0.04)),
+                geo_source: Set(GeoSource::Publisher),
             };
-            let n_addresses = match rng.below(100) {
-                0..=84 => 1,
-                85..=96 => 2,
-                _ => 3,
-            };
-            let mut cities = Vec::with_capacity(n_addresses);
-            for k in 0..n_addresses {
-                let city = if k == 0 && rng.chance(70) {
-                    *org_city
-                } else {
-                    rng.pick(CITIES)
-                };
-                let dep = department_of(city);
-                address_id += 1;
-                a_rows.push(mission_address::ActiveModel {
-                    id: Set(address_id),
-                    mission_id: Set(mission_id),
-                    position: Set(k as i32),
-                    street: Set(Some(format!("{} avenue Jean Jaurès", 1 + rng.below(200)))),
-                    postal_code: Set(Some(city.1.to_owned())),
-                    city: Set(Some(city.0.to_owned())),
-                    department_code: Set(Some(dep.code.to_owned())),
-                    department_name: Set(Some(dep.name.to_owned())),
-                    region: Set(Some(dep.region.to_owned())),
-                    country: Set(Some("FR".to_owned())),
-                    lat: Set(Some(city.2 + rng.unit() * 0.03)),
-                    lon: Set(Some(city.3 + rng.unit() * 0.04)),
-                    geo_source: Set(GeoSource::Publisher),
-                });
-                cities.push(city.0);
-            }
-            let titles = TITLES
-                .iter()
-                .find(|(d, _)| *d == domain.as_str())
-                .map_or(&[][..], |(_, t)| *t);
-            let title = rng
-                .pick(if titles.is_empty() {
-                    &["Mission d'intérêt général"][..]
-                } else {
-                    titles
-                })
-                .replace("{city}", cities[0]);
-            let description = format!(
-                "<p>{org_name} recherche des bénévoles pour : <strong>{}</strong>.</p>\
+            addresses.push(address);
+            cities.push(city.0);
+        }
+        let titles = TITLES
+            .iter()
+            .find(|(d, _)| *d == domain.as_str())
+            .map_or(&[][..], |(_, t)| *t);
+        let title = rng
+            .pick(if titles.is_empty() {
+                &["Mission d'intérêt général"][..]
+            } else {
+                titles
+            })
+            .replace("{city}", cities[0]);
+        let description = format!(
+            "<p>{org_name} recherche des bénévoles pour : <strong>{}</strong>.</p>\
                  <p>Vous serez accompagné·e par un référent et formé·e à votre arrivée. \
                  La mission se déroule à {}.</p>",
-                title.to_lowercase(),
-                cities.join(", ")
-            );
-            let posted_at = now
-                - chrono::Duration::days(rng.below(365) as i64)
-                - chrono::Duration::hours(rng.below(24) as i64);
-            let start_at = posted_at + chrono::Duration::days(rng.below(150) as i64);
-            let end_at = rng
-                .chance(80)
-                .then(|| start_at + chrono::Duration::days(7 + rng.below(358) as i64));
-            let places = 1 + rng.below(20) as i32;
-            let places_left = if rng.chance(15) {
-                0
-            } else {
-                1 + rng.below(places as u64) as i32
-            };
-            let status = match rng.below(100) {
-                0..=87 => MissionStatus::Validated,
-                88..=90 => MissionStatus::WaitingValidation,
-                91..=92 => MissionStatus::Refused,
-                93..=94 => MissionStatus::Draft,
-                95..=96 => MissionStatus::WaitingCorrection,
-                97..=98 => MissionStatus::Archived,
-                _ => MissionStatus::Cancelled,
-            };
-            // A validated mission is still running (the scheduler archives the ended ones):
-            // one whose end has passed gets as long again from today.
-            let end_at = match end_at {
-                Some(end) if status == MissionStatus::Validated && end < now => {
-                    Some(now + (end - start_at))
-                }
-                other => other,
-            };
-            let snu = *publisher_id == 3 || rng.chance(20);
-            let remote = match rng.below(100) {
-                0..=69 => Remote::No,
-                70..=89 => Remote::Possible,
-                _ => Remote::Full,
-            };
-            let search_text =
-                search::document(&title, &description, Some(org_name), cities.iter().copied());
-            m_rows.push(mission::ActiveModel {
-                id: Set(mission_id),
-                publisher_id: Set(*publisher_id),
-                organization_id: Set(Some(org_index as i64 + 1)),
-                client_id: Set(format!("mission-{mission_id}")),
-                title: Set(title),
-                description: Set(description),
-                domain: Set(domain),
-                activities: Set(StringList(vec![domain.as_str().replace('-', " ")])),
-                mission_type: Set(mission_type),
-                remote: Set(remote),
-                start_at: Set(start_at),
-                end_at: Set(end_at),
-                posted_at: Set(posted_at),
-                places: Set(places),
-                places_left: Set(places_left),
-                snu: Set(snu),
-                snu_places: Set(if snu { places.min(5) } else { 0 }),
-                snu_capacity: Set(if snu { places.min(5) } else { 0 }),
-                open_to_minors: Set(snu || rng.chance(30)),
-                reduced_mobility_accessible: Set(rng.chance(40)),
-                close_to_transport: Set(rng.chance(60)),
-                schedule: Set(Some((*rng.pick(SCHEDULES)).to_owned())),
-                tags: Set(StringList(vec![domain.as_str().to_owned()])),
-                audience: Set(StringList(vec![(*rng.pick(AUDIENCES)).to_owned()])),
-                soft_skills: Set(StringList(vec![
-                    (*rng.pick(SKILLS)).to_owned(),
-                    (*rng.pick(SKILLS)).to_owned(),
-                ])),
-                requirements: Set(StringList::default()),
-                application_url: Set(format!(
-                    "https://www.jeveuxaider.gouv.fr/missions-benevolat/{mission_id}"
-                )),
-                status: Set(status),
-                status_comment: Set(
-                    (status == MissionStatus::Refused).then(|| "Mission incomplète".to_owned())
-                ),
-                search_text: Set(search_text),
-                content_hash: Set(None),
-                version: Set(1),
-                created_at: Set(posted_at),
-                updated_at: Set(posted_at + chrono::Duration::days(rng.below(30) as i64)),
-                deleted_at: Set(rng.chance(2).then_some(now - chrono::Duration::days(3))),
-            });
+            title.to_lowercase(),
+            cities.join(", ")
+        );
+        let posted_at = now
+            - chrono::Duration::days(rng.below(365) as i64)
+            - chrono::Duration::hours(rng.below(24) as i64);
+        let start_at = posted_at + chrono::Duration::days(rng.below(150) as i64);
+        let end_at = rng
+            .chance(80)
+            .then(|| start_at + chrono::Duration::days(7 + rng.below(358) as i64));
+        let places = 1 + rng.below(20) as i32;
+        let places_left = if rng.chance(15) {
+            0
+        } else {
+            1 + rng.below(places as u64) as i32
+        };
+        let status = match rng.below(100) {
+            0..=87 => MissionStatus::Validated,
+            88..=90 => MissionStatus::WaitingValidation,
+            91..=92 => MissionStatus::Refused,
+            93..=94 => MissionStatus::Draft,
+            95..=96 => MissionStatus::WaitingCorrection,
+            97..=98 => MissionStatus::Archived,
+            _ => MissionStatus::Cancelled,
+        };
+        // A validated mission is still running (the scheduler archives the ended ones):
+        // one whose end has passed gets as long again from today.
+        let end_at = match end_at {
+            Some(end) if status == MissionStatus::Validated && end < now => {
+                Some(now + (end - start_at))
+            }
+            other => other,
+        };
+        let snu = *publisher_id == 3 || rng.chance(20);
+        let remote = match rng.below(100) {
+            0..=69 => Remote::No,
+            70..=89 => Remote::Possible,
+            _ => Remote::Full,
+        };
+        let search_text =
+            search::document(&title, &description, Some(org_name), cities.iter().copied());
+        let row = mission::ActiveModel {
+            id: Set(mission_id),
+            publisher_id: Set(*publisher_id),
+            organization_id: Set(Some(org_index as i64 + 1)),
+            client_id: Set(format!("mission-{mission_id}")),
+            title: Set(title),
+            description: Set(description),
+            domain: Set(domain),
+            activities: Set(StringList(vec![domain.as_str().replace('-', " ")])),
+            mission_type: Set(mission_type),
+            remote: Set(remote),
+            start_at: Set(start_at),
+            end_at: Set(end_at),
+            posted_at: Set(posted_at),
+            places: Set(places),
+            places_left: Set(places_left),
+            snu: Set(snu),
+            snu_places: Set(if snu { places.min(5) } else { 0 }),
+            snu_capacity: Set(if snu { places.min(5) } else { 0 }),
+            open_to_minors: Set(snu || rng.chance(30)),
+            reduced_mobility_accessible: Set(rng.chance(40)),
+            close_to_transport: Set(rng.chance(60)),
+            schedule: Set(Some((*rng.pick(SCHEDULES)).to_owned())),
+            tags: Set(StringList(vec![domain.as_str().to_owned()])),
+            audience: Set(StringList(vec![(*rng.pick(AUDIENCES)).to_owned()])),
+            soft_skills: Set(StringList(vec![
+                (*rng.pick(SKILLS)).to_owned(),
+                (*rng.pick(SKILLS)).to_owned(),
+            ])),
+            requirements: Set(StringList::default()),
+            application_url: Set(format!(
+                "https://www.jeveuxaider.gouv.fr/missions-benevolat/{mission_id}"
+            )),
+            status: Set(status),
+            status_comment: Set(
+                (status == MissionStatus::Refused).then(|| "Mission incomplète".to_owned())
+            ),
+            search_text: Set(search_text),
+            content_hash: Set(None),
+            version: Set(1),
+            created_at: Set(posted_at),
+            updated_at: Set(posted_at + chrono::Duration::days(rng.below(30) as i64)),
+            deleted_at: Set(rng.chance(2).then_some(now - chrono::Duration::days(3))),
+        };
+        mission_rows.push(&txn, row).await?;
+        for address in addresses {
+            address_rows
+                .push_after(&txn, address, &mut mission_rows)
+                .await?;
         }
-        report.missions += m_rows.len() as u64;
-        report.addresses += a_rows.len() as u64;
-        insert_chunks(&txn, m_rows).await?;
-        insert_chunks(&txn, a_rows).await?;
-        if missions >= 100_000 {
+        if mission_id % 100_000 == 0 {
             tracing::info!(missions = mission_id, "seeding");
         }
     }
+    report.missions = mission_rows.finish(&txn).await?;
+    report.addresses = address_rows.finish(&txn).await?;
 
     // Volunteers, with applications that go through every status.
     let n_volunteers = (missions / 20).max(40);
-    let mut v_rows = Vec::with_capacity(n_volunteers as usize);
-    let mut app_rows = Vec::new();
+    let mut volunteer_rows = Bulk::new();
+    let mut application_rows = Bulk::new();
+    // The applications of each organization and volunteer, to give the demo's structure staff
+    // and volunteer the busiest.
+    let mut per_org = vec![0u32; n_orgs as usize];
+    let mut per_volunteer = vec![0u32; n_volunteers as usize + 1];
     let mut app_id = 0i64;
     for i in 0..n_volunteers {
         let id = i as i64 + 1;
@@ -639,18 +831,27 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
         )
         .unwrap_or_default();
         let hours = rng.below(100) as i32;
-        v_rows.push(volunteer::ActiveModel {
+        let row = volunteer::ActiveModel {
             id: Set(id),
             first_name: Set(first.to_owned()),
             last_name: Set(last.to_owned()),
-            email: Set(format!("{}.{}.{id}@example.org", search::fold(first), search::fold(last))),
+            email: Set(format!(
+                "{}.{}.{id}@example.org",
+                search::fold(first),
+                search::fold(last)
+            )),
             phone: Set(Some(format!("06{:08}", rng.below(100_000_000)))),
             birthdate: Set(birth),
             department_code: Set(dep.code.to_owned()),
             region: Set(dep.region.to_owned()),
             cohort: Set((*rng.pick(&["2025 Juillet", "2026 Février", "2026 Juin"])).to_owned()),
             phase1_status: Set((*rng.pick(&["DONE", "DONE", "IN_PROGRESS", "NOT_DONE"])).to_owned()),
-            phase2_status: Set(if hours >= 84 { "VALIDATED" } else { "IN_PROGRESS" }.to_owned()),
+            phase2_status: Set(if hours >= 84 {
+                "VALIDATED"
+            } else {
+                "IN_PROGRESS"
+            }
+            .to_owned()),
             phase3_status: Set((*rng.pick(&["NOT_STARTED", "IN_PROGRESS", "DONE"])).to_owned()),
             phase2_hours_done: Set(hours),
             consent_data: Set(true),
@@ -658,7 +859,8 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
             created_at: Set(now - chrono::Duration::days(200)),
             updated_at: Set(now - chrono::Duration::days(10)),
             erased_at: Set(None),
-        });
+        };
+        volunteer_rows.push(&txn, row).await?;
         let mut chosen = Vec::new();
         for _ in 0..rng.below(5) {
             let mission = 1 + rng.below(missions) as i64;
@@ -668,7 +870,11 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
             chosen.push(mission);
             app_id += 1;
             let status = ApplicationStatus::ALL[(app_id as usize) % ApplicationStatus::ALL.len()];
-            app_rows.push(application::ActiveModel {
+            if let Some(o) = mission_orgs.get(mission as usize - 1) {
+                per_org[*o as usize] += 1;
+            }
+            per_volunteer[id as usize] += 1;
+            let row = application::ActiveModel {
                 id: Set(app_id),
                 volunteer_id: Set(id),
                 mission_id: Set(mission),
@@ -684,25 +890,14 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
                 version: Set(1),
                 created_at: Set(now - chrono::Duration::days(rng.below(90) as i64)),
                 updated_at: Set(now - chrono::Duration::days(rng.below(10) as i64)),
-            });
+            };
+            application_rows
+                .push_after(&txn, row, &mut volunteer_rows)
+                .await?;
         }
     }
-    report.volunteers = v_rows.len() as u64;
-    report.applications = app_rows.len() as u64;
-    // The organization and the volunteer with the most applications: the demo's structure
-    // staff and volunteer have something to see.
-    let mut per_org = vec![0u32; n_orgs as usize];
-    let mut per_volunteer = vec![0u32; n_volunteers as usize + 1];
-    for a in &app_rows {
-        if let (sea_orm::ActiveValue::Set(m), sea_orm::ActiveValue::Set(v)) =
-            (&a.mission_id, &a.volunteer_id)
-        {
-            if let Some(o) = mission_orgs.get(*m as usize - 1) {
-                per_org[*o as usize] += 1;
-            }
-            per_volunteer[*v as usize] += 1;
-        }
-    }
+    report.volunteers = volunteer_rows.finish(&txn).await?;
+    report.applications = application_rows.finish(&txn).await?;
     let busiest_org = (0..per_org.len())
         .max_by_key(|i| (per_org[*i], usize::MAX - i))
         .unwrap_or(0) as i64
@@ -710,8 +905,6 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
     let busiest_volunteer = (1..per_volunteer.len())
         .max_by_key(|i| (per_volunteer[*i], usize::MAX - i))
         .unwrap_or(1) as i64;
-    insert_chunks(&txn, v_rows).await?;
-    insert_chunks(&txn, app_rows).await?;
     deferred.rebuild(&txn).await?;
     report.credentials = seed_credentials(&txn, now, busiest_org, busiest_volunteer).await?;
 
@@ -725,19 +918,23 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
             .context("cannot move id sequences")?;
         }
     }
-    txn.commit().await.context("cannot commit the demo data")?;
     // Fresh statistics let both planners drive each query from its most selective index
-    // (on SQLite, without them, a full-text count can scan every mission). On PostgreSQL,
-    // VACUUM also marks the new pages all-visible, without which a covering index is read
-    // with a visit of the table for each row (the geo index of `near`: 2,150 table pages).
-    let analyze = match db.get_database_backend() {
-        DbBackend::Postgres => "VACUUM ANALYZE",
-        _ => "ANALYZE",
-    };
-    db.execute_unprepared(analyze)
-        .await
-        .context("cannot analyze the demo data")?;
-    if db.get_database_backend() == DbBackend::Sqlite {
+    // (on SQLite, without them, a full-text count can scan every mission). SQLite gathers them
+    // in the transaction, still without the memory map; PostgreSQL after it, with VACUUM,
+    // which also marks the new pages all-visible (without it a covering index is read with a
+    // visit of the table for each row: the geo index of `near`, 2,150 table pages).
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        txn.execute_unprepared("ANALYZE")
+            .await
+            .context("cannot analyze the demo data")?;
+    }
+    mapped.restore(&txn).await?;
+    txn.commit().await.context("cannot commit the demo data")?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared("VACUUM ANALYZE")
+            .await
+            .context("cannot analyze the demo data")?;
+    } else {
         // The load went through the write-ahead log, as large as the database: copy it back and
         // empty it, so that readers read the database file (memory-mapped) rather than look up
         // every page in the log and read it with a system call.
