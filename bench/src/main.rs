@@ -114,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
-    let mut conn = db::connect(&SecretString::from(database.url.clone()), 10).await?;
+    let conn = db::connect(&SecretString::from(database.url.clone()), 10).await?;
     db::migrate_up(&conn).await?;
     let report = seed::seed_demo(&conn, args.missions).await?;
     println!(
@@ -129,13 +129,18 @@ async fn main() -> anyhow::Result<()> {
     }
     let statements = Arc::new(AtomicUsize::new(0));
     let log: Arc<Mutex<Vec<(Duration, String)>>> = Arc::default();
-    let (counter, sink) = (statements.clone(), log.clone());
-    conn.set_metric_callback(move |info| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut log) = sink.lock() {
-            log.push((info.elapsed, info.statement.sql.chars().take(160).collect()));
-        }
-    });
+    // The server's pools as `serve` makes them (on SQLite, read-only connections beside the
+    // writer), every statement of both counted.
+    let mut pools = db::Pools::over(conn, 10).await?;
+    for pool in [&mut pools.read, &mut pools.write] {
+        let (counter, sink) = (statements.clone(), log.clone());
+        pool.set_metric_callback(move |info| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut log) = sink.lock() {
+                log.push((info.elapsed, info.statement.sql.chars().take(160).collect()));
+            }
+        });
+    }
     let secret = passerelle::auth::tokens::random_secret()?;
     let settings = Settings {
         jwt_secret: Some(secret.clone()),
@@ -153,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/graphql", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = server::AppState::new(conn, &settings)?;
+    let state = server::AppState::new(pools, &settings)?;
     let server = tokio::spawn(server::serve(
         listener,
         state,

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use passerelle::config::Settings;
 use passerelle::testing::TestDatabase;
-use passerelle::{publishers, server};
+use passerelle::{db, publishers, server};
 use passerelle_entities::audit_entry::Actor;
 use serde_json::{Value, json};
 
@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let endpoint = format!("http://{}/graphql", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = server::AppState::new(conn, &settings)?;
+    let state = server::AppState::new(db::Pools::over(conn, 4).await?, &settings)?;
     let server = tokio::spawn(server::serve(
         listener,
         state,

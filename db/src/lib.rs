@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use passerelle_migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -60,6 +61,95 @@ pub async fn connect(
             .context("cannot checkpoint SQLite's log")?;
     }
     Ok(db)
+}
+
+/// The pools a server reads and writes through.
+///
+/// On a SQLite file, one connection writes and a pool of read-only connections reads beside it.
+/// SQLite lets one writer at a time: writers queue for the one connection and are woken as soon
+/// as it is free, instead of each holding a connection and sleeping in SQLite's busy handler
+/// (1, 2, 5, … 100 ms) until the file's write lock comes free; readers never wait for the
+/// writer (WAL), and `query_only` makes a write sent to them an error rather than a second
+/// writer. On PostgreSQL (and SQLite in memory) one pool does both.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    /// Queries: loaders, pages, counts. Read-only on SQLite.
+    pub read: DatabaseConnection,
+    /// Mutations, imports, audit records, the scheduler: everything that writes, and what it
+    /// reads inside its transactions.
+    pub write: DatabaseConnection,
+}
+
+impl Pools {
+    /// One pool for both.
+    pub fn shared(db: DatabaseConnection) -> Pools {
+        Pools {
+            read: db.clone(),
+            write: db,
+        }
+    }
+
+    /// Opens the pools of a server on `url`: on a SQLite file, one writing connection and
+    /// `readers` read-only ones; elsewhere one pool of `readers` connections.
+    ///
+    /// # Errors
+    /// The database cannot be reached or opened.
+    pub async fn connect(url: &SecretString, readers: u32) -> anyhow::Result<Pools> {
+        if !url.expose_secret().starts_with("sqlite:") {
+            return Ok(Pools::shared(connect(url, readers).await?));
+        }
+        let writer = connect(url, 1).await?;
+        match sqlite_file(&writer) {
+            Some(options) => Ok(Pools {
+                read: sqlite_pool(options.pragma("query_only", "ON"), readers).await?,
+                write: writer,
+            }),
+            None => Ok(Pools::shared(writer)),
+        }
+    }
+
+    /// The pools [`Pools::connect`] opens, on the database of `db` and with its options (for
+    /// tests and benchmarks, which make their databases first): on a SQLite file, one new
+    /// writing connection and `readers` read-only ones; elsewhere `db` for both.
+    ///
+    /// # Errors
+    /// The new connections cannot be opened.
+    pub async fn over(db: DatabaseConnection, readers: u32) -> anyhow::Result<Pools> {
+        match sqlite_file(&db) {
+            Some(options) => Ok(Pools {
+                read: sqlite_pool(options.clone().pragma("query_only", "ON"), readers).await?,
+                write: sqlite_pool(options, 1).await?,
+            }),
+            None => Ok(Pools::shared(db)),
+        }
+    }
+}
+
+/// The options of a pool on a SQLite file; none for another engine or a database in memory,
+/// which lives in its connections (another pool would see another database).
+fn sqlite_file(db: &DatabaseConnection) -> Option<SqliteConnectOptions> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let file = options.get_filename().to_string_lossy();
+    (file != ":memory:" && !file.starts_with("file:")).then(|| (*options).clone())
+}
+
+/// A pool of `size` connections opened with `options`.
+async fn sqlite_pool(
+    options: SqliteConnectOptions,
+    size: u32,
+) -> anyhow::Result<DatabaseConnection> {
+    let file = options.get_filename().display().to_string();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(size.max(1))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .with_context(|| format!("cannot open connections to {file}"))?;
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
 /// Applies every pending migration.

@@ -3,7 +3,7 @@ use anyhow::Context;
 use passerelle_migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 
-pub use passerelle_db::{connect, migrate_up};
+pub use passerelle_db::{Pools, connect, migrate_up};
 
 /// The migrations and whether each is applied, one line each.
 pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, bool)>> {

@@ -9,6 +9,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response, ServerError, Variables};
 use axum::Extension;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
@@ -52,6 +53,16 @@ fn negotiate(headers: &HeaderMap) -> Option<Answer> {
         }
     }
     json.then_some(Answer::Json)
+}
+
+/// A body over the server's limit (`max_body_bytes`), refused with a GraphQL error like every
+/// other bad request.
+pub fn too_large(limit: Option<usize>) -> HttpResponse {
+    let message = match limit {
+        Some(limit) => format!("the body is larger than this server accepts ({limit} bytes)"),
+        None => "the body is larger than this server accepts".to_owned(),
+    };
+    refuse(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", &message)
 }
 
 /// A request the server refuses before running it, with the HTTP status it deserves.
@@ -165,10 +176,25 @@ pub async fn post(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> HttpResponse {
     let Some(answer) = negotiate(&headers) else {
         return not_acceptable();
+    };
+    // A body without a declared length that outgrows the limit (a declared one is refused
+    // before it is read, in `server::refuse_declared_oversize`).
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return too_large(None);
+        }
+        Err(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the body could not be read",
+            );
+        }
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -685,7 +685,10 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             print_demo_credentials(&r.credentials, &settings)
         }
         Command::Serve { demo, missions } => {
-            let conn = db::connect(&settings.database_url, settings.db_max_connections).await?;
+            // On SQLite, one connection writes and the others read (see `db::Pools`).
+            let pools =
+                db::Pools::connect(&settings.database_url, settings.db_max_connections).await?;
+            let conn = pools.write.clone();
             let mut demo_output = Vec::new();
             if demo {
                 db::migrate_up(&conn).await?;
@@ -743,7 +746,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                     outbox::Delivery::from_settings(&settings),
                 ))
             });
-            let state = server::AppState::new(conn, &settings)?;
+            let state = server::AppState::new(pools, &settings)?;
             let auth = state.auth.clone();
             tokio::spawn(async move { auth.warm_up().await });
             let served = server::serve(

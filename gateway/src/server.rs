@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use passerelle_db::Pools;
 use passerelle_schema::PasserelleSchema;
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -31,7 +31,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 #[derive(Clone)]
 pub struct AppState {
     pub schema: PasserelleSchema,
-    pub db: DatabaseConnection,
+    pub pools: Pools,
     pub auth: Arc<Authenticator>,
     pub request_timeout_secs: u64,
     pub max_response_bytes: usize,
@@ -47,18 +47,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server over `db` with the limits and credentials of `settings`.
+    /// The state of a server over `pools` with the limits and credentials of `settings`.
     ///
     /// # Errors
     /// The token settings cannot be used (the JWKS client cannot be built), the manifest of
     /// persisted documents cannot be read, or the Redis URL cannot be used.
-    pub fn new(db: DatabaseConnection, settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(pools: Pools, settings: &Settings) -> anyhow::Result<Self> {
         let limits = settings.limits();
         let jwt = JwtVerifier::new(&settings.jwt_settings())?;
         Ok(AppState {
-            schema: passerelle_schema::build_with(db.clone(), limits, settings.schema_rules()),
-            auth: Arc::new(Authenticator::new(db.clone(), jwt)),
-            db,
+            schema: passerelle_schema::build_with(pools.clone(), limits, settings.schema_rules()),
+            auth: Arc::new(Authenticator::new(pools.clone(), jwt)),
+            pools,
             request_timeout_secs: settings.request_timeout_secs,
             max_response_bytes: settings.max_response_bytes,
             introspection: settings.introspection,
@@ -129,10 +129,27 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            refuse_declared_oversize(max_body_bytes, request, next)
+        }))
         .layer(cors)
         .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// Refuses a request whose declared `Content-Length` is over the limit before reading its body:
+/// the client learns it at once, and the server neither reads nor buffers what it would drop.
+async fn refuse_declared_oversize(limit: usize, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => graphql::too_large(Some(limit)),
+        _ => next.run(request).await,
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets requests in flight finish.
@@ -189,7 +206,7 @@ async fn health() -> impl IntoResponse {
 
 /// `GET /ready`: the database answers.
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
+    match state.pools.read.ping().await {
         Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unreachable");

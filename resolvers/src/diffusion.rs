@@ -24,7 +24,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
 use crate::loader::PublisherId;
 use crate::publisher::{DiffusionRule, Publisher};
-use crate::{db, loaders, scope};
+use crate::{loaders, scope, writer};
 
 /// The most rules one diffuseur may have.
 pub const MAX_RULES: usize = 500;
@@ -337,7 +337,7 @@ impl DiffusionMutation {
         if !scope::access(ctx).is_admin() {
             return Err(scope::forbidden("setDiffusionRules"));
         }
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let id = parse_id("input.diffuseurId", &input.diffuseur_id)?;
         let Some(publisher) = loaders(ctx)?.load_one(PublisherId(id)).await? else {
             return Err(ApiError::not_found(

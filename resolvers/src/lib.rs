@@ -47,10 +47,22 @@ pub use batch::Batcher;
 pub use error::{ApiError, ApiResult};
 pub use loader::DbLoader;
 
-/// The database pool shared by the schema.
+/// The pool the schema reads through (read-only on SQLite): queries, loaders, counts.
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
         .map_err(|e| ApiError::internal("schema built without a database", &e.message))
+}
+
+/// The pool that writes, in the schema's data beside the one it reads through: on SQLite its
+/// one writing connection (see `passerelle_db::Pools`), on PostgreSQL the same pool.
+#[derive(Debug, Clone)]
+pub struct Writer(pub DatabaseConnection);
+
+/// The pool mutations write through, and read through inside their transactions.
+pub(crate) fn writer<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
+    ctx.data::<Writer>()
+        .map(|w| &w.0)
+        .map_err(|e| ApiError::internal("schema built without a writer", &e.message))
 }
 
 /// The batched loaders of the request.

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::filter::ids;
 use crate::page::{Edge, Page, PageInfo};
 use crate::scope::{self, ById};
-use crate::{db, scope::Scoped};
+use crate::{scope::Scoped, writer};
 
 const NOTIFICATIONS: &str = "notifications:ID:DESC";
 /// The most notifications one call marks as read by id.
@@ -183,7 +183,7 @@ impl NotificationMutation {
                 Expr::value(passerelle_entities::time::now()),
             )
             .filter(condition)
-            .exec(db(ctx)?)
+            .exec(writer(ctx)?)
             .await?
             .rows_affected;
         Ok(MarkNotificationsReadPayload {

@@ -19,7 +19,7 @@ use crate::application::ApplicationRules;
 use crate::diffusion::UserError;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
-use crate::{db, scope};
+use crate::{db, scope, writer};
 
 /// The most webhooks a publisher has.
 pub const MAX_WEBHOOKS: u64 = 10;
@@ -284,7 +284,7 @@ impl WebhookMutation {
                 "name at least one topic",
             )));
         }
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let exists = match scope::find::<publisher::Entity>(scope::access(ctx)) {
             Some(select) => select
                 .filter(publisher::Column::Id.eq(publisher))
@@ -372,7 +372,7 @@ impl WebhookMutation {
         let w = managed(ctx, &input.id).await?;
         let secret = new_secret();
         let now = passerelle_entities::time::now();
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let txn = db.begin().await?;
         let mut row: webhook::ActiveModel = w.clone().into();
         row.previous_secret = Set((grace > 0).then(|| w.secret.clone()));
@@ -404,7 +404,7 @@ impl WebhookMutation {
         input: DeleteWebhookInput,
     ) -> ApiResult<DeleteWebhookPayload> {
         let w = managed(ctx, &input.id).await?;
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let txn = db.begin().await?;
         outbox::Entity::delete_many()
             .filter(outbox::Column::WebhookId.eq(w.id))

@@ -9,8 +9,8 @@ use async_graphql::{
     EmptySubscription, MergedObject, Request, Response, SDLExportOptions, Schema, ServerError,
     Value,
 };
+pub use passerelle_db::Pools;
 use passerelle_entities::access::{Kind, Viewer};
-use passerelle_resolvers::DbLoader;
 use passerelle_resolvers::application::{ApplicationMutation, ApplicationQuery, ApplicationRules};
 use passerelle_resolvers::audit::AuditQuery;
 use passerelle_resolvers::batch::{Batcher, Idle};
@@ -29,6 +29,7 @@ use passerelle_resolvers::stats::{StatsQuery, StatsSettings};
 use passerelle_resolvers::viewer::ViewerQuery;
 use passerelle_resolvers::volunteer::{GdprMutation, VolunteerQuery};
 use passerelle_resolvers::webhook::{WebhookMutation, WebhookQuery};
+use passerelle_resolvers::{DbLoader, Writer};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
@@ -119,13 +120,14 @@ pub struct Rules {
     pub count_cache_ttl: Option<std::time::Duration>,
 }
 
-/// Builds the schema over a database pool, with the default rules.
+/// Builds the schema over one database pool, with the default rules.
 pub fn build(db: DatabaseConnection, limits: Limits) -> PasserelleSchema {
-    build_with(db, limits, Rules::default())
+    build_with(Pools::shared(db), limits, Rules::default())
 }
 
-/// Builds the schema over a database pool, with its rules.
-pub fn build_with(db: DatabaseConnection, limits: Limits, rules: Rules) -> PasserelleSchema {
+/// Builds the schema over its pools (queries read through `read`, mutations write through
+/// `write`), with its rules.
+pub fn build_with(pools: Pools, limits: Limits, rules: Rules) -> PasserelleSchema {
     // One cache for both: a mutation run on either empties it for both.
     let counts = Arc::new(CountCache::new(
         rules
@@ -141,7 +143,8 @@ pub fn build_with(db: DatabaseConnection, limits: Limits, rules: Rules) -> Passe
             builder = builder.extension(guard::GuardFactory);
         }
         builder
-            .data(db.clone())
+            .data(pools.read.clone())
+            .data(Writer(pools.write.clone()))
             .data(limits)
             .data(StatsSettings {
                 analyst_min_count: limits.analyst_min_count,

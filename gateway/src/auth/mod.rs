@@ -16,9 +16,10 @@ pub mod users;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use passerelle_db::Pools;
 use passerelle_entities::access::{Access, Diffusion, Principal, Viewer};
 use passerelle_entities::user;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use serde_json::json;
 
 use self::jwt::{JwtVerifier, TokenError};
@@ -210,13 +211,15 @@ fn read_credentials(headers: &HeaderMap) -> Result<Credentials<'_>, AuthError> {
 
 /// Turns request headers into a [`Viewer`].
 pub struct Authenticator {
-    db: DatabaseConnection,
+    /// Keys, users and rules are read through `read`; a key's last use is written through
+    /// `write`.
+    db: Pools,
     jwt: Option<JwtVerifier>,
     last_uses: keys::LastUses,
 }
 
 impl Authenticator {
-    pub fn new(db: DatabaseConnection, jwt: Option<JwtVerifier>) -> Self {
+    pub fn new(db: Pools, jwt: Option<JwtVerifier>) -> Self {
         Authenticator {
             db,
             jwt,
@@ -281,7 +284,7 @@ impl Authenticator {
                     .email
                     .as_deref()
                     .filter(|_| claims.email_verified != Some(false));
-                let Some(user) = users::for_identity(&self.db, &claims.sub, email)
+                let Some(user) = users::for_identity(&self.db.read, &claims.sub, email)
                     .await
                     .map_err(|e| AuthError::internal(&e))?
                 else {
@@ -314,7 +317,7 @@ impl Authenticator {
     }
 
     async fn diffusion(&self, publisher_id: i64) -> Result<Diffusion, AuthError> {
-        let rules = passerelle_resolvers::diffusion::rules_of(&self.db, publisher_id)
+        let rules = passerelle_resolvers::diffusion::rules_of(&self.db.read, publisher_id)
             .await
             .map_err(|e| AuthError::internal(&e))?;
         Ok(Diffusion::new(rules))

@@ -29,7 +29,7 @@ use super::notify::{self, Move};
 use crate::diffusion::UserError;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
-use crate::{db, scope};
+use crate::{scope, writer};
 
 /// The longest motivation, in characters.
 pub const MAX_MOTIVATION_CHARS: usize = 5_000;
@@ -269,7 +269,7 @@ async fn create(
     motivation: Option<String>,
     comment: Option<String>,
 ) -> ApiResult<ApplicationPayload> {
-    let db = db(ctx)?;
+    let db = writer(ctx)?;
     let facts = Facts {
         proposed: action == Action::Propose,
         mission_started: false,
@@ -446,7 +446,7 @@ impl ApplicationMutation {
                 message: "only a volunteer applies to a mission".to_owned(),
             });
         };
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let mission_id = readable_mission(ctx, db, &input.mission_id).await?;
         let motivation = match text(
             "input.motivation",
@@ -478,7 +478,7 @@ impl ApplicationMutation {
         input: ProposeMissionInput,
     ) -> ApiResult<ApplicationPayload> {
         let access = scope::access(ctx);
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let volunteer_id = parse_id("input.volunteerId", &input.volunteer_id)?;
         let v = match scope::find::<volunteer::Entity>(access) {
             Some(select) => {
@@ -537,7 +537,7 @@ impl ApplicationMutation {
         ctx: &Context<'_>,
         input: MoveApplicationInput,
     ) -> ApiResult<ApplicationPayload> {
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let access = scope::access(ctx);
         let id = parse_id("input.id", &input.id)?;
         let Some(a) = readable(ctx, db, id).await? else {

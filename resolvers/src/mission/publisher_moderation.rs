@@ -17,7 +17,7 @@ use crate::enums::PublisherModerationStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
 use crate::loader::{ModerationBy, PublisherId};
-use crate::{db, loaders, scope};
+use crate::{loaders, scope, writer};
 
 /// A moderator publisher's decision on a mission.
 #[derive(Debug, Clone, SimpleObject)]
@@ -114,7 +114,7 @@ impl PublisherModerationMutation {
                     .to_owned(),
             });
         };
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let id = parse_id("input.missionId", &input.mission_id)?;
         let found = match scope::find::<mission::Entity>(scope::access(ctx)) {
             Some(select) => select.filter(mission::Column::Id.eq(id)).one(db).await?,

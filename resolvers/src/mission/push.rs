@@ -26,7 +26,7 @@ use super::write::{AddressInput, MissionFieldsInput};
 use crate::diffusion::UserError;
 use crate::error::{ApiError, ApiResult};
 use crate::loader::MissionId;
-use crate::{db, loaders, scope};
+use crate::{loaders, scope, writer};
 
 /// The most missions one push may hold.
 pub const MAX_PUSH: usize = 1_000;
@@ -545,7 +545,7 @@ impl MissionPushMutation {
                 &feeds.iter().map(feed_text).collect::<Vec<_>>()
             ))
         );
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         idempotent(db, publisher_id, key, hash, async |txn| {
             let pushed = import::push_missions(txn, publisher_id, &feeds).await?;
             let results = pushed
@@ -602,7 +602,7 @@ impl MissionPushMutation {
             "{:016x}",
             import::fingerprint(&request_text("delete", &ids))
         );
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         idempotent(db, publisher_id, key, hash, async |txn| {
             #[allow(clippy::disallowed_methods)]
             // The partner's own missions, by the ids it sent, under its lock.

@@ -30,7 +30,7 @@ use crate::diffusion::UserError;
 use crate::enums::{Domain, MissionType, Remote};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
-use crate::{db, scope};
+use crate::{scope, writer};
 
 /// The longest moderation or cancellation comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 2_000;
@@ -692,7 +692,7 @@ impl MissionMutation {
         ctx: &Context<'_>,
         input: CreateMissionInput,
     ) -> ApiResult<MissionPayload> {
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let access = scope::access(ctx);
         let organization_id = match (access, &input.organization_id) {
             (passerelle_entities::access::Access::StructureStaff { organization_id }, None) => {
@@ -758,7 +758,7 @@ impl MissionMutation {
         ctx: &Context<'_>,
         input: UpdateMissionInput,
     ) -> ApiResult<MissionPayload> {
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let (m, addresses) = managed(ctx, db, &input.id).await?;
         if !lifecycle::movers(scope::access(ctx)).contains(&lifecycle::Mover::Structure) {
             return Err(ApiError::Forbidden {
@@ -882,7 +882,7 @@ impl MissionMutation {
         ctx: &Context<'_>,
         input: MissionActionInput,
     ) -> ApiResult<MissionPayload> {
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let (m, addresses) = managed(ctx, db, &input.id).await?;
         if !lifecycle::movers(scope::access(ctx)).contains(&lifecycle::Mover::Structure) {
             return Err(ApiError::Forbidden {
@@ -955,7 +955,7 @@ async fn act(
     action: Action,
     comment_text: Option<String>,
 ) -> ApiResult<MissionPayload> {
-    let db = db(ctx)?;
+    let db = writer(ctx)?;
     let (m, addresses) = managed(ctx, db, &id).await?;
     let comment = match comment(comment_text) {
         Ok(c) => c,

@@ -26,7 +26,7 @@ use super::Volunteer;
 use crate::diffusion::UserError;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
-use crate::{db, scope};
+use crate::{scope, writer};
 
 /// The longest reason of an erasure, in characters.
 pub const MAX_REASON_CHARS: usize = 2_000;
@@ -207,7 +207,7 @@ impl GdprMutation {
         ctx: &Context<'_>,
         input: VolunteerDataInput,
     ) -> ApiResult<VolunteerDataExport> {
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let v = subject(ctx, db, &input.volunteer_id).await?;
         let txn = db.begin().await?;
         // The audit entry first: the transaction starts with a write (SQLite takes its lock at
@@ -234,7 +234,7 @@ impl GdprMutation {
         ctx: &Context<'_>,
         input: EraseVolunteerInput,
     ) -> ApiResult<EraseVolunteerPayload> {
-        let db = db(ctx)?;
+        let db = writer(ctx)?;
         let v = subject(ctx, db, &input.volunteer_id).await?;
         if v.erased_at.is_some() {
             return Ok(EraseVolunteerPayload {

@@ -503,14 +503,8 @@ async fn development_tokens_and_foreign_credentials() {
 #[tokio::test]
 async fn api_keys_are_checked_revoked_at_once_and_their_use_recorded_once_a_minute() {
     let database = TestDatabase::create("keys").await;
-    let mut conn = database.connect_migrated().await;
-    let updates = StatementCounter::default();
-    let counter = updates.clone();
-    conn.set_metric_callback(move |info| {
-        if info.statement.sql.starts_with("UPDATE \"api_keys\"") {
-            counter.bump();
-        }
-    });
+    let conn = database.connect_migrated().await;
+    let updates = StatementCounter::matching("UPDATE \"api_keys\"");
     let p = passerelle::publishers::add(&conn, "Partenaire", None, None, None, None)
         .await
         .expect("publisher");
@@ -519,7 +513,7 @@ async fn api_keys_are_checked_revoked_at_once_and_their_use_recorded_once_a_minu
         .await
         .expect("key");
     let secret = secrecy::ExposeSecret::expose_secret(&key.key).to_owned();
-    let app = TestApp::start(conn.clone(), Settings::default()).await;
+    let app = TestApp::start_counted(conn.clone(), Settings::default(), &updates).await;
     let kind = |body: &Value| body["data"]["viewer"]["kind"].as_str().map(str::to_owned);
     // Both headers partners send.
     for header in ["x-api-key", "apikey"] {

@@ -27,11 +27,10 @@ async fn the_subgraph_sdl_declares_federation_v2_and_the_entity_keys() {
 #[tokio::test]
 async fn entities_resolve_many_representations_in_one_statement_per_type() {
     let database = TestDatabase::create("entities").await;
-    let mut conn = database.connect_migrated().await;
+    let conn = database.connect_migrated().await;
     let counter = StatementCounter::default();
-    counter.attach(&mut conn);
     seed::seed_demo(&conn, 200).await.expect("seed");
-    let app = TestApp::start(conn, test_settings()).await;
+    let app = TestApp::start_counted(conn, test_settings(), &counter).await;
     let ids: Vec<String> = app
         .data("{ missions(first: 40) { nodes { id } } }", json!({}))
         .await["missions"]["nodes"]

@@ -101,11 +101,58 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The server's pools (none for the shared server, which runs on a thread of its own).
+    pools: Option<passerelle::db::Pools>,
 }
 
 impl TestApp {
-    /// Starts the real server on 127.0.0.1:0 over `conn`, in the current runtime.
+    /// Starts the real server on 127.0.0.1:0 over the database of `conn`, in the current runtime,
+    /// with the pools `serve` opens: on SQLite one writing connection and read-only ones, so
+    /// that a write sent to a reader, or a second writer awaited inside a transaction, fails the
+    /// test.
     pub async fn start(conn: DatabaseConnection, settings: Settings) -> TestApp {
+        TestApp::start_on(server_pools(conn).await, settings).await
+    }
+
+    /// Like [`TestApp::start`], with every statement of the server's pools counted by `counter`.
+    pub async fn start_counted(
+        conn: DatabaseConnection,
+        settings: Settings,
+        counter: &StatementCounter,
+    ) -> TestApp {
+        let (count, prefix) = (counter.0.clone(), counter.1);
+        TestApp::start_observed(conn, settings, move |info| {
+            if prefix.is_none_or(|p| info.statement.sql.starts_with(p)) {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .await
+    }
+
+    /// Like [`TestApp::start`], with `observe` called for every statement of the server's pools.
+    pub async fn start_observed<F>(
+        conn: DatabaseConnection,
+        settings: Settings,
+        observe: F,
+    ) -> TestApp
+    where
+        F: Fn(&sea_orm::metric::Info<'_>) + Clone + Send + Sync + 'static,
+    {
+        let mut pools = server_pools(conn).await;
+        pools.read.set_metric_callback(observe.clone());
+        pools.write.set_metric_callback(observe);
+        TestApp::start_on(pools, settings).await
+    }
+
+    /// Closes the server's pools, as if its database were gone.
+    pub async fn close_database(&self) {
+        if let Some(pools) = &self.pools {
+            pools.read.close_by_ref().await.expect("close the readers");
+            pools.write.close_by_ref().await.expect("close the writer");
+        }
+    }
+
+    async fn start_on(pools: passerelle::db::Pools, settings: Settings) -> TestApp {
         // Quiet unless asked: `TEST_LOG=1 cargo test` shows the server's logs.
         if std::env::var_os("TEST_LOG").is_some() {
             passerelle::telemetry::init(passerelle::config::LogFormat::Human, "info");
@@ -115,7 +162,7 @@ impl TestApp {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = server::AppState::new(conn, &settings).expect("server state");
+        let state = server::AppState::new(pools.clone(), &settings).expect("server state");
         tokio::spawn(server::serve(
             listener,
             state,
@@ -129,6 +176,7 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
+            pools: Some(pools),
         }
     }
 
@@ -184,6 +232,13 @@ impl TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// A server's pools over the database of `conn` (see [`TestApp::start`]).
+async fn server_pools(conn: DatabaseConnection) -> passerelle::db::Pools {
+    passerelle::db::Pools::over(conn, 4)
+        .await
+        .expect("read-only connections")
 }
 
 /// The first error's `extensions.code`.
@@ -309,6 +364,7 @@ pub fn shared_app() -> TestApp {
         base: shared().base.clone(),
         client: reqwest::Client::new(),
         shutdown: None,
+        pools: None,
     }
 }
 
@@ -319,23 +375,18 @@ pub async fn shared_db() -> DatabaseConnection {
         .expect("connect to shared database")
 }
 
-/// Counts the SQL statements a connection executes.
+/// Counts the SQL statements a server runs (those that start with a prefix, when it has one);
+/// see [`TestApp::start_counted`].
 #[derive(Clone, Default)]
-pub struct StatementCounter(Arc<AtomicUsize>);
+pub struct StatementCounter(Arc<AtomicUsize>, Option<&'static str>);
 
 impl StatementCounter {
-    pub fn attach(&self, conn: &mut DatabaseConnection) {
-        let counter = self.0.clone();
-        conn.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::SeqCst);
-        });
+    /// Counts only the statements that start with `prefix`.
+    pub fn matching(prefix: &'static str) -> Self {
+        StatementCounter(Arc::default(), Some(prefix))
     }
     pub fn take(&self) -> usize {
         self.0.swap(0, Ordering::SeqCst)
-    }
-    /// Counts one statement (for callbacks that count only some).
-    pub fn bump(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
     }
     /// The count so far, left as it is.
     pub fn peek(&self) -> usize {

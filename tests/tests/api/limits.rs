@@ -25,10 +25,9 @@ async fn post(app: &TestApp, who: &As, query: &str) -> (u16, Value) {
 #[tokio::test]
 async fn each_limit_refuses_before_any_statement_runs() {
     let database = TestDatabase::create("limits").await;
-    let mut conn = database.connect_migrated().await;
+    let conn = database.connect_migrated().await;
     let counter = StatementCounter::default();
-    counter.attach(&mut conn);
-    let app = TestApp::start(conn, test_settings()).await;
+    let app = TestApp::start_counted(conn, test_settings(), &counter).await;
     let many = |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join(" ");
     let cases: Vec<(&str, String)> = vec![
         ("bytes", format!("{{ publishers {{ id }} }} #{}", "x".repeat(40_000))),

@@ -51,10 +51,12 @@ async fn get(app: &TestApp, params: &[(&str, String)]) -> (u16, Value) {
 async fn app_over_demo(settings: Settings) -> (TestApp, StatementCounter) {
     // The shared server seeds the demo data; this second server reads the same database.
     let _ = crate::helpers::shared();
-    let mut conn = shared_db().await;
+    let conn = shared_db().await;
     let counter = StatementCounter::default();
-    counter.attach(&mut conn);
-    (TestApp::start(conn, settings).await, counter)
+    (
+        TestApp::start_counted(conn, settings, &counter).await,
+        counter,
+    )
 }
 
 #[test]

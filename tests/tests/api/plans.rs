@@ -57,17 +57,17 @@ async fn plans() -> Option<Vec<(String, Vec<String>)>> {
     // A server started on the seeded file, as `serve` is: its connections read the statistics
     // the seed's `ANALYZE` wrote.
     conn.close().await.expect("close");
-    let mut conn = database.connect_migrated().await;
+    let conn = database.connect_migrated().await;
     let captured: Arc<Mutex<Vec<Statement>>> = Arc::default();
     let sink = Arc::clone(&captured);
-    conn.set_metric_callback(move |info| {
-        sink.lock().expect("lock").push(info.statement.clone());
-    });
     let settings = Settings {
         count_cache_ms: 0,
         ..test_settings()
     };
-    let app = TestApp::start(conn.clone(), settings).await;
+    let app = TestApp::start_observed(conn.clone(), settings, move |info| {
+        sink.lock().expect("lock").push(info.statement.clone());
+    })
+    .await;
     for (query, admin) in QUERIES {
         let who = if *admin {
             As::user(DEMO_ADMIN)
@@ -257,13 +257,8 @@ async fn the_bundled_sqlite_keeps_its_plans_and_counts_no_memory() {
 /// the memory-mapped file rather than look every page up in the log.
 #[tokio::test]
 async fn opening_a_database_empties_a_log_left_large() {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let path =
-        std::env::temp_dir().join(format!("passerelle-wal-{}-{nanos}.db", std::process::id()));
+    let (path, url) = temp_sqlite("wal");
     let wal = path.with_extension("db-wal");
-    let url = secrecy::SecretString::from(format!("sqlite://{}", path.display()));
     let first = passerelle::db::connect(&url, 2).await.expect("connect");
     first
         .execute_unprepared(
@@ -294,7 +289,96 @@ async fn opening_a_database_empties_a_log_left_large() {
     );
     first.close().await.expect("close");
     second.close().await.expect("close");
+    remove_sqlite(&path);
+}
+
+/// A new SQLite file in the temp directory, and its URL.
+fn temp_sqlite(label: &str) -> (std::path::PathBuf, secrecy::SecretString) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let path = std::env::temp_dir().join(format!(
+        "passerelle-{label}-{}-{nanos}.db",
+        std::process::id()
+    ));
+    let url = secrecy::SecretString::from(format!("sqlite://{}", path.display()));
+    (path, url)
+}
+
+fn remove_sqlite(path: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+/// A server on a SQLite file writes through one connection and reads through read-only ones:
+/// a write sent to a reader is refused, the readers see what the writer committed, and
+/// transactions that read then write, all at once, queue for the writer and all succeed (on
+/// several writing connections, one that read before another committed could not write:
+/// SQLite's `SQLITE_BUSY_SNAPSHOT`, which no busy timeout waits out).
+#[tokio::test]
+async fn a_sqlite_server_writes_through_one_connection_and_reads_beside_it() {
+    use sea_orm::TransactionTrait;
+    let (path, url) = temp_sqlite("pools");
+    let pools = passerelle::db::Pools::connect(&url, 4)
+        .await
+        .expect("connect");
+    assert_eq!(
+        pools
+            .write
+            .get_sqlite_connection_pool()
+            .options()
+            .get_max_connections(),
+        1
+    );
+    pools
+        .write
+        .execute_unprepared(
+            "CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0)",
+        )
+        .await
+        .expect("the writer writes");
+    let refused = pools
+        .read
+        .execute_unprepared("UPDATE counter SET n = 100")
+        .await
+        .expect_err("a reader cannot write");
+    assert!(refused.to_string().contains("readonly"), "{refused}");
+    let count = |db: sea_orm::DatabaseConnection| async move {
+        db.query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT n FROM counter",
+        ))
+        .await
+        .expect("read")
+        .expect("a row")
+        .try_get::<i64>("", "n")
+        .expect("n")
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let write = pools.write.clone();
+            tokio::spawn(async move {
+                let txn = write.begin().await?;
+                let n = txn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        "SELECT n FROM counter",
+                    ))
+                    .await?
+                    .map_or(Ok(0), |row| row.try_get::<i64>("", "n"))?;
+                tokio::task::yield_now().await;
+                txn.execute_unprepared(&format!("UPDATE counter SET n = {}", n + 1))
+                    .await?;
+                txn.commit().await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("the task runs").expect("no busy error");
+    }
+    assert_eq!(count(pools.read.clone()).await, 20, "every increment kept");
+    pools.read.close().await.expect("close");
+    pools.write.close().await.expect("close");
+    remove_sqlite(&path);
 }

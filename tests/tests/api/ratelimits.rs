@@ -68,9 +68,8 @@ async fn world(label: &str) -> (TestDatabase, sea_orm::DatabaseConnection, Strin
 
 #[tokio::test]
 async fn each_caller_has_its_own_bucket_and_the_one_over_it_gets_429_before_any_statement() {
-    let (database, mut conn, alpha, beta) = world("ratelimits").await;
+    let (database, conn, alpha, beta) = world("ratelimits").await;
     let counter = StatementCounter::default();
-    counter.attach(&mut conn);
     let settings = Settings {
         rate_limits: RateLimits {
             address: 3,
@@ -80,7 +79,7 @@ async fn each_caller_has_its_own_bucket_and_the_one_over_it_gets_429_before_any_
         },
         ..test_settings()
     };
-    let app = TestApp::start(conn, settings).await;
+    let app = TestApp::start_counted(conn, settings, &counter).await;
 
     // Anonymous: three, counted down in the headers.
     for remaining in [2, 1, 0] {
@@ -135,9 +134,8 @@ async fn each_caller_has_its_own_bucket_and_the_one_over_it_gets_429_before_any_
 
 #[tokio::test]
 async fn guessed_keys_are_stopped_per_address_and_forwarded_addresses_need_a_trusted_proxy() {
-    let (database, mut conn, alpha, _) = world("ratelimits-address").await;
+    let (database, conn, alpha, _) = world("ratelimits-address").await;
     let counter = StatementCounter::default();
-    counter.attach(&mut conn);
     let settings = Settings {
         rate_limits: RateLimits {
             address: 2,
@@ -147,7 +145,7 @@ async fn guessed_keys_are_stopped_per_address_and_forwarded_addresses_need_a_tru
         },
         ..test_settings()
     };
-    let app = TestApp::start(conn, settings).await;
+    let app = TestApp::start_counted(conn, settings, &counter).await;
     let guess = As::Key(format!("pk_0123456789ab.{}", "A".repeat(43)));
     for _ in 0..2 {
         let (status, _, body) = send(&app, &guess, &[]).await;

@@ -187,13 +187,12 @@ const NESTED_APPLICATIONS: &str = "query Nested($first: Int) {
 #[tokio::test]
 async fn a_nested_request_runs_the_same_few_statements_for_10_or_100_missions_for_every_viewer() {
     let database = TestDatabase::create("statements").await;
-    let mut conn = database.connect_migrated().await;
+    let conn = database.connect_migrated().await;
     let counter = StatementCounter::default();
-    counter.attach(&mut conn);
     let report = seed::seed_demo(&conn, 600).await.expect("seed");
     // Batches run when the executor has polled every ready field, not after a delay: a debug
     // build, however slow, makes the same statements as the release build.
-    let app = TestApp::start(conn, test_settings()).await;
+    let app = TestApp::start_counted(conn, test_settings(), &counter).await;
     let key = report
         .credentials
         .keys
