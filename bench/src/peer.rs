@@ -25,7 +25,7 @@ use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use passerelle::testing::TestDatabase;
 use passerelle::{db, seed};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
@@ -439,6 +439,37 @@ fn wrk(
     })
 }
 
+/// Waits until PostgreSQL runs no statement on the run's database but this check: a server that
+/// could not keep up (PostGraphile on `near` + facets at 50 clients) leaves queued statements
+/// running after wrk stops, and they would take the two cores from the next server's measure.
+async fn settle(watch: &DatabaseConnection) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut idle_polls = 0;
+    while idle_polls < 3 {
+        let active = watch
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT COUNT(*) AS n FROM pg_stat_activity
+                 WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()",
+            ))
+            .await?
+            .map_or(Ok(0), |row| row.try_get::<i64>("", "n"))?;
+        idle_polls = if active == 0 { idle_polls + 1 } else { 0 };
+        if started.elapsed() > Duration::from_secs(120) {
+            eprintln!("PostgreSQL still runs {active} statements after 120 s; measuring anyway");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if started.elapsed() > Duration::from_secs(1) {
+        eprintln!(
+            "waited {:.1} s for PostgreSQL to finish the previous load",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
 /// A fresh database with the demo data; on PostgreSQL, analysed and with the peer's additions.
 async fn seeded(
     admin: Option<&str>,
@@ -543,6 +574,7 @@ async fn run(
         eprintln!("{}: the same data from every server", case.name);
     }
 
+    let watch = db::connect(&SecretString::from(pg.url.clone()), 1).await?;
     let dir = std::env::temp_dir().join(format!("passerelle-peer-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     println!(
@@ -561,8 +593,10 @@ async fn run(
             for server in &servers {
                 // A short warm-up: plans cached, pools filled, JIT warm on both sides.
                 wrk(server, case, clients, 1, &dir)?;
+                settle(&watch).await?;
                 loads.push(wrk(server, case, clients, args.seconds, &dir)?);
                 server.sample_anon();
+                settle(&watch).await?;
             }
             println!(
                 "| {} | {clients} | {} |",
