@@ -259,6 +259,12 @@ impl MemoryMap {
     }
 }
 
+/// Rows per bulk statement: a prepared 750-row insert held megabytes in the statement cache and
+/// was not faster (the million-mission seed took longer with it). 100 rows of the widest table
+/// (missions, 35 columns) bind 3,500 values, far within both engines' limits (SQLite 32,766,
+/// PostgreSQL 65,535).
+const ROWS_PER_STATEMENT: usize = 100;
+
 /// The rows of one table, written in multi-row `INSERT`s as they come: each row's values are
 /// taken out of its `ActiveModel` (typed, named fields) and bound as they are, and the
 /// statement's text is made once. No query builder walks the rows (sea-query's `insert_many`
@@ -267,9 +273,6 @@ impl MemoryMap {
 struct Bulk<A: ActiveModelTrait> {
     columns: Vec<<A::Entity as EntityTrait>::Column>,
     values: Vec<sea_orm::Value>,
-    /// Rows per statement: at most 100, within both engines' parameter limits (SQLite 32,766,
-    /// PostgreSQL 65,535).
-    per_statement: usize,
     /// The text of a full statement, made at the first one.
     full: Option<String>,
     written: u64,
@@ -278,13 +281,9 @@ struct Bulk<A: ActiveModelTrait> {
 impl<A: ActiveModelTrait + Send> Bulk<A> {
     fn new() -> Self {
         let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter().collect();
-        // At most 100 rows: a prepared 750-row insert holds megabytes in the statement cache,
-        // and was not faster (the million-mission seed took longer with it).
-        let per_statement = (30_000 / columns.len().max(1)).clamp(1, 100);
         Bulk {
-            values: Vec::with_capacity(per_statement * columns.len()),
+            values: Vec::with_capacity(ROWS_PER_STATEMENT * columns.len()),
             columns,
-            per_statement,
             full: None,
             written: 0,
         }
@@ -334,7 +333,7 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
     }
 
     fn is_full(&self) -> bool {
-        self.values.len() >= self.per_statement * self.columns.len()
+        self.values.len() >= ROWS_PER_STATEMENT * self.columns.len()
     }
 
     /// Writes the rows pushed so far.
@@ -345,10 +344,10 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
         }
         let backend = db.get_database_backend();
         let sql = match &self.full {
-            Some(sql) if rows == self.per_statement => sql.clone(),
+            Some(sql) if rows == ROWS_PER_STATEMENT => sql.clone(),
             _ => {
                 let sql = self.insert_sql(backend, rows);
-                if rows == self.per_statement {
+                if rows == ROWS_PER_STATEMENT {
                     self.full = Some(sql.clone());
                 }
                 sql
@@ -408,19 +407,6 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
         self.flush(db).await?;
         Ok(self.written)
     }
-}
-
-/// Inserts `rows` (a small table's) in bulk.
-async fn insert_all<A, C>(db: &C, rows: Vec<A>) -> anyhow::Result<u64>
-where
-    A: ActiveModelTrait + Send,
-    C: ConnectionTrait,
-{
-    let mut bulk = Bulk::new();
-    for row in rows {
-        bulk.push(db, row).await?;
-    }
-    bulk.finish(db).await
 }
 
 /// One API key per publisher, one user per role, and the diffuseurs' rules: JeVeuxAider shows
@@ -553,31 +539,29 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
     let now = anchor();
     let mut report = SeedReport::default();
 
-    let publishers: Vec<publisher::ActiveModel> = PUBLISHERS
-        .iter()
-        .enumerate()
-        .map(
-            |(i, (name, url, annonceur, diffuseur))| publisher::ActiveModel {
-                id: Set(i as i64 + 1),
-                name: Set((*name).to_owned()),
-                url: Set(Some((*url).to_owned())),
-                logo: Set(None),
-                description: Set(Some(format!("Missions publiées par {name}."))),
-                is_annonceur: Set(*annonceur),
-                is_diffuseur: Set(*diffuseur),
-                moderator: Set(i == 0),
-                feed_url: Set(None),
-                feed_user: Set(None),
-                feed_password: Set(None),
-                import_every_secs: Set(None),
-                feed_etag: Set(None),
-                feed_last_modified: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            },
-        )
-        .collect();
-    report.publishers = insert_all(&txn, publishers).await?;
+    let mut publishers = Bulk::new();
+    for (i, (name, url, annonceur, diffuseur)) in PUBLISHERS.iter().enumerate() {
+        let row = publisher::ActiveModel {
+            id: Set(i as i64 + 1),
+            name: Set((*name).to_owned()),
+            url: Set(Some((*url).to_owned())),
+            logo: Set(None),
+            description: Set(Some(format!("Missions publiées par {name}."))),
+            is_annonceur: Set(*annonceur),
+            is_diffuseur: Set(*diffuseur),
+            moderator: Set(i == 0),
+            feed_url: Set(None),
+            feed_user: Set(None),
+            feed_password: Set(None),
+            import_every_secs: Set(None),
+            feed_etag: Set(None),
+            feed_last_modified: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        publishers.push(&txn, row).await?;
+    }
+    report.publishers = publishers.finish(&txn).await?;
 
     // Organizations, each in a city; their names are kept for the missions' search text.
     let n_orgs = (missions / 5).max(12);

@@ -275,7 +275,7 @@ impl LastUses {
 /// # Errors
 /// `Ok(Err(_))` for a refused key; `Err` for a database failure.
 pub async fn check(
-    db: &Pools,
+    pools: &Pools,
     presented: &str,
     last_uses: &LastUses,
 ) -> Result<Result<api_key::Model, KeyError>, sea_orm::DbErr> {
@@ -284,7 +284,7 @@ pub async fn check(
     };
     let Some(row) = api_key::Entity::find()
         .filter(api_key::Column::Prefix.eq(prefix))
-        .one(&db.read)
+        .one(&pools.read)
         .await?
     else {
         return Ok(Err(KeyError::Unknown));
@@ -299,7 +299,7 @@ pub async fn check(
     let now = time::now();
     let stale = now - Duration::seconds(LAST_USED_EVERY_SECS);
     if row.last_used_at.is_none_or(|t| t <= stale) && last_uses.due(row.id) {
-        let db = db.write.clone();
+        let db = pools.write.clone();
         let id = row.id;
         tokio::spawn(async move {
             let written = api_key::Entity::update_many()

@@ -213,15 +213,15 @@ fn read_credentials(headers: &HeaderMap) -> Result<Credentials<'_>, AuthError> {
 pub struct Authenticator {
     /// Keys, users and rules are read through `read`; a key's last use is written through
     /// `write`.
-    db: Pools,
+    pools: Pools,
     jwt: Option<JwtVerifier>,
     last_uses: keys::LastUses,
 }
 
 impl Authenticator {
-    pub fn new(db: Pools, jwt: Option<JwtVerifier>) -> Self {
+    pub fn new(pools: Pools, jwt: Option<JwtVerifier>) -> Self {
         Authenticator {
-            db,
+            pools,
             jwt,
             last_uses: keys::LastUses::default(),
         }
@@ -243,7 +243,7 @@ impl Authenticator {
         match read_credentials(headers)? {
             Credentials::None => Ok(Viewer::anonymous()),
             Credentials::Key(presented) => {
-                let row = match keys::check(&self.db, presented, &self.last_uses)
+                let row = match keys::check(&self.pools, presented, &self.last_uses)
                     .await
                     .map_err(|e| AuthError::internal(&e))?
                 {
@@ -284,7 +284,7 @@ impl Authenticator {
                     .email
                     .as_deref()
                     .filter(|_| claims.email_verified != Some(false));
-                let Some(user) = users::for_identity(&self.db.read, &claims.sub, email)
+                let Some(user) = users::for_identity(&self.pools.read, &claims.sub, email)
                     .await
                     .map_err(|e| AuthError::internal(&e))?
                 else {
@@ -317,7 +317,7 @@ impl Authenticator {
     }
 
     async fn diffusion(&self, publisher_id: i64) -> Result<Diffusion, AuthError> {
-        let rules = passerelle_resolvers::diffusion::rules_of(&self.db.read, publisher_id)
+        let rules = passerelle_resolvers::diffusion::rules_of(&self.pools.read, publisher_id)
             .await
             .map_err(|e| AuthError::internal(&e))?;
         Ok(Diffusion::new(rules))

@@ -95,26 +95,8 @@ async fn malformed_requests_get_4xx_with_a_code() {
     // Over the body limit (1 MiB by default): refused on the declared length, before the body is
     // sent, so the client can stop there (a client that writes on into a closed connection
     // could lose the answer to a reset).
-    let address = app.base.trim_start_matches("http://").to_owned();
-    let answer = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut socket = std::net::TcpStream::connect(&address).expect("connect");
-        write!(
-            socket,
-            "POST /graphql HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\nconnection: close\r\n\r\n",
-            2 << 20
-        )
-        .expect("write the headers");
-        let mut answer = String::new();
-        socket.read_to_string(&mut answer).expect("read the answer");
-        answer
-    })
-    .await
-    .expect("the client runs");
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    let (status, body) = raw_post(&app.base, &format!("content-length: {}\r\n\r\n", 2 << 20)).await;
+    assert_eq!(status, 413, "{body}");
     assert_eq!(error_code(&body), "PAYLOAD_TOO_LARGE");
     assert!(
         body["errors"][0]["message"]
@@ -239,6 +221,75 @@ async fn health_and_readiness_answer() {
     assert_eq!(res.status(), 200);
     let ready: Value = res.json().await.expect("json");
     assert_eq!(ready["status"], "ready");
+}
+
+/// Posts to `/graphql` over a bare socket: the request line and the usual headers, then `rest`
+/// (the last headers and what follows them) in one write; returns the status and the JSON body.
+async fn raw_post(base: &str, rest: &str) -> (u16, Value) {
+    let address = base.trim_start_matches("http://").to_owned();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+         connection: close\r\n{rest}"
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut socket = std::net::TcpStream::connect(&address).expect("connect");
+        socket
+            .write_all(request.as_bytes())
+            .expect("write the request");
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).expect("read the answer");
+        answer
+    })
+    .await
+    .expect("the client runs");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    (status, body)
+}
+
+/// A chunked body (no declared length) is refused once it outgrows the limit, and a body that is
+/// not valid chunked encoding is a 400: both with a code. The limit is small here, so that the
+/// server reads the whole request before it answers (a client still writing when the server
+/// closes could lose the answer to the reset).
+#[tokio::test]
+async fn bodies_without_a_declared_length_are_held_to_the_limit() {
+    use crate::helpers::{TestApp, TestDatabase};
+    let database = TestDatabase::create("chunked").await;
+    let conn = database.connect_migrated().await;
+    let settings = passerelle::config::Settings {
+        max_body_bytes: 1024,
+        ..passerelle::config::Settings::default()
+    };
+    let app = TestApp::start(conn, settings).await;
+    let chunked = |body: &str| {
+        format!(
+            "transfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    let small = json!({ "query": "{ publishers { id } }" }).to_string();
+    let (status, body) = raw_post(&app.base, &chunked(&small)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["publishers"], json!([]));
+    let large = json!({ "query": format!("{{ publishers {{ id }} }} #{}", "x".repeat(2000)) });
+    let (status, body) = raw_post(&app.base, &chunked(&large.to_string())).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(error_code(&body), "PAYLOAD_TOO_LARGE");
+    let (status, body) = raw_post(
+        &app.base,
+        "transfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "BAD_REQUEST");
+    app.stop().await;
+    database.drop_database().await;
 }
 
 #[tokio::test]
