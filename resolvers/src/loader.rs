@@ -19,8 +19,8 @@ use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, UnionType,
 };
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    Iterable, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, Statement,
 };
 
 use crate::scope::{self, Scoped};
@@ -98,9 +98,10 @@ pub struct NestedAfter {
     pub id: i64,
 }
 
-/// An organization's missions in these statuses, ordered by start date then id.
+/// An organization's missions in these statuses, ordered by start date then id, read for
+/// these columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MissionsOf(pub i64, pub StatusSet);
+pub struct MissionsOf(pub i64, pub StatusSet, pub mission::Columns);
 /// The applications of a volunteer, ordered by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApplicationsOf(pub i64);
@@ -487,6 +488,7 @@ const PARENTS_PER_STATEMENT: usize = 100;
 /// Keys with the same page size, start and variant (`V`: what else the parent key asks, such
 /// as statuses) are batched together, which is every key of a nested list in one query.
 /// `scope` gives the rows of a variant the viewer may read; `None` costs no statement.
+/// `columns` gives the columns a variant selects and `read` makes a row of them.
 #[allow(clippy::too_many_arguments)]
 async fn windowed<E, P, V>(
     db: &DatabaseConnection,
@@ -494,13 +496,15 @@ async fn windowed<E, P, V>(
     window: Window<E>,
     variant: impl Fn(&P) -> V,
     scope: impl Fn(V) -> Option<Condition>,
+    columns: impl Fn(V) -> Vec<E::Column>,
+    read: impl Fn(&QueryResult, V) -> Result<E::Model, DbErr>,
     after_condition: impl Fn(&NestedAfter) -> Condition,
     parent_of: impl Fn(&E::Model, V) -> P,
     parent_id: impl Fn(&P) -> i64,
 ) -> LoadResult<NestedPage<P>, Vec<E::Model>>
 where
     E: EntityTrait,
-    E::Model: FromQueryResult + Send + Sync,
+    E::Model: Send + Sync,
     P: Copy + Eq + Hash,
     V: Copy + Eq + Hash,
 {
@@ -518,6 +522,7 @@ where
             parents.iter().map(|p| (*p, Vec::new())).collect();
         if let Some(filter) = scope(v) {
             let ids: Vec<i64> = parents.iter().map(&parent_id).collect();
+            let selected = columns(v);
             // One parent's page: `… WHERE parent = <parent> AND scope AND after ORDER BY …
             // LIMIT n`, the parent being a value (SQLite) or the lateral row (PostgreSQL).
             let page_of = |parent: Expr| {
@@ -528,7 +533,7 @@ where
                     condition = condition.add(after_condition(after));
                 }
                 let mut page: SelectStatement = Query::select();
-                page.columns(E::Column::iter().map(|c| (table, c)))
+                page.columns(selected.iter().map(|c| (table, *c)))
                     .from(table)
                     .cond_where(condition)
                     .limit(limit);
@@ -589,11 +594,8 @@ where
                     .collect(),
             };
             for statement in statements {
-                let rows = E::Model::find_by_statement(statement)
-                    .all(db)
-                    .await
-                    .map_err(Arc::new)?;
-                for row in rows {
+                for result in db.query_all_raw(statement).await.map_err(Arc::new)? {
+                    let row = read(&result, v).map_err(Arc::new)?;
                     pages.entry(parent_of(&row, v)).or_default().push(row);
                 }
             }
@@ -627,8 +629,10 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
                 parent: mission::Column::OrganizationId,
                 order: &["start_at", "id"],
             },
-            |p| p.1,
-            |statuses| self.access.missions(statuses),
+            |p| (p.1, p.2),
+            |(statuses, _)| self.access.missions(statuses),
+            |(_, columns)| columns.iter().collect(),
+            |result, (_, columns)| mission::Model::read_columns(result, columns),
             |after| {
                 let t = after.time.unwrap_or_default();
                 Condition::any().add(mission::Column::StartAt.gt(t)).add(
@@ -637,7 +641,9 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
                         .add(mission::Column::Id.gt(after.id)),
                 )
             },
-            |m, statuses| MissionsOf(m.organization_id.unwrap_or_default(), statuses),
+            |m, (statuses, columns)| {
+                MissionsOf(m.organization_id.unwrap_or_default(), statuses, columns)
+            },
             |p| p.0,
         )
         .await
@@ -661,6 +667,8 @@ impl Loader<NestedPage<ApplicationsOf>> for DbLoader {
             },
             |_| (),
             |()| self.access.applications(),
+            |()| application::Column::iter().collect(),
+            |result, ()| application::Model::from_query_result(result, ""),
             |after| Condition::all().add(application::Column::Id.gt(after.id)),
             |a, ()| ApplicationsOf(a.volunteer_id),
             |p| p.0,
@@ -686,6 +694,8 @@ impl Loader<NestedPage<ApplicationsTo>> for DbLoader {
             },
             |_| (),
             |()| self.access.applications(),
+            |()| application::Column::iter().collect(),
+            |result, ()| application::Model::from_query_result(result, ""),
             |after| Condition::all().add(application::Column::Id.gt(after.id)),
             |a, ()| ApplicationsTo(a.mission_id),
             |p| p.0,

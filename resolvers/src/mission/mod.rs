@@ -1,4 +1,5 @@
 //! Missions: the type, the filter and order of `missions`, the connection with facets.
+mod columns;
 mod filter;
 mod moderation;
 mod publisher_moderation;
@@ -8,6 +9,7 @@ mod search;
 mod types;
 mod write;
 
+pub(crate) use columns::of_connection as columns_of_connection;
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
 pub(crate) use moderation::title_key;
 pub use moderation::{ModerationProposal, ModerationReason, ModerationRules};

@@ -95,7 +95,10 @@ async fn list(
     let after = after
         .map(|a| Cursor::decode(&a, &order.list_name()))
         .transpose()?;
-    let rows = search.page(db, order, size, after.as_ref()).await?;
+    let columns = super::columns::of_connection(ctx.field());
+    let rows = search
+        .page(db, order, size, after.as_ref(), columns)
+        .await?;
     let page = Page::from_rows(
         rows,
         size,

@@ -1,11 +1,11 @@
 //! Turns a `MissionFilter` and `MissionOrder` into SQL: one statement for a page, one for the
 //! count, one per facet; all filtered in the database, through indexes.
 use passerelle_entities::access::{Access, StatusSet};
+use passerelle_entities::mission::Columns;
 use passerelle_entities::{geo, mission, search, time};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult,
-    Iterable, QueryResult,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult,
 };
 
 use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
@@ -78,9 +78,14 @@ impl MissionRow {
     /// A row of a page: the mission, and the distance and score when the statement selected
     /// them. A value that was selected but cannot be read is an error, never a default: a
     /// cursor made from a wrong value could send a client round in circles.
-    fn read(res: &QueryResult, distance: bool, score: bool) -> Result<Self, DbErr> {
+    fn read(
+        res: &QueryResult,
+        columns: Columns,
+        distance: bool,
+        score: bool,
+    ) -> Result<Self, DbErr> {
         Ok(MissionRow {
-            mission: mission::Model::from_query_result(res, "")?,
+            mission: mission::Model::read_columns(res, columns)?,
             distance_km: distance
                 .then(|| res.try_get::<f64>("", "distance_km"))
                 .transpose()?,
@@ -485,7 +490,7 @@ impl MissionSearch {
         })
     }
 
-    /// One page: up to `size + 1` rows after the cursor, in order.
+    /// One page: up to `size + 1` rows after the cursor, in order, each read for `columns`.
     ///
     /// By distance, the page is first looked for among the circle's nearest missions after the
     /// cursor ([`NEAREST_FIRST`] of them, then ten times more), which are a prefix of the
@@ -498,9 +503,12 @@ impl MissionSearch {
         order: ResolvedOrder,
         size: u64,
         after: Option<&Cursor>,
+        columns: Columns,
     ) -> ApiResult<Vec<MissionRow>> {
         if order.field != MissionOrderField::Distance || self.near.is_none() {
-            return self.page_within(db, order, size, after, None).await;
+            return self
+                .page_within(db, order, size, after, None, columns)
+                .await;
         }
         let direction = Order::from(order.direction);
         let cursor_key = match after {
@@ -515,13 +523,14 @@ impl MissionSearch {
                 after: cursor_key,
             };
             let rows = self
-                .page_within(db, order, size, after, Some(&nearest))
+                .page_within(db, order, size, after, Some(&nearest), columns)
                 .await?;
             if rows.len() as u64 > size {
                 return Ok(rows);
             }
         }
-        self.page_within(db, order, size, after, None).await
+        self.page_within(db, order, size, after, None, columns)
+            .await
     }
 
     async fn page_within(
@@ -531,13 +540,14 @@ impl MissionSearch {
         size: u64,
         after: Option<&Cursor>,
         nearest: Option<&Nearest>,
+        columns: Columns,
     ) -> ApiResult<Vec<MissionRow>> {
         let Some(condition) = &self.condition else {
             return Ok(Vec::new());
         };
         let by_relevance = order.field == MissionOrderField::Relevance;
         let mut q = self.base_with(condition, by_relevance, nearest);
-        q.columns(mission::Column::iter().map(|c| (mission::Entity, c)));
+        q.columns(columns.iter().map(|c| (mission::Entity, c)));
         let distance = self.distance_expr();
         let score = if by_relevance {
             self.score_expr()
@@ -587,7 +597,7 @@ impl MissionSearch {
         let rows = db.query_all(&q).await?;
         Ok(rows
             .iter()
-            .map(|r| MissionRow::read(r, with_distance, with_score))
+            .map(|r| MissionRow::read(r, columns, with_distance, with_score))
             .collect::<Result<Vec<_>, DbErr>>()?)
     }
 

@@ -1,7 +1,7 @@
 //! Organizations (host structures): the type, `organizations` and `organization`.
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, InputObject, InputType, Object};
+use async_graphql::{Context, ID, InputObject, InputType, Object, SelectionField};
 use chrono::{DateTime, Utc};
 use passerelle_entities::{mission, organization};
 use sea_orm::{ColumnTrait, Condition, Order};
@@ -11,7 +11,7 @@ use crate::enums::MissionStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{department_codes, ids, parse_id};
 use crate::loader::{MissionsOf, NestedPage, OrganizationId, PublisherId};
-use crate::mission::{OrganizationMissionConnection, status_set};
+use crate::mission::{OrganizationMissionConnection, columns_of_connection, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
 use crate::{loaders, scope};
@@ -87,15 +87,17 @@ fn missions_ahead(ctx: &Context<'_>, organization_id: i64) -> Option<NestedPage<
     let first = <Option<i32> as InputType>::parse(argument("first")).ok()?;
     let after = <Option<String> as InputType>::parse(argument("after")).ok()?;
     let statuses = <Option<Vec<MissionStatus>> as InputType>::parse(argument("statuses")).ok()?;
-    missions_key(organization_id, first, after, statuses).ok()
+    missions_key(organization_id, first, after, statuses, field).ok()
 }
 
-/// The loader key of a page of an organization's missions, from the field's arguments.
+/// The loader key of a page of an organization's missions, from the field's arguments and
+/// selection (`field`).
 fn missions_key(
     organization_id: i64,
     first: Option<i32>,
     after: Option<String>,
     statuses: Option<Vec<MissionStatus>>,
+    field: SelectionField<'_>,
 ) -> ApiResult<NestedPage<MissionsOf>> {
     let size = page_size(first)?;
     let statuses = status_set("statuses", statuses)?;
@@ -103,7 +105,7 @@ fn missions_key(
         .map(|a| crate::mission::organization_missions_after(&a))
         .transpose()?;
     Ok(NestedPage {
-        parent: MissionsOf(organization_id, statuses),
+        parent: MissionsOf(organization_id, statuses, columns_of_connection(field)),
         limit: size + 1,
         after,
     })
@@ -193,7 +195,7 @@ impl Organization {
         after: Option<String>,
         statuses: Option<Vec<MissionStatus>>,
     ) -> ApiResult<OrganizationMissionConnection> {
-        let key = missions_key(self.model.id, first, after, statuses)?;
+        let key = missions_key(self.model.id, first, after, statuses, ctx.field())?;
         let rows = match &self.missions_ahead {
             Some(ahead) if ahead.0 == key => ahead.1.clone(),
             _ => loaders(ctx)?

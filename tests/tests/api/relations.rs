@@ -345,3 +345,102 @@ async fn an_organizations_missions_come_in_the_round_trip_of_the_organizations()
     }
     database.drop_database().await;
 }
+
+/// A selection of `Mission` as GraphQL asks for `field` (an object with `__typename`).
+fn selection_of(field: &serde_json::Value) -> Option<String> {
+    let name = field["name"].as_str()?;
+    let required = field["args"]
+        .as_array()?
+        .iter()
+        .any(|a| a["type"]["kind"] == "NON_NULL");
+    if required {
+        return None;
+    }
+    let mut t = &field["type"];
+    while t["ofType"].is_object() {
+        t = &t["ofType"];
+    }
+    Some(match t["kind"].as_str()? {
+        "OBJECT" | "INTERFACE" | "UNION" => format!("{name} {{ __typename }}"),
+        _ => name.to_owned(),
+    })
+}
+
+/// Pages select only the columns their selection reads (`resolvers/src/mission/columns.rs`):
+/// every field of `Mission`, asked alone in a page of `missions` and of `Organization.missions`,
+/// (with and without a fragment) has the value it has on the whole row (`mission(id:)`), so a
+/// field mapped to the wrong columns, or a new field not mapped, fails here.
+#[tokio::test]
+async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole_row() {
+    let app = shared_app();
+    let admin = As::user(DEMO_ADMIN);
+    let schema = app
+        .data(
+            "{ __type(name: \"Mission\") { fields { name args { type { kind } }
+                type { kind ofType { kind ofType { kind ofType { kind } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let fields: Vec<String> = schema["__type"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(selection_of)
+        .collect();
+    assert!(fields.len() > 30, "Mission's fields: {fields:?}");
+    for field in &fields {
+        let documents = [
+            format!("{{ missions(first: 4) {{ nodes {{ id {field} }} }} }}"),
+            format!(
+                "{{ missions(first: 4) {{ edges {{ node {{ ...F }} }} }} }} fragment F on Mission {{ id {field} }}"
+            ),
+            format!(
+                "{{ organizations(first: 3) {{ nodes {{ missions(first: 2) {{ nodes {{ id ... on Mission {{ {field} }} }} }} }} }} }}"
+            ),
+        ];
+        for document in &documents {
+            let body = app.gql_as(&admin, document, json!({})).await;
+            let mut nodes = Vec::new();
+            collect_missions(&body["data"], &mut nodes);
+            assert!(!nodes.is_empty(), "{document}: {body:#}");
+            for node in nodes {
+                let id = node["id"].as_str().expect("id").to_owned();
+                let whole = app
+                    .gql_as(
+                        &admin,
+                        &format!("query($id: ID!) {{ mission(id: $id) {{ id {field} }} }}"),
+                        json!({ "id": id }),
+                    )
+                    .await;
+                assert_eq!(
+                    node, whole["data"]["mission"],
+                    "{field} of mission {id} from a page ({document}) and from the row"
+                );
+            }
+        }
+    }
+}
+
+/// The mission objects (those with an `id`) under the connections of `data`.
+fn collect_missions(data: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+    match data {
+        serde_json::Value::Object(map) => {
+            if let Some(nodes) = map.get("nodes").or(map.get("edges")) {
+                for n in nodes.as_array().into_iter().flatten() {
+                    let n = n.get("node").unwrap_or(n);
+                    if n.get("missions").is_some() {
+                        collect_missions(n, out);
+                    } else {
+                        out.push(n.clone());
+                    }
+                }
+            } else {
+                for v in map.values() {
+                    collect_missions(v, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_missions(v, out)),
+        _ => {}
+    }
+}

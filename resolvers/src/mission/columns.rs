@@ -1,0 +1,92 @@
+//! The columns of `missions` a selection of `Mission` fields reads, so that a page selects
+//! those and no others (see [`mission::Columns`]).
+use async_graphql::SelectionField;
+use passerelle_entities::mission::{Column, Columns};
+
+/// What every page reads whatever the selection: the keys of the relations and of the access
+/// checks, and the sort keys its cursors are made of.
+const ALWAYS: Columns = Columns::NONE
+    .with(Column::Id)
+    .with(Column::PublisherId)
+    .with(Column::OrganizationId)
+    .with(Column::Status)
+    .with(Column::StartAt)
+    .with(Column::PostedAt)
+    .with(Column::CreatedAt);
+
+/// A whole row but its search text, which only the full-text index reads.
+pub const WHOLE: Columns = Columns::ALL.without(Column::SearchText);
+
+/// The columns a field of `Mission` reads beyond [`ALWAYS`]; `None` for a field not named
+/// here, which gets the whole row: a field added to `Mission` is served right before anyone
+/// lists it here (the contract test `projection` in `tests/tests/api/relations.rs` compares
+/// every field read from a page with the same field read from the whole row).
+fn columns_of(field: &str) -> Option<Columns> {
+    let one = |c| Some(Columns::NONE.with(c));
+    match field {
+        "__typename"
+        | "id"
+        | "startAt"
+        | "postedAt"
+        | "createdAt"
+        | "status"
+        | "distanceKm"
+        | "addresses"
+        | "applications"
+        | "history"
+        | "organization"
+        | "publisher"
+        | "publisherModeration" => Some(Columns::NONE),
+        "clientId" => one(Column::ClientId),
+        "title" => one(Column::Title),
+        "description" | "descriptionText" => one(Column::Description),
+        "domain" => one(Column::Domain),
+        "activities" => one(Column::Activities),
+        "type" => one(Column::MissionType),
+        "remote" => one(Column::Remote),
+        "endAt" => one(Column::EndAt),
+        "places" => one(Column::Places),
+        "placesLeft" => one(Column::PlacesLeft),
+        "snu" => one(Column::Snu),
+        "snuPlaces" => one(Column::SnuPlaces),
+        "openToMinors" => one(Column::OpenToMinors),
+        "reducedMobilityAccessible" => one(Column::ReducedMobilityAccessible),
+        "closeToTransport" => one(Column::CloseToTransport),
+        "schedule" => one(Column::Schedule),
+        "tags" => one(Column::Tags),
+        "audience" => one(Column::Audience),
+        "softSkills" => one(Column::SoftSkills),
+        "requirements" => one(Column::Requirements),
+        "applicationUrl" => one(Column::ApplicationUrl),
+        "statusComment" => one(Column::StatusComment),
+        "version" => one(Column::Version),
+        "updatedAt" => one(Column::UpdatedAt),
+        // `moderationProposal` weighs most of the row; anything else is unknown here.
+        _ => None,
+    }
+}
+
+/// The columns the missions of a connection field (`missions`, `Organization.missions`) read
+/// for its `nodes` and `edges { node }`, fragments included; aliases and `@skip` only add.
+pub fn of_connection(connection: SelectionField<'_>) -> Columns {
+    let mut columns = ALWAYS;
+    for part in connection.selection_set() {
+        let missions: Vec<SelectionField<'_>> = match part.name() {
+            "nodes" => vec![part],
+            "edges" => part
+                .selection_set()
+                .filter(|f| f.name() == "node")
+                .collect(),
+            _ => Vec::new(),
+        };
+        for node in missions {
+            for field in node.selection_set() {
+                match columns_of(field.name()) {
+                    Some(more) => columns = columns.union(more),
+                    None => return WHOLE,
+                }
+            }
+        }
+    }
+    columns
+}
