@@ -46,6 +46,10 @@ struct Args {
     /// Leave SQLite out.
     #[arg(long)]
     no_sqlite: bool,
+    /// How long Passerelle keeps whole answers (`response_cache_ms`; 0: the engine alone,
+    /// every request run). Without it, Passerelle's default.
+    #[arg(long)]
+    response_cache_ms: Option<u64>,
 }
 
 /// One question asked of every server: Passerelle's document and PostGraphile's, written so
@@ -185,6 +189,7 @@ fn passerelle(
     database_url: &str,
     secret: &SecretString,
     token: &str,
+    response_cache_ms: Option<u64>,
 ) -> anyhow::Result<Server> {
     let exe = std::env::current_exe()?.with_file_name("passerelle");
     ensure!(
@@ -193,7 +198,11 @@ fn passerelle(
         exe.display()
     );
     let port = free_port()?;
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if let Some(ms) = response_cache_ms {
+        command.env("PASSERELLE_RESPONSE_CACHE_MS", ms.to_string());
+    }
+    let child = command
         .arg("serve")
         .env("DATABASE_URL", database_url)
         .env("PASSERELLE_LISTEN", format!("127.0.0.1:{port}"))
@@ -542,7 +551,13 @@ async fn run(
     let token = demo::admin_token(&secret, &settings)?;
 
     let mut servers = vec![
-        passerelle("Passerelle (PostgreSQL)", &pg.url, &secret, &token)?,
+        passerelle(
+            "Passerelle (PostgreSQL)",
+            &pg.url,
+            &secret,
+            &token,
+            args.response_cache_ms,
+        )?,
         postgraphile(peer_dir, &pg.url)?,
     ];
     if let Some(sqlite) = sqlite {
@@ -551,6 +566,7 @@ async fn run(
             &sqlite.url,
             &secret,
             &token,
+            args.response_cache_ms,
         )?);
     }
     let client = reqwest::Client::new();

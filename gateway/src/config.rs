@@ -248,6 +248,9 @@ pub struct SettingArgs {
     /// How long counts and facets of mission lists are kept, in milliseconds; 0: not kept [default: 5000]
     #[arg(long, global = true, env = "PASSERELLE_COUNT_CACHE_MS")]
     pub count_cache_ms: Option<u64>,
+    /// How long whole answers to anonymous and partner-key queries are kept and shared by the identical requests, in milliseconds; 0: not kept [default: 2000]
+    #[arg(long, global = true, env = "PASSERELLE_RESPONSE_CACHE_MS")]
+    pub response_cache_ms: Option<u64>,
     /// Most live applications (waiting, validated, in progress) a volunteer has at once [default: 15]
     #[arg(long, global = true, env = "PASSERELLE_MAX_LIVE_APPLICATIONS")]
     pub max_live_applications: Option<u32>,
@@ -356,6 +359,7 @@ struct FileSettings {
     moderation_deny_list: Option<Vec<String>>,
     moderation_duplicates: Option<bool>,
     count_cache_ms: Option<u64>,
+    response_cache_ms: Option<u64>,
     max_live_applications: Option<u32>,
     outbox: Option<bool>,
     outbox_max_attempts: Option<u32>,
@@ -435,6 +439,8 @@ pub struct Settings {
     pub moderation_deny_list: Vec<String>,
     pub moderation_duplicates: bool,
     pub count_cache_ms: u64,
+    /// How long answers are kept (see `responses`); 0: not kept.
+    pub response_cache_ms: u64,
     pub max_live_applications: u32,
     pub outbox: bool,
     pub outbox_max_attempts: u32,
@@ -505,6 +511,7 @@ impl Default for Settings {
             moderation_deny_list: Vec::new(),
             moderation_duplicates: true,
             count_cache_ms: 5_000,
+            response_cache_ms: 2_000,
             max_live_applications: 15,
             outbox: true,
             outbox_max_attempts: 8,
@@ -678,6 +685,7 @@ impl Settings {
                 .unwrap_or_default(),
             moderation_duplicates: pick!(moderation_duplicates),
             count_cache_ms: pick!(count_cache_ms),
+            response_cache_ms: pick!(response_cache_ms),
             max_live_applications: pick!(max_live_applications),
             outbox: pick!(outbox),
             outbox_max_attempts: pick!(outbox_max_attempts),
@@ -721,6 +729,9 @@ impl Settings {
         }
         if self.count_cache_ms > 60_000 {
             bail!("count_cache_ms must be at most 60000 (a minute)");
+        }
+        if self.response_cache_ms > 60_000 {
+            bail!("response_cache_ms must be at most 60000 (a minute)");
         }
         if !(1..=100).contains(&self.max_live_applications) {
             bail!("max_live_applications must be between 1 and 100");

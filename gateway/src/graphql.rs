@@ -18,6 +18,7 @@ use serde_json::{Value as Json, json};
 
 use crate::documents::{DocumentError, DocumentRef};
 use crate::ratelimit::{Decision, Quota, Subject, client_address};
+use crate::responses::Answered;
 use crate::server::AppState;
 use passerelle_entities::access::Kind;
 
@@ -31,6 +32,15 @@ enum Answer {
     GraphqlResponse,
     /// `application/json`: every well-formed request is answered 200.
     Json,
+}
+
+impl Answer {
+    fn media(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Answer::GraphqlResponse => GRAPHQL_RESPONSE,
+            Answer::Json => JSON,
+        })
+    }
 }
 
 /// Picks the response media type from `Accept`, or `None` if the client accepts neither.
@@ -366,21 +376,66 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return with_quota(res, quota);
     }
-    let mut request = Request::new(resolved.query.as_str());
-    if let Some(name) = incoming.operation_name {
-        request = request.operation_name(name);
-    }
-    if let Some(variables) = incoming.variables {
-        request = request.variables(variables);
-    }
     let exposure = state.exposure(&viewer, headers);
-    let (mut request, idle) =
-        passerelle_schema::prepare(&state.schema, request, viewer, address, exposure);
-    if let Some(key) = headers.get("idempotency-key") {
-        // Checked by the mutations that honour it (visible ASCII only).
-        let key = String::from_utf8_lossy(key.as_bytes()).trim().to_owned();
-        request = request.data(passerelle_resolvers::mission::IdempotencyKey(key));
+    // An anonymous caller's or a partner key's query may have been answered a moment ago
+    // (see `responses`): the answer's bytes are sent again.
+    let key = state.responses.key(
+        &viewer,
+        exposure,
+        &resolved.query,
+        incoming.operation_name.as_deref(),
+        incoming.variables.as_ref(),
+    );
+    let keyed = key.is_some();
+    let run = || async move {
+        let query = incoming.operation_name.as_deref();
+        let keep = keyed && !is_mutation(&resolved.query, query);
+        let mut request = Request::new(resolved.query.as_str());
+        if let Some(name) = incoming.operation_name {
+            request = request.operation_name(name);
+        }
+        if let Some(variables) = incoming.variables {
+            request = request.variables(variables);
+        }
+        let (mut request, idle) =
+            passerelle_schema::prepare(&state.schema, request, viewer, address, exposure);
+        if let Some(key) = headers.get("idempotency-key") {
+            // Checked by the mutations that honour it (visible ASCII only).
+            let key = String::from_utf8_lossy(key.as_bytes()).trim().to_owned();
+            request = request.data(passerelle_resolvers::mission::IdempotencyKey(key));
+        }
+        run_request(state, request, idle, resolved, answer, keep).await
+    };
+    let mut res = match state.responses.answer(key, run).await {
+        Answered::Ran(res) => res,
+        Answered::Kept(body) => {
+            let mut res = (StatusCode::OK, body).into_response();
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, answer.media());
+            res.headers_mut()
+                .insert("cache-status", HeaderValue::from_static("passerelle; hit"));
+            return with_quota(res, quota);
+        }
+    };
+    if keyed {
+        res.headers_mut().insert(
+            "cache-status",
+            HeaderValue::from_static("passerelle; fwd=miss"),
+        );
     }
+    with_quota(res, quota)
+}
+
+/// Runs a prepared request on the schema and writes its answer; gives the body too when
+/// `keep` (a query whose answer may be kept) and the answer has no error.
+async fn run_request(
+    state: &AppState,
+    request: Request,
+    idle: std::sync::Arc<passerelle_resolvers::batch::Idle>,
+    resolved: crate::documents::Resolved,
+    answer: Answer,
+    keep: bool,
+) -> (HttpResponse, Option<Bytes>) {
     let timeout = Duration::from_secs(state.request_timeout_secs);
     let execution = passerelle_resolvers::batch::drive(idle, state.schema.execute(request));
     let response = match tokio::time::timeout(timeout, execution).await {
@@ -401,14 +456,14 @@ async fn execute(
     if !request_error && let Some(hash) = resolved.register {
         state.documents.register(hash, &resolved.query);
     }
-    let body = match encode(&response, request_error, state.max_response_bytes) {
-        Some(body) => body,
+    let (body, whole) = match encode(&response, request_error, state.max_response_bytes) {
+        Some(body) => (body, true),
         None => {
             tracing::warn!(
                 max_bytes = state.max_response_bytes,
                 "a response over the size limit was replaced by an error"
             );
-            json!({
+            let body = json!({
                 "data": null,
                 "errors": [{
                     "message": format!(
@@ -419,18 +474,21 @@ async fn execute(
                 }],
             })
             .to_string()
-            .into_bytes()
+            .into_bytes();
+            (body, false)
         }
     };
-    let (status, media) = match answer {
-        Answer::GraphqlResponse if request_error => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE),
-        Answer::GraphqlResponse => (StatusCode::OK, GRAPHQL_RESPONSE),
-        Answer::Json => (StatusCode::OK, JSON),
+    let status = match answer {
+        Answer::GraphqlResponse if request_error => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
     };
+    let body = Bytes::from(body);
+    let kept =
+        (keep && whole && !request_error && response.errors.is_empty()).then(|| body.clone());
     let mut res = (status, body).into_response();
     res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-    with_quota(res, quota)
+        .insert(header::CONTENT_TYPE, answer.media());
+    (res, kept)
 }
 
 /// A document that cannot be run. Apollo's clients read `PERSISTED_QUERY_NOT_FOUND` and

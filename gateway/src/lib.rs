@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod outbox;
 pub mod publishers;
 pub mod ratelimit;
+pub mod responses;
 pub mod seed;
 mod seed_data;
 pub mod server;

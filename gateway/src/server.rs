@@ -2,7 +2,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -11,6 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use passerelle_db::Pools;
+use passerelle_resolvers::counts::CountCache;
 use passerelle_schema::PasserelleSchema;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -20,6 +21,7 @@ use crate::auth::jwt::JwtVerifier;
 use crate::config::{Introspection, Settings};
 use crate::documents::DocumentStore;
 use crate::ratelimit::{IpNet, RateLimiter};
+use crate::responses::{self, ResponseCache};
 use crate::{graphiql, graphql};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use passerelle_entities::access::{Kind, Viewer};
@@ -44,6 +46,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Answers kept a moment for the identical requests (see `responses`).
+    pub responses: Arc<ResponseCache>,
 }
 
 impl AppState {
@@ -55,8 +59,19 @@ impl AppState {
     pub fn new(pools: Pools, settings: &Settings) -> anyhow::Result<Self> {
         let limits = settings.limits();
         let jwt = JwtVerifier::new(&settings.jwt_settings())?;
+        let schema = passerelle_schema::build_with(pools.clone(), limits, settings.schema_rules());
+        // Emptied with the counts, by every mutation of this gateway.
+        let counts = schema
+            .data::<Arc<CountCache>>()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(CountCache::new(Duration::ZERO)));
+        let responses = ResponseCache::new(
+            Duration::from_millis(settings.response_cache_ms),
+            responses::MAX_BYTES,
+            counts,
+        );
         Ok(AppState {
-            schema: passerelle_schema::build_with(pools.clone(), limits, settings.schema_rules()),
+            schema,
             auth: Arc::new(Authenticator::new(pools.clone(), jwt)),
             pools,
             request_timeout_secs: settings.request_timeout_secs,
@@ -71,6 +86,7 @@ impl AppState {
             documents: Arc::new(settings.document_store()?),
             limiter: Arc::new(settings.rate_limiter()?),
             trusted_proxies: settings.trusted_proxies.clone(),
+            responses: Arc::new(responses),
         })
     }
 

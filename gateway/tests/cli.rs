@@ -332,6 +332,14 @@ fn bad_arguments_exit_non_zero_with_a_message() {
             "count_cache_ms",
         ),
         (
+            vec!["--response-cache-ms", "60001", "schema", "print"],
+            "response_cache_ms",
+        ),
+        (
+            vec!["--response-cache-ms", "soon", "schema", "print"],
+            "invalid value",
+        ),
+        (
             vec!["--smtp-url", "http://mail.example", "schema", "print"],
             "smtp_url",
         ),

@@ -74,6 +74,15 @@ impl CountCache {
         state.entries.clear();
     }
 
+    /// How many times the cache was emptied by a mutation: what else is kept until the next
+    /// mutation (the gateway's answers) keeps it too.
+    pub fn generation(&self) -> u64 {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .generation
+    }
+
     /// The counts of `statement`, from the cache when fresh, else from `compute`.
     ///
     /// # Errors

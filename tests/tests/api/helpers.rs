@@ -48,12 +48,14 @@ impl TestDatabase {
 /// The HS256 secret of the test servers' tokens (a test fixture, not a secret).
 pub const TEST_JWT_SECRET: &str = "passerelle-tests-hs256-secret-of-at-least-32-bytes";
 
-/// Settings of a test server: the defaults, with tokens signed by [`TEST_JWT_SECRET`], and no
-/// rate limit (the tests of rate limits set their own).
+/// Settings of a test server: the defaults, with tokens signed by [`TEST_JWT_SECRET`], no
+/// rate limit (the tests of rate limits set their own), and no kept answers (tests write rows
+/// beside the server and read them at once; `responses.rs` tests the cache).
 pub fn test_settings() -> Settings {
     Settings {
         jwt_secret: Some(TEST_JWT_SECRET.to_owned().into()),
         rate_limits: passerelle::ratelimit::RateLimits::OFF,
+        response_cache_ms: 0,
         ..Settings::default()
     }
 }
@@ -87,7 +89,7 @@ impl As {
         As::Token(token_for(email))
     }
 
-    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             As::Anonymous => request,
             As::Key(key) => request.header("x-api-key", key),

@@ -19,3 +19,4 @@ mod persisted;
 mod plans;
 mod ratelimits;
 mod relations;
+mod responses;
