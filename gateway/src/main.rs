@@ -669,7 +669,8 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::Seed { demo: _, missions } => {
-            let conn = db::connect(&settings.database_url, 2).await?;
+            // One connection: alone on a SQLite file, the load can leave WAL (see `seed`).
+            let conn = db::connect(&settings.database_url, 1).await?;
             db::migrate_up(&conn).await?;
             let r = seed::seed_demo(&conn, missions).await?;
             println!(

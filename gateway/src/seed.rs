@@ -222,6 +222,60 @@ impl Deferred {
     }
 }
 
+/// SQLite's journal for the load.
+///
+/// In WAL mode a load writes every page twice: into the log, then into the database file at
+/// the checkpoint (and the index builds look every page up in the log on the way). Under a
+/// rollback journal the pages go straight into the file, and the journal of a database that
+/// only grows holds almost nothing (a page added to the file has no old content to save): a
+/// crash still rolls the whole load back. SQLite leaves WAL only for a connection alone on the
+/// file (the `seed` command); where other connections are open (a server seeding as it starts),
+/// the load goes through the log, checkpointed after it.
+struct Journal {
+    /// Whether the file left WAL for the load.
+    left_wal: bool,
+}
+
+impl Journal {
+    async fn rollback(db: &DatabaseConnection) -> Journal {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return Journal { left_wal: false };
+        }
+        // Another connection on the file makes this fail ("database is locked") or answer
+        // "wal": the load then stays in WAL.
+        let mode: Option<String> = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA journal_mode = DELETE",
+            ))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.try_get_by_index(0).ok());
+        Journal {
+            left_wal: mode.as_deref() == Some("delete"),
+        }
+    }
+
+    /// Back to WAL; a load made through the log is copied into the file and the log emptied,
+    /// so that readers read the database file (memory-mapped) rather than look up every page in
+    /// the log and read it with a system call.
+    async fn restore(self, db: &DatabaseConnection) -> anyhow::Result<()> {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return Ok(());
+        }
+        let statement = if self.left_wal {
+            "PRAGMA journal_mode = WAL"
+        } else {
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        };
+        db.execute_unprepared(statement)
+            .await
+            .with_context(|| format!("cannot finish the load: {statement}"))?;
+        Ok(())
+    }
+}
+
 /// SQLite's memory map of the database file, turned off on the connection of a transaction
 /// for its length (a no-op on PostgreSQL).
 struct MemoryMap(Option<i64>);
@@ -527,6 +581,7 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
         );
     }
     let started = Instant::now();
+    let journal = Journal::rollback(db).await;
     let txn = db.begin().await.context("cannot start a transaction")?;
     // The load reads back what it wrote (to build the indexes) through read() and a page cache
     // of fixed size, not through the memory map, whose pages would count in the process's
@@ -889,7 +944,15 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
     let busiest_volunteer = (1..per_volunteer.len())
         .max_by_key(|i| (per_volunteer[*i], usize::MAX - i))
         .unwrap_or(1) as i64;
+    tracing::info!(
+        seconds = started.elapsed().as_secs(),
+        "demo rows written; building the indexes"
+    );
     deferred.rebuild(&txn).await?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs(),
+        "indexes built; gathering statistics"
+    );
     report.credentials = seed_credentials(&txn, now, busiest_org, busiest_volunteer).await?;
 
     if txn.get_database_backend() == DbBackend::Postgres {
@@ -918,14 +981,8 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
         db.execute_unprepared("VACUUM ANALYZE")
             .await
             .context("cannot analyze the demo data")?;
-    } else {
-        // The load went through the write-ahead log, as large as the database: copy it back and
-        // empty it, so that readers read the database file (memory-mapped) rather than look up
-        // every page in the log and read it with a system call.
-        db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-            .await
-            .context("cannot checkpoint the demo data")?;
     }
+    journal.restore(db).await?;
     report.duration = started.elapsed();
     Ok(report)
 }

@@ -420,6 +420,28 @@ async fn migrate_and_seed_walk_through_their_states() {
     );
     let seeded = ok(run(&["seed", "--demo", "--missions", "120"], Some(url)));
     assert!(seeded.contains("120 missions"), "{seeded}");
+    if !db.is_postgres() {
+        // The load left WAL for a rollback journal (the command is alone on the file): the
+        // file is back in WAL, with no journal left beside it.
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(url).await.expect("connect");
+        let mode = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "PRAGMA journal_mode",
+            ))
+            .await
+            .expect("journal mode")
+            .and_then(|row| row.try_get_by_index::<String>(0).ok());
+        assert_eq!(mode.as_deref(), Some("wal"));
+        let file = url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        assert!(!std::path::Path::new(&format!("{file}-journal")).exists());
+        conn.close().await.expect("close");
+    }
     // Seeding twice would mix data sets: refused, and nothing is added.
     let again = run(&["seed", "--demo", "--missions", "50"], Some(url));
     assert!(!again.status.success());
