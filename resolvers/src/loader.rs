@@ -20,7 +20,8 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, Statement,
+    FromQueryResult, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait,
+    Statement,
 };
 
 use crate::scope::{self, Scoped};
@@ -48,6 +49,10 @@ pub struct OrganizationId(pub i64);
 /// A mission by id, in any status the viewer may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MissionId(pub i64);
+/// A mission by id, in any status the viewer may read, read for these columns (a relation's
+/// selection: `Application.mission`); the others are empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MissionColumns(pub i64, pub mission::Columns);
 /// A volunteer by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VolunteerId(pub i64);
@@ -179,6 +184,35 @@ impl Loader<MissionId> for DbLoader {
             |m| MissionId(m.id),
         )
         .await
+    }
+}
+
+impl Loader<MissionColumns> for DbLoader {
+    type Value = mission::Model;
+    type Error = Arc<DbErr>;
+
+    /// One statement per set of columns asked (one for every key of a nested list).
+    async fn load(&self, keys: &[MissionColumns]) -> LoadResult<MissionColumns, Self::Value> {
+        let mut groups: HashMap<mission::Columns, Vec<i64>> = HashMap::new();
+        for k in keys {
+            groups.entry(k.1).or_default().push(k.0);
+        }
+        let mut out = HashMap::new();
+        for (columns, ids) in groups {
+            let Some(select) = scope::find::<mission::Entity>(&self.access) else {
+                return Ok(out);
+            };
+            let statement = select
+                .select_only()
+                .columns(columns.iter())
+                .filter(mission::Column::Id.is_in(ids))
+                .build(self.db.get_database_backend());
+            for result in self.db.query_all_raw(statement).await.map_err(Arc::new)? {
+                let row = mission::Model::read_columns(&result, columns).map_err(Arc::new)?;
+                out.insert(MissionColumns(row.id, columns), row);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::filter::{ids, non_empty, parse_id};
 use crate::loader::{
     ApplicationCountOf, ApplicationCountTo, ApplicationHistoryOf, ApplicationsOf, ApplicationsTo,
-    MissionId, NestedAfter, NestedPage, VolunteerId,
+    MissionColumns, NestedAfter, NestedPage, VolunteerId,
 };
 use crate::loaders;
 use crate::mission::Mission;
@@ -89,8 +89,9 @@ impl Application {
     /// The mission applied to; null when the caller may not read it (for a volunteer: once it
     /// is no longer published).
     async fn mission(&self, ctx: &Context<'_>) -> ApiResult<Option<Mission>> {
+        let columns = crate::mission::columns_of_object(ctx.field());
         Ok(loaders(ctx)?
-            .load_one(MissionId(self.model.mission_id))
+            .load_one(MissionColumns(self.model.mission_id, columns))
             .await?
             .map(Mission::from))
     }

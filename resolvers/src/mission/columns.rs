@@ -80,12 +80,23 @@ pub fn of_connection(connection: SelectionField<'_>) -> Columns {
             _ => Vec::new(),
         };
         for node in missions {
-            for field in node.selection_set() {
-                match columns_of(field.name()) {
-                    Some(more) => columns = columns.union(more),
-                    None => return WHOLE,
-                }
+            columns = columns.union(of_object(node));
+            if columns == WHOLE {
+                return WHOLE;
             }
+        }
+    }
+    columns
+}
+
+/// The columns a field whose value is one mission (`Application.mission`) reads for its
+/// selection, fragments included.
+pub fn of_object(mission: SelectionField<'_>) -> Columns {
+    let mut columns = ALWAYS;
+    for field in mission.selection_set() {
+        match columns_of(field.name()) {
+            Some(more) => columns = columns.union(more),
+            None => return WHOLE,
         }
     }
     columns

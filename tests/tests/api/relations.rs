@@ -367,9 +367,10 @@ fn selection_of(field: &serde_json::Value) -> Option<String> {
 }
 
 /// Pages select only the columns their selection reads (`resolvers/src/mission/columns.rs`):
-/// every field of `Mission`, asked alone in a page of `missions` and of `Organization.missions`,
-/// (with and without a fragment) has the value it has on the whole row (`mission(id:)`), so a
-/// field mapped to the wrong columns, or a new field not mapped, fails here.
+/// every field of `Mission`, asked alone in a page of `missions`, of `Organization.missions`
+/// and through `Application.mission` (with and without a fragment), has the value it has on
+/// the whole row (`mission(id:)`), so a field mapped to the wrong columns, or a new field not
+/// mapped, fails here.
 #[tokio::test]
 async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole_row() {
     let app = shared_app();
@@ -421,22 +422,25 @@ async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole
     }
 }
 
-/// The mission objects (those with an `id`) under the connections of `data`.
+/// The missions of `data`: the nodes of its `missions` connections and its `mission` objects.
 fn collect_missions(data: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
     match data {
         serde_json::Value::Object(map) => {
-            if let Some(nodes) = map.get("nodes").or(map.get("edges")) {
-                for n in nodes.as_array().into_iter().flatten() {
-                    let n = n.get("node").unwrap_or(n);
-                    if n.get("missions").is_some() {
-                        collect_missions(n, out);
-                    } else {
-                        out.push(n.clone());
+            for (key, value) in map {
+                match key.as_str() {
+                    "mission" if value.is_object() => out.push(value.clone()),
+                    "missions" => {
+                        let nodes = value["nodes"].as_array().cloned().unwrap_or_else(|| {
+                            value["edges"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(|e| e["node"].clone())
+                                .collect()
+                        });
+                        out.extend(nodes);
                     }
-                }
-            } else {
-                for v in map.values() {
-                    collect_missions(v, out);
+                    _ => collect_missions(value, out),
                 }
             }
         }
