@@ -144,8 +144,10 @@ async fn main() -> anyhow::Result<()> {
     let secret = passerelle::auth::tokens::random_secret()?;
     let settings = Settings {
         jwt_secret: Some(secret.clone()),
-        // The bench measures queries, not the rate limiter.
+        // The bench measures queries, not the rate limiter, nor kept answers (its values repeat
+        // within the time an answer is kept).
         rate_limits: passerelle::ratelimit::RateLimits::OFF,
+        response_cache_ms: 0,
         ..Settings::default()
     };
     let partner_key = report
