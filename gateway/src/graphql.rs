@@ -379,17 +379,23 @@ async fn execute(
     let exposure = state.exposure(&viewer, headers);
     // An anonymous caller's or a partner key's query may have been answered a moment ago
     // (see `responses`): the answer's bytes are sent again.
-    let key = state.responses.key(
-        &viewer,
-        exposure,
-        &resolved.query,
-        incoming.operation_name.as_deref(),
-        incoming.variables.as_ref(),
-    );
+    // A document that may hold a mutation is never looked up (identical mutations would wait
+    // for each other's cell); the parse below is the authority on what is kept.
+    let key = if resolved.query.contains("mutation") {
+        None
+    } else {
+        state.responses.key(
+            &viewer,
+            exposure,
+            &resolved.query,
+            incoming.operation_name.as_deref(),
+            incoming.variables.as_ref(),
+        )
+    };
     let keyed = key.is_some();
     let run = || async move {
-        let query = incoming.operation_name.as_deref();
-        let keep = keyed && !is_mutation(&resolved.query, query);
+        let operation = incoming.operation_name.as_deref();
+        let keep = keyed && !is_mutation(&resolved.query, operation);
         let mut request = Request::new(resolved.query.as_str());
         if let Some(name) = incoming.operation_name {
             request = request.operation_name(name);

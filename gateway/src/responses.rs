@@ -12,8 +12,8 @@
 //!   what of the schema it may read (introspection, the router's fields), the document, its
 //!   operation name and its variables; two callers share an answer only when they would run the
 //!   same request with the same rights;
-//! - only queries are kept (the text of a hit has already run as a query), and only answers
-//!   without any error;
+//! - only queries are kept (the text of a hit has already run as a query; a document holding
+//!   the word `mutation` is not even looked up), and only answers without any error;
 //! - an answer is at most `ttl` old (default 2 s, `response_cache_ms`; 0 turns the cache off);
 //!   a mutation run by this gateway drops every answer when it ends (the counts' generation),
 //!   so that its author reads what it wrote; writes by another process (an import from the
