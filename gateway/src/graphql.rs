@@ -393,6 +393,12 @@ async fn execute(
         )
     };
     let keyed = key.is_some();
+    // An automatic persisted query's text is registered by the request that sends it, even
+    // when a kept answer serves it.
+    let apq = resolved
+        .register
+        .clone()
+        .map(|hash| (hash, resolved.query.clone()));
     let run = || async move {
         let operation = incoming.operation_name.as_deref();
         let keep = keyed && !is_mutation(&resolved.query, operation);
@@ -415,6 +421,9 @@ async fn execute(
     let mut res = match state.responses.answer(key, run).await {
         Answered::Ran(res) => res,
         Answered::Kept(body) => {
+            if let Some((hash, query)) = apq {
+                state.documents.register(hash, &query);
+            }
             let mut res = (StatusCode::OK, body).into_response();
             res.headers_mut()
                 .insert(header::CONTENT_TYPE, answer.media());

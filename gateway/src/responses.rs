@@ -14,13 +14,14 @@
 //!   same request with the same rights;
 //! - only queries are kept (the text of a hit has already run as a query; a document holding
 //!   the word `mutation` is not even looked up), and only answers without any error;
-//! - an answer is at most `ttl` old (default 2 s, `response_cache_ms`; 0 turns the cache off);
+//! - an answer is at most `ttl` old (default 2 s, `response_cache_ms`; 0 turns the cache off),
+//!   and the counts in it (`totalCount`, facets) at most `ttl` plus the counts' own time;
 //!   a mutation run by this gateway drops every answer when it ends (the counts' generation),
 //!   so that its author reads what it wrote; writes by another process (an import from the
 //!   command line, another gateway) show within `ttl`;
 //! - concurrent requests for the same missing answer run once, the others wait for it;
-//! - at most `max_bytes` of answers are kept: a full cache drops its expired entries, then
-//!   everything.
+//! - at most `max_bytes` of answers are kept, none over a sixteenth of it: a full cache drops
+//!   its expired entries, then its oldest ones.
 //!
 //! Rate limits, credentials and the document's checks run before the cache is asked: a kept
 //! answer is only saved work, never a way around them.
@@ -47,17 +48,8 @@ struct Entry {
     at: Instant,
     generation: u64,
     cell: Arc<OnceCell<Kept>>,
-}
-
-impl Entry {
-    fn weight(&self, key: &str) -> usize {
-        key.len()
-            + self
-                .cell
-                .get()
-                .and_then(Option::as_ref)
-                .map_or(0, Bytes::len)
-    }
+    /// What it counts in the cache's bytes: its key, then its answer too once kept.
+    weight: usize,
 }
 
 /// The cache of answers (see the module's documentation).
@@ -117,9 +109,10 @@ impl ResponseCache {
         let variables = variables.map_or_else(String::new, |v| {
             serde_json::to_string(v).unwrap_or_else(|_| "?".to_owned())
         });
+        // No operation name is NUL, which no GraphQL name can be.
         Some(format!(
             "{caller}\u{1f}{exposure:?}\u{1f}{}\u{1f}{variables}\u{1f}{query}",
-            operation_name.unwrap_or("")
+            operation_name.unwrap_or("\u{0}")
         ))
     }
 
@@ -142,7 +135,7 @@ impl ResponseCache {
                     Some(run) => {
                         let (response, kept) = run().await;
                         own = Some(response);
-                        kept
+                        kept.filter(|body| body.len() <= self.max_bytes / 16)
                     }
                     None => None,
                 }
@@ -150,7 +143,7 @@ impl ResponseCache {
             .await
             .clone();
         if let Some(response) = own {
-            self.settle(&key, generation);
+            self.settle(&key, &cell, generation);
             return Answered::Ran(response);
         }
         match (kept, run) {
@@ -173,34 +166,72 @@ impl ResponseCache {
             return (Arc::clone(&e.cell), generation);
         }
         let cell = Arc::new(OnceCell::new());
+        // The key counts from now: a request dropped before its answer still weighs its key.
         let entry = Entry {
             at: now,
             generation,
             cell: Arc::clone(&cell),
+            weight: key.len(),
         };
-        if let Some(old) = state.entries.insert(key.clone(), entry) {
-            state.bytes = state.bytes.saturating_sub(old.weight(&key));
+        state.bytes += entry.weight;
+        if let Some(old) = state.entries.insert(key, entry) {
+            state.bytes -= old.weight;
         }
+        self.shrink(&mut state, now);
         (cell, generation)
     }
 
-    /// Accounts for the answer just kept under `key`, and drops it if a mutation ended while
-    /// it ran (it may not show the mutation's work) or the cache is over its size.
-    fn settle(&self, key: &str, generation: u64) {
+    /// Counts the answer just kept in `cell` under `key`, if `cell` is still the entry of `key`;
+    /// drops the entry if a mutation ended while it ran (the answer may not show the mutation's
+    /// work) or nothing was kept (an answer with errors: the next request runs afresh).
+    fn settle(&self, key: &str, cell: &Arc<OnceCell<Kept>>, generation: u64) {
+        let changed = self.counts.generation() != generation;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if self.counts.generation() != generation {
-            state.entries.remove(key);
+        let Some(entry) = state
+            .entries
+            .get_mut(key)
+            .filter(|e| Arc::ptr_eq(&e.cell, cell))
+        else {
+            return;
+        };
+        let body = entry.cell.get().and_then(Option::as_ref).map(Bytes::len);
+        match body {
+            Some(len) if !changed => {
+                entry.weight += len;
+                state.bytes += len;
+                self.shrink(&mut state, Instant::now());
+            }
+            _ => {
+                let weight = entry.weight;
+                state.entries.remove(key);
+                state.bytes -= weight;
+            }
+        }
+    }
+
+    /// Over `max_bytes`: drops the expired entries, then the oldest until a quarter is free.
+    fn shrink(&self, state: &mut State, now: Instant) {
+        if state.bytes <= self.max_bytes {
             return;
         }
-        let weight = state.entries.get(key).map_or(0, |e| e.weight(key));
-        state.bytes += weight;
-        if state.bytes > self.max_bytes {
-            let (now, ttl) = (Instant::now(), self.ttl);
-            state.entries.retain(|_, e| now.duration_since(e.at) < ttl);
-            state.bytes = state.entries.iter().map(|(k, e)| e.weight(k)).sum();
-            if state.bytes > self.max_bytes {
-                state.entries.clear();
-                state.bytes = 0;
+        let ttl = self.ttl;
+        state.entries.retain(|_, e| now.duration_since(e.at) < ttl);
+        state.bytes = state.entries.values().map(|e| e.weight).sum();
+        if state.bytes <= self.max_bytes {
+            return;
+        }
+        let mut by_age: Vec<(Instant, String)> = state
+            .entries
+            .iter()
+            .map(|(k, e)| (e.at, k.clone()))
+            .collect();
+        by_age.sort_unstable();
+        for (_, key) in by_age {
+            if state.bytes <= self.max_bytes / 4 * 3 {
+                break;
+            }
+            if let Some(e) = state.entries.remove(&key) {
+                state.bytes -= e.weight;
             }
         }
     }
@@ -257,19 +288,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_old_answer_is_run_again_and_a_full_cache_is_emptied() {
+    async fn an_old_answer_is_run_again_and_a_full_cache_drops_its_oldest() {
         let counts = Arc::new(CountCache::new(Duration::from_secs(5)));
         let short = ResponseCache::new(Duration::from_millis(10), MAX_BYTES, counts.clone());
         let runs = AtomicUsize::new(0);
         ask(&short, "a", "1", &runs).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert_eq!(ask(&short, "a", "2", &runs).await, "ran:2");
-        let small = ResponseCache::new(Duration::from_secs(5), 10, counts);
-        ask(&small, "a", "12345", &runs).await;
-        assert_eq!(small.kept_bytes(), 6);
-        ask(&small, "b", "12345", &runs).await;
-        assert_eq!(small.kept_bytes(), 0, "over 10 bytes: emptied");
-        assert_eq!(ask(&small, "a", "6", &runs).await, "ran:6");
+        // 160 bytes: answers of at most 10 bytes are kept; 12 entries of 13 bytes fit.
+        let small = ResponseCache::new(Duration::from_secs(5), 160, counts);
+        assert_eq!(
+            ask(&small, "big", "12345678901", &runs).await,
+            "ran:12345678901"
+        );
+        assert_eq!(
+            ask(&small, "big", "x", &runs).await,
+            "ran:x",
+            "over 10 bytes: not kept"
+        );
+        for i in 0..12 {
+            ask(&small, &format!("k{i:02}"), "0123456789", &runs).await;
+        }
+        assert_eq!(
+            small.kept_bytes(),
+            4 + 12 * 13,
+            "\"big\" and \"x\", then 12 × 13"
+        );
+        ask(&small, "k12", "0123456789", &runs).await;
+        // k12's key made 163 bytes: the oldest ("big", k00, k01, k02) went until 120 were
+        // left, then k12's answer came in.
+        assert_eq!(small.kept_bytes(), 130);
+        assert_eq!(ask(&small, "k03", "new", &runs).await, "kept:0123456789");
+        assert_eq!(ask(&small, "k12", "new", &runs).await, "kept:0123456789");
+        assert_eq!(
+            ask(&small, "k00", "new", &runs).await,
+            "ran:new",
+            "the oldest went first"
+        );
     }
 
     #[tokio::test]

@@ -252,9 +252,12 @@ impl Journal {
             .ok()
             .flatten()
             .and_then(|row| row.try_get_by_index(0).ok());
-        Journal {
-            left_wal: mode.as_deref() == Some("delete"),
-        }
+        let left_wal = mode.as_deref() == Some("delete");
+        tracing::info!(
+            journal = if left_wal { "rollback" } else { "wal" },
+            "loading the demo data"
+        );
+        Journal { left_wal }
     }
 
     /// Back to WAL; a load made through the log is copied into the file and the log emptied,
@@ -582,6 +585,22 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
     }
     let started = Instant::now();
     let journal = Journal::rollback(db).await;
+    // Back to WAL whether the load worked or not (a failed one is rolled back).
+    let loaded = load(db, missions, started).await;
+    let restored = journal.restore(db).await;
+    let mut report = loaded?;
+    restored?;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// The demo data written in one transaction, its indexes built and its statistics gathered
+/// (see [`seed_demo`]).
+async fn load(
+    db: &DatabaseConnection,
+    missions: u64,
+    started: Instant,
+) -> anyhow::Result<SeedReport> {
     let txn = db.begin().await.context("cannot start a transaction")?;
     // The load reads back what it wrote (to build the indexes) through read() and a page cache
     // of fixed size, not through the memory map, whose pages would count in the process's
@@ -982,7 +1001,5 @@ pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result
             .await
             .context("cannot analyze the demo data")?;
     }
-    journal.restore(db).await?;
-    report.duration = started.elapsed();
     Ok(report)
 }

@@ -398,6 +398,9 @@ async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole
             format!(
                 "{{ organizations(first: 3) {{ nodes {{ missions(first: 2) {{ nodes {{ id ... on Mission {{ {field} }} }} }} }} }} }}"
             ),
+            format!(
+                "{{ volunteers(first: 6) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ id {field} }} }} }} }} }} }}"
+            ),
         ];
         for document in &documents {
             let body = app.gql_as(&admin, document, json!({})).await;

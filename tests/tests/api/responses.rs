@@ -73,6 +73,33 @@ async fn identical_public_queries_share_an_answer_until_a_mutation_or_its_time_i
     let (status, _, _) = ask(&app, &counter, &key, LIST, json!({"n": 3})).await;
     assert_eq!(status, "passerelle; hit");
 
+    // An automatic persisted query served by a kept answer is registered all the same: its
+    // hash alone works next.
+    let hash = passerelle::documents::sha256_hex(LIST);
+    let apq = |query: Option<&str>| {
+        let mut body = json!({ "variables": {"n": 3},
+            "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+        if let Some(q) = query {
+            body["query"] = json!(q);
+        }
+        body
+    };
+    let post = |body: Value| {
+        app.client
+            .post(format!("{}/graphql", app.base))
+            .json(&body)
+            .send()
+    };
+    let res = post(apq(Some(LIST))).await.expect("request");
+    assert_eq!(res.headers()["cache-status"], "passerelle; hit");
+    let by_hash: Value = post(apq(None))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(by_hash, first, "the hash alone: {by_hash:#}");
+
     // A person's answers are never kept.
     for _ in 0..2 {
         let (status, ran, _) = ask(&app, &counter, &admin, LIST, json!({"n": 3})).await;
