@@ -228,7 +228,9 @@ impl Deferred {
 /// the checkpoint (and the index builds look every page up in the log on the way). Under a
 /// rollback journal the pages go straight into the file, and the journal of a database that
 /// only grows holds almost nothing (a page added to the file has no old content to save): a
-/// crash still rolls the whole load back. SQLite leaves WAL only for a connection alone on the
+/// process that stops mid-load leaves the journal, and the next opening rolls the load back
+/// (with `synchronous = NORMAL`, a power cut at the wrong moment may not: run the seed again
+/// on a fresh file). SQLite leaves WAL only for a connection alone on the
 /// file (the `seed` command); where other connections are open (a server seeding as it starts),
 /// the load goes through the log, checkpointed after it.
 struct Journal {
