@@ -109,7 +109,7 @@ impl ActiveModelBehavior for ActiveModel {}
 /// A set of the columns of `missions`: those a read selects, when it needs fewer than all.
 ///
 /// A list of 20 missions with their organizations' first five, asking for titles and dates, read
-/// all 36 columns of 120 rows: on SQLite most of its time went into copying and decoding the
+/// all 35 columns of 120 rows: on SQLite most of its time went into copying and decoding the
 /// columns nobody asked for (docs/BENCHMARKS.md). Pages select the columns their selection
 /// reads, and [`Model::read_columns`] fills the others with empty values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

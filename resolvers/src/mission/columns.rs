@@ -18,9 +18,9 @@ const ALWAYS: Columns = Columns::NONE
 pub const WHOLE: Columns = Columns::ALL.without(Column::SearchText);
 
 /// The columns a field of `Mission` reads beyond [`ALWAYS`]; `None` for a field not named
-/// here, which gets the whole row: a field added to `Mission` is served right before anyone
-/// lists it here (the contract test `projection` in `tests/tests/api/relations.rs` compares
-/// every field read from a page with the same field read from the whole row).
+/// here, which gets the whole row: a field added to `Mission` is served from the whole row
+/// until it is listed here (the contract test `projection` in `tests/tests/api/relations.rs`
+/// compares every field read from a page with the same field read from the whole row).
 fn columns_of(field: &str) -> Option<Columns> {
     let one = |c| Some(Columns::NONE.with(c));
     match field {
