@@ -379,19 +379,13 @@ async fn execute(
     let exposure = state.exposure(&viewer, headers);
     // An anonymous caller's or a partner key's query may have been answered a moment ago
     // (see `responses`): the answer's bytes are sent again.
-    // A document that may hold a mutation is never looked up (identical mutations would wait
-    // for each other's cell); the parse below is the authority on what is kept.
-    let key = if resolved.query.contains("mutation") {
-        None
-    } else {
-        state.responses.key(
-            &viewer,
-            exposure,
-            &resolved.query,
-            incoming.operation_name.as_deref(),
-            incoming.variables.as_ref(),
-        )
-    };
+    let key = state.responses.key(
+        &viewer,
+        exposure,
+        &resolved.query,
+        incoming.operation_name.as_deref(),
+        incoming.variables.as_ref(),
+    );
     let keyed = key.is_some();
     // An automatic persisted query's text is registered by the request that sends it, even
     // when a kept answer serves it.
@@ -400,8 +394,6 @@ async fn execute(
         .clone()
         .map(|hash| (hash, resolved.query.clone()));
     let run = || async move {
-        let operation = incoming.operation_name.as_deref();
-        let keep = keyed && !is_mutation(&resolved.query, operation);
         let mut request = Request::new(resolved.query.as_str());
         if let Some(name) = incoming.operation_name {
             request = request.operation_name(name);
@@ -416,7 +408,7 @@ async fn execute(
             let key = String::from_utf8_lossy(key.as_bytes()).trim().to_owned();
             request = request.data(passerelle_resolvers::mission::IdempotencyKey(key));
         }
-        run_request(state, request, idle, resolved, answer, keep).await
+        run_request(state, request, idle, resolved, answer, keyed).await
     };
     let mut res = match state.responses.answer(key, run).await {
         Answered::Ran(res) => res,
@@ -442,7 +434,7 @@ async fn execute(
 }
 
 /// Runs a prepared request on the schema and writes its answer; gives the body too when
-/// `keep` (a query whose answer may be kept) and the answer has no error.
+/// `keep` (a keyed query: see `ResponseCache::key`) and the answer has no error.
 async fn run_request(
     state: &AppState,
     request: Request,

@@ -12,8 +12,9 @@
 //!   what of the schema it may read (introspection, the router's fields), the document, its
 //!   operation name and its variables; two callers share an answer only when they would run the
 //!   same request with the same rights;
-//! - only queries are kept (the text of a hit has already run as a query; a document holding
-//!   the word `mutation` is not even looked up), and only answers without any error;
+//! - only queries are kept: a document holding the word `mutation` gets no key (a mutation
+//!   cannot be written without it, and the schema has no subscriptions), so no document that
+//!   gets one is parsed twice; and only answers without any error are kept;
 //! - an answer is at most `ttl` old (default 2 s, `response_cache_ms`; 0 turns the cache off),
 //!   and the counts in it (`totalCount`, facets) at most `ttl` plus the counts' own time;
 //!   a mutation run by this gateway drops every answer when it ends (the counts' generation),
@@ -86,8 +87,8 @@ impl ResponseCache {
         }
     }
 
-    /// The key of a request, or `None` when its answer is not to be kept (a person's request,
-    /// or the cache off).
+    /// The key of a request, or `None` when its answer is not to be kept: a person's request,
+    /// a document that may hold a mutation, or the cache off.
     pub fn key(
         &self,
         viewer: &Viewer,
@@ -96,7 +97,7 @@ impl ResponseCache {
         operation_name: Option<&str>,
         variables: Option<&Variables>,
     ) -> Option<String> {
-        if self.ttl.is_zero() {
+        if self.ttl.is_zero() || query.contains("mutation") {
             return None;
         }
         let caller = match &viewer.principal {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
@@ -64,7 +65,7 @@ impl AppState {
         let counts = schema
             .data::<Arc<CountCache>>()
             .cloned()
-            .unwrap_or_else(|| Arc::new(CountCache::new(Duration::ZERO)));
+            .context("the schema holds no cache of counts")?;
         let responses = ResponseCache::new(
             Duration::from_millis(settings.response_cache_ms),
             responses::MAX_BYTES,

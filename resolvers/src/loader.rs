@@ -193,16 +193,17 @@ impl Loader<MissionColumns> for DbLoader {
 
     /// One statement per set of columns asked (one for every key of a nested list).
     async fn load(&self, keys: &[MissionColumns]) -> LoadResult<MissionColumns, Self::Value> {
+        let Some(scoped) = scope::find::<mission::Entity>(&self.access) else {
+            return Ok(HashMap::new());
+        };
         let mut groups: HashMap<mission::Columns, Vec<i64>> = HashMap::new();
         for k in keys {
             groups.entry(k.1).or_default().push(k.0);
         }
         let mut out = HashMap::new();
         for (columns, ids) in groups {
-            let Some(select) = scope::find::<mission::Entity>(&self.access) else {
-                return Ok(out);
-            };
-            let statement = select
+            let statement = scoped
+                .clone()
                 .select_only()
                 .columns(columns.iter())
                 .filter(mission::Column::Id.is_in(ids))

@@ -89,7 +89,7 @@ impl As {
         As::Token(token_for(email))
     }
 
-    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             As::Anonymous => request,
             As::Key(key) => request.header("x-api-key", key),
@@ -218,9 +218,15 @@ impl TestApp {
     /// Posts a query with credentials and returns the HTTP status, headers and JSON body, for
     /// answers that are not 200.
     pub async fn raw_as(&self, who: &As, query: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+        self.post_as(who, json!({ "query": query })).await
+    }
+
+    /// Posts a whole GraphQL-over-HTTP body (query, variables, extensions) with credentials;
+    /// returns the HTTP status, headers and JSON body.
+    pub async fn post_as(&self, who: &As, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
         let res = who
             .apply(self.client.post(format!("{}/graphql", self.base)))
-            .json(&json!({ "query": query }))
+            .json(&body)
             .send()
             .await
             .expect("request");

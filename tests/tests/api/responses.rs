@@ -16,20 +16,18 @@ async fn ask(
     variables: Value,
 ) -> (String, usize, Value) {
     counter.take();
-    let res = who
-        .apply(app.client.post(format!("{}/graphql", app.base)))
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), 200);
-    let status = res
-        .headers()
+    let (status, headers, body) = app
+        .post_as(who, json!({ "query": query, "variables": variables }))
+        .await;
+    assert_eq!(status, 200);
+    (cache_status(&headers), counter.take(), body)
+}
+
+fn cache_status(headers: &reqwest::header::HeaderMap) -> String {
+    headers
         .get("cache-status")
         .map(|v| v.to_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
-    let body: Value = res.json().await.expect("JSON");
-    (status, counter.take(), body)
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -84,20 +82,9 @@ async fn identical_public_queries_share_an_answer_until_a_mutation_or_its_time_i
         }
         body
     };
-    let post = |body: Value| {
-        app.client
-            .post(format!("{}/graphql", app.base))
-            .json(&body)
-            .send()
-    };
-    let res = post(apq(Some(LIST))).await.expect("request");
-    assert_eq!(res.headers()["cache-status"], "passerelle; hit");
-    let by_hash: Value = post(apq(None))
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, headers, _) = app.post_as(&As::Anonymous, apq(Some(LIST))).await;
+    assert_eq!(cache_status(&headers), "passerelle; hit");
+    let (_, _, by_hash) = app.post_as(&As::Anonymous, apq(None)).await;
     assert_eq!(by_hash, first, "the hash alone: {by_hash:#}");
 
     // A person's answers are never kept.
@@ -112,6 +99,22 @@ async fn identical_public_queries_share_an_answer_until_a_mutation_or_its_time_i
         assert_eq!(status, "passerelle; fwd=miss");
         assert!(ran > 0, "run each time");
         assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    }
+
+    // A mutation is never looked up: no key, no cell for identical ones to wait on.
+    let create =
+        "mutation($i: CreateMissionInput!) { createMission(input: $i) { mission { id } } }";
+    for _ in 0..2 {
+        let (status, _, body) = ask(
+            &app,
+            &counter,
+            &As::Anonymous,
+            create,
+            json!({ "i": { "title": "x" } }),
+        )
+        .await;
+        assert_eq!(status, "", "{body:#}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
     }
 
     // A mutation drops every kept answer: its author, and everyone, reads what it wrote.
