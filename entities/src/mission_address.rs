@@ -20,6 +20,10 @@ pub struct Model {
     pub lon: Option<f64>,
     /// Where `lat` and `lon` came from.
     pub geo_source: crate::GeoSource,
+    /// Whether the mission is public ([`super::mission::is_public`]), copied here by the
+    /// database's triggers (migration 9) so that counting public missions by department reads
+    /// the addresses alone. The database sets it: a value written here is overwritten.
+    pub mission_public: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -148,12 +148,18 @@ const LOADED: [&str; 7] = [
     "users",
 ];
 
-/// The secondary indexes of the loaded tables (and, on SQLite, the full-text index's insert
-/// trigger), dropped for a bulk load and made again after it, from their own definitions.
+/// The secondary indexes of the loaded tables and the triggers that would run for each row
+/// (SQLite's full-text insert trigger; on both engines, the one that copies a mission's
+/// visibility onto its new addresses, whose value the seed writes itself), dropped for a bulk
+/// load and made again after it, from their own definitions.
 struct Deferred {
     /// `CREATE INDEX …` / `CREATE TRIGGER …` statements, as the database holds them.
     definitions: Vec<String>,
 }
+
+/// The per-row insert triggers of the loaded tables that the load does without.
+const DEFERRED_TRIGGERS: &str = "'missions_fts_insert', 'mission_addresses_public_insert', \
+                                 'mission_addresses_public'";
 
 impl Deferred {
     async fn drop<C: ConnectionTrait>(txn: &C) -> anyhow::Result<Deferred> {
@@ -165,38 +171,40 @@ impl Deferred {
             .join(", ");
         // Indexes made by `CREATE INDEX` only: those of primary keys and unique constraints
         // stay (SQLite gives them no SQL; PostgreSQL names them by their constraint).
-        let (list, drop) = match backend {
-            DbBackend::Postgres => (
-                format!(
-                    "SELECT i.indexname AS name, i.indexdef AS sql FROM pg_indexes i
-                     WHERE i.schemaname = current_schema() AND i.tablename IN ({tables})
-                       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
-                ),
-                "DROP INDEX",
+        let list = match backend {
+            DbBackend::Postgres => format!(
+                "SELECT 'index' AS kind, i.indexname AS name, i.tablename AS tbl, i.indexdef AS sql
+                 FROM pg_indexes i
+                 WHERE i.schemaname = current_schema() AND i.tablename IN ({tables})
+                   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+                 UNION ALL
+                 SELECT 'trigger', t.tgname, c.relname, pg_get_triggerdef(t.oid)
+                 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                 WHERE c.relnamespace = current_schema()::regnamespace AND c.relname IN ({tables})
+                   AND t.tgname IN ({DEFERRED_TRIGGERS})"
             ),
-            _ => (
-                format!(
-                    "SELECT name, sql FROM sqlite_master
-                     WHERE sql IS NOT NULL AND tbl_name IN ({tables})
-                       AND (type = 'index' OR (type = 'trigger' AND name = 'missions_fts_insert'))"
-                ),
-                "",
+            _ => format!(
+                "SELECT type AS kind, name, tbl_name AS tbl, sql FROM sqlite_master
+                 WHERE sql IS NOT NULL AND tbl_name IN ({tables})
+                   AND (type = 'index' OR (type = 'trigger' AND name IN ({DEFERRED_TRIGGERS})))"
             ),
         };
         let rows = txn
             .query_all_raw(sea_orm::Statement::from_string(backend, list))
             .await
-            .context("cannot list the indexes")?;
+            .context("cannot list the indexes and triggers")?;
         let mut definitions = Vec::new();
         for row in rows {
-            let name: String = row.try_get("", "name").context("index name")?;
-            let sql: String = row.try_get("", "sql").context("index definition")?;
-            let statement = if backend == DbBackend::Postgres {
-                format!("{drop} \"{name}\"")
-            } else if sql.starts_with("CREATE TRIGGER") {
-                format!("DROP TRIGGER \"{name}\"")
-            } else {
-                format!("DROP INDEX \"{name}\"")
+            let kind: String = row.try_get("", "kind").context("kind")?;
+            let name: String = row.try_get("", "name").context("name")?;
+            let table: String = row.try_get("", "tbl").context("table")?;
+            let sql: String = row.try_get("", "sql").context("definition")?;
+            let statement = match (kind.as_str(), backend) {
+                ("trigger", DbBackend::Postgres) => {
+                    format!("DROP TRIGGER \"{name}\" ON \"{table}\"")
+                }
+                ("trigger", _) => format!("DROP TRIGGER \"{name}\""),
+                _ => format!("DROP INDEX \"{name}\""),
             };
             txn.execute_unprepared(&statement)
                 .await
@@ -752,6 +760,8 @@ async fn load(
                 lat: Set(Some(city.2 + rng.unit() * 0.03)),
                 lon: Set(Some(city.3 + rng.unit() * 0.04)),
                 geo_source: Set(GeoSource::Publisher),
+                // Known once the status is drawn, below.
+                mission_public: sea_orm::NotSet,
             };
             addresses.push(address);
             cities.push(city.0);
@@ -856,8 +866,11 @@ async fn load(
             updated_at: Set(posted_at + chrono::Duration::days(rng.below(30) as i64)),
             deleted_at: Set(rng.chance(2).then_some(now - chrono::Duration::days(3))),
         };
+        let public = status == MissionStatus::Validated && matches!(row.deleted_at, Set(None));
         mission_rows.push(&txn, row).await?;
-        for address in addresses {
+        for mut address in addresses {
+            // The triggers that set it are dropped for the load (see `Deferred`).
+            address.mission_public = Set(public);
             address_rows
                 .push_after(&txn, address, &mut mission_rows)
                 .await?;

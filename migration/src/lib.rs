@@ -13,6 +13,7 @@ mod m20261130_000005_access;
 mod m20261201_000006_mission_writes;
 mod m20261202_000007_applications;
 mod m20261203_000008_read_path;
+mod m20261204_000009_public_addresses;
 
 /// Applies and rolls back Passerelle's migrations, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_mission_writes::Migration),
             Box::new(m20261202_000007_applications::Migration),
             Box::new(m20261203_000008_read_path::Migration),
+            Box::new(m20261204_000009_public_addresses::Migration),
         ]
     }
 }

@@ -106,6 +106,7 @@ pub(crate) struct Engine {
     reference: &'static str,
     time: &'static str,
     falsy: &'static str,
+    truthy: &'static str,
     json: &'static str,
     real: &'static str,
     search: &'static str,
@@ -130,6 +131,7 @@ impl Engine {
             .replace("{ref}", self.reference)
             .replace("{time}", self.time)
             .replace("{false}", self.falsy)
+            .replace("{true}", self.truthy)
             .replace("{json}", self.json)
             .replace("{real}", self.real)
             .replace("{search}", self.search)
@@ -141,6 +143,7 @@ const SQLITE: Engine = Engine {
     reference: "INTEGER",
     time: "DATETIME",
     falsy: "0",
+    truthy: "1",
     json: "TEXT",
     real: "REAL",
     search: "",
@@ -168,6 +171,7 @@ const POSTGRES: Engine = Engine {
     reference: "BIGINT",
     time: "TIMESTAMPTZ",
     falsy: "FALSE",
+    truthy: "TRUE",
     json: "JSONB",
     real: "DOUBLE PRECISION",
     search: "\n        search_vector TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED,",

@@ -2,10 +2,10 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use passerelle_entities::{Domain as DbDomain, MissionType as DbType, Remote as DbRemote, mission};
+use passerelle_entities::{Domain as DbDomain, MissionType as DbType, Remote as DbRemote};
 
 use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
-use super::search::{MissionSearch, row_cursor};
+use super::search::{ColumnFacets, MissionSearch, row_cursor};
 use super::types::Mission;
 use crate::cursor::Cursor;
 use crate::enums::{Domain, MissionStatus, MissionType, OrderDirection, Remote, graphql_name};
@@ -145,14 +145,16 @@ impl MissionConnection {
     async fn facets(&self) -> MissionFacets {
         MissionFacets {
             search: self.search.clone(),
+            columns: tokio::sync::OnceCell::new(),
         }
     }
 }
 
 /// Counts of the filtered missions by value, most frequent first. Each list is computed only
-/// when asked for.
+/// when asked for; domains, types and remote are counted together.
 pub struct MissionFacets {
     search: Arc<MissionSearch>,
+    columns: tokio::sync::OnceCell<ColumnFacets>,
 }
 
 /// A value and how many missions have it.
@@ -180,19 +182,19 @@ fn named<T, G: async_graphql::InputType + From<T>>(
 #[Object]
 impl MissionFacets {
     async fn domains(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
-        let rows = self
-            .search
-            .facet(db(ctx)?, counts::of(ctx), mission::Column::Domain)
-            .await?;
-        Ok(named::<DbDomain, Domain>(&rows, DbDomain::from_stored))
+        let facets = self.columns(ctx).await?;
+        Ok(named::<DbDomain, Domain>(
+            &facets.domains,
+            DbDomain::from_stored,
+        ))
     }
 
     async fn types(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
-        let rows = self
-            .search
-            .facet(db(ctx)?, counts::of(ctx), mission::Column::MissionType)
-            .await?;
-        Ok(named::<DbType, MissionType>(&rows, DbType::from_stored))
+        let facets = self.columns(ctx).await?;
+        Ok(named::<DbType, MissionType>(
+            &facets.types,
+            DbType::from_stored,
+        ))
     }
 
     /// A mission with addresses in several departments counts in each.
@@ -211,10 +213,21 @@ impl MissionFacets {
     }
 
     async fn remote(&self, ctx: &Context<'_>) -> ApiResult<Vec<FacetCount>> {
-        let rows = self
-            .search
-            .facet(db(ctx)?, counts::of(ctx), mission::Column::Remote)
-            .await?;
-        Ok(named::<DbRemote, Remote>(&rows, DbRemote::from_stored))
+        let facets = self.columns(ctx).await?;
+        Ok(named::<DbRemote, Remote>(
+            &facets.remote,
+            DbRemote::from_stored,
+        ))
+    }
+}
+
+impl MissionFacets {
+    /// The domain, type and remote facets, counted once for whichever of them is asked first
+    /// (the others, resolved side by side, wait for that count).
+    async fn columns(&self, ctx: &Context<'_>) -> ApiResult<&ColumnFacets> {
+        let db = db(ctx)?;
+        self.columns
+            .get_or_try_init(|| self.search.column_facets(db, counts::of(ctx)))
+            .await
     }
 }

@@ -3,6 +3,10 @@
 use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::mission::Columns;
 use passerelle_entities::{geo, mission, search, time};
+use std::collections::BTreeMap;
+
+use sea_orm::IdenStatic;
+
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult,
@@ -52,6 +56,25 @@ pub struct MissionSearch {
     condition: Option<Condition>,
     full_text: Option<FullText>,
     near: Option<Near>,
+    /// Whether the search is every public mission and nothing else (no filter, no scope
+    /// narrower than [`mission::is_public`]): what the addresses' own copy of it answers.
+    every_public: bool,
+}
+
+/// The columns of [`ColumnFacets`], in the order of its fields.
+const COLUMN_FACETS: [mission::Column; 3] = [
+    mission::Column::Domain,
+    mission::Column::MissionType,
+    mission::Column::Remote,
+];
+
+/// The counts by a column of missions, each most frequent first: stored values (`SPORT`'s is
+/// `sport`), and how many missions have them.
+#[derive(Debug, Default)]
+pub struct ColumnFacets {
+    pub domains: Vec<(String, i64)>,
+    pub types: Vec<(String, i64)>,
+    pub remote: Vec<(String, i64)>,
 }
 
 /// A resolved order: the field, its direction, and the cursor list name it issues.
@@ -312,11 +335,14 @@ impl MissionSearch {
                 vec![ft.query.clone().into()],
             ));
         }
+        let every_public =
+            scope.is_some() && c == mission::is_public() && full_text.is_none() && near.is_none();
         Ok(MissionSearch {
             backend,
             condition: scope.map(|_| c),
             full_text,
             near,
+            every_public,
         })
     }
 
@@ -621,25 +647,71 @@ impl MissionSearch {
         Ok(counts.first().map_or(0, |(_, n)| *n))
     }
 
-    /// Counts by a column of missions, most frequent first.
-    pub async fn facet(
+    /// Counts by domain, type and remote, most frequent first, from one statement: the
+    /// missions grouped by the three columns together (at most 20 × 5 × 3 groups), each
+    /// facet then summed from the groups. One pass over the filtered missions instead of one
+    /// per facet; over every public mission, the pass reads one covering index
+    /// (`missions_public_facets_idx`, migration 9).
+    pub async fn column_facets(
         &self,
         db: &DatabaseConnection,
         cache: &CountCache,
-        column: mission::Column,
-    ) -> ApiResult<Counts> {
+    ) -> ApiResult<ColumnFacets> {
         let Some(condition) = &self.condition else {
-            return Ok(Counts::default());
+            return Ok(ColumnFacets::default());
         };
         let mut q = self.base(condition, false);
-        q.expr_as(Expr::col((mission::Entity, column)), Alias::new("value"))
-            .expr_as(Expr::col(Asterisk).count(), Alias::new("n"))
+        for column in COLUMN_FACETS {
+            q.expr_as(
+                Expr::col((mission::Entity, column)),
+                Alias::new(column.as_str()),
+            )
             .group_by_col((mission::Entity, column));
-        facet_rows(db, cache, q).await
+        }
+        q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
+        // The cache keeps a flat list: each facet's sums, tagged by the facet's position.
+        let tagged = cache
+            .get(self.backend, &q, || async {
+                let mut sums: [BTreeMap<String, i64>; 3] = Default::default();
+                for row in db.query_all(&q).await? {
+                    let n = row.try_get::<i64>("", "n")?;
+                    for (column, sum) in COLUMN_FACETS.iter().zip(&mut sums) {
+                        *sum.entry(row.try_get::<String>("", column.as_str())?)
+                            .or_default() += n;
+                    }
+                }
+                Ok(sums
+                    .into_iter()
+                    .enumerate()
+                    .flat_map(|(tag, sum)| {
+                        sum.into_iter().map(move |(v, n)| (format!("{tag}{v}"), n))
+                    })
+                    .collect())
+            })
+            .await?;
+        let facet = |tag: char| {
+            let mut counts: Vec<(String, i64)> = tagged
+                .iter()
+                .filter_map(|(v, n)| v.strip_prefix(tag).map(|v| (v.to_owned(), *n)))
+                .collect();
+            // Most frequent first, as the facets' `ORDER BY n DESC, value`.
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            counts
+        };
+        Ok(ColumnFacets {
+            domains: facet('0'),
+            types: facet('1'),
+            remote: facet('2'),
+        })
     }
 
     /// Counts by department of the missions' addresses (a mission with addresses in two
     /// departments counts in both), most frequent first.
+    ///
+    /// Over every public mission, the addresses' copy of the mission's visibility
+    /// (`mission_public`, kept by the database) counts them from one partial index, without
+    /// reading a mission: over 1,000,000 missions the join read every mission row for its
+    /// status. Any other search joins the addresses to its missions.
     pub async fn department_facet(
         &self,
         db: &DatabaseConnection,
@@ -650,20 +722,27 @@ impl MissionSearch {
         };
         let addr = Alias::new("mission_addresses");
         let dep = Expr::col((addr.clone(), Alias::new("department_code")));
-        let mut q = self.base(condition, false);
-        q.join(
-            sea_orm::JoinType::InnerJoin,
-            addr.clone(),
-            Expr::col((addr.clone(), Alias::new("mission_id")))
-                .equals((mission::Entity, mission::Column::Id)),
-        )
-        .and_where(dep.clone().is_not_null())
-        .expr_as(dep.clone(), Alias::new("value"))
-        .expr_as(
-            Expr::col((mission::Entity, mission::Column::Id)).count_distinct(),
-            Alias::new("n"),
-        )
-        .add_group_by([dep]);
+        let mission_id = Expr::col((addr.clone(), Alias::new("mission_id")));
+        let mut q = if self.every_public {
+            let mut q = Query::select();
+            q.from(addr.clone())
+                .and_where(Expr::col((addr.clone(), Alias::new("mission_public"))));
+            q
+        } else {
+            let mut q = self.base(condition, false);
+            q.join(
+                sea_orm::JoinType::InnerJoin,
+                addr.clone(),
+                mission_id
+                    .clone()
+                    .equals((mission::Entity, mission::Column::Id)),
+            );
+            q
+        };
+        q.and_where(dep.clone().is_not_null())
+            .expr_as(dep.clone(), Alias::new("value"))
+            .expr_as(mission_id.count_distinct(), Alias::new("n"))
+            .add_group_by([dep]);
         facet_rows(db, cache, q).await
     }
 }

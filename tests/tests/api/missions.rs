@@ -535,3 +535,171 @@ async fn keywords_match_title_description_organization_and_city_ignoring_accents
     app.stop().await;
     database.drop_database().await;
 }
+
+/// Every public mission's counts by department, computed by joining each address to its
+/// mission: the oracle of the facet, which reads the addresses' copy of the visibility alone.
+async fn departments_by_join(conn: &sea_orm::DatabaseConnection) -> Vec<(String, i64)> {
+    use sea_orm::ConnectionTrait;
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT a.department_code AS value, COUNT(DISTINCT m.id) AS n
+             FROM missions m JOIN mission_addresses a ON a.mission_id = m.id
+             WHERE m.status = 'VALIDATED' AND m.deleted_at IS NULL AND a.department_code IS NOT NULL
+             GROUP BY a.department_code ORDER BY n DESC, value ASC",
+        ))
+        .await
+        .expect("departments");
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "value").expect("value"),
+                r.try_get::<i64>("", "n").expect("n"),
+            )
+        })
+        .collect()
+}
+
+/// Addresses whose copy of their mission's visibility is wrong.
+async fn stale_addresses(conn: &sea_orm::DatabaseConnection) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM mission_addresses a JOIN missions m ON m.id = a.mission_id
+             WHERE a.mission_public <> (m.status = 'VALIDATED' AND m.deleted_at IS NULL)",
+        ))
+        .await
+        .expect("stale")
+        .expect("a row");
+    row.try_get("", "n").expect("n")
+}
+
+#[tokio::test]
+async fn every_public_missions_departments_follow_each_write_to_missions_and_addresses() {
+    use sea_orm::ConnectionTrait;
+    let database = crate::helpers::TestDatabase::create("public_addresses").await;
+    let conn = database.connect_migrated().await;
+    passerelle::seed::seed_demo(&conn, 300).await.expect("seed");
+    let settings = passerelle::config::Settings {
+        count_cache_ms: 0,
+        ..crate::helpers::test_settings()
+    };
+    let app = crate::helpers::TestApp::start(conn.clone(), settings).await;
+    let facet = || async {
+        let data = app
+            .data(
+                "{ missions(first: 0) { facets { departmentCodes { value count } } } }",
+                json!({}),
+            )
+            .await;
+        data["missions"]["facets"]["departmentCodes"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|f| {
+                (
+                    f["value"].as_str().expect("value").to_owned(),
+                    f["count"].as_i64().expect("count"),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // The seed writes the copy itself, its triggers dropped for the load.
+    assert_eq!(stale_addresses(&conn).await, 0, "after the seed");
+    let seeded = facet().await;
+    assert!(!seeded.is_empty());
+    assert_eq!(seeded, departments_by_join(&conn).await, "after the seed");
+
+    let backend = conn.get_database_backend();
+    let run = |sql: String| {
+        let conn = conn.clone();
+        async move {
+            conn.execute_raw(sea_orm::Statement::from_string(backend, sql))
+                .await
+                .expect("write");
+        }
+    };
+    let one = |status: &'static str| {
+        let conn = conn.clone();
+        async move {
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    backend,
+                    format!(
+                        "SELECT MIN(m.id) AS id FROM missions m WHERE m.status = '{status}' \
+                         AND m.deleted_at IS NULL \
+                         AND EXISTS (SELECT 1 FROM mission_addresses a WHERE a.mission_id = m.id)"
+                    ),
+                ))
+                .await
+                .expect("pick")
+                .expect("a row");
+            row.try_get::<i64>("", "id").expect("a mission")
+        }
+    };
+    let (validated, waiting, draft) = (
+        one("VALIDATED").await,
+        one("WAITING_VALIDATION").await,
+        one("DRAFT").await,
+    );
+    // A status leaves VALIDATED, another mission enters it, a third is deleted then restored.
+    run(format!(
+        "UPDATE missions SET status = 'ARCHIVED' WHERE id = {validated}"
+    ))
+    .await;
+    run(format!(
+        "UPDATE missions SET status = 'VALIDATED' WHERE id = {waiting}"
+    ))
+    .await;
+    let deleted = one("VALIDATED").await;
+    run(format!(
+        "UPDATE missions SET deleted_at = updated_at WHERE id = {deleted}"
+    ))
+    .await;
+    assert_eq!(stale_addresses(&conn).await, 0, "after status changes");
+    assert_eq!(facet().await, departments_by_join(&conn).await);
+    run(format!(
+        "UPDATE missions SET deleted_at = NULL WHERE id = {deleted}"
+    ))
+    .await;
+    // New addresses in Corsica, their writer giving the wrong copy: the database sets it.
+    let truth = if backend == sea_orm::DbBackend::Postgres {
+        "TRUE"
+    } else {
+        "1"
+    };
+    let lie = if backend == sea_orm::DbBackend::Postgres {
+        "FALSE"
+    } else {
+        "0"
+    };
+    for (mission, value) in [(waiting, lie), (draft, truth)] {
+        run(format!(
+            "INSERT INTO mission_addresses (mission_id, position, department_code, geo_source, mission_public)
+             VALUES ({mission}, 9, '2A', 'NOT_FOUND', {value})"
+        ))
+        .await;
+    }
+    // An address moved from a draft to a public mission.
+    run(format!(
+        "UPDATE mission_addresses SET mission_id = {waiting} WHERE mission_id = {draft} AND position = 0"
+    ))
+    .await;
+    assert_eq!(stale_addresses(&conn).await, 0, "after address writes");
+    let written = facet().await;
+    assert_eq!(written, departments_by_join(&conn).await);
+    let corsica = |counts: &[(String, i64)]| {
+        counts
+            .iter()
+            .find(|(code, _)| code == "2A")
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(
+        corsica(&written),
+        corsica(&seeded) + 1,
+        "the public mission counts once in 2A, the draft not at all"
+    );
+    app.stop().await;
+    database.drop_database().await;
+}

@@ -32,6 +32,11 @@ const QUERIES: &[(&str, bool)] = &[
             facets { domains { value count } types { value count } departmentCodes { value count } remote { value count } } } }",
         false,
     ),
+    // The facets of every public mission, the search page's first view.
+    (
+        "{ missions(first: 0) { facets { domains { value count } departmentCodes { value count } } } }",
+        false,
+    ),
     (
         "{ volunteers(first: 20) { nodes { firstName lastName
             applications(first: 10) { nodes { status mission { title } } } } } }",
@@ -184,6 +189,37 @@ async fn the_hot_statements_walk_their_indexes_on_sqlite() {
         "{}",
         shown(&count.0, &count.1)
     );
+    // Every public mission's departments are counted from the public addresses' index alone,
+    // without reading a mission.
+    let departments = plans
+        .iter()
+        .find(|(sql, _)| {
+            sql.contains("GROUP BY \"mission_addresses\".\"department_code\"")
+                && !sql.contains("\"missions\"")
+        })
+        .expect("the department facet of every public mission");
+    // (The few departments are then sorted by their counts.)
+    assert!(
+        departments.1.iter().all(|s| s
+            .contains("USING COVERING INDEX mission_addresses_public_department_idx")
+            || s == "USE TEMP B-TREE FOR ORDER BY"),
+        "{}",
+        shown(&departments.0, &departments.1)
+    );
+    // Domains, types and remote are counted together, from one covering index.
+    let columns = plans
+        .iter()
+        .find(|(sql, _)| {
+            sql.contains("GROUP BY \"missions\".\"domain\", \"missions\".\"mission_type\"")
+                && !sql.contains("asin(")
+        })
+        .expect("the column facets of every public mission");
+    assert_eq!(
+        columns.1,
+        ["SCAN missions USING COVERING INDEX missions_public_facets_idx"],
+        "{}",
+        shown(&columns.0, &columns.1)
+    );
     // Keywords go through the full-text index; `near` through the coordinates' index.
     assert!(
         plans
@@ -198,7 +234,10 @@ async fn the_hot_statements_walk_their_indexes_on_sqlite() {
         .iter()
         .filter(|(sql, _)| sql.contains("asin(sqrt("))
         .collect();
-    assert!(near.len() >= 5, "count, page and facets of `near`");
+    assert!(
+        near.len() >= 4,
+        "count, page and the two statements of the facets of `near`"
+    );
     for (sql, steps) in near {
         assert!(
             steps.iter().any(|s| s.contains("mission_addresses_geo")),
