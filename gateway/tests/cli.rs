@@ -478,6 +478,103 @@ async fn migrate_and_seed_walk_through_their_states() {
     db.drop_database().await;
 }
 
+/// A seed that fails midway (here a trigger of the database refuses the volunteers, after the
+/// missions are written) leaves no row behind, exits non-zero with the cause, and leaves a
+/// SQLite file back in WAL with no journal beside it; the next seed works.
+#[tokio::test]
+async fn a_seed_that_fails_midway_leaves_nothing_and_the_file_as_it_was() {
+    use sea_orm::ConnectionTrait;
+    let db = fresh("seed_fails").await;
+    let url = db.url.as_str();
+    ok(run(&["migrate", "up"], Some(url)));
+    let conn = sea_orm::Database::connect(url).await.expect("connect");
+    let backend = conn.get_database_backend();
+    let execute = |sql: &'static str| {
+        let conn = conn.clone();
+        async move {
+            conn.execute_unprepared(sql).await.expect(sql);
+        }
+    };
+    if db.is_postgres() {
+        execute(
+            "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+        )
+        .await;
+        execute(
+            "CREATE TRIGGER injected_failure BEFORE INSERT ON volunteers
+             FOR EACH ROW EXECUTE FUNCTION injected_failure()",
+        )
+        .await;
+    } else {
+        execute(
+            "CREATE TRIGGER injected_failure BEFORE INSERT ON volunteers
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        )
+        .await;
+    }
+    conn.close().await.expect("close");
+
+    let failed = run(&["seed", "--demo", "--missions", "120"], Some(url));
+    assert!(!failed.status.success());
+    let stderr = text(&failed.stderr);
+    assert!(
+        stderr.contains("volunteers") && stderr.contains("injected failure"),
+        "{stderr}"
+    );
+    let conn = sea_orm::Database::connect(url).await.expect("connect");
+    for table in [
+        "publishers",
+        "organizations",
+        "missions",
+        "mission_addresses",
+    ] {
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        assert_eq!(row.try_get::<i64>("", "n").ok(), Some(0), "{table}");
+    }
+    if !db.is_postgres() {
+        let mode = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                backend,
+                "PRAGMA journal_mode",
+            ))
+            .await
+            .expect("journal mode")
+            .and_then(|row| row.try_get_by_index::<String>(0).ok());
+        assert_eq!(
+            mode.as_deref(),
+            Some("wal"),
+            "back in WAL after the failure"
+        );
+        let file = url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        assert!(!std::path::Path::new(&format!("{file}-journal")).exists());
+    }
+    // The indexes and triggers the load dropped are back: the next seed works.
+    let drop = if db.is_postgres() {
+        "DROP TRIGGER injected_failure ON volunteers"
+    } else {
+        "DROP TRIGGER injected_failure"
+    };
+    conn.execute_unprepared(drop)
+        .await
+        .expect("drop the injected trigger");
+    conn.close().await.expect("close");
+    let seeded = ok(run(&["seed", "--demo", "--missions", "50"], Some(url)));
+    assert!(seeded.contains("50 missions"), "{seeded}");
+    db.drop_database().await;
+}
+
 #[tokio::test]
 async fn serve_demo_answers_then_stops_cleanly_on_sigterm() {
     let db = fresh("serve").await;
