@@ -421,26 +421,7 @@ async fn migrate_and_seed_walk_through_their_states() {
     let seeded = ok(run(&["seed", "--demo", "--missions", "120"], Some(url)));
     assert!(seeded.contains("120 missions"), "{seeded}");
     if !db.is_postgres() {
-        // The load left WAL for a rollback journal (the command is alone on the file): the
-        // file is back in WAL, with no journal left beside it.
-        use sea_orm::ConnectionTrait;
-        let conn = sea_orm::Database::connect(url).await.expect("connect");
-        let mode = conn
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Sqlite,
-                "PRAGMA journal_mode",
-            ))
-            .await
-            .expect("journal mode")
-            .and_then(|row| row.try_get_by_index::<String>(0).ok());
-        assert_eq!(mode.as_deref(), Some("wal"));
-        let file = url
-            .trim_start_matches("sqlite://")
-            .split('?')
-            .next()
-            .unwrap_or_default();
-        assert!(!std::path::Path::new(&format!("{file}-journal")).exists());
-        conn.close().await.expect("close");
+        assert_back_in_wal(url).await;
     }
     // Seeding twice would mix data sets: refused, and nothing is added.
     let again = run(&["seed", "--demo", "--missions", "50"], Some(url));
@@ -476,6 +457,29 @@ async fn migrate_and_seed_walk_through_their_states() {
         "fresh emptied the database: {reseeded}"
     );
     db.drop_database().await;
+}
+
+/// The seed left WAL for a rollback journal (the command is alone on the file): the SQLite
+/// file at `url` is back in WAL, with no journal left beside it.
+async fn assert_back_in_wal(url: &str) {
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(url).await.expect("connect");
+    let mode = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA journal_mode",
+        ))
+        .await
+        .expect("journal mode")
+        .and_then(|row| row.try_get_by_index::<String>(0).ok());
+    assert_eq!(mode.as_deref(), Some("wal"));
+    let file = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    assert!(!std::path::Path::new(&format!("{file}-journal")).exists());
+    conn.close().await.expect("close");
 }
 
 /// A seed that fails midway (here a trigger of the database refuses the volunteers, after the
@@ -540,25 +544,7 @@ async fn a_seed_that_fails_midway_leaves_nothing_and_the_file_as_it_was() {
         assert_eq!(row.try_get::<i64>("", "n").ok(), Some(0), "{table}");
     }
     if !db.is_postgres() {
-        let mode = conn
-            .query_one_raw(sea_orm::Statement::from_string(
-                backend,
-                "PRAGMA journal_mode",
-            ))
-            .await
-            .expect("journal mode")
-            .and_then(|row| row.try_get_by_index::<String>(0).ok());
-        assert_eq!(
-            mode.as_deref(),
-            Some("wal"),
-            "back in WAL after the failure"
-        );
-        let file = url
-            .trim_start_matches("sqlite://")
-            .split('?')
-            .next()
-            .unwrap_or_default();
-        assert!(!std::path::Path::new(&format!("{file}-journal")).exists());
+        assert_back_in_wal(url).await;
     }
     // The indexes and triggers the load dropped are back: the next seed works.
     let drop = if db.is_postgres() {

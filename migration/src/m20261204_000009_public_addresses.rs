@@ -5,13 +5,13 @@
 //! The `departmentCodes` facet over every public mission joined each address to its mission to
 //! read the mission's status: over 1,000,000 missions that read every mission row (1.3 s on
 //! PostgreSQL, 3.2 s on SQLite). `mission_addresses.mission_public` copies
-//! `passerelle_entities::mission::is_public` (status VALIDATED,
-//! not deleted) onto the addresses, and a partial index of the public addresses by
-//! (department, mission) counts them alone. The database keeps the copy true, whatever writes:
+//! `passerelle_entities::mission::is_public` (status VALIDATED, not deleted) onto the
+//! addresses, and a partial index of the public addresses by (department, mission) counts them
+//! alone. The database keeps the copy true, whatever writes:
 //! an address takes its mission's value when it is inserted (or moved to another mission), and
 //! a mission whose status or deletion changes passes its new value to its addresses. A value
-//! given by the writer is overwritten, except by the demo seed, which loads with the triggers
-//! dropped and writes the right value itself.
+//! given on insert is overwritten, except by the demo seed, which loads with the insert
+//! trigger dropped and writes the right value itself.
 use crate::m20261128_000001_core::engine;
 use crate::run_all;
 use sea_orm_migration::prelude::*;
