@@ -22,8 +22,8 @@ pub struct Model {
     pub geo_source: crate::GeoSource,
     /// Whether the mission is public ([`super::mission::is_public`]), copied here by the
     /// database's triggers (migration 9) so that counting public missions by department reads
-    /// the addresses alone. The database sets it when the address is inserted or moved and
-    /// when its mission's status or deletion changes: a value given on insert is overwritten.
+    /// the addresses alone. The database sets it whenever the address is written and when its
+    /// mission's status or deletion changes: a value given here is overwritten.
     pub mission_public: bool,
 }
 

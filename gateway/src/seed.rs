@@ -180,7 +180,8 @@ impl Deferred {
                  UNION ALL
                  SELECT 'trigger', t.tgname, c.relname, pg_get_triggerdef(t.oid)
                  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-                 WHERE c.relnamespace = current_schema()::regnamespace AND c.relname IN ({tables})
+                 WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+                   AND c.relname IN ({tables})
                    AND t.tgname IN ({DEFERRED_TRIGGERS})"
             ),
             _ => format!(

@@ -482,6 +482,27 @@ async fn assert_back_in_wal(url: &str) {
     conn.close().await.expect("close");
 }
 
+/// The indexes and triggers of the database, `kind:name`, sorted.
+async fn schema_objects(conn: &sea_orm::DatabaseConnection) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    let backend = conn.get_database_backend();
+    let sql = if backend == sea_orm::DbBackend::Postgres {
+        "SELECT 'index:' || indexname AS o FROM pg_indexes WHERE schemaname = current_schema()
+         UNION ALL
+         SELECT 'trigger:' || tgname FROM pg_trigger WHERE NOT tgisinternal
+         ORDER BY 1"
+    } else {
+        "SELECT type || ':' || name AS o FROM sqlite_master WHERE type IN ('index', 'trigger')
+         ORDER BY 1"
+    };
+    conn.query_all_raw(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .expect("schema objects")
+        .iter()
+        .map(|row| row.try_get::<String>("", "o").expect("name"))
+        .collect()
+}
+
 /// A seed that fails midway (here a trigger of the database refuses the volunteers, after the
 /// missions are written) leaves no row behind, exits non-zero with the cause, and leaves a
 /// SQLite file back in WAL with no journal beside it; the next seed works.
@@ -517,6 +538,14 @@ async fn a_seed_that_fails_midway_leaves_nothing_and_the_file_as_it_was() {
         )
         .await;
     }
+    let before = schema_objects(&conn).await;
+    assert!(
+        before
+            .iter()
+            .any(|o| o.starts_with("trigger:mission_addresses_public"))
+            && before.iter().filter(|o| o.starts_with("index:")).count() > 20,
+        "{before:?}"
+    );
     conn.close().await.expect("close");
 
     let failed = run(&["seed", "--demo", "--missions", "120"], Some(url));
@@ -546,7 +575,8 @@ async fn a_seed_that_fails_midway_leaves_nothing_and_the_file_as_it_was() {
     if !db.is_postgres() {
         assert_back_in_wal(url).await;
     }
-    // The indexes and triggers the load dropped are back: the next seed works.
+    // The indexes and triggers the load dropped are back, and the next seed works.
+    assert_eq!(schema_objects(&conn).await, before);
     let drop = if db.is_postgres() {
         "DROP TRIGGER injected_failure ON volunteers"
     } else {

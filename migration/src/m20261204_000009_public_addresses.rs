@@ -7,11 +7,10 @@
 //! PostgreSQL, 3.2 s on SQLite). `mission_addresses.mission_public` copies
 //! `passerelle_entities::mission::is_public` (status VALIDATED, not deleted) onto the
 //! addresses, and a partial index of the public addresses by (department, mission) counts them
-//! alone. The database keeps the copy true, whatever writes:
-//! an address takes its mission's value when it is inserted (or moved to another mission), and
-//! a mission whose status or deletion changes passes its new value to its addresses. A value
-//! given on insert is overwritten, except by the demo seed, which loads with the insert
-//! trigger dropped and writes the right value itself.
+//! alone. The database keeps the copy true, whatever writes: an address takes its mission's
+//! value when it is inserted, moved to another mission or given another value, and a mission
+//! whose status or deletion changes passes its new value to its addresses. Only the demo seed
+//! writes the value itself, with the insert trigger dropped for its load.
 use crate::m20261128_000001_core::engine;
 use crate::run_all;
 use sea_orm_migration::prelude::*;
@@ -20,8 +19,12 @@ use sea_orm_migration::sea_orm::DatabaseBackend;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const UP: &[&str] = &[
-    "ALTER TABLE mission_addresses ADD COLUMN mission_public BOOLEAN NOT NULL DEFAULT {false}",
+const COLUMN: &str =
+    "ALTER TABLE mission_addresses ADD COLUMN mission_public BOOLEAN NOT NULL DEFAULT {false}";
+
+/// Run once the triggers are in place, so that a mission changed while the migration runs
+/// passes its value on.
+const FILL_AND_INDEX: &[&str] = &[
     "UPDATE mission_addresses SET mission_public = {true} WHERE mission_id IN \
      (SELECT id FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL)",
     // `mission_public` is a column of the index too: SQLite reads the row for a term of the
@@ -47,7 +50,10 @@ const SQLITE_TRIGGERS: &[&str] = &[
             (SELECT status = 'VALIDATED' AND deleted_at IS NULL FROM missions WHERE id = NEW.mission_id), 0)
         WHERE id = NEW.id;
      END",
-    "CREATE TRIGGER mission_addresses_public_move AFTER UPDATE OF mission_id ON mission_addresses
+    "CREATE TRIGGER mission_addresses_public_update AFTER UPDATE OF mission_id, mission_public
+     ON mission_addresses
+     WHEN NEW.mission_public IS NOT coalesce((SELECT status = 'VALIDATED' AND deleted_at IS NULL
+                                              FROM missions WHERE id = NEW.mission_id), 0)
      BEGIN
         UPDATE mission_addresses SET mission_public = coalesce(
             (SELECT status = 'VALIDATED' AND deleted_at IS NULL FROM missions WHERE id = NEW.mission_id), 0)
@@ -69,7 +75,7 @@ const POSTGRES_TRIGGERS: &[&str] = &[
                                       AND m.status = 'VALIDATED' AND m.deleted_at IS NULL);
         RETURN NEW;
      END $$",
-    "CREATE TRIGGER mission_addresses_public BEFORE INSERT OR UPDATE OF mission_id
+    "CREATE TRIGGER mission_addresses_public BEFORE INSERT OR UPDATE OF mission_id, mission_public
      ON mission_addresses FOR EACH ROW EXECUTE FUNCTION mission_addresses_public()",
     "CREATE FUNCTION missions_public_addresses() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
@@ -86,7 +92,7 @@ const POSTGRES_TRIGGERS: &[&str] = &[
 
 const SQLITE_DOWN: &[&str] = &[
     "DROP TRIGGER IF EXISTS missions_public_addresses",
-    "DROP TRIGGER IF EXISTS mission_addresses_public_move",
+    "DROP TRIGGER IF EXISTS mission_addresses_public_update",
     "DROP TRIGGER IF EXISTS mission_addresses_public_insert",
 ];
 
@@ -108,12 +114,13 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         let engine = engine(backend)?;
-        let up: Vec<String> = UP.iter().map(|s| engine.render(s)).collect();
-        run_all(manager, &up).await?;
+        run_all(manager, &[engine.render(COLUMN)]).await?;
         match backend {
-            DatabaseBackend::Postgres => run_all(manager, POSTGRES_TRIGGERS).await,
-            _ => run_all(manager, SQLITE_TRIGGERS).await,
+            DatabaseBackend::Postgres => run_all(manager, POSTGRES_TRIGGERS).await?,
+            _ => run_all(manager, SQLITE_TRIGGERS).await?,
         }
+        let fill: Vec<String> = FILL_AND_INDEX.iter().map(|s| engine.render(s)).collect();
+        run_all(manager, &fill).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

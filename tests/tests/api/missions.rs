@@ -585,7 +585,12 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
         count_cache_ms: 0,
         ..crate::helpers::test_settings()
     };
-    let app = crate::helpers::TestApp::start(conn.clone(), settings).await;
+    let statements: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let sink = std::sync::Arc::clone(&statements);
+    let app = crate::helpers::TestApp::start_observed(conn.clone(), settings, move |info| {
+        sink.lock().expect("lock").push(info.statement.sql.clone());
+    })
+    .await;
     let facet = || async {
         let data = app
             .data(
@@ -610,6 +615,12 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
     let seeded = facet().await;
     assert!(!seeded.is_empty());
     assert_eq!(seeded, departments_by_join(&conn).await, "after the seed");
+    assert!(
+        statements.lock().expect("lock").iter().any(|sql| sql
+            .contains("FROM \"mission_addresses\" WHERE \"mission_addresses\".\"mission_public\"")
+            && !sql.contains("\"missions\"")),
+        "the facet of every public mission reads the addresses alone"
+    );
 
     let backend = conn.get_database_backend();
     let run = |sql: String| {
@@ -626,10 +637,13 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
             let row = conn
                 .query_one_raw(sea_orm::Statement::from_string(
                     backend,
+                    // With an address, none of them in Corsica (2A), where the test adds one.
                     format!(
                         "SELECT MIN(m.id) AS id FROM missions m WHERE m.status = '{status}' \
                          AND m.deleted_at IS NULL \
-                         AND EXISTS (SELECT 1 FROM mission_addresses a WHERE a.mission_id = m.id)"
+                         AND EXISTS (SELECT 1 FROM mission_addresses a WHERE a.mission_id = m.id) \
+                         AND NOT EXISTS (SELECT 1 FROM mission_addresses a \
+                                         WHERE a.mission_id = m.id AND a.department_code = '2A')"
                     ),
                 ))
                 .await
@@ -681,6 +695,11 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
         ))
         .await;
     }
+    // A writer setting the copy by hand is overruled too.
+    run(format!(
+        "UPDATE mission_addresses SET mission_public = {lie} WHERE mission_id = {waiting}"
+    ))
+    .await;
     // An address moved from a draft to a public mission.
     run(format!(
         "UPDATE mission_addresses SET mission_id = {waiting} WHERE mission_id = {draft} AND position = 0"

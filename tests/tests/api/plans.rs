@@ -199,10 +199,14 @@ async fn the_hot_statements_walk_their_indexes_on_sqlite() {
         })
         .expect("the department facet of every public mission");
     // (The few departments are then sorted by their counts.)
+    let covering =
+        |s: &String| s.contains("USING COVERING INDEX mission_addresses_public_department_idx");
     assert!(
-        departments.1.iter().all(|s| s
-            .contains("USING COVERING INDEX mission_addresses_public_department_idx")
-            || s == "USE TEMP B-TREE FOR ORDER BY"),
+        departments.1.iter().any(covering)
+            && departments
+                .1
+                .iter()
+                .all(|s| covering(s) || s == "USE TEMP B-TREE FOR ORDER BY"),
         "{}",
         shown(&departments.0, &departments.1)
     );
