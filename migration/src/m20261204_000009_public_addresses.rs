@@ -39,33 +39,31 @@ const FILL_AND_INDEX: &[&str] = &[
      WHERE status = 'VALIDATED' AND deleted_at IS NULL",
 ];
 
-/// The triggers that keep `mission_public` true, on SQLite (an `AFTER` trigger cannot change
-/// the row it fires for: it updates it, only when the value given is not the mission's).
-const SQLITE_TRIGGERS: &[&str] = &[
-    "CREATE TRIGGER mission_addresses_public_insert AFTER INSERT ON mission_addresses
-     WHEN NEW.mission_public IS NOT coalesce((SELECT status = 'VALIDATED' AND deleted_at IS NULL
-                                              FROM missions WHERE id = NEW.mission_id), 0)
-     BEGIN
-        UPDATE mission_addresses SET mission_public = coalesce(
-            (SELECT status = 'VALIDATED' AND deleted_at IS NULL FROM missions WHERE id = NEW.mission_id), 0)
-        WHERE id = NEW.id;
-     END",
-    "CREATE TRIGGER mission_addresses_public_update AFTER UPDATE OF mission_id, mission_public
-     ON mission_addresses
-     WHEN NEW.mission_public IS NOT coalesce((SELECT status = 'VALIDATED' AND deleted_at IS NULL
-                                              FROM missions WHERE id = NEW.mission_id), 0)
-     BEGIN
-        UPDATE mission_addresses SET mission_public = coalesce(
-            (SELECT status = 'VALIDATED' AND deleted_at IS NULL FROM missions WHERE id = NEW.mission_id), 0)
-        WHERE id = NEW.id;
-     END",
+/// Whether the mission of the address being written is public, in a SQLite trigger.
+const SQLITE_MISSION_OF_NEW: &str = "coalesce((SELECT status = 'VALIDATED' AND deleted_at IS NULL \
+                                     FROM missions WHERE id = NEW.mission_id), 0)";
+
+/// The SQLite trigger `name` that keeps an address's copy true after `event`: an `AFTER`
+/// trigger cannot change the row it fires for, so it updates it, only when the value written
+/// is not the mission's.
+fn sqlite_address_trigger(name: &str, event: &str) -> String {
+    format!(
+        "CREATE TRIGGER {name} AFTER {event} ON mission_addresses
+         WHEN NEW.mission_public IS NOT {SQLITE_MISSION_OF_NEW}
+         BEGIN
+            UPDATE mission_addresses SET mission_public = {SQLITE_MISSION_OF_NEW} WHERE id = NEW.id;
+         END"
+    )
+}
+
+/// The SQLite trigger that passes a mission's new visibility to its addresses.
+const SQLITE_MISSION_TRIGGER: &str =
     "CREATE TRIGGER missions_public_addresses AFTER UPDATE OF status, deleted_at ON missions
      WHEN OLD.status IS NOT NEW.status OR OLD.deleted_at IS NOT NEW.deleted_at
      BEGIN
         UPDATE mission_addresses SET mission_public = (NEW.status = 'VALIDATED' AND NEW.deleted_at IS NULL)
         WHERE mission_id = NEW.id;
-     END",
-];
+     END";
 
 /// The same on PostgreSQL: a `BEFORE` trigger sets the address's value as it is written.
 const POSTGRES_TRIGGERS: &[&str] = &[
@@ -117,7 +115,17 @@ impl MigrationTrait for Migration {
         run_all(manager, &[engine.render(COLUMN)]).await?;
         match backend {
             DatabaseBackend::Postgres => run_all(manager, POSTGRES_TRIGGERS).await?,
-            _ => run_all(manager, SQLITE_TRIGGERS).await?,
+            _ => {
+                let triggers = [
+                    sqlite_address_trigger("mission_addresses_public_insert", "INSERT"),
+                    sqlite_address_trigger(
+                        "mission_addresses_public_update",
+                        "UPDATE OF mission_id, mission_public",
+                    ),
+                    SQLITE_MISSION_TRIGGER.to_owned(),
+                ];
+                run_all(manager, &triggers).await?;
+            }
         }
         let fill: Vec<String> = FILL_AND_INDEX.iter().map(|s| engine.render(s)).collect();
         run_all(manager, &fill).await

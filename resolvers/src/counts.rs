@@ -12,6 +12,7 @@
 //!   another gateway) show within `ttl`;
 //! - concurrent requests for the same missing entry run one statement, the others wait for it;
 //! - at most `max_entries` are kept: a full cache drops its expired entries, then everything.
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -23,9 +24,12 @@ use tokio::sync::OnceCell;
 
 use crate::error::ApiResult;
 
-/// Counted values: `(value, count)` pairs, most frequent first (a total is one pair with an
-/// empty value).
+/// Counted values: `(value, count)` pairs, most frequent first.
 pub type Counts = Arc<Vec<(String, i64)>>;
+
+/// A kept value: whatever its statement counted (a total, a list of counts, facets counted
+/// together), of the one type the code asking with that statement reads.
+type Kept = Arc<dyn Any + Send + Sync>;
 
 /// How long counts are kept unless configured.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
@@ -35,7 +39,7 @@ pub const MAX_ENTRIES: usize = 4_096;
 struct Entry {
     at: Instant,
     generation: u64,
-    cell: Arc<OnceCell<Counts>>,
+    cell: Arc<OnceCell<Kept>>,
 }
 
 /// The cache of counts (see the module's documentation).
@@ -83,19 +87,20 @@ impl CountCache {
             .generation
     }
 
-    /// The counts of `statement`, from the cache when fresh, else from `compute`.
+    /// What `statement` counts, from the cache when fresh, else from `compute`.
     ///
     /// # Errors
     /// Those of `compute`; a failure is not kept.
-    pub async fn get<F, Fut>(
+    pub async fn get<T, F, Fut>(
         &self,
         backend: DbBackend,
         statement: &SelectStatement,
         compute: F,
-    ) -> ApiResult<Counts>
+    ) -> ApiResult<Arc<T>>
     where
+        T: Send + Sync + 'static,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = ApiResult<Vec<(String, i64)>>>,
+        Fut: Future<Output = ApiResult<T>>,
     {
         if self.ttl.is_zero() {
             return compute().await.map(Arc::new);
@@ -104,8 +109,8 @@ impl CountCache {
         let built = backend.build(statement);
         let key = format!("{}\u{1f}{:?}", built.sql, built.values);
         let (cell, generation) = self.cell(key.clone());
-        let counts = cell
-            .get_or_try_init(|| async { compute().await.map(Arc::new) })
+        let kept = cell
+            .get_or_try_init(|| async { compute().await.map(|v| Arc::new(v) as Kept) })
             .await?
             .clone();
         // A mutation that ended while this was computed may not be in it: keep it for this
@@ -114,11 +119,19 @@ impl CountCache {
         if state.generation != generation {
             state.entries.remove(&key);
         }
-        Ok(counts)
+        drop(state);
+        // One statement is always read as one type: another type would be a bug, never an
+        // answer from the wrong question.
+        kept.downcast::<T>().map_err(|_| {
+            crate::error::ApiError::internal(
+                "a kept count read as another type",
+                &std::any::type_name::<T>(),
+            )
+        })
     }
 
     /// The cell of `key`: the fresh one, or a new one in its place.
-    fn cell(&self, key: String) -> (Arc<OnceCell<Counts>>, u64) {
+    fn cell(&self, key: String) -> (Arc<OnceCell<Kept>>, u64) {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let generation = state.generation;
@@ -219,5 +232,19 @@ mod tests {
         count(&off, 7, &runs).await;
         count(&off, 7, &runs).await;
         assert_eq!(runs.load(Ordering::SeqCst), 7, "ttl 0: no cache");
+    }
+
+    #[tokio::test]
+    async fn a_kept_value_read_as_another_type_is_an_internal_error_not_a_wrong_answer() {
+        let cache = CountCache::new(Duration::from_secs(5));
+        let runs = AtomicUsize::new(0);
+        assert_eq!(count(&cache, 7, &runs).await, 7);
+        let other = cache
+            .get(DbBackend::Sqlite, &statement(7), || async { Ok(7_i64) })
+            .await;
+        assert_eq!(
+            other.map(|n| *n).map_err(|e| e.code()),
+            Err("INTERNAL_SERVER_ERROR")
+        );
     }
 }

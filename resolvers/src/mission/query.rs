@@ -154,7 +154,7 @@ impl MissionConnection {
 /// when asked for; domains, types and remote are counted together.
 pub struct MissionFacets {
     search: Arc<MissionSearch>,
-    columns: tokio::sync::OnceCell<ColumnFacets>,
+    columns: tokio::sync::OnceCell<Arc<ColumnFacets>>,
 }
 
 /// A value and how many missions have it.
@@ -229,5 +229,6 @@ impl MissionFacets {
         self.columns
             .get_or_try_init(|| self.search.column_facets(db, counts::of(ctx)))
             .await
+            .map(|facets| &**facets)
     }
 }

@@ -4,6 +4,7 @@ use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::mission::Columns;
 use passerelle_entities::{geo, mission, search, time};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sea_orm::IdenStatic;
 
@@ -634,17 +635,15 @@ impl MissionSearch {
         };
         let mut q = self.base(condition, false);
         q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
-        let counts = cache
+        let n = cache
             .get(self.backend, &q, || async {
-                let row = db.query_one(&q).await?;
-                let n = match row {
+                Ok(match db.query_one(&q).await? {
                     Some(r) => r.try_get::<i64>("", "n")?,
                     None => 0,
-                };
-                Ok(vec![(String::new(), n)])
+                })
             })
             .await?;
-        Ok(counts.first().map_or(0, |(_, n)| *n))
+        Ok(*n)
     }
 
     /// Counts by domain, type and remote, most frequent first, from one statement: the
@@ -656,9 +655,9 @@ impl MissionSearch {
         &self,
         db: &DatabaseConnection,
         cache: &CountCache,
-    ) -> ApiResult<ColumnFacets> {
+    ) -> ApiResult<Arc<ColumnFacets>> {
         let Some(condition) = &self.condition else {
-            return Ok(ColumnFacets::default());
+            return Ok(Arc::default());
         };
         let mut q = self.base(condition, false);
         for column in COLUMN_FACETS {
@@ -669,8 +668,7 @@ impl MissionSearch {
             .group_by_col((mission::Entity, column));
         }
         q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
-        // The cache keeps a flat list: each facet's sums, tagged by the facet's position.
-        let tagged = cache
+        cache
             .get(self.backend, &q, || async {
                 let mut sums: [BTreeMap<String, i64>; 3] = Default::default();
                 for row in db.query_all(&q).await? {
@@ -680,29 +678,14 @@ impl MissionSearch {
                             .or_default() += n;
                     }
                 }
-                Ok(sums
-                    .into_iter()
-                    .enumerate()
-                    .flat_map(|(tag, sum)| {
-                        sum.into_iter().map(move |(v, n)| (format!("{tag}{v}"), n))
-                    })
-                    .collect())
+                let [domains, types, remote] = sums.map(most_frequent_first);
+                Ok(ColumnFacets {
+                    domains,
+                    types,
+                    remote,
+                })
             })
-            .await?;
-        let facet = |tag: char| {
-            let mut counts: Vec<(String, i64)> = tagged
-                .iter()
-                .filter_map(|(v, n)| v.strip_prefix(tag).map(|v| (v.to_owned(), *n)))
-                .collect();
-            // Most frequent first, as the facets' `ORDER BY n DESC, value`.
-            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            counts
-        };
-        Ok(ColumnFacets {
-            domains: facet('0'),
-            types: facet('1'),
-            remote: facet('2'),
-        })
+            .await
     }
 
     /// Counts by department of the missions' addresses (a mission with addresses in two
@@ -745,6 +728,14 @@ impl MissionSearch {
             .add_group_by([dep]);
         facet_rows(db, cache, q).await
     }
+}
+
+/// Counts summed by value, most frequent first (then by value), as the facets' `ORDER BY n
+/// DESC, value`.
+fn most_frequent_first(sums: BTreeMap<String, i64>) -> Vec<(String, i64)> {
+    let mut counts: Vec<(String, i64)> = sums.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
 }
 
 /// Runs a facet's `GROUP BY`, most frequent first, through the cache of counts.
