@@ -11,6 +11,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use secrecy::{ExposeSecret, SecretString};
 
 pub mod publishers;
+pub mod tally;
 pub mod testing;
 /// Opens a pool on `url`. A SQLite file is created if missing and switched to WAL, so that
 /// readers are not blocked by a writer.

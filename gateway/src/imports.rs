@@ -152,8 +152,9 @@ async fn due_publishers(db: &DatabaseConnection) -> Result<Vec<publisher::Model>
 }
 
 /// Imports every publisher's feed when it is due, forever: checks once a minute, runs the due
-/// imports one after the other, and archives the missions past their end date. Meant to be spawned beside the server and dropped with it (a
-/// run cut short rolls back: nothing half-applied stays).
+/// imports one after the other, archives the missions past their end date and folds the tally of
+/// public missions. Meant to be spawned beside the server and dropped with it (a run cut short
+/// rolls back: nothing half-applied stays).
 pub async fn schedule(db: DatabaseConnection, options: RunOptions) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -163,6 +164,10 @@ pub async fn schedule(db: DatabaseConnection, options: RunOptions) {
             Ok(0) => {}
             Ok(n) => tracing::info!(missions = n, "archived the missions past their end date"),
             Err(e) => tracing::warn!(error = %e, "scheduler cannot archive ended missions"),
+        }
+        // What the gateway's own writes (and imports elsewhere) appended to the tally.
+        if let Err(e) = passerelle_db::tally::fold_if_long(&db).await {
+            tracing::warn!(error = %e, "scheduler cannot fold the tally of public missions");
         }
         let due = match due_publishers(&db).await {
             Ok(due) => due,

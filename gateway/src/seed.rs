@@ -150,8 +150,9 @@ const LOADED: [&str; 7] = [
 
 /// The secondary indexes of the loaded tables and the triggers that would run for each row
 /// (SQLite's full-text insert trigger; on both engines, the one that copies a mission's
-/// visibility onto its new addresses, whose value the seed writes itself), dropped for a bulk
-/// load and made again after it, from their own definitions.
+/// visibility onto its new addresses, whose value the seed writes itself, and those that add
+/// each new public mission and address to the tally, written once after the load), dropped for
+/// a bulk load and made again after it, from their own definitions.
 struct Deferred {
     /// `CREATE INDEX …` / `CREATE TRIGGER …` statements, as the database holds them.
     definitions: Vec<String>,
@@ -159,7 +160,8 @@ struct Deferred {
 
 /// The per-row insert triggers of the loaded tables that the load does without.
 const DEFERRED_TRIGGERS: &str = "'missions_fts_insert', 'mission_addresses_public_insert', \
-                                 'mission_addresses_public'";
+                                 'mission_addresses_public', 'missions_tally_insert', \
+                                 'mission_addresses_tally_insert'";
 
 impl Deferred {
     async fn drop<C: ConnectionTrait>(txn: &C) -> anyhow::Result<Deferred> {
@@ -226,6 +228,12 @@ impl Deferred {
             txn.execute_unprepared("INSERT INTO missions_fts(missions_fts) VALUES ('rebuild')")
                 .await
                 .context("cannot build the full-text index")?;
+        }
+        // The tally of public missions, from the missions' indexes just built.
+        for sql in passerelle_migration::tally::RECOUNT {
+            txn.execute_unprepared(sql)
+                .await
+                .context("cannot count the public missions")?;
         }
         Ok(())
     }

@@ -445,6 +445,53 @@ async fn migrate_and_seed_walk_through_their_states() {
         lines.last().is_some_and(|l| l.starts_with("pending")),
         "down rolls back the last one only: {after_down}"
     );
+    // The last one, the tally of public missions: undone, the addresses' triggers are those
+    // of the one before (an address still takes its mission's visibility); done again over
+    // the data, it counts what is there.
+    use sea_orm::ConnectionTrait;
+    let conn = sea_orm::Database::connect(url).await.expect("connect");
+    let (backend, one) = (
+        conn.get_database_backend(),
+        |r: Option<sea_orm::QueryResult>| r.expect("a row").try_get::<i64>("", "n").expect("n"),
+    );
+    let query = |sql: &'static str| {
+        let conn = conn.clone();
+        async move {
+            one(conn
+                .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+                .await
+                .expect(sql))
+        }
+    };
+    conn.execute_unprepared(
+        "INSERT INTO mission_addresses (mission_id, position, department_code, geo_source)
+         SELECT MIN(id), 7, '2B', 'NOT_FOUND' FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    )
+    .await
+    .expect("an address written without the tally");
+    assert_eq!(
+        query("SELECT COUNT(*) AS n FROM mission_addresses WHERE position = 7 AND mission_public")
+            .await,
+        1
+    );
+    ok(run(&["migrate", "up"], Some(url)));
+    let public =
+        "SELECT COUNT(*) AS n FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL";
+    assert!(query(public).await > 0);
+    assert_eq!(
+        query("SELECT CAST(SUM(n) AS BIGINT) AS n FROM public_mission_tally WHERE department_code IS NULL").await,
+        query(public).await
+    );
+    assert_eq!(
+        query("SELECT CAST(SUM(n) AS BIGINT) AS n FROM public_mission_tally WHERE department_code IS NOT NULL").await,
+        query(
+            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT a.mission_id, a.department_code
+             FROM mission_addresses a JOIN missions m ON m.id = a.mission_id
+             WHERE m.status = 'VALIDATED' AND m.deleted_at IS NULL AND a.department_code IS NOT NULL) d"
+        )
+        .await
+    );
+    conn.close().await.expect("close");
     ok(run(&["migrate", "fresh"], Some(url)));
     assert!(
         ok(run(&["migrate", "status"], Some(url)))

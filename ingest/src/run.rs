@@ -268,6 +268,13 @@ pub async fn run_import(
     )
     .await?;
     txn.commit().await?;
+    // An import appends a row to the tally of public missions per mission and address it
+    // changes: folded here, readers sum a few hundred rows again.
+    if (run.created > 0 || run.updated > 0 || run.deleted > 0)
+        && let Err(e) = passerelle_db::tally::fold_if_long(db).await
+    {
+        tracing::warn!(error = %e, "cannot fold the tally of public missions; the next run or the scheduler will");
+    }
     let geocoding = match &options.geocoder {
         Some(geocoder) if run.status == ImportStatus::Success && (run.created > 0 || run.updated > 0 || run.refused > 0) => {
             Some(

@@ -14,6 +14,8 @@ mod m20261201_000006_mission_writes;
 mod m20261202_000007_applications;
 mod m20261203_000008_read_path;
 mod m20261204_000009_public_addresses;
+mod m20261205_000010_public_tally;
+pub mod tally;
 
 /// Applies and rolls back Passerelle's migrations, in order.
 pub struct Migrator;
@@ -31,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_applications::Migration),
             Box::new(m20261203_000008_read_path::Migration),
             Box::new(m20261204_000009_public_addresses::Migration),
+            Box::new(m20261205_000010_public_tally::Migration),
         ]
     }
 }

@@ -65,27 +65,41 @@ const SQLITE_MISSION_TRIGGER: &str =
         WHERE mission_id = NEW.id;
      END";
 
-/// The same on PostgreSQL: a `BEFORE` trigger sets the address's value as it is written.
-const POSTGRES_TRIGGERS: &[&str] = &[
-    "CREATE FUNCTION mission_addresses_public() RETURNS trigger LANGUAGE plpgsql AS $$
+/// The same on PostgreSQL: a `BEFORE` trigger sets the address's value as it is written
+/// (migration 10 replaces its function by one that reads the mission by its key alone, and puts
+/// this one back when undone).
+pub(crate) const POSTGRES_ADDRESS_FUNCTION: &str =
+    "CREATE OR REPLACE FUNCTION mission_addresses_public() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
         NEW.mission_public := EXISTS (SELECT 1 FROM missions m WHERE m.id = NEW.mission_id
                                       AND m.status = 'VALIDATED' AND m.deleted_at IS NULL);
         RETURN NEW;
-     END $$",
+     END $$";
+pub(crate) const POSTGRES_ADDRESS_TRIGGER: &str =
     "CREATE TRIGGER mission_addresses_public BEFORE INSERT OR UPDATE OF mission_id, mission_public
-     ON mission_addresses FOR EACH ROW EXECUTE FUNCTION mission_addresses_public()",
-    "CREATE FUNCTION missions_public_addresses() RETURNS trigger LANGUAGE plpgsql AS $$
+     ON mission_addresses FOR EACH ROW EXECUTE FUNCTION mission_addresses_public()";
+
+/// The trigger that passes a mission's new visibility to its addresses, and its function
+/// (replaced in migration 10 by one that runs once per statement, put back when it is undone).
+pub(crate) const POSTGRES_MISSION_FUNCTION: &str =
+    "CREATE OR REPLACE FUNCTION missions_public_addresses() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
         UPDATE mission_addresses
         SET mission_public = (NEW.status = 'VALIDATED' AND NEW.deleted_at IS NULL)
         WHERE mission_id = NEW.id;
         RETURN NULL;
-     END $$",
+     END $$";
+pub(crate) const POSTGRES_MISSION_TRIGGER: &str =
     "CREATE TRIGGER missions_public_addresses AFTER UPDATE OF status, deleted_at ON missions
      FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
                         OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at)
-     EXECUTE FUNCTION missions_public_addresses()",
+     EXECUTE FUNCTION missions_public_addresses()";
+
+const POSTGRES_TRIGGERS: &[&str] = &[
+    POSTGRES_ADDRESS_FUNCTION,
+    POSTGRES_ADDRESS_TRIGGER,
+    POSTGRES_MISSION_FUNCTION,
+    POSTGRES_MISSION_TRIGGER,
 ];
 
 const SQLITE_DOWN: &[&str] = &[

@@ -58,8 +58,19 @@ pub struct MissionSearch {
     full_text: Option<FullText>,
     near: Option<Near>,
     /// Whether the search is every public mission and nothing else (no filter, no scope
-    /// narrower than [`mission::is_public`]): what the addresses' own copy of it answers.
+    /// narrower than [`mission::is_public`]): what the tally of public missions answers.
     every_public: bool,
+    /// The tally of public missions, read once for the total and the facets of a request.
+    tally: tokio::sync::OnceCell<Arc<PublicTally>>,
+}
+
+/// The counts of every public mission, summed from the tally the database keeps
+/// (`public_mission_tally`, migration 10).
+#[derive(Debug, Default)]
+pub struct PublicTally {
+    total: i64,
+    columns: Arc<ColumnFacets>,
+    departments: Counts,
 }
 
 /// The columns of [`ColumnFacets`], in the order of its fields.
@@ -344,6 +355,7 @@ impl MissionSearch {
             full_text,
             near,
             every_public,
+            tally: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -633,6 +645,9 @@ impl MissionSearch {
         let Some(condition) = &self.condition else {
             return Ok(0);
         };
+        if self.every_public {
+            return Ok(self.public_tally(db, cache).await?.total);
+        }
         let mut q = self.base(condition, false);
         q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
         let n = cache
@@ -649,8 +664,7 @@ impl MissionSearch {
     /// Counts by domain, type and remote, most frequent first, from one statement: the
     /// missions grouped by the three columns together (at most 20 × 5 × 3 groups), each
     /// facet then summed from the groups. One pass over the filtered missions instead of one
-    /// per facet; over every public mission, the pass reads one covering index
-    /// (`missions_public_facets_idx`, migration 9).
+    /// per facet; over every public mission, the tally instead.
     pub async fn column_facets(
         &self,
         db: &DatabaseConnection,
@@ -659,6 +673,9 @@ impl MissionSearch {
         let Some(condition) = &self.condition else {
             return Ok(Arc::default());
         };
+        if self.every_public {
+            return Ok(self.public_tally(db, cache).await?.columns.clone());
+        }
         let mut q = self.base(condition, false);
         for column in COLUMN_FACETS {
             q.expr_as(
@@ -670,31 +687,74 @@ impl MissionSearch {
         q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
         cache
             .get(self.backend, &q, || async {
-                let mut sums: [BTreeMap<String, i64>; 3] = Default::default();
+                let mut facets = ColumnSums::default();
                 for row in db.query_all(&q).await? {
-                    let n = row.try_get::<i64>("", "n")?;
-                    for (column, sum) in COLUMN_FACETS.iter().zip(&mut sums) {
-                        *sum.entry(row.try_get::<String>("", column.as_str())?)
-                            .or_default() += n;
-                    }
+                    facets.add(&row, row.try_get::<i64>("", "n")?)?;
                 }
-                let [domains, types, remote] = sums.map(most_frequent_first);
-                Ok(ColumnFacets {
-                    domains,
-                    types,
-                    remote,
+                Ok(facets.most_frequent_first())
+            })
+            .await
+    }
+
+    /// The counts of every public mission, from the tally the database keeps: one statement
+    /// over a few hundred rows (the changes since the tally was last folded, summed), instead
+    /// of counting a million missions. Exact: the rows are written in the transaction of each
+    /// change (see `passerelle_migration::tally`).
+    async fn public_tally(
+        &self,
+        db: &DatabaseConnection,
+        cache: &CountCache,
+    ) -> ApiResult<Arc<PublicTally>> {
+        let tally = Alias::new("public_mission_tally");
+        let department = Alias::new("department_code");
+        let mut q = Query::select();
+        q.from(tally.clone());
+        for column in COLUMN_FACETS {
+            let column = Alias::new(column.as_str());
+            q.column((tally.clone(), column.clone()))
+                .group_by_col((tally.clone(), column));
+        }
+        q.column((tally.clone(), department.clone()))
+            .group_by_col((tally.clone(), department))
+            // `SUM` of a BIGINT is a NUMERIC on PostgreSQL.
+            .expr_as(
+                Expr::col(Alias::new("n"))
+                    .sum()
+                    .cast_as(Alias::new("BIGINT")),
+                Alias::new("n"),
+            );
+        self.tally
+            .get_or_try_init(|| {
+                cache.get(self.backend, &q, || async {
+                    let mut columns = ColumnSums::default();
+                    let mut departments = BTreeMap::<String, i64>::new();
+                    let mut total = 0;
+                    for row in db.query_all(&q).await? {
+                        let n = row.try_get::<i64>("", "n")?;
+                        match row.try_get::<Option<String>>("", "department_code")? {
+                            Some(code) => *departments.entry(code).or_default() += n,
+                            None => {
+                                total += n;
+                                columns.add(&row, n)?;
+                            }
+                        }
+                    }
+                    Ok(PublicTally {
+                        total,
+                        columns: Arc::new(columns.most_frequent_first()),
+                        departments: Arc::new(most_frequent_first(departments)),
+                    })
                 })
             })
             .await
+            .cloned()
     }
 
     /// Counts by department of the missions' addresses (a mission with addresses in two
     /// departments counts in both), most frequent first.
     ///
-    /// Over every public mission, the addresses' copy of the mission's visibility
-    /// (`mission_public`, kept by the database) counts them from one partial index, without
-    /// reading a mission: over 1,000,000 missions the join read every mission row for its
-    /// status. Any other search joins the addresses to its missions.
+    /// Over every public mission, the tally; any other search joins the addresses to its
+    /// missions.
     pub async fn department_facet(
         &self,
         db: &DatabaseConnection,
@@ -703,25 +763,20 @@ impl MissionSearch {
         let Some(condition) = &self.condition else {
             return Ok(Counts::default());
         };
+        if self.every_public {
+            return Ok(self.public_tally(db, cache).await?.departments.clone());
+        }
         let addr = Alias::new("mission_addresses");
         let dep = Expr::col((addr.clone(), Alias::new("department_code")));
         let mission_id = Expr::col((addr.clone(), Alias::new("mission_id")));
-        let mut q = if self.every_public {
-            let mut q = Query::select();
-            q.from(addr.clone())
-                .and_where(Expr::col((addr.clone(), Alias::new("mission_public"))));
-            q
-        } else {
-            let mut q = self.base(condition, false);
-            q.join(
-                sea_orm::JoinType::InnerJoin,
-                addr.clone(),
-                mission_id
-                    .clone()
-                    .equals((mission::Entity, mission::Column::Id)),
-            );
-            q
-        };
+        let mut q = self.base(condition, false);
+        q.join(
+            sea_orm::JoinType::InnerJoin,
+            addr.clone(),
+            mission_id
+                .clone()
+                .equals((mission::Entity, mission::Column::Id)),
+        );
         q.and_where(dep.clone().is_not_null())
             .expr_as(dep.clone(), Alias::new("value"))
             .expr_as(mission_id.count_distinct(), Alias::new("n"))
@@ -730,10 +785,34 @@ impl MissionSearch {
     }
 }
 
+/// The sums of [`ColumnFacets`] as groups of missions by the three columns are read.
+#[derive(Default)]
+struct ColumnSums([BTreeMap<String, i64>; 3]);
+
+impl ColumnSums {
+    /// Adds `n` missions with the three values of `row`.
+    fn add(&mut self, row: &QueryResult, n: i64) -> Result<(), DbErr> {
+        for (column, sum) in COLUMN_FACETS.iter().zip(&mut self.0) {
+            *sum.entry(row.try_get::<String>("", column.as_str())?)
+                .or_default() += n;
+        }
+        Ok(())
+    }
+
+    fn most_frequent_first(self) -> ColumnFacets {
+        let [domains, types, remote] = self.0.map(most_frequent_first);
+        ColumnFacets {
+            domains,
+            types,
+            remote,
+        }
+    }
+}
+
 /// Counts summed by value, most frequent first (then by value), as the facets' `ORDER BY n
-/// DESC, value`.
+/// DESC, value`; a value no mission has any more (its changes summed to zero) is left out.
 fn most_frequent_first(sums: BTreeMap<String, i64>) -> Vec<(String, i64)> {
-    let mut counts: Vec<(String, i64)> = sums.into_iter().collect();
+    let mut counts: Vec<(String, i64)> = sums.into_iter().filter(|(_, n)| *n > 0).collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     counts
 }

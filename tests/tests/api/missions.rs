@@ -537,7 +537,7 @@ async fn keywords_match_title_description_organization_and_city_ignoring_accents
 }
 
 /// Every public mission's counts by department, computed by joining each address to its
-/// mission: the oracle of the facet, which reads the addresses' copy of the visibility alone.
+/// mission: the oracle of the facet, which reads the tally.
 async fn departments_by_join(conn: &sea_orm::DatabaseConnection) -> Vec<(String, i64)> {
     use sea_orm::ConnectionTrait;
     let rows = conn
@@ -575,10 +575,33 @@ async fn stale_addresses(conn: &sea_orm::DatabaseConnection) -> i64 {
     row.try_get("", "n").expect("n")
 }
 
+/// The total and the four facets of a mission search, as the API answers them.
+const COUNTS: &str = "query($filter: MissionFilter) { missions(first: 0, filter: $filter) {
+    totalCount facets { domains { value count } types { value count }
+                        departmentCodes { value count } remote { value count } } } }";
+
+/// A filter that keeps every public mission without being "every public mission": its counts
+/// are those of the missions themselves, not of the tally.
+async fn every_domain(app: &crate::helpers::TestApp) -> Value {
+    let data = app
+        .data(
+            "{ __type(name: \"Domain\") { enumValues { name } } }",
+            json!({}),
+        )
+        .await;
+    let domains: Vec<Value> = data["__type"]["enumValues"]
+        .as_array()
+        .expect("domains")
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    json!({ "domains": domains })
+}
+
 #[tokio::test]
-async fn every_public_missions_departments_follow_each_write_to_missions_and_addresses() {
+async fn every_public_missions_counts_follow_each_write_to_missions_and_addresses() {
     use sea_orm::ConnectionTrait;
-    let database = crate::helpers::TestDatabase::create("public_addresses").await;
+    let database = crate::helpers::TestDatabase::create("public_tally").await;
     let conn = database.connect_migrated().await;
     passerelle::seed::seed_demo(&conn, 300).await.expect("seed");
     let settings = passerelle::config::Settings {
@@ -591,36 +614,45 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
         sink.lock().expect("lock").push(info.statement.sql.clone());
     })
     .await;
-    let facet = || async {
-        let data = app
-            .data(
-                "{ missions(first: 0) { facets { departmentCodes { value count } } } }",
-                json!({}),
-            )
-            .await;
-        data["missions"]["facets"]["departmentCodes"]
-            .as_array()
-            .expect("list")
-            .iter()
-            .map(|f| {
-                (
-                    f["value"].as_str().expect("value").to_owned(),
-                    f["count"].as_i64().expect("count"),
-                )
-            })
-            .collect::<Vec<_>>()
+    let all = every_domain(&app).await;
+    // The counts from the tally, checked against the same counts over the missions (the
+    // filter by every domain) and the departments against a hand-written join.
+    let check = |when: &'static str| {
+        let (app, conn, all) = (&app, &conn, all.clone());
+        async move {
+            let tally = app.data(COUNTS, json!({})).await["missions"].clone();
+            let counted = app.data(COUNTS, json!({ "filter": all })).await["missions"].clone();
+            assert_eq!(tally, counted, "{when}");
+            assert_eq!(stale_addresses(conn).await, 0, "{when}");
+            let departments: Vec<(String, i64)> = tally["facets"]["departmentCodes"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|f| {
+                    (
+                        f["value"].as_str().expect("value").to_owned(),
+                        f["count"].as_i64().expect("count"),
+                    )
+                })
+                .collect();
+            assert_eq!(departments, departments_by_join(conn).await, "{when}");
+            tally
+        }
     };
-    // The seed writes the copy itself, its triggers dropped for the load.
-    assert_eq!(stale_addresses(&conn).await, 0, "after the seed");
-    let seeded = facet().await;
-    assert!(!seeded.is_empty());
-    assert_eq!(seeded, departments_by_join(&conn).await, "after the seed");
-    assert!(
-        statements.lock().expect("lock").iter().any(|sql| sql
-            .contains("FROM \"mission_addresses\" WHERE \"mission_addresses\".\"mission_public\"")
-            && !sql.contains("\"missions\"")),
-        "the facet of every public mission reads the addresses alone"
+    statements.lock().expect("lock").clear();
+    let seeded = check("after the seed").await;
+    assert!(seeded["totalCount"].as_i64().expect("total") > 100);
+    let read: Vec<String> = statements.lock().expect("lock").clone();
+    let from_tally: Vec<&String> = read
+        .iter()
+        .filter(|sql| sql.contains("public_mission_tally"))
+        .collect();
+    assert_eq!(
+        from_tally.len(),
+        1,
+        "the total and the four facets of every public mission are one read of the tally: {read:?}"
     );
+    assert!(!from_tally[0].contains("\"missions\""), "{}", from_tally[0]);
 
     let backend = conn.get_database_backend();
     let run = |sql: String| {
@@ -637,13 +669,13 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
             let row = conn
                 .query_one_raw(sea_orm::Statement::from_string(
                     backend,
-                    // With an address, none of them in Corsica (2A), where the test adds one.
+                    // With an address, none of them in Corsica (2A, 2B), where the test adds some.
                     format!(
                         "SELECT MIN(m.id) AS id FROM missions m WHERE m.status = '{status}' \
                          AND m.deleted_at IS NULL \
                          AND EXISTS (SELECT 1 FROM mission_addresses a WHERE a.mission_id = m.id) \
                          AND NOT EXISTS (SELECT 1 FROM mission_addresses a \
-                                         WHERE a.mission_id = m.id AND a.department_code = '2A')"
+                                         WHERE a.mission_id = m.id AND a.department_code IN ('2A', '2B'))"
                     ),
                 ))
                 .await
@@ -657,7 +689,8 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
         one("WAITING_VALIDATION").await,
         one("DRAFT").await,
     );
-    // A status leaves VALIDATED, another mission enters it, a third is deleted then restored.
+    // A status leaves VALIDATED, another mission enters it, a third is deleted then restored,
+    // a fourth changes domain, type and remote.
     run(format!(
         "UPDATE missions SET status = 'ARCHIVED' WHERE id = {validated}"
     ))
@@ -671,22 +704,52 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
         "UPDATE missions SET deleted_at = updated_at WHERE id = {deleted}"
     ))
     .await;
-    assert_eq!(stale_addresses(&conn).await, 0, "after status changes");
-    assert_eq!(facet().await, departments_by_join(&conn).await);
+    let moved = one("VALIDATED").await;
+    run(format!(
+        "UPDATE missions SET domain = 'sport', mission_type = 'benevolat', remote = 'full' \
+         WHERE id = {moved} AND domain <> 'sport'"
+    ))
+    .await;
+    let changed = check("after status, deletion and column changes").await;
+    // Many missions in one statement, as the scheduler archives them, then back.
+    let forty: Vec<String> = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT id FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL \
+             ORDER BY id DESC LIMIT 40",
+        ))
+        .await
+        .expect("forty")
+        .iter()
+        .map(|r| r.try_get::<i64>("", "id").expect("id").to_string())
+        .collect();
+    let forty = forty.join(", ");
+    run(format!(
+        "UPDATE missions SET status = 'ARCHIVED' WHERE id IN ({forty})"
+    ))
+    .await;
+    let archived = check("after 40 missions archived at once").await;
+    assert_eq!(
+        archived["totalCount"].as_i64(),
+        changed["totalCount"].as_i64().map(|n| n - 40)
+    );
+    run(format!(
+        "UPDATE missions SET status = 'VALIDATED' WHERE id IN ({forty})"
+    ))
+    .await;
+    assert_eq!(
+        check("after they are validated again at once").await,
+        changed
+    );
     run(format!(
         "UPDATE missions SET deleted_at = NULL WHERE id = {deleted}"
     ))
     .await;
     // New addresses in Corsica, their writer giving the wrong copy: the database sets it.
-    let truth = if backend == sea_orm::DbBackend::Postgres {
-        "TRUE"
+    let (truth, lie) = if backend == sea_orm::DbBackend::Postgres {
+        ("TRUE", "FALSE")
     } else {
-        "1"
-    };
-    let lie = if backend == sea_orm::DbBackend::Postgres {
-        "FALSE"
-    } else {
-        "0"
+        ("1", "0")
     };
     for (mission, value) in [(waiting, lie), (draft, truth)] {
         run(format!(
@@ -705,20 +768,149 @@ async fn every_public_missions_departments_follow_each_write_to_missions_and_add
         "UPDATE mission_addresses SET mission_id = {waiting} WHERE mission_id = {draft} AND position = 0"
     ))
     .await;
-    assert_eq!(stale_addresses(&conn).await, 0, "after address writes");
-    let written = facet().await;
-    assert_eq!(written, departments_by_join(&conn).await);
-    let corsica = |counts: &[(String, i64)]| {
-        counts
+    let written = check("after address writes").await;
+    let count_in = |counts: &Value, code: &str| {
+        counts["facets"]["departmentCodes"]
+            .as_array()
+            .expect("list")
             .iter()
-            .find(|(code, _)| code == "2A")
-            .map_or(0, |(_, n)| *n)
+            .find(|f| f["value"] == code)
+            .map_or(0, |f| f["count"].as_i64().expect("count"))
     };
     assert_eq!(
-        corsica(&written),
-        corsica(&seeded) + 1,
+        count_in(&written, "2A"),
+        count_in(&seeded, "2A") + 1,
         "the public mission counts once in 2A, the draft not at all"
     );
+    // Two addresses of one mission in one department, written by one statement: it counts
+    // once, and until the last of them goes.
+    run(format!(
+        "INSERT INTO mission_addresses (mission_id, position, department_code, geo_source)
+         VALUES ({waiting}, 10, '2B', 'NOT_FOUND'), ({waiting}, 11, '2B', 'NOT_FOUND')"
+    ))
+    .await;
+    let twice = check("after two addresses in 2B").await;
+    assert_eq!(count_in(&twice, "2B"), count_in(&seeded, "2B") + 1);
+    run(format!(
+        "DELETE FROM mission_addresses WHERE mission_id = {waiting} AND position = 10"
+    ))
+    .await;
+    assert_eq!(
+        count_in(&check("after one of them goes").await, "2B"),
+        count_in(&twice, "2B")
+    );
+    // An address moved to another department, then a public mission removed for good (its
+    // addresses go with it).
+    run(format!(
+        "UPDATE mission_addresses SET department_code = '2A' WHERE mission_id = {waiting} AND position = 11"
+    ))
+    .await;
+    assert_eq!(
+        count_in(&check("after the last moves to 2A").await, "2B"),
+        count_in(&seeded, "2B")
+    );
+    run(format!("DELETE FROM missions WHERE id = {waiting}")).await;
+    let removed = check("after a public mission is deleted for good").await;
+    assert_eq!(
+        removed["totalCount"].as_i64(),
+        written["totalCount"].as_i64().map(|n| n - 1)
+    );
+
+    // Folding the tally changes no count and leaves one row per group.
+    let rows = || async {
+        conn.query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM public_mission_tally",
+        ))
+        .await
+        .expect("rows")
+        .expect("a row")
+        .try_get::<i64>("", "n")
+        .expect("n")
+    };
+    let before = rows().await;
+    passerelle_db::tally::fold(&conn).await.expect("fold");
+    let folded = rows().await;
+    assert!(folded < before, "{folded} rows after folding {before}");
+    assert_eq!(check("after folding").await, removed);
+    passerelle_db::tally::fold(&conn).await.expect("fold again");
+    assert_eq!(rows().await, folded, "a folded tally folds to itself");
     app.stop().await;
+    database.drop_database().await;
+}
+
+#[tokio::test]
+async fn two_transactions_adding_addresses_of_one_mission_in_one_department_count_it_once() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let database = crate::helpers::TestDatabase::create("tally_race").await;
+    let conn = database.connect_migrated().await;
+    let backend = conn.get_database_backend();
+    if backend != sea_orm::DbBackend::Postgres {
+        // SQLite has one writer at a time: the second transaction cannot start its write
+        // before the first commits.
+        database.drop_database().await;
+        return;
+    }
+    passerelle::seed::seed_demo(&conn, 50).await.expect("seed");
+    let mission: i64 = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT MIN(id) AS id FROM missions m WHERE status = 'VALIDATED' AND deleted_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM mission_addresses a
+                             WHERE a.mission_id = m.id AND a.department_code = '2B')",
+        ))
+        .await
+        .expect("pick")
+        .expect("a row")
+        .try_get("", "id")
+        .expect("id");
+    let corsica = || async {
+        conn.query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT COALESCE(SUM(n), 0)::BIGINT AS n FROM public_mission_tally WHERE department_code = '2B'",
+        ))
+        .await
+        .expect("tally")
+        .expect("a row")
+        .try_get::<i64>("", "n")
+        .expect("n")
+    };
+    let before = corsica().await;
+    let insert = format!(
+        "INSERT INTO mission_addresses (mission_id, position, department_code, geo_source)
+         VALUES ({mission}, 20, '2B', 'NOT_FOUND')"
+    );
+    let first = conn.begin().await.expect("begin");
+    first
+        .execute_unprepared(&insert)
+        .await
+        .expect("first insert");
+    // The second writer waits for the first's lock on the mission, then sees its address.
+    let second = {
+        let (conn, insert) = (conn.clone(), insert.clone());
+        tokio::spawn(async move {
+            let txn = conn.begin().await.expect("begin");
+            txn.execute_unprepared(&insert)
+                .await
+                .expect("second insert");
+            txn.commit().await.expect("commit");
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "the second writer waits for the first"
+    );
+    first.commit().await.expect("commit");
+    second.await.expect("second writer");
+    assert_eq!(corsica().await, before + 1, "one mission, counted once");
+    assert_eq!(
+        departments_by_join(&conn)
+            .await
+            .iter()
+            .find(|(c, _)| c == "2B")
+            .map(|(_, n)| *n),
+        Some(before + 1)
+    );
     database.drop_database().await;
 }

@@ -32,9 +32,15 @@ const QUERIES: &[(&str, bool)] = &[
             facets { domains { value count } types { value count } departmentCodes { value count } remote { value count } } } }",
         false,
     ),
-    // The facets of every public mission, the search page's first view.
+    // The facets of every public mission, the search page's first view (from the tally), and
+    // those of a few domains (from the missions).
     (
         "{ missions(first: 0) { facets { domains { value count } departmentCodes { value count } } } }",
+        false,
+    ),
+    (
+        "{ missions(first: 0, filter: {domains: [SPORT, SANTE]}) { totalCount
+            facets { domains { value count } types { value count } departmentCodes { value count } remote { value count } } } }",
         false,
     ),
     (
@@ -175,54 +181,46 @@ async fn the_hot_statements_walk_their_indexes_on_sqlite() {
         "{}",
         shown(&newest.0, &newest.1)
     );
-    let count = plans
+    // The total and the facets of every public mission are read from the tally alone: a few
+    // hundred rows, whatever the number of missions.
+    let tally = plans
         .iter()
-        .find(|(sql, _)| {
-            sql.starts_with("SELECT COUNT(*)") && !sql.contains("MATCH") && !sql.contains("asin(")
-        })
-        .expect("the public missions' count");
-    assert!(
-        count
-            .1
-            .iter()
-            .any(|s| s.contains("COVERING INDEX missions_public_newest_idx")),
-        "{}",
-        shown(&count.0, &count.1)
-    );
-    // Every public mission's departments are counted from the public addresses' index alone,
-    // without reading a mission.
-    let departments = plans
-        .iter()
-        .find(|(sql, _)| {
-            sql.contains("GROUP BY \"mission_addresses\".\"department_code\"")
-                && !sql.contains("\"missions\"")
-        })
-        .expect("the department facet of every public mission");
-    // (The few departments are then sorted by their counts.)
-    let covering =
-        |s: &String| s.contains("USING COVERING INDEX mission_addresses_public_department_idx");
-    assert!(
-        departments.1.iter().any(covering)
-            && departments
-                .1
-                .iter()
-                .all(|s| covering(s) || s == "USE TEMP B-TREE FOR ORDER BY"),
-        "{}",
-        shown(&departments.0, &departments.1)
-    );
-    // Domains, types and remote are counted together, from one covering index.
-    let columns = plans
-        .iter()
-        .find(|(sql, _)| {
-            sql.contains("GROUP BY \"missions\".\"domain\", \"missions\".\"mission_type\"")
-                && !sql.contains("asin(")
-        })
-        .expect("the column facets of every public mission");
+        .find(|(sql, _)| sql.contains("FROM \"public_mission_tally\""))
+        .expect("the tally of public missions");
     assert_eq!(
-        columns.1,
-        ["SCAN missions USING COVERING INDEX missions_public_facets_idx"],
+        tally.1,
+        ["SCAN public_mission_tally", "USE TEMP B-TREE FOR GROUP BY"],
         "{}",
-        shown(&columns.0, &columns.1)
+        shown(&tally.0, &tally.1)
+    );
+    // A few domains' count and facets: their count, and domains, types and remote counted
+    // together, each from one covering index; their departments from its missions and their
+    // addresses by key.
+    let by_domains = |what: &str| {
+        plans
+            .iter()
+            .find(|(sql, _)| {
+                sql.contains(what)
+                    && sql.contains("\"missions\".\"domain\" IN (?, ?)")
+                    && !sql.contains("asin(")
+            })
+            .unwrap_or_else(|| panic!("{what} of a few domains"))
+    };
+    let covering = "SEARCH missions USING COVERING INDEX missions_public_facets_idx (domain=?)";
+    for what in [
+        "SELECT COUNT(*)",
+        "GROUP BY \"missions\".\"domain\", \"missions\".\"mission_type\"",
+    ] {
+        let (sql, steps) = by_domains(what);
+        assert_eq!(steps, &[covering], "{}", shown(sql, steps));
+    }
+    let (sql, steps) = by_domains("GROUP BY \"mission_addresses\".\"department_code\"");
+    assert!(
+        steps[0] == covering
+            && steps[1]
+                == "SEARCH mission_addresses USING INDEX mission_addresses_mission_idx (mission_id=?)",
+        "{}",
+        shown(sql, steps)
     );
     // Keywords go through the full-text index; `near` through the coordinates' index.
     assert!(
