@@ -178,18 +178,6 @@ fn postgres_triggers() -> Vec<String> {
                 RETURN NULL;
              END $$"
         ),
-        "CREATE TRIGGER missions_tally_insert AFTER INSERT ON missions
-         REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION missions_tally()"
-            .to_owned(),
-        "CREATE TRIGGER missions_tally_delete AFTER DELETE ON missions
-         REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION missions_tally()"
-            .to_owned(),
-        // (A trigger with transition tables cannot name its columns: it runs for every update
-        // of missions, and adds nothing when no public mission moved.)
-        "CREATE TRIGGER missions_tally_update AFTER UPDATE ON missions
-         REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-         FOR EACH STATEMENT EXECUTE FUNCTION missions_tally()"
-            .to_owned(),
         // A mission counts once per department where it has public addresses: after the
         // statement, a pair (mission, department) that has a public address and had none before
         // adds one, and one that had and has none any more takes one off. Its lookups find
@@ -239,16 +227,6 @@ fn postgres_triggers() -> Vec<String> {
             any_now = public_address(""),
             untouched = public_address(" AND a.id NOT IN (SELECT id FROM new_rows)"),
         ),
-        "CREATE TRIGGER mission_addresses_tally_insert AFTER INSERT ON mission_addresses
-         REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mission_addresses_tally()"
-            .to_owned(),
-        "CREATE TRIGGER mission_addresses_tally_delete AFTER DELETE ON mission_addresses
-         REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mission_addresses_tally()"
-            .to_owned(),
-        "CREATE TRIGGER mission_addresses_tally_update AFTER UPDATE ON mission_addresses
-         REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-         FOR EACH STATEMENT EXECUTE FUNCTION mission_addresses_tally()"
-            .to_owned(),
         // PL/pgSQL keeps one plan per statement for the session, made from the table's size at
         // the time: in an import that fills the tables from empty in one transaction, migration
         // 9's lookup of an address's mission was planned as a walk of the whole partial index
@@ -286,6 +264,28 @@ fn postgres_triggers() -> Vec<String> {
          FOR EACH STATEMENT EXECUTE FUNCTION missions_public_addresses()"
             .to_owned(),
     ]
+    .into_iter()
+    .chain(statement_triggers("missions", "missions_tally"))
+    .chain(statement_triggers("mission_addresses", "mission_addresses_tally"))
+    .collect()
+}
+
+/// The triggers that run `function` once per insert, delete and update of `table`, with the
+/// statement's rows as `new_rows` and `old_rows`. (A trigger with transition tables cannot name
+/// columns: the update one runs for every update, and adds nothing when no count moved.)
+fn statement_triggers(table: &str, function: &str) -> [String; 3] {
+    [
+        ("INSERT", "NEW TABLE AS new_rows"),
+        ("DELETE", "OLD TABLE AS old_rows"),
+        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+    ]
+    .map(|(event, rows)| {
+        format!(
+            "CREATE TRIGGER {table}_tally_{} AFTER {event} ON {table} REFERENCING {rows} \
+             FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+            event.to_lowercase()
+        )
+    })
 }
 
 const SQLITE_DOWN: &[&str] = &[

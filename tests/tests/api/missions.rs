@@ -560,19 +560,28 @@ async fn departments_by_join(conn: &sea_orm::DatabaseConnection) -> Vec<(String,
         .collect()
 }
 
+/// The number `sql` answers, as `n`.
+async fn number(conn: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    conn.query_one_raw(sea_orm::Statement::from_string(
+        conn.get_database_backend(),
+        sql,
+    ))
+    .await
+    .expect(sql)
+    .expect("a row")
+    .try_get("", "n")
+    .expect("n")
+}
+
 /// Addresses whose copy of their mission's visibility is wrong.
 async fn stale_addresses(conn: &sea_orm::DatabaseConnection) -> i64 {
-    use sea_orm::ConnectionTrait;
-    let row = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM mission_addresses a JOIN missions m ON m.id = a.mission_id
-             WHERE a.mission_public <> (m.status = 'VALIDATED' AND m.deleted_at IS NULL)",
-        ))
-        .await
-        .expect("stale")
-        .expect("a row");
-    row.try_get("", "n").expect("n")
+    number(
+        conn,
+        "SELECT COUNT(*) AS n FROM mission_addresses a JOIN missions m ON m.id = a.mission_id
+         WHERE a.mission_public <> (m.status = 'VALIDATED' AND m.deleted_at IS NULL)",
+    )
+    .await
 }
 
 /// The total and the four facets of a mission search, as the API answers them.
@@ -817,17 +826,7 @@ async fn every_public_missions_counts_follow_each_write_to_missions_and_addresse
     );
 
     // Folding the tally changes no count and leaves one row per group.
-    let rows = || async {
-        conn.query_one_raw(sea_orm::Statement::from_string(
-            backend,
-            "SELECT COUNT(*) AS n FROM public_mission_tally",
-        ))
-        .await
-        .expect("rows")
-        .expect("a row")
-        .try_get::<i64>("", "n")
-        .expect("n")
-    };
+    let rows = || number(&conn, "SELECT COUNT(*) AS n FROM public_mission_tally");
     let before = rows().await;
     passerelle_db::tally::fold(&conn).await.expect("fold");
     let folded = rows().await;
@@ -864,16 +863,11 @@ async fn two_transactions_adding_addresses_of_one_mission_in_one_department_coun
         .expect("a row")
         .try_get("", "id")
         .expect("id");
-    let corsica = || async {
-        conn.query_one_raw(sea_orm::Statement::from_string(
-            backend,
+    let corsica = || {
+        number(
+            &conn,
             "SELECT COALESCE(SUM(n), 0)::BIGINT AS n FROM public_mission_tally WHERE department_code = '2B'",
-        ))
-        .await
-        .expect("tally")
-        .expect("a row")
-        .try_get::<i64>("", "n")
-        .expect("n")
+        )
     };
     let before = corsica().await;
     let insert = format!(
