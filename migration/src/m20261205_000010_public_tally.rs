@@ -10,10 +10,17 @@
 //! type or remote moves it; an address adds one to its department when its mission is public
 //! and has no other address there, and takes it off when it was the last one. SQLite's triggers
 //! run for each row; PostgreSQL's for each statement, over all its rows at once (an import
-//! writes 500 per statement), and its address trigger locks the missions of its rows before it
-//! looks at their other addresses, so that two transactions writing addresses of one mission
-//! cannot both count it (every write path locks the mission first anyway: it updates it before
-//! its addresses).
+//! inserts new missions 500 and addresses 2,000 per statement; a changed mission is one
+//! `UPDATE`), and its address trigger locks the missions of its rows before it looks at their
+//! other addresses, so that two transactions writing addresses of one mission cannot both count
+//! it.
+//!
+//! What the lock does not cover (already so in migration 9): an address's copy of its mission's
+//! visibility is read, without a lock, as the address is written. A transaction that writes an
+//! address of a mission while another changes the mission's status and commits first keeps the
+//! status it read. Every write path of Passerelle updates a mission (and so locks it) before it
+//! writes its addresses, so none can meet this; a writer from outside could, and the scheduler's
+//! fold would not repair it (a recount would: `tally::RECOUNT`).
 use crate::m20261128_000001_core::engine;
 use crate::m20261204_000009_public_addresses::{
     POSTGRES_ADDRESS_FUNCTION, POSTGRES_MISSION_FUNCTION, POSTGRES_MISSION_TRIGGER,

@@ -847,6 +847,7 @@ async fn two_transactions_adding_addresses_of_one_mission_in_one_department_coun
     if backend != sea_orm::DbBackend::Postgres {
         // SQLite has one writer at a time: the second transaction cannot start its write
         // before the first commits.
+        eprintln!("skipped: a race of two writers, for PostgreSQL (PASSERELLE_TEST_POSTGRES_URL)");
         database.drop_database().await;
         return;
     }
