@@ -268,8 +268,8 @@ pub async fn run_import(
     )
     .await?;
     txn.commit().await?;
-    // An import appends a row to the tally of public missions per mission and address it
-    // changes: folded here, readers sum a few hundred rows again.
+    // An import appends rows to the tally of public missions for the missions and addresses
+    // it changes: folded here, readers sum a few hundred rows again.
     if (run.created > 0 || run.updated > 0 || run.deleted > 0)
         && let Err(e) = passerelle_db::tally::fold_if_long(db).await
     {

@@ -4,10 +4,12 @@
 //! Each row is a change to the counts of public missions (status VALIDATED, not deleted): a
 //! mission row (`department_code` NULL) adds `n` to its domain, type and remote; a department
 //! row (the other columns NULL) adds `n` to the number of public missions with an address in
-//! that department. Triggers append a row per change, in the writer's transaction; a reader
-//! sums the rows by their four columns, so that it reads committed counts, exact, from a few
-//! hundred rows instead of counting a million missions. Folding (`compact`) replaces the rows by
-//! their sums without changing any sum; `recount` writes the sums from the missions themselves.
+//! that department. Triggers append rows as missions and addresses change (one per change on
+//! SQLite, one per group of a statement's changes on PostgreSQL), in the writer's transaction;
+//! a reader sums the rows by their four columns, so that it reads committed counts, exact, from
+//! a few hundred rows instead of counting a million missions. Folding ([`FOLD_POSTGRES`],
+//! [`FOLD_SQLITE`], run by `passerelle_db::tally`) replaces the rows by their sums without
+//! changing any sum; [`RECOUNT`] writes the sums from the missions themselves.
 
 /// The tally's table, with the engine's placeholders (`{pk}`).
 pub const TABLE: &str = "CREATE TABLE public_mission_tally (
