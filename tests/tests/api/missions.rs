@@ -834,6 +834,28 @@ async fn every_public_missions_counts_follow_each_write_to_missions_and_addresse
     assert_eq!(check("after folding").await, removed);
     passerelle_db::tally::fold(&conn).await.expect("fold again");
     assert_eq!(rows().await, folded, "a folded tally folds to itself");
+    // Imports and the scheduler fold only a long tally: changes that sum to nothing, beyond
+    // the threshold, are folded away and move no count.
+    assert!(
+        !passerelle_db::tally::fold_if_long(&conn)
+            .await
+            .expect("fold if long"),
+        "a short tally is left as it is"
+    );
+    let pairs = vec!["('sport', 'benevolat', 'full', 1), ('sport', 'benevolat', 'full', -1)"; 600];
+    run(format!(
+        "INSERT INTO public_mission_tally (domain, mission_type, remote, n) VALUES {}",
+        pairs.join(", ")
+    ))
+    .await;
+    assert!(rows().await > passerelle_migration::tally::FOLD_ABOVE);
+    assert!(
+        passerelle_db::tally::fold_if_long(&conn)
+            .await
+            .expect("fold if long")
+    );
+    assert_eq!(rows().await, folded);
+    assert_eq!(check("after a long tally is folded").await, removed);
     app.stop().await;
     database.drop_database().await;
 }
