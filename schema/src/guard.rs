@@ -12,7 +12,6 @@
 //! Whichever ran it, [`finish`] shapes the response once: a stable `extensions.code` on every
 //! error, by the phase it came from; `null` where a nullable field failed (async-graphql leaves
 //! the field out); fields in the order the query asks them.
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
@@ -284,7 +283,7 @@ pub(crate) fn finish(
             put_null(&mut response.data, &e.path);
         }
     }
-    reorder(doc, &sets, &mut response.data, &mut HashMap::new());
+    put_in_order(doc, &Order::of(doc, &sets), &mut response.data);
 }
 
 /// The field of the schema a response path stands at, through the document's aliases and
@@ -434,52 +433,65 @@ fn response_keys<'d>(
     }
 }
 
-/// The response keys of selection sets and their sub-selections, computed once per distinct
-/// selection (every item of a list, every parent of a nested object, shares its selection).
-type Keys<'d> = Vec<(&'d str, Vec<&'d SelectionSet>)>;
+/// The order of an object's fields as its selections ask them: each response key, the
+/// selection sets it merges, and (worked out the first time a response has a value there) the
+/// order of that value's own fields. The tree grows with the response, not with the document:
+/// every item of a list shares its node, so each distinct place is worked out once.
+struct Order<'d> {
+    fields: Vec<FieldOrder<'d>>,
+}
+
+struct FieldOrder<'d> {
+    key: &'d str,
+    sets: Vec<&'d SelectionSet>,
+    order: std::cell::OnceCell<Order<'d>>,
+}
+
+impl<'d> Order<'d> {
+    fn of(doc: &'d ExecutableDocument, sets: &[&'d SelectionSet]) -> Self {
+        let mut keys = Vec::new();
+        response_keys(doc, sets, &mut keys, &mut Vec::new());
+        Order {
+            fields: keys
+                .into_iter()
+                .map(|(key, sets)| FieldOrder {
+                    key,
+                    sets,
+                    order: std::cell::OnceCell::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Where a response key stands; keys the selections do not name go after the others.
+    fn rank(&self, key: &str) -> usize {
+        self.fields
+            .iter()
+            .position(|f| f.key == key)
+            .unwrap_or(usize::MAX)
+    }
+}
 
 /// Puts the fields of every object in `data` in the order the selections ask them (async-graphql
 /// lists an object's fields in the order they finished resolving). Keys the selections do not
 /// name stay after, as they were. The walk follows the response, so it costs what the response
-/// costs to write; each selection's keys are worked out once.
-fn reorder<'d>(
-    doc: &'d ExecutableDocument,
-    sets: &[&'d SelectionSet],
-    data: &mut Value,
-    known: &mut HashMap<Vec<*const SelectionSet>, Keys<'d>>,
-) {
-    let id: Vec<*const SelectionSet> = sets.iter().map(|s| *s as *const _).collect();
-    let keys = known.entry(id).or_insert_with(|| {
-        let mut keys = Vec::new();
-        response_keys(doc, sets, &mut keys, &mut Vec::new());
-        keys
-    });
-    // The entry is only read below; clone its few references to let the walk fill the cache.
-    let keys = keys.clone();
-    put_in_order(doc, &keys, data, known);
-}
-
-fn put_in_order<'d>(
-    doc: &'d ExecutableDocument,
-    keys: &Keys<'d>,
-    data: &mut Value,
-    known: &mut HashMap<Vec<*const SelectionSet>, Keys<'d>>,
-) {
+/// costs to read; an object already in order is left as it is.
+fn put_in_order<'d>(doc: &'d ExecutableDocument, order: &Order<'d>, data: &mut Value) {
     match data {
-        Value::List(items) => items
-            .iter_mut()
-            .for_each(|i| put_in_order(doc, keys, i, known)),
+        Value::List(items) => items.iter_mut().for_each(|i| put_in_order(doc, order, i)),
         Value::Object(map) => {
-            let mut rest = std::mem::take(map);
-            for (key, subs) in keys {
-                if let Some((k, mut v)) = rest.shift_remove_entry(*key) {
-                    if subs.iter().any(|s| !s.items.is_empty()) {
-                        reorder(doc, subs, &mut v, known);
-                    }
-                    map.insert(k, v);
+            if !map.keys().map(|k| order.rank(k)).is_sorted() {
+                map.sort_by_cached_key(|k, _| order.rank(k));
+            }
+            for (key, value) in map.iter_mut() {
+                let Some(field) = order.fields.iter().find(|f| f.key == key.as_str()) else {
+                    continue;
+                };
+                if field.sets.iter().any(|s| !s.items.is_empty()) {
+                    let sub = field.order.get_or_init(|| Order::of(doc, &field.sets));
+                    put_in_order(doc, sub, value);
                 }
             }
-            map.extend(rest);
         }
         _ => {}
     }
