@@ -445,9 +445,19 @@ async fn migrate_and_seed_walk_through_their_states() {
         lines.last().is_some_and(|l| l.starts_with("pending")),
         "down rolls back the last one only: {after_down}"
     );
-    // The last one, the tally of public missions: undone, the addresses' triggers are those
-    // of the one before (an address still takes its mission's visibility); done again over
-    // the data, it counts what is there.
+    // The one before, the tally of public missions (the last one only changes a PostgreSQL
+    // function it wrote): undone, the addresses' triggers are those of migration 9 (an address
+    // still takes its mission's visibility); done again over the data, it counts what is there.
+    ok(run(&["migrate", "down", "--steps", "1"], Some(url)));
+    let after_two = ok(run(&["migrate", "status"], Some(url)));
+    assert_eq!(
+        after_two
+            .lines()
+            .filter(|l| l.starts_with("pending"))
+            .count(),
+        2,
+        "{after_two}"
+    );
     use sea_orm::ConnectionTrait;
     let conn = sea_orm::Database::connect(url).await.expect("connect");
     let (backend, one) = (

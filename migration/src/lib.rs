@@ -15,6 +15,7 @@ mod m20261202_000007_applications;
 mod m20261203_000008_read_path;
 mod m20261204_000009_public_addresses;
 mod m20261205_000010_public_tally;
+mod m20261206_000011_address_lock;
 pub mod tally;
 
 /// Applies and rolls back Passerelle's migrations, in order.
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_read_path::Migration),
             Box::new(m20261204_000009_public_addresses::Migration),
             Box::new(m20261205_000010_public_tally::Migration),
+            Box::new(m20261206_000011_address_lock::Migration),
         ]
     }
 }

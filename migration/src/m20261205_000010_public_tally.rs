@@ -15,12 +15,9 @@
 //! other addresses, so that two transactions writing addresses of one mission cannot both count
 //! it.
 //!
-//! What the lock does not cover (already so in migration 9): an address's copy of its mission's
-//! visibility is read, without a lock, as the address is written. A transaction that writes an
-//! address of a mission while another changes the mission's status and commits first keeps the
-//! status it read. Every write path of Passerelle updates a mission (and so locks it) before it
-//! writes its addresses, so none can meet this; a writer from outside could, and the scheduler's
-//! fold would not repair it (a recount would: `tally::RECOUNT`).
+//! What the lock did not cover (already so in migration 9): an address's copy of its mission's
+//! visibility was read, without a lock, as the address is written; migration 11 takes the lock
+//! there too.
 use crate::m20261128_000001_core::engine;
 use crate::m20261204_000009_public_addresses::{
     POSTGRES_ADDRESS_FUNCTION, POSTGRES_MISSION_FUNCTION, POSTGRES_MISSION_TRIGGER,
@@ -145,6 +142,25 @@ fn lock_missions(pairs: &str) -> String {
     )
 }
 
+/// PL/pgSQL keeps one plan per statement for the session, made from the table's size at the
+/// time: in an import that fills the tables from empty in one transaction, migration 9's lookup
+/// of an address's mission was planned as a walk of the whole partial index of public missions,
+/// filtered by id, and run for every address after (a first import of 5,000 missions took
+/// 2.5 s, growing with the square of its size). The mission is read by its key alone (no partial
+/// index applies), without sequential scans. (Migration 11 adds a lock, and puts this one back
+/// when undone.)
+pub(crate) const POSTGRES_ADDRESS_BY_KEY: &str =
+    "CREATE OR REPLACE FUNCTION mission_addresses_public() RETURNS trigger LANGUAGE plpgsql
+     SET enable_seqscan = off AS $$
+     DECLARE
+        visible BOOLEAN;
+     BEGIN
+        SELECT m.status = 'VALIDATED' AND m.deleted_at IS NULL INTO visible
+        FROM missions m WHERE m.id = NEW.mission_id;
+        NEW.mission_public := coalesce(visible, FALSE);
+        RETURN NEW;
+     END $$";
+
 /// PostgreSQL's: triggers for each statement, over its rows at once (transition tables), so
 /// that an import writing 500 missions or addresses per statement adds a few tally rows per
 /// statement instead of running a function per row. The address function of migration 9 keeps
@@ -234,23 +250,7 @@ fn postgres_triggers() -> Vec<String> {
             any_now = public_address(""),
             untouched = public_address(" AND a.id NOT IN (SELECT id FROM new_rows)"),
         ),
-        // PL/pgSQL keeps one plan per statement for the session, made from the table's size at
-        // the time: in an import that fills the tables from empty in one transaction, migration
-        // 9's lookup of an address's mission was planned as a walk of the whole partial index
-        // of public missions, filtered by id, and run for every address after (a first import
-        // of 5,000 missions took 2.5 s, growing with the square of its size). The mission is
-        // read by its key alone (no partial index applies), without sequential scans.
-        "CREATE OR REPLACE FUNCTION mission_addresses_public() RETURNS trigger LANGUAGE plpgsql
-             SET enable_seqscan = off AS $$
-             DECLARE
-                visible BOOLEAN;
-             BEGIN
-                SELECT m.status = 'VALIDATED' AND m.deleted_at IS NULL INTO visible
-                FROM missions m WHERE m.id = NEW.mission_id;
-                NEW.mission_public := coalesce(visible, FALSE);
-                RETURN NEW;
-             END $$"
-            .to_owned(),
+        POSTGRES_ADDRESS_BY_KEY.to_owned(),
         // Migration 9 passed a mission's new visibility to its addresses with one statement per
         // mission, each running the addresses' tally trigger: archiving 100,000 missions took
         // 24 s instead of 13. One statement for all the missions of an update instead.

@@ -931,3 +931,116 @@ async fn two_transactions_adding_addresses_of_one_mission_in_one_department_coun
     );
     database.drop_database().await;
 }
+
+/// On PostgreSQL an address's copy of its mission's visibility is read under a lock on the
+/// mission (migration 11): an address written while another transaction changes its mission's
+/// status takes the status that commits, whichever way the status goes, and the tally counts
+/// it so. Before, the address kept the status read before the change.
+#[tokio::test]
+async fn an_address_written_while_its_mission_changes_status_takes_the_status_that_commits() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let database = crate::helpers::TestDatabase::create("address_lock").await;
+    let conn = database.connect_migrated().await;
+    let backend = conn.get_database_backend();
+    if backend != sea_orm::DbBackend::Postgres {
+        eprintln!("skipped: a race of two writers, for PostgreSQL (PASSERELLE_TEST_POSTGRES_URL)");
+        database.drop_database().await;
+        return;
+    }
+    passerelle::seed::seed_demo(&conn, 50).await.expect("seed");
+    for (position, from, to) in [
+        (21, "VALIDATED", "ARCHIVED"),
+        (22, "WAITING_VALIDATION", "VALIDATED"),
+    ] {
+        let mission = number(
+            &conn,
+            "SELECT MIN(id) AS n FROM missions m WHERE status = 'VALIDATED' AND deleted_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM mission_addresses a
+                             WHERE a.mission_id = m.id AND a.department_code = '2B')",
+        )
+        .await;
+        conn.execute_unprepared(&format!(
+            "UPDATE missions SET status = '{from}' WHERE id = {mission}"
+        ))
+        .await
+        .expect("the status before");
+        // The status changes in a transaction that has not committed yet...
+        let change = conn.begin().await.expect("begin");
+        change
+            .execute_unprepared(&format!(
+                "UPDATE missions SET status = '{to}' WHERE id = {mission}"
+            ))
+            .await
+            .expect("the status after");
+        // ... while another adds an address of the mission.
+        let writer = {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let txn = conn.begin().await.expect("begin");
+                txn.execute_unprepared(&format!(
+                    "INSERT INTO mission_addresses (mission_id, position, department_code, geo_source)
+                     VALUES ({mission}, {position}, '2B', 'NOT_FOUND')"
+                ))
+                .await
+                .expect("the address");
+                txn.commit().await.expect("commit");
+            })
+        };
+        // The address's writer is let run until it waits on a lock or is done.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !writer.is_finished()
+            && number(
+                &conn,
+                "SELECT COUNT(*) AS n FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await
+                == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer neither waits nor ends"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        change.commit().await.expect("commit the status");
+        writer.await.expect("the address's writer");
+        assert_eq!(
+            number(
+                &conn,
+                &format!(
+                    "SELECT COUNT(*) AS n FROM mission_addresses
+                     WHERE mission_id = {mission} AND position = {position} AND mission_public"
+                ),
+            )
+            .await,
+            i64::from(to == "VALIDATED"),
+            "{from} -> {to}: the address takes the status that committed"
+        );
+        assert_eq!(
+            number(
+                &conn,
+                "SELECT COUNT(*) AS n FROM mission_addresses a JOIN missions m ON m.id = a.mission_id
+                 WHERE a.mission_public <> (m.status = 'VALIDATED' AND m.deleted_at IS NULL)",
+            )
+            .await,
+            0,
+            "{from} -> {to}: no address disagrees with its mission"
+        );
+        let tally = number(
+            &conn,
+            "SELECT COALESCE(SUM(n), 0)::BIGINT AS n FROM public_mission_tally WHERE department_code = '2B'",
+        )
+        .await;
+        let joined = departments_by_join(&conn)
+            .await
+            .iter()
+            .find(|(c, _)| c == "2B")
+            .map_or(0, |(_, n)| *n);
+        assert_eq!(
+            tally, joined,
+            "{from} -> {to}: the tally counts what is there"
+        );
+    }
+    database.drop_database().await;
+}
