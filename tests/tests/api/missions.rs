@@ -860,20 +860,31 @@ async fn every_public_missions_counts_follow_each_write_to_missions_and_addresse
     database.drop_database().await;
 }
 
+/// A fresh database with 50 demo missions, for a race of two writers: on PostgreSQL only
+/// (SQLite has one writer at a time: the second transaction cannot start its write before the
+/// first commits); `None`, said on stderr, on SQLite.
+async fn seeded_for_a_race(
+    name: &str,
+) -> Option<(crate::helpers::TestDatabase, sea_orm::DatabaseConnection)> {
+    use sea_orm::ConnectionTrait;
+    let database = crate::helpers::TestDatabase::create(name).await;
+    let conn = database.connect_migrated().await;
+    if conn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        eprintln!("skipped: a race of two writers, for PostgreSQL (PASSERELLE_TEST_POSTGRES_URL)");
+        database.drop_database().await;
+        return None;
+    }
+    passerelle::seed::seed_demo(&conn, 50).await.expect("seed");
+    Some((database, conn))
+}
+
 #[tokio::test]
 async fn two_transactions_adding_addresses_of_one_mission_in_one_department_count_it_once() {
     use sea_orm::{ConnectionTrait, TransactionTrait};
-    let database = crate::helpers::TestDatabase::create("tally_race").await;
-    let conn = database.connect_migrated().await;
-    let backend = conn.get_database_backend();
-    if backend != sea_orm::DbBackend::Postgres {
-        // SQLite has one writer at a time: the second transaction cannot start its write
-        // before the first commits.
-        eprintln!("skipped: a race of two writers, for PostgreSQL (PASSERELLE_TEST_POSTGRES_URL)");
-        database.drop_database().await;
+    let Some((database, conn)) = seeded_for_a_race("tally_race").await else {
         return;
-    }
-    passerelle::seed::seed_demo(&conn, 50).await.expect("seed");
+    };
+    let backend = conn.get_database_backend();
     let mission: i64 = conn
         .query_one_raw(sea_orm::Statement::from_string(
             backend,
@@ -939,15 +950,9 @@ async fn two_transactions_adding_addresses_of_one_mission_in_one_department_coun
 #[tokio::test]
 async fn an_address_written_while_its_mission_changes_status_takes_the_status_that_commits() {
     use sea_orm::{ConnectionTrait, TransactionTrait};
-    let database = crate::helpers::TestDatabase::create("address_lock").await;
-    let conn = database.connect_migrated().await;
-    let backend = conn.get_database_backend();
-    if backend != sea_orm::DbBackend::Postgres {
-        eprintln!("skipped: a race of two writers, for PostgreSQL (PASSERELLE_TEST_POSTGRES_URL)");
-        database.drop_database().await;
+    let Some((database, conn)) = seeded_for_a_race("address_lock").await else {
         return;
-    }
-    passerelle::seed::seed_demo(&conn, 50).await.expect("seed");
+    };
     for (position, from, to) in [
         (21, "VALIDATED", "ARCHIVED"),
         (22, "WAITING_VALIDATION", "VALIDATED"),
