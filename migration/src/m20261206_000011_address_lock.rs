@@ -13,11 +13,25 @@
 //! takes after the statement and the one a change of status takes: the writer that comes second
 //! waits for the first to commit, and reads (or its update of the addresses sees) what the first
 //! wrote. A mission written by the transaction itself (inserted by an import, or updated before
-//! its addresses, as every write path of Passerelle does) is already locked or seen by no one
-//! else: it is read without taking the lock again, so an import pays nothing for it. Under
-//! `READ COMMITTED` (PostgreSQL's default, and Passerelle's). Two outside writers adding addresses
-//! of the same missions in opposite orders may deadlock: PostgreSQL stops one of them, whose
-//! transaction is rolled back whole (nothing is half-written).
+//! its addresses, as every write path of Passerelle does, none in a savepoint) is already locked
+//! or seen by no one else: it is read without taking the lock again, so Passerelle's writers pay
+//! nothing for it. Under `READ COMMITTED` (PostgreSQL's default, and Passerelle's).
+//!
+//! What it does not cover, all for writers from outside Passerelle:
+//! - Locks taken row by row, in the statement's order: an outside writer adding addresses of
+//!   several missions can deadlock with another that locks them in another order (an import
+//!   updating missions in its feed's order, the scheduler archiving ended missions), and now waits
+//!   for an import holding one of its missions even for an address the tally does not count.
+//!   PostgreSQL stops one of the two (`deadlock detected`), whose transaction is rolled back whole:
+//!   nothing is half-written, and an import so stopped is recorded as a failed run, its feed
+//!   imported again at its next period.
+//! - An address of a mission that another transaction is still inserting, in a statement that
+//!   reads it before that transaction commits and checks its foreign key after, keeps `false`
+//!   (the mission was not there to read). Only a writer that knows an uncommitted mission's id
+//!   can meet it.
+//! - The shortcut compares 32-bit transaction ids: a frozen mission whose raw `xmin` equals the
+//!   writer's id, 2^32 transactions later, is taken for the writer's own and not locked (that
+//!   transaction then reads it as migration 10 did).
 //!
 //! SQLite has one writer at a time: a write transaction that read a mission before another
 //! committed a change to it cannot commit (`SQLITE_BUSY_SNAPSHOT`): nothing to do there.

@@ -866,7 +866,6 @@ async fn every_public_missions_counts_follow_each_write_to_missions_and_addresse
 async fn seeded_for_a_race(
     name: &str,
 ) -> Option<(crate::helpers::TestDatabase, sea_orm::DatabaseConnection)> {
-    use sea_orm::ConnectionTrait;
     let database = crate::helpers::TestDatabase::create(name).await;
     let conn = database.connect_migrated().await;
     if conn.get_database_backend() != sea_orm::DbBackend::Postgres {
