@@ -445,19 +445,6 @@ async fn migrate_and_seed_walk_through_their_states() {
         lines.last().is_some_and(|l| l.starts_with("pending")),
         "down rolls back the last one only: {after_down}"
     );
-    // The one before, the tally of public missions (the last one only changes a PostgreSQL
-    // function it wrote): undone, the addresses' triggers are those of migration 9 (an address
-    // still takes its mission's visibility); done again over the data, it counts what is there.
-    ok(run(&["migrate", "down", "--steps", "1"], Some(url)));
-    let after_two = ok(run(&["migrate", "status"], Some(url)));
-    assert_eq!(
-        after_two
-            .lines()
-            .filter(|l| l.starts_with("pending"))
-            .count(),
-        2,
-        "{after_two}"
-    );
     use sea_orm::ConnectionTrait;
     let conn = sea_orm::Database::connect(url).await.expect("connect");
     let (backend, one) = (
@@ -473,6 +460,34 @@ async fn migrate_and_seed_walk_through_their_states() {
                 .expect(sql))
         }
     };
+    // The last one, undone, leaves migration 10's address function, which reads the mission
+    // without a lock (PostgreSQL; on SQLite it has nothing to undo); done again, it locks.
+    let on_postgres = backend == sea_orm::DbBackend::Postgres;
+    let address_function =
+        "SELECT COUNT(*) AS n FROM pg_proc WHERE proname = 'mission_addresses_public'";
+    let locking = "SELECT COUNT(*) AS n FROM pg_proc WHERE proname = 'mission_addresses_public'
+                   AND prosrc LIKE '%FOR NO KEY UPDATE%'";
+    if on_postgres {
+        assert_eq!(
+            query(address_function).await,
+            1,
+            "migration 10's function is back"
+        );
+        assert_eq!(query(locking).await, 0);
+    }
+    // The one before, the tally of public missions (the last one only changes a PostgreSQL
+    // function it wrote): undone, the addresses' triggers are those of migration 9 (an address
+    // still takes its mission's visibility); done again over the data, it counts what is there.
+    ok(run(&["migrate", "down", "--steps", "1"], Some(url)));
+    let after_two = ok(run(&["migrate", "status"], Some(url)));
+    assert_eq!(
+        after_two
+            .lines()
+            .filter(|l| l.starts_with("pending"))
+            .count(),
+        2,
+        "{after_two}"
+    );
     conn.execute_unprepared(
         "INSERT INTO mission_addresses (mission_id, position, department_code, geo_source)
          SELECT MIN(id), 7, '2B', 'NOT_FOUND' FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL",
@@ -495,6 +510,9 @@ async fn migrate_and_seed_walk_through_their_states() {
                  WHERE a.mission_public <> (m.status = 'VALIDATED' AND m.deleted_at IS NULL)";
     assert_eq!(query(stale).await, 0);
     ok(run(&["migrate", "up"], Some(url)));
+    if on_postgres {
+        assert_eq!(query(locking).await, 1, "migration 11 locks again");
+    }
     let public =
         "SELECT COUNT(*) AS n FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL";
     assert!(query(public).await > 0);
