@@ -74,10 +74,13 @@ pub struct PasserelleSchema {
     plain: Executable,
     guarded: Executable,
     limits: Limits,
+    /// The parses of the documents that passed the limits, shared by both schemas.
+    documents: Arc<parsed::ParsedDocuments>,
 }
 
 mod guard;
 pub mod limits;
+mod parsed;
 
 pub use limits::{CostLimits, StaticLimits};
 
@@ -158,6 +161,7 @@ pub fn build_with(pools: Pools, limits: Limits, rules: Rules) -> PasserelleSchem
         plain: executable(false),
         guarded: executable(true),
         limits,
+        documents: Arc::default(),
     }
 }
 
@@ -192,30 +196,39 @@ impl PasserelleSchema {
     }
 
     /// The checks before a request runs: its text's size and tokens, its parse (kept in the
-    /// request), its aliases, root fields, directives and cost against its viewer's budget.
-    /// Gives the viewer's kind and a copy of the document, or the error that refuses it.
-    fn admit(&self, request: &mut Request) -> Result<(Kind, ExecutableDocument), ServerError> {
+    /// request; a document that passed before is not parsed again, see [`parsed`]), its
+    /// aliases, root fields, directives and cost against its viewer's budget. Gives the
+    /// viewer's kind and the document, or the error that refuses it.
+    fn admit(&self, request: &mut Request) -> Result<(Kind, Arc<ExecutableDocument>), ServerError> {
         limits::check_text(&request.query, &self.limits.static_limits).map_err(guard::refused)?;
         let kind = request
             .data
             .get(&std::any::TypeId::of::<Viewer>())
             .and_then(|v| v.downcast_ref::<Viewer>())
             .map_or(Kind::Anonymous, |v| v.access.kind());
-        let variables = std::mem::take(&mut request.variables);
-        let checked = match request.parsed_query() {
-            Ok(doc) => COST_MODEL
-                .check(
-                    doc,
-                    &variables,
-                    &self.limits.static_limits,
-                    self.limits.cost.of(kind),
-                )
-                .map(|_| doc.clone())
-                .map_err(guard::refused),
-            Err(e) => Err(guard::with_code(e, "GRAPHQL_PARSE_FAILED")),
+        let kept = self.documents.get(&request.query);
+        let doc = match &kept {
+            Some(doc) => {
+                request.set_parsed_query(ExecutableDocument::clone(doc));
+                doc.clone()
+            }
+            None => match request.parsed_query() {
+                Ok(doc) => Arc::new(doc.clone()),
+                Err(e) => return Err(guard::with_code(e, "GRAPHQL_PARSE_FAILED")),
+            },
         };
-        request.variables = variables;
-        Ok((kind, checked?))
+        COST_MODEL
+            .check(
+                &doc,
+                &request.variables,
+                &self.limits.static_limits,
+                self.limits.cost.of(kind),
+            )
+            .map_err(guard::refused)?;
+        if kept.is_none() {
+            self.documents.keep(&request.query, doc.clone());
+        }
+        Ok((kind, doc))
     }
 
     /// A value the schema was built with.

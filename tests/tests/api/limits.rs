@@ -91,6 +91,29 @@ async fn the_cost_budget_depends_on_who_asks() {
     let (status, body) = post(&app, &As::user("admin@test.example"), query).await;
     assert_eq!(status, 200, "an admin's budget is larger: {body}");
     assert!(body.get("errors").is_none(), "{body}");
+    // The admin's document is kept parsed: the next caller's budget is still its own.
+    let (status, body) = post(&app, &As::Anonymous, query).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["cost"], 281);
+    // And so are the variables of each request: a kept document costs what they ask.
+    let paged = "query($n: Int) { missions(first: $n) { nodes { id title } } }";
+    for (n, status, cost) in [(5, 200, None), (60, 400, Some(181)), (5, 200, None)] {
+        let res = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .header("accept", "application/graphql-response+json")
+            .json(&json!({ "query": paged, "variables": { "n": n } }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status().as_u16(), status, "first: {n}");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(
+            body["errors"][0]["extensions"]["cost"].as_u64(),
+            cost,
+            "{body}"
+        );
+    }
     // A page larger than allowed is the field's own error, not a cost.
     let (status, body) = post(
         &app,

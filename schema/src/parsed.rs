@@ -1,0 +1,152 @@
+//! Documents parsed once: the parse of a document that passed the limits, kept by its text.
+//!
+//! Frontends and partners send the same few documents again and again (a page's query, a
+//! feed's): parsing one took 3.3% of the server's time under the nested query at 50 clients,
+//! more than anything Passerelle does itself. A kept document is cloned into its request
+//! (async-graphql runs an owned document) and shared, as is, with the checks and the response's
+//! shaping.
+//!
+//! Only documents that parsed and passed the limits for their caller are kept, so a refused
+//! document never takes a place. At most [`MAX_DOCUMENTS`] documents and [`MAX_TEXT_BYTES`] of
+//! their text are kept; a full cache drops the least recently used. Every request still runs
+//! the limits (which depend on its variables and its caller) and the validation: a kept parse
+//! is only saved work.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_graphql::parser::types::ExecutableDocument;
+
+/// The most documents kept.
+pub const MAX_DOCUMENTS: usize = 512;
+/// The most bytes of document text kept (their parses take about ten times as much).
+pub const MAX_TEXT_BYTES: usize = 512 << 10;
+
+/// Parsed documents by their text (see the module).
+#[derive(Default)]
+pub(crate) struct ParsedDocuments {
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    documents: HashMap<Arc<str>, Entry>,
+    text_bytes: usize,
+    /// Moves at every use: an entry's last use orders the evictions.
+    clock: u64,
+}
+
+struct Entry {
+    document: Arc<ExecutableDocument>,
+    last_used: u64,
+}
+
+impl ParsedDocuments {
+    /// The kept parse of `text`, if any.
+    pub(crate) fn get(&self, text: &str) -> Option<Arc<ExecutableDocument>> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.clock += 1;
+        let now = kept.clock;
+        let entry = kept.documents.get_mut(text)?;
+        entry.last_used = now;
+        Some(entry.document.clone())
+    }
+
+    /// Keeps the parse of `text`, dropping the least recently used documents to make room. A
+    /// text over a quarter of [`MAX_TEXT_BYTES`] is not kept.
+    pub(crate) fn keep(&self, text: &str, document: Arc<ExecutableDocument>) {
+        if text.len() > MAX_TEXT_BYTES / 4 {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.documents.contains_key(text) {
+            return;
+        }
+        while !kept.documents.is_empty()
+            && (kept.documents.len() >= MAX_DOCUMENTS
+                || kept.text_bytes + text.len() > MAX_TEXT_BYTES)
+        {
+            let Some(oldest) = kept
+                .documents
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(t, _)| t.clone())
+            else {
+                break;
+            };
+            kept.documents.remove(&oldest);
+            kept.text_bytes -= oldest.len();
+        }
+        kept.clock += 1;
+        let last_used = kept.clock;
+        kept.text_bytes += text.len();
+        kept.documents.insert(
+            Arc::from(text),
+            Entry {
+                document,
+                last_used,
+            },
+        );
+    }
+
+    /// How many documents are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .documents
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::parser::parse_query;
+
+    fn parsed(text: &str) -> Arc<ExecutableDocument> {
+        Arc::new(parse_query(text).expect("a valid document"))
+    }
+
+    #[test]
+    fn a_kept_document_is_found_by_its_text_only() {
+        let cache = ParsedDocuments::default();
+        cache.keep("{ a }", parsed("{ a }"));
+        assert!(cache.get("{ a }").is_some());
+        assert!(cache.get("{ a  }").is_none());
+        assert!(cache.get("{ b }").is_none());
+    }
+
+    #[test]
+    fn a_full_cache_drops_the_least_recently_used() {
+        let cache = ParsedDocuments::default();
+        let text = |i: usize| format!("{{ f{i} }}");
+        for i in 0..MAX_DOCUMENTS {
+            cache.keep(&text(i), parsed(&text(i)));
+        }
+        // The first one is used again: the second is now the least recently used.
+        assert!(cache.get(&text(0)).is_some());
+        cache.keep(&text(MAX_DOCUMENTS), parsed(&text(MAX_DOCUMENTS)));
+        assert_eq!(cache.len(), MAX_DOCUMENTS);
+        assert!(cache.get(&text(0)).is_some());
+        assert!(cache.get(&text(1)).is_none());
+        assert!(cache.get(&text(MAX_DOCUMENTS)).is_some());
+    }
+
+    #[test]
+    fn the_text_kept_is_bounded() {
+        let cache = ParsedDocuments::default();
+        // Each document a little over a sixteenth of the bound: at most fifteen fit.
+        let long = |i: usize| format!("{{ f{i} {} }}", "x ".repeat(MAX_TEXT_BYTES / 32));
+        for i in 0..40 {
+            cache.keep(&long(i), parsed(&long(i)));
+        }
+        assert_eq!(cache.len(), 15);
+        assert!(cache.get(&long(39)).is_some());
+        assert!(cache.get(&long(0)).is_none());
+        // Over a quarter of the bound: never kept.
+        let huge = format!("{{ g {} }}", "y ".repeat(MAX_TEXT_BYTES / 7));
+        cache.keep(&huge, parsed(&huge));
+        assert!(cache.get(&huge).is_none());
+    }
+}
