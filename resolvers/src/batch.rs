@@ -10,7 +10,8 @@
 //!
 //! Only a batch's first caller (its leader) runs it; the others wait on a channel. A load whose
 //! batch has already started opens the next one. The rows of a batch are shared by its callers
-//! through one `Arc`'d map, each caller cloning only its own value.
+//! through one `Arc`'d map, each caller cloning only its own value (for the relations many
+//! parents share, the value is itself an `Arc`: see `crate::loader`).
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;

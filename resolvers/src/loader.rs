@@ -116,6 +116,13 @@ pub struct ApplicationsTo(pub i64);
 
 type LoadResult<K, V> = Result<HashMap<K, V>, Arc<DbErr>>;
 
+/// The rows of a batch behind `Arc`s, for the relations many parents share or read often (a
+/// publisher, an organization, a mission's addresses, a page of missions): each caller gets
+/// the row itself, not a copy of its strings.
+fn shared<K: Eq + Hash, V>(rows: LoadResult<K, V>) -> LoadResult<K, Arc<V>> {
+    Ok(rows?.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+}
+
 /// Rows of a scoped table by id, in one statement.
 async fn by_ids<E, K>(
     loader: &DbLoader,
@@ -140,34 +147,38 @@ where
 }
 
 impl Loader<PublisherId> for DbLoader {
-    type Value = publisher::Model;
+    type Value = Arc<publisher::Model>;
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[PublisherId]) -> LoadResult<PublisherId, Self::Value> {
-        by_ids::<publisher::Entity, _>(
-            self,
-            keys,
-            |k| k.0,
-            publisher::Column::Id,
-            |m| PublisherId(m.id),
+        shared(
+            by_ids::<publisher::Entity, _>(
+                self,
+                keys,
+                |k| k.0,
+                publisher::Column::Id,
+                |m| PublisherId(m.id),
+            )
+            .await,
         )
-        .await
     }
 }
 
 impl Loader<OrganizationId> for DbLoader {
-    type Value = organization::Model;
+    type Value = Arc<organization::Model>;
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[OrganizationId]) -> LoadResult<OrganizationId, Self::Value> {
-        by_ids::<organization::Entity, _>(
-            self,
-            keys,
-            |k| k.0,
-            organization::Column::Id,
-            |m| OrganizationId(m.id),
+        shared(
+            by_ids::<organization::Entity, _>(
+                self,
+                keys,
+                |k| k.0,
+                organization::Column::Id,
+                |m| OrganizationId(m.id),
+            )
+            .await,
         )
-        .await
     }
 }
 
@@ -234,14 +245,14 @@ impl Loader<VolunteerId> for DbLoader {
 }
 
 impl Loader<AddressesOf> for DbLoader {
-    type Value = Vec<mission_address::Model>;
+    type Value = Arc<Vec<mission_address::Model>>;
     type Error = Arc<DbErr>;
 
     async fn load(&self, keys: &[AddressesOf]) -> LoadResult<AddressesOf, Self::Value> {
-        let mut out: HashMap<AddressesOf, Self::Value> =
+        let mut out: HashMap<AddressesOf, Vec<mission_address::Model>> =
             keys.iter().map(|k| (*k, Vec::new())).collect();
         let Some(select) = scope::find::<mission_address::Entity>(&self.access) else {
-            return Ok(out);
+            return shared(Ok(out));
         };
         let rows = select
             .filter(mission_address::Column::MissionId.is_in(keys.iter().map(|k| k.0)))
@@ -256,7 +267,7 @@ impl Loader<AddressesOf> for DbLoader {
                 .or_default()
                 .push(row);
         }
-        Ok(out)
+        shared(Ok(out))
     }
 }
 
@@ -650,38 +661,40 @@ where
 }
 
 impl Loader<NestedPage<MissionsOf>> for DbLoader {
-    type Value = Vec<mission::Model>;
+    type Value = Arc<Vec<mission::Model>>;
     type Error = Arc<DbErr>;
 
     async fn load(
         &self,
         keys: &[NestedPage<MissionsOf>],
     ) -> LoadResult<NestedPage<MissionsOf>, Self::Value> {
-        windowed::<mission::Entity, _, _>(
-            &self.db,
-            keys,
-            Window {
-                parent: mission::Column::OrganizationId,
-                order: &["start_at", "id"],
-            },
-            |p| (p.1, p.2),
-            |(statuses, _)| self.access.missions(statuses),
-            |(_, columns)| columns.iter().collect(),
-            |result, (_, columns)| mission::Model::read_columns(result, columns),
-            |after| {
-                let t = after.time.unwrap_or_default();
-                Condition::any().add(mission::Column::StartAt.gt(t)).add(
-                    Condition::all()
-                        .add(mission::Column::StartAt.eq(t))
-                        .add(mission::Column::Id.gt(after.id)),
-                )
-            },
-            |m, (statuses, columns)| {
-                MissionsOf(m.organization_id.unwrap_or_default(), statuses, columns)
-            },
-            |p| p.0,
+        shared(
+            windowed::<mission::Entity, _, _>(
+                &self.db,
+                keys,
+                Window {
+                    parent: mission::Column::OrganizationId,
+                    order: &["start_at", "id"],
+                },
+                |p| (p.1, p.2),
+                |(statuses, _)| self.access.missions(statuses),
+                |(_, columns)| columns.iter().collect(),
+                |result, (_, columns)| mission::Model::read_columns(result, columns),
+                |after| {
+                    let t = after.time.unwrap_or_default();
+                    Condition::any().add(mission::Column::StartAt.gt(t)).add(
+                        Condition::all()
+                            .add(mission::Column::StartAt.eq(t))
+                            .add(mission::Column::Id.gt(after.id)),
+                    )
+                },
+                |m, (statuses, columns)| {
+                    MissionsOf(m.organization_id.unwrap_or_default(), statuses, columns)
+                },
+                |p| p.0,
+            )
+            .await,
         )
-        .await
     }
 }
 

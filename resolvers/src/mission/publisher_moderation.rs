@@ -75,7 +75,7 @@ async fn moderator_of(ctx: &Context<'_>) -> ApiResult<Option<(i64, String)>> {
         .load_one(PublisherId(*publisher_id))
         .await?
         .filter(|p| p.moderator)
-        .map(|p| (p.id, p.name)))
+        .map(|p| (p.id, p.name.clone())))
 }
 
 impl Mission {

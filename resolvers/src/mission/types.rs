@@ -1,4 +1,6 @@
 //! The `Mission` and `Address` types.
+use std::sync::Arc;
+
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_entities::access::StatusSet;
@@ -125,7 +127,7 @@ impl Mission {
             .load_one(AddressesOf(self.db_id))
             .await?
             .unwrap_or_default();
-        Ok(rows.into_iter().map(Address::from).collect())
+        Ok(Address::all(&rows))
     }
 
     /// Why the mission was refused or sent back for correction. Readable by those who manage
@@ -211,8 +213,8 @@ impl Mission {
                 .load_one(AddressesOf(self.db_id))
                 .await?
                 .unwrap_or_default()
-                .into_iter()
-                .filter_map(|a| a.department_code)
+                .iter()
+                .filter_map(|a| a.department_code.clone())
                 .collect()
         } else {
             Vec::new()
@@ -248,37 +250,64 @@ impl From<mission_event::Model> for MissionEvent {
     }
 }
 
-/// A place where a mission happens.
-#[derive(Debug, Clone, SimpleObject)]
+/// A place where a mission happens: one of its mission's addresses, read from the rows its
+/// loader shares (nothing is copied but the fields asked for).
+#[derive(Debug, Clone)]
 pub struct Address {
-    pub street: Option<String>,
-    pub postal_code: Option<String>,
-    pub city: Option<String>,
-    /// "69", "2A", "971".
-    pub department_code: Option<String>,
-    pub department_name: Option<String>,
-    pub region: Option<String>,
-    pub country: Option<String>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    /// Where `lat` and `lon` came from: FALLBACK is the commune's centroid, within a few km.
-    pub geo_source: crate::enums::GeoSource,
+    rows: Arc<Vec<mission_address::Model>>,
+    index: usize,
 }
 
-impl From<mission_address::Model> for Address {
-    fn from(a: mission_address::Model) -> Self {
-        Address {
-            street: a.street,
-            postal_code: a.postal_code,
-            city: a.city,
-            department_code: a.department_code,
-            department_name: a.department_name,
-            region: a.region,
-            country: a.country,
-            lat: a.lat,
-            lon: a.lon,
-            geo_source: a.geo_source.into(),
-        }
+impl Address {
+    /// Every address of `rows`, in order.
+    fn all(rows: &Arc<Vec<mission_address::Model>>) -> Vec<Address> {
+        (0..rows.len())
+            .map(|index| Address {
+                rows: rows.clone(),
+                index,
+            })
+            .collect()
+    }
+
+    fn row(&self) -> &mission_address::Model {
+        &self.rows[self.index]
+    }
+}
+
+/// A place where a mission happens.
+#[Object]
+impl Address {
+    async fn street(&self) -> Option<&str> {
+        self.row().street.as_deref()
+    }
+    async fn postal_code(&self) -> Option<&str> {
+        self.row().postal_code.as_deref()
+    }
+    async fn city(&self) -> Option<&str> {
+        self.row().city.as_deref()
+    }
+    /// "69", "2A", "971".
+    async fn department_code(&self) -> Option<&str> {
+        self.row().department_code.as_deref()
+    }
+    async fn department_name(&self) -> Option<&str> {
+        self.row().department_name.as_deref()
+    }
+    async fn region(&self) -> Option<&str> {
+        self.row().region.as_deref()
+    }
+    async fn country(&self) -> Option<&str> {
+        self.row().country.as_deref()
+    }
+    async fn lat(&self) -> Option<f64> {
+        self.row().lat
+    }
+    async fn lon(&self) -> Option<f64> {
+        self.row().lon
+    }
+    /// Where `lat` and `lon` came from: FALLBACK is the commune's centroid, within a few km.
+    async fn geo_source(&self) -> crate::enums::GeoSource {
+        self.row().geo_source.into()
     }
 }
 
@@ -305,16 +334,16 @@ impl OrganizationMissionConnection {
     pub(crate) fn new(
         organization_id: i64,
         statuses: StatusSet,
-        rows: Vec<mission::Model>,
+        rows: &[mission::Model],
         size: u64,
         had_after: bool,
     ) -> Self {
         let page = Page::from_rows(
-            rows,
+            rows.iter().collect(),
             size,
             had_after,
             |m| Cursor::new(ORGANIZATION_MISSIONS, Some(time_value(m.start_at)), m.id).encode(),
-            Mission::from,
+            |m| Mission::from(m.clone()),
         );
         OrganizationMissionConnection {
             organization_id,

@@ -19,18 +19,25 @@ use crate::{loaders, scope};
 /// A host structure: an association, a local authority, a public body.
 #[derive(Debug, Clone)]
 pub struct Organization {
-    model: organization::Model,
+    /// Shared with the loader's batch and every mission of the same organization.
+    model: Arc<organization::Model>,
     /// The page of `missions` the selection asks for, when it was loaded with the organization
     /// (see [`Organization::with_missions_ahead`]).
-    missions_ahead: Option<Arc<(NestedPage<MissionsOf>, Vec<mission::Model>)>>,
+    missions_ahead: Option<(NestedPage<MissionsOf>, Arc<Vec<mission::Model>>)>,
 }
 
-impl From<organization::Model> for Organization {
-    fn from(model: organization::Model) -> Self {
+impl From<Arc<organization::Model>> for Organization {
+    fn from(model: Arc<organization::Model>) -> Self {
         Organization {
             model,
             missions_ahead: None,
         }
+    }
+}
+
+impl From<organization::Model> for Organization {
+    fn from(model: organization::Model) -> Self {
+        Organization::from(Arc::new(model))
     }
 }
 
@@ -55,9 +62,7 @@ impl Organization {
             loaders.load_one(key.clone()),
         );
         // A page that failed is loaded again by its own field, which reports the error there.
-        let missions_ahead = page
-            .ok()
-            .map(|rows| Arc::new((key, rows.unwrap_or_default())));
+        let missions_ahead = page.ok().map(|rows| (key, rows.unwrap_or_default()));
         Ok(organization?.map(|model| Organization {
             model,
             missions_ahead,
@@ -197,7 +202,7 @@ impl Organization {
     ) -> ApiResult<OrganizationMissionConnection> {
         let key = missions_key(self.model.id, first, after, statuses, ctx.field())?;
         let rows = match &self.missions_ahead {
-            Some(ahead) if ahead.0 == key => ahead.1.clone(),
+            Some((ahead, rows)) if *ahead == key => rows.clone(),
             _ => loaders(ctx)?
                 .load_one(key.clone())
                 .await?
@@ -206,7 +211,7 @@ impl Organization {
         Ok(OrganizationMissionConnection::new(
             self.model.id,
             key.parent.1,
-            rows,
+            &rows,
             key.limit - 1,
             key.after.is_some(),
         ))

@@ -1,5 +1,7 @@
 //! Publishers (partner platforms): the type, `publishers`, and the private side a publisher and
 //! admins read (import runs, API keys, diffusion rules) or admins only (feed settings).
+use std::sync::Arc;
+
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_entities::{api_key, diffusion_rule, publisher};
@@ -138,8 +140,8 @@ impl Publisher {
     }
 }
 
-impl From<publisher::Model> for Publisher {
-    fn from(p: publisher::Model) -> Self {
+impl From<&publisher::Model> for Publisher {
+    fn from(p: &publisher::Model) -> Self {
         let feed = p.feed_url.as_deref().map(|url| PublisherFeed {
             url: passerelle_entities::publisher::display_url(url),
             user: p.feed_user.clone(),
@@ -148,16 +150,23 @@ impl From<publisher::Model> for Publisher {
         });
         Publisher {
             id: ID(p.id.to_string()),
-            name: p.name,
-            url: p.url,
-            logo: p.logo,
-            description: p.description,
+            name: p.name.clone(),
+            url: p.url.clone(),
+            logo: p.logo.clone(),
+            description: p.description.clone(),
             is_annonceur: p.is_annonceur,
             is_diffuseur: p.is_diffuseur,
             is_moderator: p.moderator,
             db_id: p.id,
             feed,
         }
+    }
+}
+
+/// A publisher as its loader shares it.
+impl From<Arc<publisher::Model>> for Publisher {
+    fn from(p: Arc<publisher::Model>) -> Self {
+        Publisher::from(&*p)
     }
 }
 
@@ -176,7 +185,7 @@ impl PublisherQuery {
             .order_by_asc(publisher::Column::Name)
             .all(db(ctx)?)
             .await?;
-        Ok(rows.into_iter().map(Publisher::from).collect())
+        Ok(rows.iter().map(Publisher::from).collect())
     }
 
     /// Federation: a publisher by its key.
