@@ -4,8 +4,8 @@ use passerelle_entities::lifecycle::{self, Action, Mover};
 use passerelle_entities::{MissionStatus, mission, mission_event, time};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// Missions archived per transaction.
@@ -24,7 +24,9 @@ pub async fn archive_ended(db: &DatabaseConnection) -> Result<u64, DbErr> {
     loop {
         // The rows read are the rows changed: on SQLite the transaction takes the write lock
         // before it reads; on PostgreSQL the rows are locked as they are read (a cancellation
-        // committed meanwhile is seen, and the row left out).
+        // committed meanwhile is seen, and the row left out), in id order whatever order the
+        // index gives them in, so that another writer locking missions in id order waits for
+        // this one instead of deadlocking with it.
         let postgres = db.get_database_backend() == DbBackend::Postgres;
         let txn = db
             .begin_with_options(TransactionOptions {
@@ -37,6 +39,7 @@ pub async fn archive_ended(db: &DatabaseConnection) -> Result<u64, DbErr> {
             .column(mission::Column::Id)
             .filter(mission::is_public())
             .filter(mission::Column::EndAt.lt(now))
+            .order_by_asc(mission::Column::Id)
             .limit(BATCH);
         if postgres {
             select = select.lock_exclusive();

@@ -20,7 +20,8 @@
 //! What it does not cover, all for writers from outside Passerelle:
 //! - Locks taken row by row, in the statement's order: an outside writer adding addresses of
 //!   several missions can deadlock with another that locks them in another order (an import
-//!   updating missions in its feed's order, the scheduler archiving ended missions), and now waits
+//!   updating missions in its feed's order; the scheduler's archiving of ended missions locks
+//!   them in id order, so a writer that locks in id order too waits for it instead), and now waits
 //!   for an import holding one of its missions even for an address the tally does not count.
 //!   PostgreSQL stops one of the two (`deadlock detected`), whose transaction is rolled back whole:
 //!   nothing is half-written, and an import so stopped is recorded as a failed run, its feed

@@ -942,6 +942,26 @@ async fn two_transactions_adding_addresses_of_one_mission_in_one_department_coun
     database.drop_database().await;
 }
 
+/// Returns once `task` waits on a lock of the test's database, or has ended (PostgreSQL).
+async fn waits_or_ends<T>(conn: &sea_orm::DatabaseConnection, task: &tokio::task::JoinHandle<T>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !task.is_finished()
+        && number(
+            conn,
+            "SELECT COUNT(*) AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await
+            == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task neither waits nor ends"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// On PostgreSQL an address's copy of its mission's visibility is read under a lock on the
 /// mission (migration 11): an address written while another transaction changes its mission's
 /// status takes the status that commits, whichever way the status goes, and the tally counts
@@ -991,22 +1011,7 @@ async fn an_address_written_while_its_mission_changes_status_takes_the_status_th
             })
         };
         // The address's writer is let run until it waits on a lock or is done.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !writer.is_finished()
-            && number(
-                &conn,
-                "SELECT COUNT(*) AS n FROM pg_stat_activity
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .await
-                == 0
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the writer neither waits nor ends"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        waits_or_ends(&conn, &writer).await;
         change.commit().await.expect("commit the status");
         writer.await.expect("the address's writer");
         assert_eq!(
@@ -1046,5 +1051,77 @@ async fn an_address_written_while_its_mission_changes_status_takes_the_status_th
             "{from} -> {to}: the tally counts what is there"
         );
     }
+    database.drop_database().await;
+}
+
+/// The scheduler's archiving locks the ended missions in id order, whatever order its index
+/// finds them in, so that a writer from outside that locks missions in id order too (the usual
+/// rule against deadlocks) waits for it instead of deadlocking with it. Here the ended mission
+/// with the higher id was written first and ended first, so that a scan of the table or of the
+/// end dates' index meets it first: read in that order, the archiving locked it, then waited
+/// for the other, which the outside writer held while it asked for the first (a deadlock:
+/// PostgreSQL aborted one of them).
+#[tokio::test]
+async fn the_archiving_locks_ended_missions_in_id_order() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some((database, conn)) = seeded_for_a_race("archive_order").await else {
+        return;
+    };
+    let low = number(
+        &conn,
+        "SELECT MIN(id) AS n FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    )
+    .await;
+    let high = number(
+        &conn,
+        "SELECT MAX(id) AS n FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL",
+    )
+    .await;
+    assert!(low < high);
+    conn.execute_unprepared(&format!(
+        "UPDATE missions SET end_at = NULL WHERE id NOT IN ({low}, {high});
+         UPDATE missions SET start_at = now() - interval '30 days',
+                end_at = now() - interval '2 days' WHERE id = {high};
+         UPDATE missions SET start_at = now() - interval '30 days',
+                end_at = now() - interval '1 day' WHERE id = {low};"
+    ))
+    .await
+    .expect("two ended missions");
+    // A writer from outside locks the lower id...
+    let outside = conn.begin().await.expect("begin");
+    outside
+        .execute_unprepared(&format!(
+            "SELECT id FROM missions WHERE id = {low} FOR UPDATE"
+        ))
+        .await
+        .expect("lock the lower id");
+    // ... while the archiving runs, and waits for it.
+    let archiving = {
+        let conn = conn.clone();
+        tokio::spawn(async move { passerelle::lifecycle::archive_ended(&conn).await })
+    };
+    waits_or_ends(&conn, &archiving).await;
+    assert!(
+        !archiving.is_finished(),
+        "the archiving waits for the lower id"
+    );
+    // The outside writer then takes the higher id: free, since the archiving has not reached it.
+    outside
+        .execute_unprepared(&format!(
+            "SET LOCAL lock_timeout = '10s'; SELECT id FROM missions WHERE id = {high} FOR UPDATE"
+        ))
+        .await
+        .expect("the higher id is not held by the waiting archiving");
+    outside.commit().await.expect("commit");
+    let archived = archiving.await.expect("join").expect("the archiving");
+    assert_eq!(archived, 2);
+    assert_eq!(
+        number(
+            &conn,
+            &format!("SELECT COUNT(*) AS n FROM missions WHERE id IN ({low}, {high}) AND status = 'ARCHIVED'"),
+        )
+        .await,
+        2
+    );
     database.drop_database().await;
 }
