@@ -101,7 +101,16 @@ async fn two_gateways_deliver_a_thousand_events_each_exactly_once() {
     .expect("webhook");
     let mut first = gateway(&db.url);
     let mut second = gateway(&db.url);
-    let txn = conn.begin().await.expect("begin");
+    // The write lock first (SQLite): the gateways' workers write beside this transaction, and
+    // one that read before it wrote could not take the lock after them (`SQLITE_BUSY`), as
+    // seen once in a full run.
+    let txn = conn
+        .begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+        .expect("begin");
     for n in 0..EVENTS {
         outbox::to_webhooks(
             &txn,
