@@ -223,7 +223,7 @@ impl Deferred {
             // SQLite sorts an index's keys on this thread alone unless told it may use more:
             // with two helpers the indexes of a million missions took 22 s instead of 27-28 s
             // (the seed 55-59 s instead of 63-66 s), and the seed's peak memory went from
-            // 100 MB to 131 MB; more helpers would take more memory, so two at most. Put back
+            // 100 MiB to 131 MiB; more helpers would take more memory, so two at most. Put back
             // to none once built.
             let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
             txn.execute_unprepared(&format!("PRAGMA threads = {helpers}"))
