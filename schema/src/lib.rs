@@ -74,7 +74,7 @@ pub struct PasserelleSchema {
     plain: Executable,
     guarded: Executable,
     limits: Limits,
-    /// The parses of the documents that passed the limits, shared by both schemas.
+    /// The parses of the documents that passed the limits, shared by every clone of the schema.
     documents: Arc<parsed::ParsedDocuments>,
 }
 
