@@ -102,8 +102,9 @@ async fn two_gateways_deliver_a_thousand_events_each_exactly_once() {
     let mut first = gateway(&db.url);
     let mut second = gateway(&db.url);
     // The write lock first (SQLite): the gateways' workers write beside this transaction, and
-    // one that read before it wrote could not take the lock after them (`SQLITE_BUSY`), as
-    // seen once in a full run.
+    // one that reads before it writes cannot take the lock after them (`SQLITE_BUSY`). This
+    // test failed once at its first event in a full run; its error was not kept, and this is
+    // the likely cause.
     let txn = conn
         .begin_with_options(sea_orm::TransactionOptions {
             sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
