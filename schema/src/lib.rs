@@ -331,3 +331,48 @@ pub fn is_request_error(response: &Response) -> bool {
                 )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(errors: &[ServerError]) -> Option<String> {
+        errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .map(|c| c.to_string())
+    }
+
+    /// Only a document that parsed and passed the limits is kept, and a kept one is still
+    /// validated, every time.
+    #[tokio::test]
+    async fn only_admitted_documents_are_kept_and_every_request_is_still_validated() {
+        let schema = build(DatabaseConnection::default(), Limits::default());
+        let cheap = "{ missions(first: 2) { nodes { title } } }";
+        assert!(check_document(&schema, cheap).await.is_empty());
+        assert!(schema.documents.get(cheap).is_some());
+
+        let broken = "{ missions(first: 2) { nodes { title } }";
+        let errors = check_document(&schema, broken).await;
+        assert_eq!(code(&errors).as_deref(), Some("\"GRAPHQL_PARSE_FAILED\""));
+        assert!(schema.documents.get(broken).is_none());
+
+        let costly = "{ missions(first: 100) { nodes { addresses { city street lat lon } organization { missions(first: 100) { nodes { id title } } } } } }";
+        let errors = check_document(&schema, costly).await;
+        assert_eq!(
+            code(&errors).as_deref(),
+            Some("\"GRAPHQL_VALIDATION_FAILED\"")
+        );
+        assert!(schema.documents.get(costly).is_none());
+
+        let unknown = "{ missions(first: 2) { nodes { nosuchfield } } }";
+        for _ in 0..2 {
+            let errors = check_document(&schema, unknown).await;
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(errors[0].message.contains("nosuchfield"), "{errors:?}");
+            // Parsed and within the limits: kept, then validated again from the kept parse.
+            assert!(schema.documents.get(unknown).is_some());
+        }
+    }
+}

@@ -18,7 +18,7 @@ use async_graphql::parser::types::ExecutableDocument;
 
 /// The most documents kept.
 pub const MAX_DOCUMENTS: usize = 512;
-/// The most bytes of document text kept (their parses take about ten times as much).
+/// The most bytes of document text kept.
 pub const MAX_TEXT_BYTES: usize = 512 << 10;
 
 /// Parsed documents by their text (see the module).
