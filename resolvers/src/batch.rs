@@ -8,6 +8,10 @@
 //! each runs its one statement. A nested query costs one round trip per level and nothing else
 //! (async-graphql's own `DataLoader` waited a fixed delay per level instead, 2 ms here before).
 //!
+//! Values a request read already, with another statement (a page joined with its to-one
+//! relations), can be handed to the batcher beforehand ([`Batcher::prime`]): a load of one of
+//! those keys is answered at once, and costs no batch.
+//!
 //! Only a batch's first caller (its leader) runs it; the others wait on a channel. A load whose
 //! batch has already started opens the next one. The rows of a batch are shared by its callers
 //! through one `Arc`'d map, each caller cloning only its own value (for the relations many
@@ -28,6 +32,10 @@ use tokio::sync::oneshot;
 pub struct Batcher<L> {
     loader: L,
     open: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    /// Per key type, the values read beforehand (`None`: known to be absent for the viewer).
+    primed: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    /// Whether anything was primed: most requests never look.
+    any_primed: AtomicBool,
     idle: Arc<Idle>,
 }
 
@@ -43,6 +51,7 @@ pub struct Idle {
 }
 
 type Rows<K, L> = Arc<HashMap<K, <L as Loader<K>>::Value>>;
+type Primed<K, L> = HashMap<K, Option<<L as Loader<K>>::Value>>;
 type BatchResult<K, L> = Result<Rows<K, L>, <L as Loader<K>>::Error>;
 
 /// A batch that takes keys: the keys, and the callers other than its leader, waiting.
@@ -70,8 +79,50 @@ impl<L: Send + Sync + 'static> Batcher<L> {
         Batcher {
             loader,
             open: Mutex::default(),
+            primed: Mutex::default(),
+            any_primed: AtomicBool::new(false),
             idle: Arc::default(),
         }
+    }
+
+    /// Hands over values the request read already: a later load of one of these keys gets its
+    /// value (or `None`) at once. A value must be what the loader would return for the key to
+    /// this request's viewer (read under the same scope); the first one primed for a key stays.
+    pub fn prime<K>(&self, values: impl IntoIterator<Item = (K, Option<L::Value>)>)
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K>,
+    {
+        let mut primed = self.primed.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(known) = primed
+            .entry(TypeId::of::<K>())
+            .or_insert_with(|| Box::new(Primed::<K, L>::new()))
+            .downcast_mut::<Primed<K, L>>()
+        else {
+            return;
+        };
+        for (key, value) in values {
+            known.entry(key).or_insert(value);
+        }
+        self.any_primed.store(true, Ordering::Release);
+    }
+
+    /// The value primed for `key`, if one was.
+    fn primed<K>(&self, key: &K) -> Option<Option<L::Value>>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K>,
+    {
+        if !self.any_primed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.primed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&TypeId::of::<K>())?
+            .downcast_ref::<Primed<K, L>>()?
+            .get(key)
+            .cloned()
     }
 
     /// The idle points of the request, for [`drive`].
@@ -92,6 +143,9 @@ impl<L: Send + Sync + 'static> Batcher<L> {
         K: Send + Sync + Hash + Eq + Clone + 'static,
         L: Loader<K>,
     {
+        if let Some(value) = self.primed::<K>(&key) {
+            return Ok(value);
+        }
         loop {
             let rows = match self.join::<K>(key.clone()) {
                 Role::Wait(rx) => match rx.await {
@@ -396,6 +450,27 @@ mod tests {
         assert_eq!(batcher.load_one(4).await, Ok(Some(16)));
         assert_eq!(batcher.load_one(5u64).await, Ok(Some(25)));
         assert_eq!(batcher.loader.batches.load(Ordering::SeqCst), 3);
+    }
+
+    /// Primed keys are answered without a batch, absent ones too (`None`); the others still
+    /// go in one batch; a key primed twice keeps its first value.
+    #[tokio::test(start_paused = true)]
+    async fn primed_keys_cost_no_batch() {
+        let batcher = Batcher::new(Squares::default());
+        batcher.prime([(2u64, Some(1000)), (3, None)]);
+        batcher.prime([(2u64, Some(2000))]);
+        let loads = [2u64, 3, 4, 5].map(|k| batcher.load_one(k));
+        let values = drive(
+            batcher.idle(),
+            async_graphql::futures_util::future::join_all(loads),
+        )
+        .await;
+        assert_eq!(
+            values,
+            [Ok(Some(1000)), Ok(None), Ok(Some(16)), Ok(Some(25))]
+        );
+        assert_eq!(batcher.loader.batches.load(Ordering::SeqCst), 1);
+        assert_eq!(batcher.loader.largest.load(Ordering::SeqCst), 2);
     }
 
     /// A leader dropped before its batch ran (its field abandoned) does not leave the others

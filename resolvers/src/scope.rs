@@ -172,11 +172,21 @@ pub(crate) async fn rows<E: Scoped>(
     let Some(select) = find::<E>(access(ctx)) else {
         return Ok(Vec::new());
     };
-    let mut select = select.filter(condition);
+    let mut select = select.filter(condition).limit(limit);
     for (column, direction) in order {
         select = select.order_by(*column, direction.clone());
     }
-    Ok(select.limit(limit).all(db(ctx)?).await?)
+    let db = db(ctx)?;
+    let statement = crate::sql::with_literal_limit(
+        db.get_database_backend(),
+        &sea_orm::QueryTrait::into_query(select),
+        limit,
+    );
+    Ok(
+        <E::Model as sea_orm::FromQueryResult>::find_by_statement(statement)
+            .all(db)
+            .await?,
+    )
 }
 
 /// The number of rows of `E` that the viewer may read and that meet `condition`.

@@ -66,24 +66,28 @@ fn columns_of(field: &str) -> Option<Columns> {
     }
 }
 
-/// The columns the missions of a connection field (`missions`, `Organization.missions`) read
-/// for its `nodes` and `edges { node }`, fragments included; aliases and `@skip` only add.
+/// The missions of a connection field (`missions`, `Organization.missions`): its `nodes` and
+/// its `edges { node }`, fragments included.
+pub fn nodes_of(connection: SelectionField<'_>) -> Vec<SelectionField<'_>> {
+    let mut nodes = Vec::new();
+    for part in connection.selection_set() {
+        match part.name() {
+            "nodes" => nodes.push(part),
+            "edges" => nodes.extend(part.selection_set().filter(|f| f.name() == "node")),
+            _ => {}
+        }
+    }
+    nodes
+}
+
+/// The columns the missions of a connection field read for its `nodes` and `edges { node }`,
+/// fragments included; aliases and `@skip` only add.
 pub fn of_connection(connection: SelectionField<'_>) -> Columns {
     let mut columns = ALWAYS;
-    for part in connection.selection_set() {
-        let missions: Vec<SelectionField<'_>> = match part.name() {
-            "nodes" => vec![part],
-            "edges" => part
-                .selection_set()
-                .filter(|f| f.name() == "node")
-                .collect(),
-            _ => Vec::new(),
-        };
-        for node in missions {
-            columns = columns.union(of_object(node));
-            if columns == WHOLE {
-                return WHOLE;
-            }
+    for node in nodes_of(connection) {
+        columns = columns.union(of_object(node));
+        if columns == WHOLE {
+            return WHOLE;
         }
     }
     columns

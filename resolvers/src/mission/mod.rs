@@ -1,6 +1,7 @@
 //! Missions: the type, the filter and order of `missions`, the connection with facets.
 mod columns;
 mod filter;
+mod joined;
 mod moderation;
 mod publisher_moderation;
 mod push;

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use passerelle_entities::{Domain as DbDomain, MissionType as DbType, Remote as DbRemote};
 
 use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
+use super::joined::Joined;
 use super::search::{ColumnFacets, MissionSearch, row_cursor};
 use super::types::Mission;
 use crate::cursor::Cursor;
@@ -96,9 +97,11 @@ async fn list(
         .map(|a| Cursor::decode(&a, &order.list_name()))
         .transpose()?;
     let columns = super::columns::of_connection(ctx.field());
+    let joined = Joined::of_connection(ctx.field(), scope::access(ctx));
     let rows = search
-        .page(db, order, size, after.as_ref(), columns)
+        .page(db, order, size, after.as_ref(), columns, &joined)
         .await?;
+    joined.prime(loaders(ctx)?, &rows);
     let page = Page::from_rows(
         rows,
         size,

@@ -14,12 +14,13 @@ use sea_orm::{
 };
 
 use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
+use super::joined::{Joined, Relations};
 use crate::counts::{CountCache, Counts};
 use crate::cursor::{Cursor, SortValue, time_value};
 use crate::enums::{MissionStatus, OrderDirection};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{department_codes, ids, non_empty};
-use crate::sql::{FullText, HAVERSINE_KM, after_key, cust};
+use crate::sql::{FullText, HAVERSINE_KM, after_key, cust, with_literal_limit};
 
 /// The longest `keywords` accepted, in characters.
 pub const MAX_KEYWORDS_CHARS: usize = 200;
@@ -110,6 +111,8 @@ pub struct MissionRow {
     pub mission: mission::Model,
     pub distance_km: Option<f64>,
     pub score: Option<f64>,
+    /// The relations read with the page (see [`Joined`]).
+    pub relations: Relations,
 }
 
 impl MissionRow {
@@ -121,6 +124,7 @@ impl MissionRow {
         columns: Columns,
         distance: bool,
         score: bool,
+        joined: &Joined,
     ) -> Result<Self, DbErr> {
         Ok(MissionRow {
             mission: mission::Model::read_columns(res, columns)?,
@@ -128,6 +132,7 @@ impl MissionRow {
                 .then(|| res.try_get::<f64>("", "distance_km"))
                 .transpose()?,
             score: score.then(|| res.try_get::<f64>("", "score")).transpose()?,
+            relations: joined.read(res)?,
         })
     }
 }
@@ -547,10 +552,11 @@ impl MissionSearch {
         size: u64,
         after: Option<&Cursor>,
         columns: Columns,
+        joined: &Joined,
     ) -> ApiResult<Vec<MissionRow>> {
         if order.field != MissionOrderField::Distance || self.near.is_none() {
             return self
-                .page_within(db, order, size, after, None, columns)
+                .page_within(db, order, size, after, None, columns, joined)
                 .await;
         }
         let direction = Order::from(order.direction);
@@ -566,16 +572,17 @@ impl MissionSearch {
                 after: cursor_key,
             };
             let rows = self
-                .page_within(db, order, size, after, Some(&nearest), columns)
+                .page_within(db, order, size, after, Some(&nearest), columns, joined)
                 .await?;
             if rows.len() as u64 > size {
                 return Ok(rows);
             }
         }
-        self.page_within(db, order, size, after, None, columns)
+        self.page_within(db, order, size, after, None, columns, joined)
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn page_within(
         &self,
         db: &DatabaseConnection,
@@ -584,6 +591,7 @@ impl MissionSearch {
         after: Option<&Cursor>,
         nearest: Option<&Nearest>,
         columns: Columns,
+        joined: &Joined,
     ) -> ApiResult<Vec<MissionRow>> {
         let Some(condition) = &self.condition else {
             return Ok(Vec::new());
@@ -603,6 +611,14 @@ impl MissionSearch {
         if let Some(s) = &score {
             q.expr_as(s.clone(), Alias::new("score"));
         }
+        // The sort key, and its column's name in the page's output.
+        let key_name = match order.field {
+            MissionOrderField::StartAt => mission::Column::StartAt.as_str(),
+            MissionOrderField::PostedAt => mission::Column::PostedAt.as_str(),
+            MissionOrderField::CreatedAt => mission::Column::CreatedAt.as_str(),
+            MissionOrderField::Distance => "distance_km",
+            MissionOrderField::Relevance => "score",
+        };
         let key: Expr = match order.field {
             MissionOrderField::StartAt => Expr::col((mission::Entity, mission::Column::StartAt)),
             MissionOrderField::PostedAt => Expr::col((mission::Entity, mission::Column::PostedAt)),
@@ -634,13 +650,16 @@ impl MissionSearch {
         }
         let dir = Order::from(order.direction);
         q.order_by_expr(key, dir.clone())
-            .order_by_expr(id, dir)
+            .order_by_expr(id, dir.clone())
             .limit(size + 1);
+        let q = joined.wrap(q, key_name, dir);
         let (with_distance, with_score) = (distance.is_some(), score.is_some());
-        let rows = db.query_all(&q).await?;
+        let rows = db
+            .query_all_raw(with_literal_limit(self.backend, &q, size + 1))
+            .await?;
         Ok(rows
             .iter()
-            .map(|r| MissionRow::read(r, columns, with_distance, with_score))
+            .map(|r| MissionRow::read(r, columns, with_distance, with_score, joined))
             .collect::<Result<Vec<_>, DbErr>>()?)
     }
 

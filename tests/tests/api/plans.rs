@@ -423,3 +423,65 @@ async fn a_sqlite_server_writes_through_one_connection_and_reads_beside_it() {
     pools.write.close().await.expect("close");
     remove_sqlite(&path);
 }
+
+/// On PostgreSQL a page's statement is planned once per connection, not at every request: with
+/// its limit written in the text (`resolvers/src/sql.rs`), PostgreSQL keeps the generic plan
+/// after five executions (with the limit a parameter, it planned each of them again). Read
+/// from the one connection's own `pg_prepared_statements`.
+#[tokio::test]
+async fn postgres_plans_a_page_once_per_connection() {
+    let database = TestDatabase::create("generic_plans").await;
+    if !database.is_postgres() {
+        return;
+    }
+    let conn = passerelle_db::connect(&secrecy::SecretString::from(database.url().to_owned()), 1)
+        .await
+        .expect("connect");
+    passerelle_db::migrate_up(&conn).await.expect("migrate");
+    passerelle::seed::seed_demo(&conn, 2_000)
+        .await
+        .expect("seed");
+    let schema = passerelle_schema::build(conn.clone(), passerelle_schema::Limits::default());
+    let query = "{ missions(filter: {domains: [SPORT]}, orderBy: {field: START_AT, direction: ASC}, first: 7) {
+        nodes { title organization { name } publisher { name } } } }";
+    for _ in 0..10 {
+        let (request, idle) = passerelle_schema::prepare(
+            &schema,
+            async_graphql::Request::new(query),
+            passerelle_entities::access::Viewer::anonymous(),
+            None,
+            passerelle_schema::Exposure::default(),
+        );
+        let response = passerelle_resolvers::batch::drive(idle, schema.execute(request)).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().expect("json");
+        assert_eq!(data["missions"]["nodes"].as_array().map(Vec::len), Some(7));
+    }
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements",
+        ))
+        .await
+        .expect("prepared statements");
+    let pages: Vec<(String, i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "statement").expect("statement"),
+                r.try_get::<i64>("", "generic_plans").expect("generic"),
+                r.try_get::<i64>("", "custom_plans").expect("custom"),
+            )
+        })
+        .filter(|(sql, _, _)| sql.contains("FROM \"missions\"") && sql.contains("LIMIT 8"))
+        .collect();
+    assert_eq!(pages.len(), 1, "one statement for the page: {pages:?}");
+    let (sql, generic, custom) = &pages[0];
+    assert!(!sql.contains("LIMIT $"), "{sql}");
+    assert!(
+        *generic >= 5 && *custom <= 5,
+        "planned once, then reused: {generic} generic, {custom} custom plans"
+    );
+    conn.close().await.expect("close");
+    database.drop_database().await;
+}

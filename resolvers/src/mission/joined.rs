@@ -1,0 +1,168 @@
+//! The to-one relations of `Mission` (its organization, its publisher) read in the statement
+//! of a page of missions, when its nodes ask for them, instead of one statement each after it:
+//! a page asking for both costs two statements and two round trips fewer. The rows read are
+//! handed to the request's loaders ([`Batcher::prime`]), so that `Mission.organization` and
+//! `Mission.publisher` (and any other field of the request asking for the same rows) read them
+//! as if loaded: the resolvers are the same whether the page joined or not.
+//!
+//! The page's own statement is kept whole, as a subquery: its plan (an index walk that stops
+//! after the page) does not change, and each of its rows meets its organization and publisher
+//! by primary key, under the viewer's scope, as the loaders would read them.
+use std::sync::Arc;
+
+use async_graphql::SelectionField;
+use passerelle_entities::access::Access;
+use passerelle_entities::{organization, publisher};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Order, SelectStatement};
+use sea_orm::{Condition, DbErr, FromQueryResult, IdenStatic, Iterable, QueryResult};
+
+use super::search::MissionRow;
+use crate::batch::Batcher;
+use crate::loader::{DbLoader, OrganizationId, PublisherId};
+use crate::scope::Scoped;
+
+/// The subquery's name in the joined statement.
+const PAGE: &str = "page";
+/// The prefixes of the joined rows' columns.
+const ORGANIZATION: &str = "o_";
+const PUBLISHER: &str = "p_";
+
+/// The relations a page reads with its missions, each with the rows of it the viewer may read
+/// (`None`: not read with the page).
+#[derive(Debug, Clone, Default)]
+pub struct Joined {
+    organization: Option<Condition>,
+    publisher: Option<Condition>,
+}
+
+/// The relations of one mission of a page, when they were read with it.
+#[derive(Debug, Clone, Default)]
+pub struct Relations {
+    pub organization: Option<Arc<organization::Model>>,
+    pub publisher: Option<Arc<publisher::Model>>,
+}
+
+impl Joined {
+    /// The relations the nodes of `connection` (a `missions` field) ask for, fragments and
+    /// aliases included, that `access` may read some of.
+    pub fn of_connection(connection: SelectionField<'_>, access: &Access) -> Joined {
+        let mut joined = Joined::default();
+        for node in super::columns::nodes_of(connection) {
+            for field in node.selection_set() {
+                match field.name() {
+                    "organization" => joined.organization = organization::Entity::scope(access),
+                    "publisher" => joined.publisher = publisher::Entity::scope(access),
+                    _ => {}
+                }
+            }
+        }
+        joined
+    }
+
+    fn is_empty(&self) -> bool {
+        self.organization.is_none() && self.publisher.is_none()
+    }
+
+    /// `page` (a page of missions, in its order) with its missions' relations beside each:
+    /// `SELECT page.*, organizations.… AS o_…, publishers.… AS p_… FROM (page) AS page LEFT
+    /// JOIN organizations … LEFT JOIN publishers …`, in `page`'s order again (`key`: the name of
+    /// the sort key's column in `page`'s output, then the id). `page` itself when nothing is
+    /// joined.
+    pub fn wrap(&self, page: SelectStatement, key: &str, direction: Order) -> SelectStatement {
+        if self.is_empty() {
+            return page;
+        }
+        let mut q = SelectStatement::new();
+        q.column((Alias::new(PAGE), Asterisk))
+            .from_subquery(page, Alias::new(PAGE));
+        let page_column = |name: &str| Expr::col((Alias::new(PAGE), Alias::new(name)));
+        if let Some(scope) = &self.organization {
+            for c in organization::Column::iter() {
+                q.expr_as(
+                    Expr::col((organization::Entity, c)),
+                    Alias::new(format!("{ORGANIZATION}{}", c.as_str())),
+                );
+            }
+            q.join(
+                JoinType::LeftJoin,
+                organization::Entity,
+                Condition::all()
+                    .add(
+                        Expr::col((organization::Entity, organization::Column::Id))
+                            .eq(page_column("organization_id")),
+                    )
+                    .add(scope.clone()),
+            );
+        }
+        if let Some(scope) = &self.publisher {
+            for c in publisher::Column::iter() {
+                q.expr_as(
+                    Expr::col((publisher::Entity, c)),
+                    Alias::new(format!("{PUBLISHER}{}", c.as_str())),
+                );
+            }
+            q.join(
+                JoinType::LeftJoin,
+                publisher::Entity,
+                Condition::all()
+                    .add(
+                        Expr::col((publisher::Entity, publisher::Column::Id))
+                            .eq(page_column("publisher_id")),
+                    )
+                    .add(scope.clone()),
+            );
+        }
+        q.order_by_expr(page_column(key), direction.clone())
+            .order_by_expr(page_column("id"), direction);
+        q
+    }
+
+    /// The relations read beside one mission of the joined statement: a relation joined but
+    /// with no row (none, or none the viewer may read) is `None`.
+    pub fn read(&self, res: &QueryResult) -> Result<Relations, DbErr> {
+        Ok(Relations {
+            organization: self
+                .organization
+                .as_ref()
+                .map(|_| read_prefixed::<organization::Model>(res, ORGANIZATION))
+                .transpose()?
+                .flatten(),
+            publisher: self
+                .publisher
+                .as_ref()
+                .map(|_| read_prefixed::<publisher::Model>(res, PUBLISHER))
+                .transpose()?
+                .flatten(),
+        })
+    }
+
+    /// Hands the relations read with `rows` to the request's loaders: each mission's
+    /// organization and publisher, or their absence, is then known without a statement.
+    pub fn prime(&self, loaders: &Batcher<DbLoader>, rows: &[MissionRow]) {
+        if self.organization.is_some() {
+            loaders.prime(rows.iter().filter_map(|r| {
+                let id = r.mission.organization_id?;
+                Some((OrganizationId(id), r.relations.organization.clone()))
+            }));
+        }
+        if self.publisher.is_some() {
+            loaders.prime(rows.iter().map(|r| {
+                (
+                    PublisherId(r.mission.publisher_id),
+                    r.relations.publisher.clone(),
+                )
+            }));
+        }
+    }
+}
+
+/// The row of a left-joined table whose columns are named `prefix` + column, if there was one.
+fn read_prefixed<M: FromQueryResult>(
+    res: &QueryResult,
+    prefix: &str,
+) -> Result<Option<Arc<M>>, DbErr> {
+    match res.try_get::<Option<i64>>(prefix, "id")? {
+        Some(_) => Ok(Some(Arc::new(M::from_query_result(res, prefix)?))),
+        None => Ok(None),
+    }
+}
