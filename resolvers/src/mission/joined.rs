@@ -8,6 +8,7 @@
 //! The page's own statement is kept whole, as a subquery: its plan (an index walk that stops
 //! after the page) does not change, and each of its rows meets its organization and publisher
 //! by primary key, under the viewer's scope, as the loaders would read them.
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::SelectionField;
@@ -118,21 +119,19 @@ impl Joined {
     }
 
     /// The relations read beside one mission of the joined statement: a relation joined but
-    /// with no row (none, or none the viewer may read) is `None`.
-    pub fn read(&self, res: &QueryResult) -> Result<Relations, DbErr> {
+    /// with no row (none, or none the viewer may read) is `None`. A row `seen` beside an
+    /// earlier mission of the page (a page's missions share a handful of publishers) is not
+    /// decoded again but shared.
+    pub fn read(&self, res: &QueryResult, seen: &mut Seen) -> Result<Relations, DbErr> {
         Ok(Relations {
-            organization: self
-                .organization
-                .as_ref()
-                .map(|_| read_prefixed::<organization::Model>(res, ORGANIZATION))
-                .transpose()?
-                .flatten(),
-            publisher: self
-                .publisher
-                .as_ref()
-                .map(|_| read_prefixed::<publisher::Model>(res, PUBLISHER))
-                .transpose()?
-                .flatten(),
+            organization: match self.organization {
+                Some(_) => read_prefixed(res, ORGANIZATION, &mut seen.organizations)?,
+                None => None,
+            },
+            publisher: match self.publisher {
+                Some(_) => read_prefixed(res, PUBLISHER, &mut seen.publishers)?,
+                None => None,
+            },
         })
     }
 
@@ -156,13 +155,27 @@ impl Joined {
     }
 }
 
-/// The row of a left-joined table whose columns are named `prefix` + column, if there was one.
+/// The rows of the relations a page's statement read so far, by id.
+#[derive(Debug, Default)]
+pub struct Seen {
+    organizations: HashMap<i64, Arc<organization::Model>>,
+    publishers: HashMap<i64, Arc<publisher::Model>>,
+}
+
+/// The row of a left-joined table whose columns are named `prefix` + column, if there was one:
+/// decoded the first time its id is met, shared after.
 fn read_prefixed<M: FromQueryResult>(
     res: &QueryResult,
     prefix: &str,
+    seen: &mut HashMap<i64, Arc<M>>,
 ) -> Result<Option<Arc<M>>, DbErr> {
-    match res.try_get::<Option<i64>>(prefix, "id")? {
-        Some(_) => Ok(Some(Arc::new(M::from_query_result(res, prefix)?))),
-        None => Ok(None),
+    let Some(id) = res.try_get::<Option<i64>>(prefix, "id")? else {
+        return Ok(None);
+    };
+    if let Some(row) = seen.get(&id) {
+        return Ok(Some(row.clone()));
     }
+    let row = Arc::new(M::from_query_result(res, prefix)?);
+    seen.insert(id, row.clone());
+    Ok(Some(row))
 }

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
-use super::joined::{Joined, Relations};
+use super::joined::{Joined, Relations, Seen};
 use crate::counts::{CountCache, Counts};
 use crate::cursor::{Cursor, SortValue, time_value};
 use crate::enums::{MissionStatus, OrderDirection};
@@ -125,6 +125,7 @@ impl MissionRow {
         distance: bool,
         score: bool,
         joined: &Joined,
+        seen: &mut Seen,
     ) -> Result<Self, DbErr> {
         Ok(MissionRow {
             mission: mission::Model::read_columns(res, columns)?,
@@ -132,7 +133,7 @@ impl MissionRow {
                 .then(|| res.try_get::<f64>("", "distance_km"))
                 .transpose()?,
             score: score.then(|| res.try_get::<f64>("", "score")).transpose()?,
-            relations: joined.read(res)?,
+            relations: joined.read(res, seen)?,
         })
     }
 }
@@ -657,9 +658,10 @@ impl MissionSearch {
         let rows = db
             .query_all_raw(with_literal_limit(self.backend, &q, size + 1))
             .await?;
+        let mut seen = Seen::default();
         Ok(rows
             .iter()
-            .map(|r| MissionRow::read(r, columns, with_distance, with_score, joined))
+            .map(|r| MissionRow::read(r, columns, with_distance, with_score, joined, &mut seen))
             .collect::<Result<Vec<_>, DbErr>>()?)
     }
 
