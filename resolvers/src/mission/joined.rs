@@ -15,7 +15,7 @@ use async_graphql::SelectionField;
 use passerelle_entities::access::Access;
 use passerelle_entities::{organization, publisher};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Order, SelectStatement};
-use sea_orm::{Condition, DbErr, FromQueryResult, IdenStatic, Iterable, QueryResult};
+use sea_orm::{Condition, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryResult};
 
 use super::search::MissionRow;
 use crate::batch::Batcher;
@@ -76,42 +76,11 @@ impl Joined {
         let mut q = SelectStatement::new();
         q.column((Alias::new(PAGE), Asterisk))
             .from_subquery(page, Alias::new(PAGE));
-        let page_column = |name: &str| Expr::col((Alias::new(PAGE), Alias::new(name)));
         if let Some(scope) = &self.organization {
-            for c in organization::Column::iter() {
-                q.expr_as(
-                    Expr::col((organization::Entity, c)),
-                    Alias::new(format!("{ORGANIZATION}{}", c.as_str())),
-                );
-            }
-            q.join(
-                JoinType::LeftJoin,
-                organization::Entity,
-                Condition::all()
-                    .add(
-                        Expr::col((organization::Entity, organization::Column::Id))
-                            .eq(page_column("organization_id")),
-                    )
-                    .add(scope.clone()),
-            );
+            join_to_one::<organization::Entity>(&mut q, ORGANIZATION, "organization_id", scope);
         }
         if let Some(scope) = &self.publisher {
-            for c in publisher::Column::iter() {
-                q.expr_as(
-                    Expr::col((publisher::Entity, c)),
-                    Alias::new(format!("{PUBLISHER}{}", c.as_str())),
-                );
-            }
-            q.join(
-                JoinType::LeftJoin,
-                publisher::Entity,
-                Condition::all()
-                    .add(
-                        Expr::col((publisher::Entity, publisher::Column::Id))
-                            .eq(page_column("publisher_id")),
-                    )
-                    .add(scope.clone()),
-            );
+            join_to_one::<publisher::Entity>(&mut q, PUBLISHER, "publisher_id", scope);
         }
         q.order_by_expr(page_column(key), direction.clone())
             .order_by_expr(page_column("id"), direction);
@@ -153,6 +122,32 @@ impl Joined {
             }));
         }
     }
+}
+
+/// A column of the page, in the joined statement.
+fn page_column(name: &str) -> Expr {
+    Expr::col((Alias::new(PAGE), Alias::new(name)))
+}
+
+/// Adds to `q` the row of `E` whose id is the page's column `key`, under `scope`, its columns
+/// named `prefix` + column.
+fn join_to_one<E: EntityTrait>(q: &mut SelectStatement, prefix: &str, key: &str, scope: &Condition)
+where
+    E::Column: Iterable,
+{
+    for c in E::Column::iter() {
+        q.expr_as(
+            Expr::col((E::default(), c)),
+            Alias::new(format!("{prefix}{}", c.as_str())),
+        );
+    }
+    q.join(
+        JoinType::LeftJoin,
+        E::default(),
+        Condition::all()
+            .add(Expr::col((E::default(), Alias::new("id"))).eq(page_column(key)))
+            .add(scope.clone()),
+    );
 }
 
 /// The rows of the relations a page's statement read so far, by id.

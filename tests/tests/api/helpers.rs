@@ -250,6 +250,27 @@ async fn server_pools(conn: DatabaseConnection) -> passerelle::db::Pools {
 }
 
 /// The first error's `extensions.code`.
+/// Runs `query` as an anonymous caller on `schema` as the gateway does (its own loaders, driven
+/// so that batches run when the request goes idle), without HTTP: the response, and the
+/// request's idle points (its round trips after its root fields).
+pub async fn execute_anonymous(
+    schema: &passerelle_schema::PasserelleSchema,
+    query: &str,
+) -> (
+    async_graphql::Response,
+    std::sync::Arc<passerelle_resolvers::batch::Idle>,
+) {
+    let (request, idle) = passerelle_schema::prepare(
+        schema,
+        async_graphql::Request::new(query),
+        passerelle_entities::access::Viewer::anonymous(),
+        None,
+        passerelle_schema::Exposure::default(),
+    );
+    let response = passerelle_resolvers::batch::drive(idle.clone(), schema.execute(request)).await;
+    (response, idle)
+}
+
 pub fn error_code(body: &Value) -> String {
     body["errors"][0]["extensions"]["code"]
         .as_str()

@@ -7,7 +7,7 @@ use passerelle::config::Settings;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 
-use crate::helpers::{As, DEMO_ADMIN, TestApp, TestDatabase, test_settings};
+use crate::helpers::{As, DEMO_ADMIN, TestApp, TestDatabase, execute_anonymous, test_settings};
 
 /// The benchmark's queries (bench/src/peer.rs), and the viewer who asks.
 const QUERIES: &[(&str, bool)] = &[
@@ -445,14 +445,7 @@ async fn postgres_plans_a_page_once_per_connection() {
     let query = "{ missions(filter: {domains: [SPORT]}, orderBy: {field: START_AT, direction: ASC}, first: 7) {
         nodes { title organization { name } publisher { name } } } }";
     for _ in 0..10 {
-        let (request, idle) = passerelle_schema::prepare(
-            &schema,
-            async_graphql::Request::new(query),
-            passerelle_entities::access::Viewer::anonymous(),
-            None,
-            passerelle_schema::Exposure::default(),
-        );
-        let response = passerelle_resolvers::batch::drive(idle, schema.execute(request)).await;
+        let (response, _) = execute_anonymous(&schema, query).await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
         let data = response.data.into_json().expect("json");
         assert_eq!(data["missions"]["nodes"].as_array().map(Vec::len), Some(7));

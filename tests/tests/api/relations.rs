@@ -8,7 +8,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 use crate::helpers::{
-    As, DEMO_ADMIN, StatementCounter, TestApp, TestDatabase, shared_app, shared_db, test_settings,
+    As, DEMO_ADMIN, StatementCounter, TestApp, TestDatabase, execute_anonymous, shared_app,
+    shared_db, test_settings,
 };
 
 #[tokio::test]
@@ -399,15 +400,7 @@ async fn an_organizations_missions_come_in_the_round_trip_of_the_organizations()
         (one_page, 1, &["missions"][..]),
         (two_pages, 1, &["soon", "more"]),
     ] {
-        let (request, idle) = passerelle_schema::prepare(
-            &schema,
-            async_graphql::Request::new(query),
-            passerelle_entities::access::Viewer::anonymous(),
-            None,
-            passerelle_schema::Exposure::default(),
-        );
-        let response =
-            passerelle_resolvers::batch::drive(idle.clone(), schema.execute(request)).await;
+        let (response, idle) = execute_anonymous(&schema, query).await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
         let data = response.data.into_json().expect("json");
         let nodes = data["missions"]["nodes"].as_array().expect("nodes");
