@@ -1,7 +1,8 @@
 //! Every relation a list can reach is loaded here, in batches: one statement per relation and
 //! query depth, whatever the number of parents (a page of missions reads its organizations and
-//! publishers itself, and hands them over: `crate::mission::joined`). Nested lists are paginated in SQL, per parent,
-//! a `LIMIT`ed page per parent (a lateral join on PostgreSQL, `UNION ALL` on SQLite).
+//! publishers itself, and hands them over: `crate::mission::joined`). Nested lists are
+//! paginated in SQL, a `LIMIT`ed page per parent (a lateral join on PostgreSQL, `UNION ALL` on
+//! SQLite).
 //!
 //! A loader belongs to one request and holds what its viewer may read: every batch goes through
 //! [`crate::scope`], and a viewer who may read no row of a relation costs no statement.

@@ -1,5 +1,7 @@
 //! SQL that SeaORM's builder cannot say by itself (geo distance, full-text search), written
-//! once for both engines and always parameterised: user input only ever travels as a value.
+//! once for both engines and always parameterised: user input only ever travels as a value
+//! (but a page's size, an integer checked against its bounds, which PostgreSQL gets in the
+//! text: see [`with_literal_limit`]).
 use sea_orm::sea_query::{Expr, ExprTrait, Order, SelectStatement, Value};
 use sea_orm::{Condition, DbBackend, Statement};
 
@@ -15,8 +17,9 @@ pub fn after_key(key: Expr, value: Value, id: Expr, after_id: i64, order: &Order
         .add(Condition::all().add(key.eq(value)).add(next_id))
 }
 
-/// `q` built for `backend`, its last `LIMIT` (`limit`, a page size the server computed, never a
-/// client's text) written in the text on PostgreSQL instead of sent as a parameter.
+/// `q` built for `backend`, its last `LIMIT` (`limit`: a page's size plus one, an integer the
+/// resolvers checked against its bounds, never a client's text) written in the text on
+/// PostgreSQL instead of sent as a parameter.
 ///
 /// PostgreSQL plans a prepared statement again at every execution while it keeps finding its
 /// generic plan dearer than the custom ones, and with the number of rows a parameter, the

@@ -1,6 +1,7 @@
 //! The to-one relations of `Mission` (its organization, its publisher) read in the statement
 //! of a page of missions, when its nodes ask for them, instead of one statement each after it:
-//! a page asking for both costs two statements and two round trips fewer. The rows read are
+//! a page asking for both costs two statements fewer, and a round trip fewer where the
+//! organizations' own fields ask for more (two pages of their missions). The rows read are
 //! handed to the request's loaders ([`Batcher::prime`]), so that `Mission.organization` and
 //! `Mission.publisher` (and any other field of the request asking for the same rows) read them
 //! as if loaded: the resolvers are the same whether the page joined or not.
