@@ -61,7 +61,8 @@ impl Joined {
         joined
     }
 
-    fn is_empty(&self) -> bool {
+    /// Whether the page reads no relation with itself.
+    pub fn is_empty(&self) -> bool {
         self.organization.is_none() && self.publisher.is_none()
     }
 

@@ -101,7 +101,9 @@ async fn list(
     let rows = search
         .page(db, order, size, after.as_ref(), columns, &joined)
         .await?;
-    joined.prime(loaders(ctx)?, &rows);
+    if !joined.is_empty() {
+        joined.prime(loaders(ctx)?, &rows);
+    }
     let page = Page::from_rows(
         rows,
         size,

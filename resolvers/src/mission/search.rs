@@ -613,25 +613,23 @@ impl MissionSearch {
             q.expr_as(s.clone(), Alias::new("score"));
         }
         // The sort key, and its column's name in the page's output.
-        let key_name = match order.field {
-            MissionOrderField::StartAt => mission::Column::StartAt.as_str(),
-            MissionOrderField::PostedAt => mission::Column::PostedAt.as_str(),
-            MissionOrderField::CreatedAt => mission::Column::CreatedAt.as_str(),
-            MissionOrderField::Distance => "distance_km",
-            MissionOrderField::Relevance => "score",
-        };
-        let key: Expr = match order.field {
-            MissionOrderField::StartAt => Expr::col((mission::Entity, mission::Column::StartAt)),
-            MissionOrderField::PostedAt => Expr::col((mission::Entity, mission::Column::PostedAt)),
-            MissionOrderField::CreatedAt => {
-                Expr::col((mission::Entity, mission::Column::CreatedAt))
-            }
-            MissionOrderField::Distance => distance
-                .clone()
-                .ok_or_else(|| ApiError::bad_input("orderBy", "needs near"))?,
-            MissionOrderField::Relevance => score
-                .clone()
-                .ok_or_else(|| ApiError::bad_input("orderBy", "needs keywords"))?,
+        let time = |c: mission::Column| (Expr::col((mission::Entity, c)), c.as_str());
+        let (key, key_name): (Expr, &str) = match order.field {
+            MissionOrderField::StartAt => time(mission::Column::StartAt),
+            MissionOrderField::PostedAt => time(mission::Column::PostedAt),
+            MissionOrderField::CreatedAt => time(mission::Column::CreatedAt),
+            MissionOrderField::Distance => (
+                distance
+                    .clone()
+                    .ok_or_else(|| ApiError::bad_input("orderBy", "needs near"))?,
+                "distance_km",
+            ),
+            MissionOrderField::Relevance => (
+                score
+                    .clone()
+                    .ok_or_else(|| ApiError::bad_input("orderBy", "needs keywords"))?,
+                "score",
+            ),
         };
         let id = Expr::col((mission::Entity, mission::Column::Id));
         if let Some(after) = after {
