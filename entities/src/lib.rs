@@ -19,6 +19,7 @@
 //! - [`geo`]: French departments and regions, postal codes, great-circle distance.
 //! - [`search`]: the accent- and case-folded text that full-text search indexes.
 //! - [`time`]: timestamps as the database stores them.
+//! - [`columns`]: sets of a table's columns, for reads that need fewer than all.
 
 pub mod access;
 pub mod api_key;
@@ -26,6 +27,7 @@ pub mod application;
 pub mod application_event;
 pub mod application_lifecycle;
 pub mod audit_entry;
+pub mod columns;
 pub mod diffusion_rule;
 pub mod enums;
 pub mod geo;

@@ -1,6 +1,6 @@
 //! A mission published by a host structure through a publisher.
+use sea_orm::FromQueryResult;
 use sea_orm::entity::prelude::*;
-use sea_orm::{FromQueryResult, Iterable};
 use serde::{Deserialize, Serialize};
 
 use crate::enums::{Domain, MissionStatus, MissionType, Remote};
@@ -106,48 +106,7 @@ impl Related<super::application::Entity> for Entity {
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// A set of the columns of `missions`: those a read selects, when it needs fewer than all.
-///
-/// A list of 20 missions with their organizations' first five, asking for titles and dates, read
-/// all 35 columns of 120 rows: on SQLite most of its time went into copying and decoding the
-/// columns nobody asked for (docs/BENCHMARKS.md). Pages select the columns their selection
-/// reads, and [`Model::read_columns`] fills the others with empty values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Columns(u64);
-
-impl Columns {
-    /// Every column: the row as stored.
-    pub const ALL: Columns = Columns((1 << (Column::DeletedAt as u32 + 1)) - 1);
-    /// None yet.
-    pub const NONE: Columns = Columns(0);
-
-    /// This set and `column`.
-    #[must_use]
-    pub const fn with(self, column: Column) -> Columns {
-        Columns(self.0 | 1 << column as u32)
-    }
-
-    /// This set without `column`.
-    #[must_use]
-    pub const fn without(self, column: Column) -> Columns {
-        Columns(self.0 & !(1 << column as u32))
-    }
-
-    /// This set and every column of `other`.
-    #[must_use]
-    pub const fn union(self, other: Columns) -> Columns {
-        Columns(self.0 | other.0)
-    }
-
-    pub const fn contains(self, column: Column) -> bool {
-        self.0 & (1 << column as u32) != 0
-    }
-
-    /// The columns of the set, in the table's order.
-    pub fn iter(self) -> impl Iterator<Item = Column> {
-        Column::iter().filter(move |c| self.contains(*c))
-    }
-}
+crate::columns::column_set!(DeletedAt);
 
 impl Model {
     /// A row read from a statement that selected `columns` (unprefixed): each column outside
@@ -239,6 +198,7 @@ pub fn left_after(left: Column, capacity: Column, new_capacity: i64) -> sea_orm:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::Iterable;
 
     #[test]
     fn all_holds_every_column_and_a_set_what_it_was_given() {

@@ -53,3 +53,50 @@ impl Related<super::mission::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+crate::columns::column_set!(UpdatedAt);
+
+impl Model {
+    /// A row read from a statement that selected `columns`, each named `prefix` + column (`""`
+    /// when the statement reads organizations alone): each column outside the set is empty
+    /// (`0`, `""`, none, the epoch), for a reader that does not look at it.
+    ///
+    /// # Errors
+    /// A selected column is missing or cannot be decoded.
+    pub fn read_columns(res: &QueryResult, prefix: &str, columns: Columns) -> Result<Model, DbErr> {
+        if columns == Columns::ALL {
+            return <Model as sea_orm::FromQueryResult>::from_query_result(res, prefix);
+        }
+        macro_rules! read {
+            ($column:ident) => {
+                if columns.contains(Column::$column) {
+                    res.try_get(prefix, Column::$column.as_str())?
+                } else {
+                    Default::default()
+                }
+            };
+        }
+        Ok(Model {
+            id: read!(Id),
+            publisher_id: read!(PublisherId),
+            client_id: read!(ClientId),
+            name: read!(Name),
+            rna: read!(Rna),
+            siren: read!(Siren),
+            siret: read!(Siret),
+            legal_status: read!(LegalStatus),
+            organization_type: read!(OrganizationType),
+            description: read!(Description),
+            url: read!(Url),
+            logo: read!(Logo),
+            address: read!(Address),
+            postal_code: read!(PostalCode),
+            city: read!(City),
+            department_code: read!(DepartmentCode),
+            region: read!(Region),
+            parent_network: read!(ParentNetwork),
+            created_at: read!(CreatedAt),
+            updated_at: read!(UpdatedAt),
+        })
+    }
+}

@@ -160,7 +160,7 @@ impl ImportRun {
             rows,
             size,
             after.is_some(),
-            |(i, _)| Cursor::new(REFUSALS, None, *i as i64).encode(),
+            |(i, _)| Cursor::new(REFUSALS, None, *i as i64),
             |(_, r)| ImportRefusal {
                 client_id: r.client_id.clone(),
                 code: r.code.clone(),

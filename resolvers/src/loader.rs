@@ -55,6 +55,10 @@ pub struct MissionId(pub i64);
 /// selection: `Application.mission`); the others are empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MissionColumns(pub i64, pub mission::Columns);
+/// An organization by id, read for these columns (a relation's selection:
+/// `Mission.organization`); the others are empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrganizationColumns(pub i64, pub organization::Columns);
 /// A volunteer by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VolunteerId(pub i64);
@@ -206,28 +210,80 @@ impl Loader<MissionColumns> for DbLoader {
 
     /// One statement per set of columns asked (one for every key of a nested list).
     async fn load(&self, keys: &[MissionColumns]) -> LoadResult<MissionColumns, Self::Value> {
-        let Some(scoped) = scope::find::<mission::Entity>(&self.access) else {
-            return Ok(HashMap::new());
-        };
-        let mut groups: HashMap<mission::Columns, Vec<i64>> = HashMap::new();
-        for k in keys {
-            groups.entry(k.1).or_default().push(k.0);
-        }
-        let mut out = HashMap::new();
-        for (columns, ids) in groups {
-            let statement = scoped
-                .clone()
-                .select_only()
-                .columns(columns.iter())
-                .filter(mission::Column::Id.is_in(ids))
-                .build(self.db.get_database_backend());
-            for result in self.db.query_all_raw(statement).await.map_err(Arc::new)? {
-                let row = mission::Model::read_columns(&result, columns).map_err(Arc::new)?;
-                out.insert(MissionColumns(row.id, columns), row);
-            }
-        }
-        Ok(out)
+        by_ids_for_columns::<mission::Entity, _, _>(
+            self,
+            keys.iter().map(|k| (k.0, k.1)),
+            mission::Column::Id,
+            |columns| columns.iter().collect(),
+            mission::Model::read_columns,
+            |row| row.id,
+            MissionColumns,
+        )
+        .await
     }
+}
+
+impl Loader<OrganizationColumns> for DbLoader {
+    type Value = Arc<organization::Model>;
+    type Error = Arc<DbErr>;
+
+    /// One statement per set of columns asked (one for every organization of a page).
+    async fn load(
+        &self,
+        keys: &[OrganizationColumns],
+    ) -> LoadResult<OrganizationColumns, Self::Value> {
+        shared(
+            by_ids_for_columns::<organization::Entity, _, _>(
+                self,
+                keys.iter().map(|k| (k.0, k.1)),
+                organization::Column::Id,
+                |columns| columns.iter().collect(),
+                |res, columns| organization::Model::read_columns(res, "", columns),
+                |row| row.id,
+                OrganizationColumns,
+            )
+            .await,
+        )
+    }
+}
+
+/// Rows of a scoped table by id, each read for the set of columns its key asks for (`select`
+/// names a set's columns, `read` reads a row of them), by `id_column`: one statement per set.
+async fn by_ids_for_columns<E, C, K>(
+    loader: &DbLoader,
+    keys: impl Iterator<Item = (i64, C)>,
+    id_column: E::Column,
+    select: impl Fn(C) -> Vec<E::Column>,
+    read: impl Fn(&QueryResult, C) -> Result<E::Model, DbErr>,
+    id_of: impl Fn(&E::Model) -> i64,
+    key: impl Fn(i64, C) -> K,
+) -> LoadResult<K, E::Model>
+where
+    E: Scoped,
+    C: Copy + Eq + Hash,
+    K: Eq + Hash,
+{
+    let Some(scoped) = scope::find::<E>(&loader.access) else {
+        return Ok(HashMap::new());
+    };
+    let mut groups: HashMap<C, Vec<i64>> = HashMap::new();
+    for (id, columns) in keys {
+        groups.entry(columns).or_default().push(id);
+    }
+    let mut out = HashMap::new();
+    for (columns, ids) in groups {
+        let statement = scoped
+            .clone()
+            .select_only()
+            .columns(select(columns))
+            .filter(id_column.is_in(ids))
+            .build(loader.db.get_database_backend());
+        for result in loader.db.query_all_raw(statement).await.map_err(Arc::new)? {
+            let row = read(&result, columns).map_err(Arc::new)?;
+            out.insert(key(id_of(&row), columns), row);
+        }
+    }
+    Ok(out)
 }
 
 impl Loader<VolunteerId> for DbLoader {

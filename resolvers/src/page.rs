@@ -3,6 +3,7 @@ use std::borrow::Cow;
 
 use async_graphql::{OutputType, SimpleObject, TypeName};
 
+use crate::cursor::Cursor;
 use crate::error::ApiError;
 
 /// The page size when `first` is not given.
@@ -34,9 +35,9 @@ pub struct PageInfo {
     /// Whether items come before this page (true when `after` was given).
     pub has_previous_page: bool,
     /// The cursor of the first item of this page.
-    pub start_cursor: Option<String>,
+    pub start_cursor: Option<Cursor>,
     /// The cursor of the last item of this page; pass it as `after` for the next page.
-    pub end_cursor: Option<String>,
+    pub end_cursor: Option<Cursor>,
 }
 
 // Named after its node (`MissionEdge`, see `TypeName` below), so that this module names no
@@ -46,7 +47,7 @@ pub struct PageInfo {
 #[graphql(name_type)]
 pub struct Edge<T: OutputType> {
     /// Pass it as `after` to get the items after this one.
-    pub cursor: String,
+    pub cursor: Cursor,
     pub node: T,
 }
 
@@ -70,7 +71,7 @@ impl<T: OutputType> Page<T> {
         mut rows: Vec<R>,
         size: u64,
         had_after: bool,
-        cursor: impl Fn(&R) -> String,
+        cursor: impl Fn(&R) -> Cursor,
         node: impl Fn(R) -> T,
     ) -> Self {
         let has_next_page = rows.len() as u64 > size;

@@ -235,7 +235,7 @@ pub(crate) async fn id_page<E: Scoped, T: async_graphql::OutputType + Clone>(
         rows,
         size,
         after.is_some(),
-        |r| Cursor::new(by.list, None, id_of(r)).encode(),
+        |r| Cursor::new(by.list, None, id_of(r)),
         node,
     ))
 }

@@ -224,13 +224,13 @@ fn page(
     rows: Vec<application::Model>,
     size: u64,
     had_after: bool,
-    list: &str,
+    list: &'static str,
 ) -> Page<Application> {
     Page::from_rows(
         rows,
         size,
         had_after,
-        |a| Cursor::new(list, None, a.id).encode(),
+        |a| Cursor::new(list, None, a.id),
         Application::from,
     )
 }

@@ -8,7 +8,9 @@
 //!
 //! The page's own statement is kept whole, as a subquery: its plan (an index walk that stops
 //! after the page) does not change, and each of its rows meets its organization and publisher
-//! by primary key, under the viewer's scope, as the loaders would read them.
+//! by primary key, under the viewer's scope, as the loaders would read them. Organizations are
+//! read for the columns their fields' selections need, as `Mission.organization` reads them
+//! (`organization::columns`), and primed under the same keys.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,7 +22,8 @@ use sea_orm::{Condition, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterab
 
 use super::search::MissionRow;
 use crate::batch::Batcher;
-use crate::loader::{DbLoader, OrganizationId, PublisherId};
+use crate::loader::{DbLoader, OrganizationColumns, PublisherId};
+use crate::organization::columns as organization_columns;
 use crate::scope::Scoped;
 
 /// The subquery's name in the joined statement.
@@ -33,8 +36,19 @@ const PUBLISHER: &str = "p_";
 /// (`None`: not read with the page).
 #[derive(Debug, Clone, Default)]
 pub struct Joined {
-    organization: Option<Condition>,
+    organization: Option<Organizations>,
     publisher: Option<Condition>,
+}
+
+/// How a page reads its missions' organizations: the rows the viewer may read, and the columns
+/// each `organization` field of the nodes reads ([`organization_columns::of_object`]): the
+/// statement selects all of them, and the rows are primed under each field's own set, the key
+/// its resolver loads.
+#[derive(Debug, Clone)]
+struct Organizations {
+    scope: Condition,
+    fields: Vec<organization::Columns>,
+    columns: organization::Columns,
 }
 
 /// The relations of one mission of a page, when they were read with it.
@@ -49,14 +63,29 @@ impl Joined {
     /// aliases included, that `access` may read some of.
     pub fn of_connection(connection: SelectionField<'_>, access: &Access) -> Joined {
         let mut joined = Joined::default();
+        let mut fields: Vec<organization::Columns> = Vec::new();
         for node in super::columns::nodes_of(connection) {
             for field in node.selection_set() {
                 match field.name() {
-                    "organization" => joined.organization = organization::Entity::scope(access),
+                    "organization" => {
+                        let columns = organization_columns::of_object(field);
+                        if !fields.contains(&columns) {
+                            fields.push(columns);
+                        }
+                    }
                     "publisher" => joined.publisher = publisher::Entity::scope(access),
                     _ => {}
                 }
             }
+        }
+        if !fields.is_empty() {
+            joined.organization = organization::Entity::scope(access).map(|scope| Organizations {
+                scope,
+                columns: fields
+                    .iter()
+                    .fold(organization::Columns::NONE, |all, c| all.union(*c)),
+                fields,
+            });
         }
         joined
     }
@@ -78,11 +107,21 @@ impl Joined {
         let mut q = SelectStatement::new();
         q.column((Alias::new(PAGE), Asterisk))
             .from_subquery(page, Alias::new(PAGE));
-        if let Some(scope) = &self.organization {
-            join_to_one::<organization::Entity>(&mut q, ORGANIZATION, "organization_id", scope);
+        if let Some(organizations) = &self.organization {
+            join_to_one::<organization::Entity>(
+                &mut q,
+                (ORGANIZATION, organizations.columns.iter()),
+                "organization_id",
+                &organizations.scope,
+            );
         }
         if let Some(scope) = &self.publisher {
-            join_to_one::<publisher::Entity>(&mut q, PUBLISHER, "publisher_id", scope);
+            join_to_one::<publisher::Entity>(
+                &mut q,
+                (PUBLISHER, publisher::Column::iter()),
+                "publisher_id",
+                scope,
+            );
         }
         q.order_by_expr(page_column(key), direction.clone())
             .order_by_expr(page_column("id"), direction);
@@ -95,12 +134,18 @@ impl Joined {
     /// decoded again but shared.
     pub fn read(&self, res: &QueryResult, seen: &mut Seen) -> Result<Relations, DbErr> {
         Ok(Relations {
-            organization: match self.organization {
-                Some(_) => read_prefixed(res, ORGANIZATION, &mut seen.organizations)?,
+            organization: match &self.organization {
+                Some(organizations) => {
+                    read_prefixed(res, ORGANIZATION, &mut seen.organizations, |res| {
+                        organization::Model::read_columns(res, ORGANIZATION, organizations.columns)
+                    })?
+                }
                 None => None,
             },
             publisher: match self.publisher {
-                Some(_) => read_prefixed(res, PUBLISHER, &mut seen.publishers)?,
+                Some(_) => read_prefixed(res, PUBLISHER, &mut seen.publishers, |res| {
+                    publisher::Model::from_query_result(res, PUBLISHER)
+                })?,
                 None => None,
             },
         })
@@ -109,11 +154,16 @@ impl Joined {
     /// Hands the relations read with `rows` to the request's loaders: each mission's
     /// organization and publisher, or their absence, is then known without a statement.
     pub fn prime(&self, loaders: &Batcher<DbLoader>, rows: &[MissionRow]) {
-        if self.organization.is_some() {
-            loaders.prime(rows.iter().filter_map(|r| {
-                let id = r.mission.organization_id?;
-                Some((OrganizationId(id), r.relations.organization.clone()))
-            }));
+        if let Some(organizations) = &self.organization {
+            for columns in &organizations.fields {
+                loaders.prime(rows.iter().filter_map(|r| {
+                    let id = r.mission.organization_id?;
+                    Some((
+                        OrganizationColumns(id, *columns),
+                        r.relations.organization.clone(),
+                    ))
+                }));
+            }
         }
         if self.publisher.is_some() {
             loaders.prime(rows.iter().map(|r| {
@@ -131,13 +181,15 @@ fn page_column(name: &str) -> Expr {
     Expr::col((Alias::new(PAGE), Alias::new(name)))
 }
 
-/// Adds to `q` the row of `E` whose id is the page's column `key`, under `scope`, its columns
-/// named `prefix` + column.
-fn join_to_one<E: EntityTrait>(q: &mut SelectStatement, prefix: &str, key: &str, scope: &Condition)
-where
-    E::Column: Iterable,
-{
-    for c in E::Column::iter() {
+/// Adds to `q` the row of `E` whose id is the page's column `key`, under `scope`: the
+/// `columns` given, each named `prefix` + column.
+fn join_to_one<E: EntityTrait>(
+    q: &mut SelectStatement,
+    (prefix, columns): (&str, impl Iterator<Item = E::Column>),
+    key: &str,
+    scope: &Condition,
+) {
+    for c in columns {
         q.expr_as(
             Expr::col((E::default(), c)),
             Alias::new(format!("{prefix}{}", c.as_str())),
@@ -160,11 +212,12 @@ pub struct Seen {
 }
 
 /// The row of a left-joined table whose columns are named `prefix` + column, if there was one:
-/// decoded the first time its id is met, shared after.
-fn read_prefixed<M: FromQueryResult>(
+/// decoded by `read` the first time its id is met, shared after.
+fn read_prefixed<M>(
     res: &QueryResult,
     prefix: &str,
     seen: &mut HashMap<i64, Arc<M>>,
+    read: impl FnOnce(&QueryResult) -> Result<M, DbErr>,
 ) -> Result<Option<Arc<M>>, DbErr> {
     let Some(id) = res.try_get::<Option<i64>>(prefix, "id")? else {
         return Ok(None);
@@ -172,7 +225,7 @@ fn read_prefixed<M: FromQueryResult>(
     if let Some(row) = seen.get(&id) {
         return Ok(Some(row.clone()));
     }
-    let row = Arc::new(M::from_query_result(res, prefix)?);
+    let row = Arc::new(read(res)?);
     seen.insert(id, row.clone());
     Ok(Some(row))
 }

@@ -94,7 +94,7 @@ async fn list(
     let search = MissionSearch::new(db.get_database_backend(), filter, scope::access(ctx))?;
     let order = search.resolve_order(order_by)?;
     let after = after
-        .map(|a| Cursor::decode(&a, &order.list_name()))
+        .map(|a| Cursor::decode(&a, order.list_name()))
         .transpose()?;
     let columns = super::columns::of_connection(ctx.field());
     let joined = Joined::of_connection(ctx.field(), scope::access(ctx));
@@ -108,7 +108,7 @@ async fn list(
         rows,
         size,
         after.is_some(),
-        |r| row_cursor(&order, r).encode(),
+        |r| row_cursor(&order, r),
         |r| Mission {
             distance_km: r.distance_km,
             ..Mission::from(r.mission)

@@ -101,8 +101,24 @@ pub struct ResolvedOrder {
 }
 
 impl ResolvedOrder {
-    pub fn list_name(&self) -> String {
-        format!("missions:{:?}:{:?}", self.field, self.direction)
+    /// The name its cursors carry: `missions:` with the field and the direction as Rust names
+    /// them (`missions:StartAt:Asc`), as cursors always did.
+    pub fn list_name(&self) -> &'static str {
+        macro_rules! names {
+            ($($field:ident),*) => {
+                match (self.field, self.direction) {
+                    $(
+                        (MissionOrderField::$field, OrderDirection::Asc) => {
+                            concat!("missions:", stringify!($field), ":Asc")
+                        }
+                        (MissionOrderField::$field, OrderDirection::Desc) => {
+                            concat!("missions:", stringify!($field), ":Desc")
+                        }
+                    )*
+                }
+            };
+        }
+        names!(StartAt, PostedAt, CreatedAt, Distance, Relevance)
     }
 }
 
@@ -881,4 +897,23 @@ pub fn row_cursor(order: &ResolvedOrder, row: &MissionRow) -> Cursor {
         MissionOrderField::Relevance => SortValue::float(row.score.unwrap_or_default()),
     };
     Cursor::new(order.list_name(), Some(value), m.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_names_are_the_ones_cursors_always_carried() {
+        use MissionOrderField::*;
+        for field in [StartAt, PostedAt, CreatedAt, Distance, Relevance] {
+            for direction in [OrderDirection::Asc, OrderDirection::Desc] {
+                let order = ResolvedOrder { field, direction };
+                assert_eq!(
+                    order.list_name(),
+                    format!("missions:{field:?}:{direction:?}")
+                );
+            }
+        }
+    }
 }

@@ -342,7 +342,7 @@ impl OrganizationMissionConnection {
             rows.iter().collect(),
             size,
             had_after,
-            |m| Cursor::new(ORGANIZATION_MISSIONS, Some(time_value(m.start_at)), m.id).encode(),
+            |m| Cursor::new(ORGANIZATION_MISSIONS, Some(time_value(m.start_at)), m.id),
             |m| Mission::from(m.clone()),
         );
         OrganizationMissionConnection {

@@ -10,16 +10,20 @@ use crate::cursor::{Cursor, SortValue};
 use crate::enums::MissionStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{department_codes, ids, parse_id};
-use crate::loader::{MissionsOf, NestedPage, OrganizationId, PublisherId};
+use crate::loader::{MissionsOf, NestedPage, OrganizationColumns, OrganizationId, PublisherId};
 use crate::mission::{OrganizationMissionConnection, columns_of_connection, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
 use crate::{loaders, scope};
 
+pub(crate) mod columns;
+
 /// A host structure: an association, a local authority, a public body.
 #[derive(Debug, Clone)]
 pub struct Organization {
-    /// Shared with the loader's batch and every mission of the same organization.
+    /// Shared with the loader's batch and every mission of the same organization. Read for a
+    /// mission (`Mission.organization`), it holds the columns that field's selection reads
+    /// and empty values for the others.
     model: Arc<organization::Model>,
     /// The page of `missions` the selection asks for, when it was loaded with the organization
     /// (see [`Organization::with_missions_ahead`]).
@@ -42,23 +46,25 @@ impl From<organization::Model> for Organization {
 }
 
 impl Organization {
-    /// The organization `id`, for the field being resolved (`Mission.organization`). When the
-    /// field's selection asks for one page of the organization's `missions`, that page is
-    /// loaded at the same time as the organization (the id is known from the mission's row),
-    /// in the same batch for every mission of the list, rather than one round trip later.
+    /// The organization `id`, for the field being resolved (`Mission.organization`), read for
+    /// the columns its selection needs ([`columns::of_object`]). When the field's selection
+    /// asks for one page of the organization's `missions`, that page is loaded at the same
+    /// time as the organization (the id is known from the mission's row), in the same batch
+    /// for every mission of the list, rather than one round trip later.
     pub(crate) async fn with_missions_ahead(
         ctx: &Context<'_>,
         id: i64,
     ) -> ApiResult<Option<Organization>> {
         let loaders = loaders(ctx)?;
+        let organization = OrganizationColumns(id, columns::of_object(ctx.field()));
         let Some(key) = missions_ahead(ctx, id) else {
             return Ok(loaders
-                .load_one(OrganizationId(id))
+                .load_one(organization)
                 .await?
                 .map(Organization::from));
         };
         let (organization, page) = tokio::join!(
-            loaders.load_one(OrganizationId(id)),
+            loaders.load_one(organization),
             loaders.load_one(key.clone()),
         );
         // A page that failed is loaded again by its own field, which reports the error there.
@@ -282,7 +288,7 @@ impl OrganizationQuery {
             rows,
             size,
             after.is_some(),
-            |o| Cursor::new(ORGANIZATIONS, Some(SortValue::Text(o.name.clone())), o.id).encode(),
+            |o| Cursor::new(ORGANIZATIONS, Some(SortValue::Text(o.name.clone())), o.id),
             Organization::from,
         );
         Ok(OrganizationConnection { page, condition })

@@ -516,6 +516,85 @@ async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole
     }
 }
 
+/// An organization read for a mission (`Mission.organization`) selects only the columns its
+/// selection reads (`resolvers/src/organization/columns.rs`), with a page of missions or through
+/// the loader: every field of `Organization`, asked alone, in a fragment, beside an alias asking
+/// for other fields, and through `Application.mission`, has the value it has on the whole row
+/// (`organization(id:)`), so a field mapped to the wrong columns, or a new field not mapped,
+/// fails here.
+#[tokio::test]
+async fn organization_projection_every_field_read_for_a_mission_is_the_one_of_the_whole_row() {
+    let app = shared_app();
+    let admin = As::user(DEMO_ADMIN);
+    let schema = app
+        .data(
+            "{ __type(name: \"Organization\") { fields { name args { type { kind } }
+                type { kind ofType { kind ofType { kind ofType { kind } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let fields: Vec<String> = schema["__type"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(selection_of)
+        .collect();
+    assert!(fields.len() > 15, "Organization's fields: {fields:?}");
+    for field in &fields {
+        let documents = [
+            format!("{{ missions(first: 6) {{ nodes {{ organization {{ id {field} }} }} }} }}"),
+            format!(
+                "{{ missions(first: 6) {{ edges {{ node {{ ...M }} }} }} }}
+                 fragment M on Mission {{ organization {{ ...O }} }}
+                 fragment O on Organization {{ id {field} }}"
+            ),
+            format!(
+                "{{ missions(first: 6) {{ nodes {{ a: organization {{ id {field} }} b: organization {{ id name }} }} }} }}"
+            ),
+            format!(
+                "{{ volunteers(first: 6) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ organization {{ id {field} }} }} }} }} }} }} }}"
+            ),
+        ];
+        for document in &documents {
+            let body = app.gql_as(&admin, document, json!({})).await;
+            let mut organizations = Vec::new();
+            collect_named(&body["data"], &["organization", "a"], &mut organizations);
+            assert!(organizations.len() >= 6, "{document}: {body:#}");
+            for organization in organizations {
+                let id = organization["id"].as_str().expect("id").to_owned();
+                let whole = app
+                    .gql_as(
+                        &admin,
+                        &format!("query($id: ID!) {{ organization(id: $id) {{ id {field} }} }}"),
+                        json!({ "id": id }),
+                    )
+                    .await;
+                assert_eq!(
+                    organization, whole["data"]["organization"],
+                    "{field} of organization {id} read for a mission ({document}) and from the row"
+                );
+            }
+        }
+    }
+}
+
+/// The objects of `data` under any of the keys `names`, at any depth.
+fn collect_named(data: &serde_json::Value, names: &[&str], out: &mut Vec<serde_json::Value>) {
+    match data {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                if names.contains(&key.as_str()) && value.is_object() {
+                    out.push(value.clone());
+                } else {
+                    collect_named(value, names, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_named(v, names, out)),
+        _ => {}
+    }
+}
+
 /// The missions of `data`: the nodes of its `missions` connections and its `mission` objects.
 fn collect_missions(data: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
     match data {
