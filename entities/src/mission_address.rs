@@ -44,3 +44,47 @@ impl Related<super::mission::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+crate::columns::column_set!(MissionPublic);
+
+impl Model {
+    /// A row read from a statement that selected `columns` (unprefixed): each column outside
+    /// the set is empty (`0`, none, the first source, `false`), for a reader that does not
+    /// look at it.
+    ///
+    /// # Errors
+    /// A selected column is missing or cannot be decoded.
+    pub fn read_columns(res: &QueryResult, columns: Columns) -> Result<Model, DbErr> {
+        if columns == Columns::ALL {
+            return <Model as sea_orm::FromQueryResult>::from_query_result(res, "");
+        }
+        macro_rules! read {
+            ($column:ident, $empty:expr) => {
+                if columns.contains(Column::$column) {
+                    res.try_get("", Column::$column.as_str())?
+                } else {
+                    $empty
+                }
+            };
+            ($column:ident) => {
+                read!($column, Default::default())
+            };
+        }
+        Ok(Model {
+            id: read!(Id),
+            mission_id: read!(MissionId),
+            position: read!(Position),
+            street: read!(Street),
+            postal_code: read!(PostalCode),
+            city: read!(City),
+            department_code: read!(DepartmentCode),
+            department_name: read!(DepartmentName),
+            region: read!(Region),
+            country: read!(Country),
+            lat: read!(Lat),
+            lon: read!(Lon),
+            geo_source: read!(GeoSource, crate::GeoSource::ALL[0]),
+            mission_public: read!(MissionPublic),
+        })
+    }
+}

@@ -62,9 +62,10 @@ pub struct OrganizationColumns(pub i64, pub organization::Columns);
 /// A volunteer by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VolunteerId(pub i64);
-/// The addresses of a mission, in the publisher's order.
+/// The addresses of a mission, in the publisher's order, read for these columns (the others
+/// are empty; `Columns::ALL` for whole rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AddressesOf(pub i64);
+pub struct AddressesOf(pub i64, pub mission_address::Columns);
 
 /// The title keys of an organization's validated missions (for the duplicate rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -306,24 +307,34 @@ impl Loader<AddressesOf> for DbLoader {
     type Value = Arc<Vec<mission_address::Model>>;
     type Error = Arc<DbErr>;
 
+    /// One statement per set of columns asked (one for every mission of a page).
     async fn load(&self, keys: &[AddressesOf]) -> LoadResult<AddressesOf, Self::Value> {
         let mut out: HashMap<AddressesOf, Vec<mission_address::Model>> =
             keys.iter().map(|k| (*k, Vec::new())).collect();
         let Some(select) = scope::find::<mission_address::Entity>(&self.access) else {
             return shared(Ok(out));
         };
-        let rows = select
-            .filter(mission_address::Column::MissionId.is_in(keys.iter().map(|k| k.0)))
-            .order_by_asc(mission_address::Column::MissionId)
-            .order_by_asc(mission_address::Column::Position)
-            .order_by_asc(mission_address::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(Arc::new)?;
-        for row in rows {
-            out.entry(AddressesOf(row.mission_id))
-                .or_default()
-                .push(row);
+        let mut groups: HashMap<mission_address::Columns, Vec<i64>> = HashMap::new();
+        for k in keys {
+            groups.entry(k.1).or_default().push(k.0);
+        }
+        for (columns, ids) in groups {
+            let statement = select
+                .clone()
+                .select_only()
+                .columns(columns.iter())
+                .filter(mission_address::Column::MissionId.is_in(ids))
+                .order_by_asc(mission_address::Column::MissionId)
+                .order_by_asc(mission_address::Column::Position)
+                .order_by_asc(mission_address::Column::Id)
+                .build(self.db.get_database_backend());
+            for result in self.db.query_all_raw(statement).await.map_err(Arc::new)? {
+                let row =
+                    mission_address::Model::read_columns(&result, columns).map_err(Arc::new)?;
+                out.entry(AddressesOf(row.mission_id, columns))
+                    .or_default()
+                    .push(row);
+            }
         }
         shared(Ok(out))
     }

@@ -2,17 +2,15 @@
 //! those and no others (see [`mission::Columns`]).
 use async_graphql::SelectionField;
 use passerelle_entities::mission::{Column, Columns};
+use passerelle_entities::mission_address;
 
-/// What every page reads whatever the selection: the keys of the relations and of the access
-/// checks, and the sort keys its cursors are made of.
+/// What every read selects whatever the selection: the keys of the relations and of the access
+/// checks. A page adds the column its order sorts by, which its cursors are made of.
 const ALWAYS: Columns = Columns::NONE
     .with(Column::Id)
     .with(Column::PublisherId)
     .with(Column::OrganizationId)
-    .with(Column::Status)
-    .with(Column::StartAt)
-    .with(Column::PostedAt)
-    .with(Column::CreatedAt);
+    .with(Column::Status);
 
 /// A whole row but its search text, which only the full-text index reads.
 pub const WHOLE: Columns = Columns::ALL.without(Column::SearchText);
@@ -26,9 +24,6 @@ fn columns_of(field: &str) -> Option<Columns> {
     match field {
         "__typename"
         | "id"
-        | "startAt"
-        | "postedAt"
-        | "createdAt"
         | "status"
         | "distanceKm"
         | "addresses"
@@ -37,6 +32,9 @@ fn columns_of(field: &str) -> Option<Columns> {
         | "organization"
         | "publisher"
         | "publisherModeration" => Some(Columns::NONE),
+        "startAt" => one(Column::StartAt),
+        "postedAt" => one(Column::PostedAt),
+        "createdAt" => one(Column::CreatedAt),
         "clientId" => one(Column::ClientId),
         "title" => one(Column::Title),
         "description" | "descriptionText" => one(Column::Description),
@@ -81,9 +79,13 @@ pub fn nodes_of(connection: SelectionField<'_>) -> Vec<SelectionField<'_>> {
 }
 
 /// The columns the missions of a connection field read for its `nodes` and `edges { node }`,
-/// fragments included; aliases and `@skip` only add.
-pub fn of_connection(connection: SelectionField<'_>) -> Columns {
-    let mut columns = ALWAYS;
+/// fragments included (aliases and `@skip` only add), and the column the page sorts by, if it
+/// sorts by one (`sort`).
+pub fn of_connection(connection: SelectionField<'_>, sort: Option<Column>) -> Columns {
+    let mut columns = match sort {
+        Some(column) => ALWAYS.with(column),
+        None => ALWAYS,
+    };
     for node in nodes_of(connection) {
         columns = columns.union(of_object(node));
         if columns == WHOLE {
@@ -102,6 +104,33 @@ pub fn of_object(mission: SelectionField<'_>) -> Columns {
             Some(more) => columns = columns.union(more),
             None => return WHOLE,
         }
+    }
+    columns
+}
+
+/// The columns of `mission_addresses` a `Mission.addresses` field reads for its selection,
+/// fragments included: the keys and the order (id, mission, position) and those of the fields
+/// asked; every column for a field not named here (the contract test `address_projection` in
+/// `tests/tests/api/relations.rs` compares every field with the stored row).
+pub fn of_addresses(addresses: SelectionField<'_>) -> mission_address::Columns {
+    use mission_address::{Column as A, Columns as Set};
+    let mut columns = Set::NONE.with(A::Id).with(A::MissionId).with(A::Position);
+    for field in addresses.selection_set() {
+        let column = match field.name() {
+            "__typename" => continue,
+            "street" => A::Street,
+            "postalCode" => A::PostalCode,
+            "city" => A::City,
+            "departmentCode" => A::DepartmentCode,
+            "departmentName" => A::DepartmentName,
+            "region" => A::Region,
+            "country" => A::Country,
+            "lat" => A::Lat,
+            "lon" => A::Lon,
+            "geoSource" => A::GeoSource,
+            _ => return Set::ALL,
+        };
+        columns = columns.with(column);
     }
     columns
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
-use passerelle_entities::{MissionStatus as DbStatus, Remote, search};
+use passerelle_entities::{MissionStatus as DbStatus, Remote, mission_address, search};
 
 use super::types::Mission;
 use super::write::ModerationDecision;
@@ -239,7 +239,7 @@ impl Mission {
     ) -> ApiResult<ModerationProposal> {
         let loaders = loaders(ctx)?;
         let cities = loaders
-            .load_one(AddressesOf(self.db_id))
+            .load_one(AddressesOf(self.db_id, mission_address::Columns::ALL))
             .await?
             .unwrap_or_default()
             .iter()

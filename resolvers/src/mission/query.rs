@@ -96,7 +96,7 @@ async fn list(
     let after = after
         .map(|a| Cursor::decode(&a, order.list_name()))
         .transpose()?;
-    let columns = super::columns::of_connection(ctx.field());
+    let columns = super::columns::of_connection(ctx.field(), order.sort_column());
     let joined = Joined::of_connection(ctx.field(), scope::access(ctx));
     let rows = search
         .page(db, order, size, after.as_ref(), columns, &joined)

@@ -120,6 +120,17 @@ impl ResolvedOrder {
         }
         names!(StartAt, PostedAt, CreatedAt, Distance, Relevance)
     }
+
+    /// The column of `missions` the order sorts by (none for a computed value: the distance,
+    /// the relevance).
+    pub fn sort_column(&self) -> Option<mission::Column> {
+        match self.field {
+            MissionOrderField::StartAt => Some(mission::Column::StartAt),
+            MissionOrderField::PostedAt => Some(mission::Column::PostedAt),
+            MissionOrderField::CreatedAt => Some(mission::Column::CreatedAt),
+            MissionOrderField::Distance | MissionOrderField::Relevance => None,
+        }
+    }
 }
 
 /// A mission row with the computed values of its query.

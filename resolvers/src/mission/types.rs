@@ -123,8 +123,9 @@ impl Mission {
 
     /// Where the mission happens, in the publisher's order.
     async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Address>> {
+        let columns = super::columns::of_addresses(ctx.field());
         let rows = loaders(ctx)?
-            .load_one(AddressesOf(self.db_id))
+            .load_one(AddressesOf(self.db_id, columns))
             .await?
             .unwrap_or_default();
         Ok(Address::all(&rows))
@@ -210,7 +211,7 @@ impl Mission {
         let access = scope::access(ctx);
         let departments: Vec<String> = if access.manages_by_territory() {
             loaders(ctx)?
-                .load_one(AddressesOf(self.db_id))
+                .load_one(AddressesOf(self.db_id, mission_address::Columns::ALL))
                 .await?
                 .unwrap_or_default()
                 .iter()
@@ -251,7 +252,9 @@ impl From<mission_event::Model> for MissionEvent {
 }
 
 /// A place where a mission happens: one of its mission's addresses, read from the rows its
-/// loader shares (nothing is copied but the fields asked for).
+/// loader shares (nothing is copied but the fields asked for). Read for `Mission.addresses`,
+/// the rows hold the columns of that field's selection (`columns::of_addresses`), the others
+/// empty.
 #[derive(Debug, Clone)]
 pub struct Address {
     rows: Arc<Vec<mission_address::Model>>,

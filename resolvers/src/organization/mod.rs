@@ -116,7 +116,11 @@ fn missions_key(
         .map(|a| crate::mission::organization_missions_after(&a))
         .transpose()?;
     Ok(NestedPage {
-        parent: MissionsOf(organization_id, statuses, columns_of_connection(field)),
+        parent: MissionsOf(
+            organization_id,
+            statuses,
+            columns_of_connection(field, Some(mission::Column::StartAt)),
+        ),
         limit: size + 1,
         after,
     })

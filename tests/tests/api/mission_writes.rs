@@ -2,7 +2,9 @@
 //! duplicate; referents moderate with the help of the automatic rules; every move follows the
 //! lifecycle table and leaves a history event written in the same transaction.
 use passerelle::config::Settings;
-use passerelle_entities::{Domain, MissionStatus, MissionType, mission, mission_event};
+use passerelle_entities::{
+    Domain, MissionStatus, MissionType, mission, mission_address, mission_event,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     Set,
@@ -354,6 +356,46 @@ async fn missions_written_in_passerelle_are_no_partners_to_import_push_or_read()
     assert_eq!(
         deleted["deleteMissions"]["results"][0]["result"],
         "NOT_FOUND"
+    );
+    app.stop().await;
+    database.drop_database().await;
+}
+
+/// Coordinates are stored as sent, to the last bit: the JSON of a request is read with
+/// correctly rounded numbers (serde_json's `float_roundtrip`); the default, faster reading
+/// turns `48.829944949741844` into the double one unit in the last place below it.
+#[tokio::test]
+async fn coordinates_sent_are_stored_to_the_last_bit() {
+    let (app, _w, database, conn) = start("writes-coordinates", test_settings()).await;
+    let (lat, lon) = (48.829_944_949_741_844_f64, 2.326_151_212_345_678_f64);
+    let created = mutate(
+        &app,
+        &As::user(STAFF),
+        "mutation($input: CreateMissionInput!) { createMission(input: $input) { mission { id } userErrors { code } } }",
+        json!({ "input": {
+            "title": "Relevé des nichoirs",
+            "description": long_description(),
+            "domain": "ENVIRONNEMENT",
+            "type": "BENEVOLAT",
+            "places": 2,
+            "addresses": [{ "postalCode": "75014", "city": "Paris", "lat": lat, "lon": lon }],
+        } }),
+    )
+    .await;
+    assert_eq!(codes(&created), Vec::<String>::new(), "{created}");
+    let id: i64 = created["mission"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("an id");
+    let stored = mission_address::Entity::find()
+        .filter(mission_address::Column::MissionId.eq(id))
+        .one(&conn)
+        .await
+        .expect("read")
+        .expect("an address");
+    assert_eq!(
+        (stored.lat.map(f64::to_bits), stored.lon.map(f64::to_bits)),
+        (Some(lat.to_bits()), Some(lon.to_bits()))
     );
     app.stop().await;
     database.drop_database().await;

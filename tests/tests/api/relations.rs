@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use passerelle::seed;
-use passerelle_entities::{application, mission};
+use passerelle_entities::{application, mission, mission_address};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
@@ -574,6 +574,90 @@ async fn organization_projection_every_field_read_for_a_mission_is_the_one_of_th
                     "{field} of organization {id} read for a mission ({document}) and from the row"
                 );
             }
+        }
+    }
+}
+
+/// A mission's addresses are read for the columns their selection reads
+/// (`mission::columns::of_addresses`): every field of `Address`, asked alone, in a fragment and
+/// through `Organization.missions`, has the value of the stored row, in the stored order.
+#[tokio::test]
+async fn address_projection_every_field_is_the_one_of_the_stored_row() {
+    let app = shared_app();
+    let db = shared_db().await;
+    let schema = app
+        .data(
+            "{ __type(name: \"Address\") { fields { name } } }",
+            json!({}),
+        )
+        .await;
+    let fields: Vec<String> = schema["__type"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(fields.len() >= 10, "Address's fields: {fields:?}");
+    for field in &fields {
+        let documents = [
+            format!("{{ missions(first: 8) {{ nodes {{ id addresses {{ {field} }} }} }} }}"),
+            format!(
+                "{{ missions(first: 8) {{ edges {{ node {{ id ...M }} }} }} }}
+                 fragment M on Mission {{ addresses {{ ...A }} }}
+                 fragment A on Address {{ {field} }}"
+            ),
+            format!(
+                "{{ organizations(first: 3) {{ nodes {{ missions(first: 3) {{ nodes {{ id addresses {{ {field} }} }} }} }} }} }}"
+            ),
+        ];
+        for document in &documents {
+            let body = app.gql(document, json!({})).await;
+            let mut nodes = Vec::new();
+            collect_missions(&body["data"], &mut nodes);
+            assert!(nodes.len() >= 8, "{document}: {body:#}");
+            let mut compared = 0;
+            for node in nodes {
+                let id: i64 = node["id"]
+                    .as_str()
+                    .and_then(|i| i.parse().ok())
+                    .expect("id");
+                let stored: Vec<serde_json::Value> = mission_address::Entity::find()
+                    .filter(mission_address::Column::MissionId.eq(id))
+                    .order_by_asc(mission_address::Column::Position)
+                    .order_by_asc(mission_address::Column::Id)
+                    .all(&db)
+                    .await
+                    .expect("addresses")
+                    .iter()
+                    .map(|row| json!({ field.as_str(): address_field(row, field) }))
+                    .collect();
+                compared += stored.len();
+                assert_eq!(
+                    node["addresses"],
+                    json!(stored),
+                    "{field} of mission {id}'s addresses ({document}) and the stored rows"
+                );
+            }
+            assert!(compared >= 8, "{document}: {compared} addresses");
+        }
+    }
+}
+
+/// The value of `Address.<field>` for a stored address.
+fn address_field(row: &mission_address::Model, field: &str) -> serde_json::Value {
+    match field {
+        "street" => json!(row.street),
+        "postalCode" => json!(row.postal_code),
+        "city" => json!(row.city),
+        "departmentCode" => json!(row.department_code),
+        "departmentName" => json!(row.department_name),
+        "region" => json!(row.region),
+        "country" => json!(row.country),
+        "lat" => json!(row.lat),
+        "lon" => json!(row.lon),
+        "geoSource" => json!(row.geo_source.as_str()),
+        other => {
+            panic!("Address.{other} is new: add it here and to mission::columns::of_addresses")
         }
     }
 }
