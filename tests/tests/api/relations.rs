@@ -464,23 +464,7 @@ fn selection_of(field: &serde_json::Value) -> Option<String> {
 /// mapped, fails here.
 #[tokio::test]
 async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole_row() {
-    let app = shared_app();
-    let admin = As::user(DEMO_ADMIN);
-    let schema = app
-        .data(
-            "{ __type(name: \"Mission\") { fields { name args { type { kind } }
-                type { kind ofType { kind ofType { kind ofType { kind } } } } } } }",
-            json!({}),
-        )
-        .await;
-    let fields: Vec<String> = schema["__type"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .filter_map(selection_of)
-        .collect();
-    assert!(fields.len() > 30, "Mission's fields: {fields:?}");
-    for field in &fields {
+    assert_each_field_is_the_whole_rows("Mission", "mission", 30, |field| {
         let documents = [
             format!("{{ missions(first: 4) {{ nodes {{ id {field} }} }} }}"),
             format!(
@@ -493,23 +477,64 @@ async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole
                 "{{ volunteers(first: 6) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ id {field} }} }} }} }} }} }}"
             ),
         ];
-        for document in &documents {
-            let body = app.gql_as(&admin, document, json!({})).await;
-            let mut nodes = Vec::new();
-            collect_missions(&body["data"], &mut nodes);
-            assert!(!nodes.is_empty(), "{document}: {body:#}");
-            for node in nodes {
-                let id = node["id"].as_str().expect("id").to_owned();
+        documents.map(|document| (document, 1))
+    }, |data| {
+        let mut nodes = Vec::new();
+        collect_missions(data, &mut nodes);
+        nodes
+    })
+    .await;
+}
+
+/// For every field of the object type `type_name` (those without required arguments; an
+/// object-valued one as `{ __typename }`), each document `documents` makes of it, read as an
+/// admin, has at least its count of objects (`objects` finds them in its data), each equal to
+/// the object of the same id read whole by the root field `root(id:)`.
+async fn assert_each_field_is_the_whole_rows<const N: usize>(
+    type_name: &str,
+    root: &str,
+    more_fields_than: usize,
+    documents: impl Fn(&str) -> [(String, usize); N],
+    objects: impl Fn(&serde_json::Value) -> Vec<serde_json::Value>,
+) {
+    let app = shared_app();
+    let admin = As::user(DEMO_ADMIN);
+    let schema = app
+        .data(
+            &format!(
+                "{{ __type(name: \"{type_name}\") {{ fields {{ name args {{ type {{ kind }} }}
+                type {{ kind ofType {{ kind ofType {{ kind ofType {{ kind }} }} }} }} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    let fields: Vec<String> = schema["__type"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(selection_of)
+        .collect();
+    assert!(
+        fields.len() > more_fields_than,
+        "{type_name}'s fields: {fields:?}"
+    );
+    for field in &fields {
+        for (document, at_least) in documents(field) {
+            let body = app.gql_as(&admin, &document, json!({})).await;
+            let found = objects(&body["data"]);
+            assert!(found.len() >= at_least, "{document}: {body:#}");
+            for object in found {
+                let id = object["id"].as_str().expect("id").to_owned();
                 let whole = app
                     .gql_as(
                         &admin,
-                        &format!("query($id: ID!) {{ mission(id: $id) {{ id {field} }} }}"),
+                        &format!("query($id: ID!) {{ {root}(id: $id) {{ id {field} }} }}"),
                         json!({ "id": id }),
                     )
                     .await;
                 assert_eq!(
-                    node, whole["data"]["mission"],
-                    "{field} of mission {id} from a page ({document}) and from the row"
+                    object, whole["data"][root],
+                    "{field} of {type_name} {id} ({document}) and of the whole row"
                 );
             }
         }
@@ -524,23 +549,7 @@ async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole
 /// fails here.
 #[tokio::test]
 async fn organization_projection_every_field_read_for_a_mission_is_the_one_of_the_whole_row() {
-    let app = shared_app();
-    let admin = As::user(DEMO_ADMIN);
-    let schema = app
-        .data(
-            "{ __type(name: \"Organization\") { fields { name args { type { kind } }
-                type { kind ofType { kind ofType { kind ofType { kind } } } } } } }",
-            json!({}),
-        )
-        .await;
-    let fields: Vec<String> = schema["__type"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .filter_map(selection_of)
-        .collect();
-    assert!(fields.len() > 15, "Organization's fields: {fields:?}");
-    for field in &fields {
+    assert_each_field_is_the_whole_rows("Organization", "organization", 15, |field| {
         let documents = [
             format!("{{ missions(first: 6) {{ nodes {{ organization {{ id {field} }} }} }} }}"),
             format!(
@@ -555,27 +564,13 @@ async fn organization_projection_every_field_read_for_a_mission_is_the_one_of_th
                 "{{ volunteers(first: 6) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ organization {{ id {field} }} }} }} }} }} }} }}"
             ),
         ];
-        for document in &documents {
-            let body = app.gql_as(&admin, document, json!({})).await;
-            let mut organizations = Vec::new();
-            collect_named(&body["data"], &["organization", "a"], &mut organizations);
-            assert!(organizations.len() >= 6, "{document}: {body:#}");
-            for organization in organizations {
-                let id = organization["id"].as_str().expect("id").to_owned();
-                let whole = app
-                    .gql_as(
-                        &admin,
-                        &format!("query($id: ID!) {{ organization(id: $id) {{ id {field} }} }}"),
-                        json!({ "id": id }),
-                    )
-                    .await;
-                assert_eq!(
-                    organization, whole["data"]["organization"],
-                    "{field} of organization {id} read for a mission ({document}) and from the row"
-                );
-            }
-        }
-    }
+        documents.map(|document| (document, 6))
+    }, |data| {
+        let mut organizations = Vec::new();
+        collect_named(data, &["organization", "a"], &mut organizations);
+        organizations
+    })
+    .await;
 }
 
 /// A mission's addresses are read for the columns their selection reads
