@@ -2,7 +2,8 @@
 //!
 //! A page keeps its rows' cursors as values and writes one out only when the client reads it
 //! (`edges { cursor }`, `pageInfo { startCursor endCursor }`): a page read for its `nodes`
-//! encodes none (writing 120 cursors was 4% of a nested query's time, docs/BENCHMARKS.md).
+//! encodes none (writing 120 cursors was 4% of a nested query's instructions,
+//! docs/BENCHMARKS.md).
 use std::borrow::Cow;
 
 use async_graphql::parser::types::Field;
