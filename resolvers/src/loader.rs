@@ -248,6 +248,15 @@ impl Loader<OrganizationColumns> for DbLoader {
     }
 }
 
+/// The ids of `keys` by the set of columns they are read for: one statement per set.
+fn by_columns<C: Eq + Hash>(keys: impl Iterator<Item = (i64, C)>) -> HashMap<C, Vec<i64>> {
+    let mut groups: HashMap<C, Vec<i64>> = HashMap::new();
+    for (id, columns) in keys {
+        groups.entry(columns).or_default().push(id);
+    }
+    groups
+}
+
 /// Rows of a scoped table by id, each read for the set of columns its key asks for (`select`
 /// names a set's columns, `read` reads a row of them), by `id_column`: one statement per set.
 async fn by_ids_for_columns<E, C, K>(
@@ -267,12 +276,8 @@ where
     let Some(scoped) = scope::find::<E>(&loader.access) else {
         return Ok(HashMap::new());
     };
-    let mut groups: HashMap<C, Vec<i64>> = HashMap::new();
-    for (id, columns) in keys {
-        groups.entry(columns).or_default().push(id);
-    }
     let mut out = HashMap::new();
-    for (columns, ids) in groups {
+    for (columns, ids) in by_columns(keys) {
         let statement = scoped
             .clone()
             .select_only()
@@ -314,11 +319,7 @@ impl Loader<AddressesOf> for DbLoader {
         let Some(select) = scope::find::<mission_address::Entity>(&self.access) else {
             return shared(Ok(out));
         };
-        let mut groups: HashMap<mission_address::Columns, Vec<i64>> = HashMap::new();
-        for k in keys {
-            groups.entry(k.1).or_default().push(k.0);
-        }
-        for (columns, ids) in groups {
+        for (columns, ids) in by_columns(keys.iter().map(|k| (k.0, k.1))) {
             let statement = select
                 .clone()
                 .select_only()
