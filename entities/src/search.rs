@@ -83,9 +83,81 @@ pub fn document<'a>(
     tokens(&text).join(" ")
 }
 
+/// PostgreSQL's text form of `to_tsvector('simple', document)` for a [`document`] of plain
+/// ASCII words (`'a':4,22 'benevoles':17 …`), made without the database: a bulk load sends it
+/// (`$n::tsvector`) instead of letting the database parse every mission's text.
+///
+/// For such a document PostgreSQL's default parser yields each space-separated word as one token
+/// (letters: `asciiword`, letters and digits: `numword`, digits: `uint`), which the `simple`
+/// dictionary keeps as it is, at positions 1, 2, 3…; the vector lists each word once, in byte
+/// order, with its positions. `None` where that reasoning stops holding, for the database to
+/// parse: a character other than `a-z`, `0-9` and single spaces, a word of 2,048 bytes or more
+/// (PostgreSQL drops it), more than 16,383 words (positions stop there) or a word seen more than
+/// 256 times (PostgreSQL keeps the first 256 positions).
+pub fn simple_tsvector(document: &str) -> Option<String> {
+    use std::fmt::Write;
+    const MAX_WORD: usize = 2047;
+    const MAX_POSITION: usize = 16_383;
+    const MAX_POSITIONS: usize = 256;
+    if !document
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b' ')
+    {
+        return None;
+    }
+    let mut words: Vec<(&str, u16)> = Vec::new();
+    for (i, word) in document.split(' ').enumerate() {
+        if word.is_empty() || word.len() > MAX_WORD || i >= MAX_POSITION {
+            return None;
+        }
+        words.push((word, i as u16 + 1));
+    }
+    // Stable: each word's positions stay in increasing order.
+    words.sort_by(|a, b| a.0.cmp(b.0));
+    let mut vector = String::with_capacity(document.len() + 4 * words.len());
+    let mut previous: Option<&str> = None;
+    let mut positions = 0;
+    for (word, position) in words {
+        if previous == Some(word) {
+            positions += 1;
+            if positions > MAX_POSITIONS {
+                return None;
+            }
+            let _ = write!(vector, ",{position}");
+        } else {
+            if previous.is_some() {
+                vector.push(' ');
+            }
+            let _ = write!(vector, "'{word}':{position}");
+            previous = Some(word);
+            positions = 1;
+        }
+    }
+    Some(vector)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simple_vectors_list_each_word_once_in_byte_order_with_its_positions() {
+        assert_eq!(
+            simple_tsvector("des a 2e des de 12 deroule a").as_deref(),
+            Some("'12':6 '2e':3 'a':2,8 'de':5 'deroule':7 'des':1,4")
+        );
+        assert_eq!(simple_tsvector("").as_deref(), None);
+        // Left to the database: what its parser could split or treat otherwise.
+        for document in ["saint-etienne", "a  b", "caf\u{e9}", "Lyon", "a.b", "x@y"] {
+            assert_eq!(simple_tsvector(document), None, "{document}");
+        }
+        let long = "a".repeat(2048);
+        assert_eq!(simple_tsvector(&long), None);
+        let many = vec!["a"; 257].join(" ");
+        assert_eq!(simple_tsvector(&many), None);
+        let at_most = vec!["a"; 256].join(" ");
+        assert!(simple_tsvector(&at_most).is_some_and(|v| v.ends_with(",256")));
+    }
 
     #[test]
     fn folding_ignores_case_and_accents() {

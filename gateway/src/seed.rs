@@ -2,6 +2,7 @@
 //! publishers, organizations, missions with addresses, volunteers with applications in every
 //! status. The same `--missions N` always gives the same rows, so benchmarks and examples are
 //! reproducible. Rows are written in bulk, in one transaction: a failed seed leaves nothing.
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -149,7 +150,8 @@ const LOADED: [&str; 7] = [
 ];
 
 /// The secondary indexes of the loaded tables and the triggers that would run for each row
-/// (SQLite's full-text insert trigger; on both engines, the one that copies a mission's
+/// (SQLite's full-text insert trigger and PostgreSQL's that fills a mission's full-text vector,
+/// which the load writes itself; on both engines, the one that copies a mission's
 /// visibility onto its new addresses, whose value the seed writes itself, and those that add
 /// each new public mission and address to the tally, written once after the load), dropped for
 /// a bulk load and made again after it, from their own definitions.
@@ -167,9 +169,9 @@ struct Deferred {
 }
 
 /// The per-row insert triggers of the loaded tables that the load does without.
-const DEFERRED_TRIGGERS: &str = "'missions_fts_insert', 'mission_addresses_public_insert', \
-                                 'mission_addresses_public', 'missions_tally_insert', \
-                                 'mission_addresses_tally_insert'";
+const DEFERRED_TRIGGERS: &str = "'missions_fts_insert', 'missions_search_vector', \
+                                 'mission_addresses_public_insert', 'mission_addresses_public', \
+                                 'missions_tally_insert', 'mission_addresses_tally_insert'";
 
 impl Deferred {
     async fn drop<C: ConnectionTrait>(txn: &C) -> anyhow::Result<Deferred> {
@@ -241,11 +243,10 @@ impl Deferred {
         if sqlite {
             // SQLite sorts an index's keys on this thread alone unless told it may use more:
             // with two helpers the indexes of a million missions took 22 s instead of 27-28 s
-            // (the seed 55-59 s instead of 63-66 s), and the seed's peak memory went from
-            // 100 MiB to 131 MiB; more helpers would take more memory, so two at most. Put back
-            // to none once built.
-            let helpers = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-            txn.execute_unprepared(&format!("PRAGMA threads = {helpers}"))
+            // with none (session 10). One helper takes as little time as two on two cores
+            // (14-15 s either way, session 13) and 20 MiB less at the seed's peak (118-121 MiB
+            // against 137-142 MiB): one. Put back to none once built.
+            txn.execute_unprepared("PRAGMA threads = 1")
                 .await
                 .context("cannot let SQLite sort on several threads")?;
         }
@@ -371,8 +372,8 @@ impl MemoryMap {
 
 /// Rows per bulk statement: a prepared 750-row insert held megabytes in the statement cache and
 /// was not faster (the million-mission seed took longer with it). 100 rows of the widest table
-/// (missions, 35 columns) bind 3,500 values, far within both engines' limits (SQLite 32,766,
-/// PostgreSQL 65,535).
+/// (missions, 35 columns and, on PostgreSQL, the full-text vector) bind 3,600 values, far within
+/// both engines' limits (SQLite 32,766, PostgreSQL 65,535).
 const ROWS_PER_STATEMENT: usize = 100;
 
 /// The rows of one table, written in multi-row `INSERT`s as they come: each row's values are
@@ -382,9 +383,12 @@ const ROWS_PER_STATEMENT: usize = 100;
 /// holds one statement's rows, not the table's.
 struct Bulk<A: ActiveModelTrait> {
     columns: Vec<<A::Entity as EntityTrait>::Column>,
+    /// The position among `columns` of the text whose full-text vector each row carries too,
+    /// after its columns (see [`Bulk::with_search_vector`]).
+    vector_of: Option<usize>,
     values: Vec<sea_orm::Value>,
-    /// The text of a full statement, made at the first one.
-    full: Option<String>,
+    /// The statements' texts by their number of rows, each made once.
+    texts: HashMap<usize, String>,
     written: u64,
 }
 
@@ -392,23 +396,75 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
     fn new() -> Self {
         let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter().collect();
         Bulk {
-            values: Vec::with_capacity(ROWS_PER_STATEMENT * columns.len()),
+            values: Vec::with_capacity(ROWS_PER_STATEMENT * (columns.len() + 1)),
             columns,
-            full: None,
+            vector_of: None,
+            texts: HashMap::new(),
             written: 0,
         }
     }
 
+    /// On PostgreSQL, rows that carry the `search_vector` of their `text` column too, which the
+    /// entity does not map and whose trigger the load drops (see `Deferred`): the vector given
+    /// with the row ([`Bulk::push_parent`], made by the generator with
+    /// `search::simple_tsvector`: half of the database's work while it wrote a million missions
+    /// was parsing their text), or, where there is none, made by the database from the row's
+    /// text, as the trigger would. Elsewhere, rows as [`Bulk::new`] writes them.
+    fn with_search_vector(backend: DbBackend, text: <A::Entity as EntityTrait>::Column) -> Self {
+        let mut bulk = Self::new();
+        if backend == DbBackend::Postgres {
+            bulk.vector_of = bulk
+                .columns
+                .iter()
+                .position(|c| c.as_str() == text.as_str());
+        }
+        bulk
+    }
+
+    /// Values per row.
+    fn width(&self) -> usize {
+        self.columns.len() + usize::from(self.vector_of.is_some())
+    }
+
     /// Adds a row whose every column is set; writes a statement when one is full.
     async fn push<C: ConnectionTrait>(&mut self, db: &C, row: A) -> anyhow::Result<()> {
-        self.take_values(row)?;
+        self.take_values(row, None)?;
         if self.is_full() {
             self.flush(db).await?;
         }
         Ok(())
     }
 
-    fn take_values(&mut self, mut row: A) -> anyhow::Result<()> {
+    /// Adds a row that rows of `children` refer to, with the full-text vector of its text where
+    /// the rows carry one (see [`Bulk::with_search_vector`]). A full statement is written, then
+    /// the children's full statements, whose parents are all written by then: every statement
+    /// but a table's last is a full one, the same text and the same prepared statement (a
+    /// child that wrote its parents' pending rows before its own statement made statements of
+    /// every size, each a text to make and a statement for the database to prepare and keep).
+    async fn push_parent<C: ConnectionTrait, K: ActiveModelTrait + Send>(
+        &mut self,
+        db: &C,
+        row: A,
+        vector: Option<String>,
+        children: &mut Bulk<K>,
+    ) -> anyhow::Result<()> {
+        self.take_values(row, vector)?;
+        if self.is_full() {
+            self.flush(db).await?;
+            while children.is_full() {
+                children.write(db, ROWS_PER_STATEMENT).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a row that refers to a row given to [`Bulk::push_parent`] before it: written in a
+    /// full statement after its parent's, or at the end of its table.
+    fn push_child(&mut self, row: A) -> anyhow::Result<()> {
+        self.take_values(row, None)
+    }
+
+    fn take_values(&mut self, mut row: A, vector: Option<String>) -> anyhow::Result<()> {
         for column in &self.columns {
             match row.take(*column) {
                 sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => {
@@ -423,48 +479,42 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
                 }
             }
         }
-        Ok(())
-    }
-
-    /// Adds a row that refers to rows of `parents`: a full statement writes the parents' pending
-    /// rows first, so that every foreign key finds its row.
-    async fn push_after<C: ConnectionTrait, P: ActiveModelTrait + Send>(
-        &mut self,
-        db: &C,
-        row: A,
-        parents: &mut Bulk<P>,
-    ) -> anyhow::Result<()> {
-        self.take_values(row)?;
-        if self.is_full() {
-            parents.flush(db).await?;
-            self.flush(db).await?;
+        if self.vector_of.is_some() {
+            self.values.push(sea_orm::Value::String(vector));
         }
         Ok(())
     }
 
     fn is_full(&self) -> bool {
-        self.values.len() >= ROWS_PER_STATEMENT * self.columns.len()
+        self.values.len() >= ROWS_PER_STATEMENT * self.width()
     }
 
     /// Writes the rows pushed so far.
     async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> anyhow::Result<()> {
-        let rows = self.values.len() / self.columns.len();
+        let rows = self.values.len() / self.width();
         if rows == 0 {
             return Ok(());
         }
+        self.write(db, rows).await
+    }
+
+    /// Writes the first `rows` rows pushed (at least one, at most all).
+    async fn write<C: ConnectionTrait>(&mut self, db: &C, rows: usize) -> anyhow::Result<()> {
         let backend = db.get_database_backend();
-        let sql = match &self.full {
-            Some(sql) if rows == ROWS_PER_STATEMENT => sql.clone(),
-            _ => {
+        let sql = match self.texts.get(&rows) {
+            Some(sql) => sql.clone(),
+            None => {
                 let sql = self.insert_sql(backend, rows);
-                if rows == ROWS_PER_STATEMENT {
-                    self.full = Some(sql.clone());
-                }
+                self.texts.insert(rows, sql.clone());
                 sql
             }
         };
-        let capacity = self.values.capacity();
-        let values = std::mem::replace(&mut self.values, Vec::with_capacity(capacity));
+        let values = if rows * self.width() == self.values.len() {
+            let capacity = self.values.capacity();
+            std::mem::replace(&mut self.values, Vec::with_capacity(capacity))
+        } else {
+            self.values.drain(..rows * self.width()).collect()
+        };
         db.execute_raw(sea_orm::Statement::from_sql_and_values(
             backend, sql, values,
         ))
@@ -482,11 +532,14 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
     /// `INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?)…` for `rows` rows.
     fn insert_sql(&self, backend: DbBackend, rows: usize) -> String {
         use std::fmt::Write;
-        let names: Vec<String> = self
+        let mut names: Vec<String> = self
             .columns
             .iter()
             .map(|c| format!("\"{}\"", c.as_str()))
             .collect();
+        if self.vector_of.is_some() {
+            names.push("\"search_vector\"".to_owned());
+        }
         let mut sql = format!(
             "INSERT INTO \"{}\" ({}) VALUES ",
             A::Entity::default().table_name(),
@@ -507,6 +560,14 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
                     _ => sql.push('?'),
                 }
             }
+            if let Some(text) = self.vector_of {
+                n += 1;
+                let text = n - self.columns.len() + text;
+                let _ = write!(
+                    sql,
+                    ", COALESCE(${n}::tsvector, to_tsvector('simple', ${text}))"
+                );
+            }
             sql.push(')');
         }
         sql
@@ -517,6 +578,133 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
         self.flush(db).await?;
         Ok(self.written)
     }
+}
+
+/// Rows per batch from the generator to the writer: a channel operation per batch, not per row.
+const ROWS_PER_BATCH: usize = 256;
+/// Batches the generator may make ahead of the writer (about twenty statements of missions).
+const BATCHES_AHEAD: usize = 8;
+
+/// A demo row of one of the loaded tables.
+enum Row {
+    Publisher(publisher::ActiveModel),
+    Organization(organization::ActiveModel),
+    /// With its full-text vector where the writer needs one (see [`Bulk::with_search_vector`]).
+    Mission(Box<mission::ActiveModel>, Option<String>),
+    Address(mission_address::ActiveModel),
+    Volunteer(volunteer::ActiveModel),
+    Application(application::ActiveModel),
+}
+
+impl Row {
+    /// The generator makes the tables in this order; a row refers only to rows of its own
+    /// stage or earlier ones.
+    fn stage(&self) -> u8 {
+        match self {
+            Row::Publisher(_) => 0,
+            Row::Organization(_) => 1,
+            Row::Mission(..) | Row::Address(_) => 2,
+            Row::Volunteer(_) | Row::Application(_) => 3,
+        }
+    }
+}
+
+/// The generator's end of the channel to the writer: rows go in batches.
+struct Rows {
+    batch: Vec<Row>,
+    sender: tokio::sync::mpsc::Sender<Vec<Row>>,
+}
+
+impl Rows {
+    fn new(sender: tokio::sync::mpsc::Sender<Vec<Row>>) -> Self {
+        Rows {
+            batch: Vec::with_capacity(ROWS_PER_BATCH),
+            sender,
+        }
+    }
+
+    fn push(&mut self, row: Row) -> anyhow::Result<()> {
+        self.batch.push(row);
+        if self.batch.len() == ROWS_PER_BATCH {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Waits while the writer is `BATCHES_AHEAD` behind.
+    fn send(&mut self) -> anyhow::Result<()> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(ROWS_PER_BATCH));
+        self.sender
+            .blocking_send(batch)
+            .map_err(|_| anyhow::anyhow!("the writer of the demo data stopped"))
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.send()
+    }
+}
+
+/// Writes the generator's rows as they come, each table in multi-row statements (see
+/// [`Bulk`]), and says how many of each were written.
+///
+/// The rows are made on a thread of their own while the database writes the previous
+/// statements: made and written one after the other, the seed of a million missions on
+/// PostgreSQL spent about 10 s of its 48 s of writing in its own process, the database
+/// waiting. A row is written
+/// after the rows it refers to: those of earlier tables are flushed when the first row of a
+/// later stage comes, and addresses and applications are written after each statement of their
+/// missions and volunteers (see [`Bulk::push_parent`]).
+async fn write_rows<C: ConnectionTrait>(
+    txn: &C,
+    mut receiver: tokio::sync::mpsc::Receiver<Vec<Row>>,
+) -> anyhow::Result<SeedReport> {
+    let mut publishers = Bulk::new();
+    let mut organizations = Bulk::new();
+    let mut missions =
+        Bulk::with_search_vector(txn.get_database_backend(), mission::Column::SearchText);
+    let mut addresses = Bulk::new();
+    let mut volunteers = Bulk::new();
+    let mut applications = Bulk::new();
+    let mut stage = 0;
+    while let Some(batch) = receiver.recv().await {
+        for row in batch {
+            if row.stage() != stage {
+                publishers.flush(txn).await?;
+                organizations.flush(txn).await?;
+                missions.flush(txn).await?;
+                addresses.flush(txn).await?;
+                stage = row.stage();
+            }
+            match row {
+                Row::Publisher(row) => publishers.push(txn, row).await?,
+                Row::Organization(row) => organizations.push(txn, row).await?,
+                Row::Mission(row, vector) => {
+                    missions
+                        .push_parent(txn, *row, vector, &mut addresses)
+                        .await?;
+                }
+                Row::Address(row) => addresses.push_child(row)?,
+                Row::Volunteer(row) => {
+                    volunteers
+                        .push_parent(txn, row, None, &mut applications)
+                        .await?;
+                }
+                Row::Application(row) => applications.push_child(row)?,
+            }
+        }
+    }
+    Ok(SeedReport {
+        publishers: publishers.finish(txn).await?,
+        organizations: organizations.finish(txn).await?,
+        missions: missions.finish(txn).await?,
+        addresses: addresses.finish(txn).await?,
+        volunteers: volunteers.finish(txn).await?,
+        applications: applications.finish(txn).await?,
+        ..SeedReport::default()
+    })
 }
 
 /// One API key per publisher, one user per role, and the diffuseurs' rules: JeVeuxAider shows
@@ -662,11 +850,78 @@ async fn load(
     // Secondary indexes and the full-text index are built once, after the load, instead of
     // growing row by row (the load into an empty database is ~3× faster at 1,000,000 missions).
     let deferred = Deferred::drop(&txn).await?;
+    let (sender, receiver) = tokio::sync::mpsc::channel(BATCHES_AHEAD);
+    let vectors = txn.get_database_backend() == DbBackend::Postgres;
+    let generator = tokio::task::spawn_blocking(move || {
+        let mut rows = Rows::new(sender);
+        let busiest = generate(missions, vectors, &mut rows)?;
+        rows.finish()?;
+        anyhow::Ok(busiest)
+    });
+    let written = write_rows(&txn, receiver).await;
+    // A writer that failed has dropped the receiver: the generator stops at its next batch.
+    let generated = generator.await;
+    let mut report = written?;
+    let busiest = generated.context("the demo data's generator stopped")??;
+    tracing::info!(
+        seconds = started.elapsed().as_secs(),
+        "demo rows written; building the indexes"
+    );
+    deferred.rebuild(&txn).await?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs(),
+        "indexes built; gathering statistics"
+    );
+    report.credentials =
+        seed_credentials(&txn, anchor(), busiest.organization, busiest.volunteer).await?;
+
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Rows were written with explicit ids: move the sequences past them.
+        for table in LOADED {
+            txn.execute_unprepared(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            ))
+            .await
+            .context("cannot move id sequences")?;
+        }
+    }
+    // Fresh statistics let both planners drive each query from its most selective index
+    // (on SQLite, without them, a full-text count can scan every mission). SQLite gathers them
+    // in the transaction, still without the memory map; PostgreSQL after it, with VACUUM,
+    // which also marks the new pages all-visible (without it a covering index is read with a
+    // visit of the table for each row: the geo index of `near`, 2,150 table pages).
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        txn.execute_unprepared("ANALYZE")
+            .await
+            .context("cannot analyze the demo data")?;
+    }
+    mapped.restore(&txn).await?;
+    txn.commit().await.context("cannot commit the demo data")?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared("VACUUM ANALYZE")
+            .await
+            .context("cannot analyze the demo data")?;
+    }
+    Ok(report)
+}
+
+/// The organization and the volunteer with the most applications, which the demo's structure
+/// staff and volunteer stand for.
+struct Busiest {
+    organization: i64,
+    volunteer: i64,
+}
+
+/// Makes the demo's rows, table after table (publishers, organizations, missions with their
+/// addresses, volunteers with their applications), and hands them to `rows` as they are made.
+///
+/// With `vectors`, each mission comes with the full-text vector of its search text
+/// (`search::simple_tsvector`), made here, beside the rest of the row, rather than by the writer
+/// or the database.
+fn generate(missions: u64, vectors: bool, rows: &mut Rows) -> anyhow::Result<Busiest> {
     let mut rng = Rng(0x5EED_0F9A_55E2_E11E);
     let now = anchor();
-    let mut report = SeedReport::default();
 
-    let mut publishers = Bulk::new();
     for (i, (name, url, annonceur, diffuseur)) in PUBLISHERS.iter().enumerate() {
         let row = publisher::ActiveModel {
             id: Set(i as i64 + 1),
@@ -686,14 +941,12 @@ async fn load(
             created_at: Set(now),
             updated_at: Set(now),
         };
-        publishers.push(&txn, row).await?;
+        rows.push(Row::Publisher(row))?;
     }
-    report.publishers = publishers.finish(&txn).await?;
 
     // Organizations, each in a city; their names are kept for the missions' search text.
     let n_orgs = (missions / 5).max(12);
     let mut orgs: Vec<(i64, &'static City, String)> = Vec::with_capacity(n_orgs as usize);
-    let mut organizations = Bulk::new();
     for i in 0..n_orgs {
         let id = i as i64 + 1;
         let publisher_id = (i % PUBLISHERS.len() as u64) as i64 + 1;
@@ -745,15 +998,12 @@ async fn load(
             created_at: Set(now - chrono::Duration::days(400)),
             updated_at: Set(now - chrono::Duration::days(30)),
         };
-        organizations.push(&txn, row).await?;
+        rows.push(Row::Organization(row))?;
         orgs.push((publisher_id, city, name));
     }
-    report.organizations = organizations.finish(&txn).await?;
 
     // Missions and their addresses, written as they are made: memory stays flat for a million
     // rows. An address is written after its mission (the foreign key is checked at once).
-    let mut mission_rows = Bulk::new();
-    let mut address_rows = Bulk::new();
     // The organization of each mission, to find the one whose staff have the most to see.
     let mut mission_orgs: Vec<u32> = Vec::with_capacity(missions as usize);
     let mut address_id = 0i64;
@@ -910,25 +1160,23 @@ async fn load(
             deleted_at: Set(rng.chance(2).then_some(now - chrono::Duration::days(3))),
         };
         let public = status == MissionStatus::Validated && matches!(row.deleted_at, Set(None));
-        mission_rows.push(&txn, row).await?;
+        let vector = match (&row.search_text, vectors) {
+            (Set(text), true) => search::simple_tsvector(text),
+            _ => None,
+        };
+        rows.push(Row::Mission(Box::new(row), vector))?;
         for mut address in addresses {
             // The triggers that set it are dropped for the load (see `Deferred`).
             address.mission_public = Set(public);
-            address_rows
-                .push_after(&txn, address, &mut mission_rows)
-                .await?;
+            rows.push(Row::Address(address))?;
         }
         if mission_id % 100_000 == 0 {
             tracing::info!(missions = mission_id, "seeding");
         }
     }
-    report.missions = mission_rows.finish(&txn).await?;
-    report.addresses = address_rows.finish(&txn).await?;
 
     // Volunteers, with applications that go through every status.
     let n_volunteers = (missions / 20).max(40);
-    let mut volunteer_rows = Bulk::new();
-    let mut application_rows = Bulk::new();
     // The applications of each organization and volunteer, to give the demo's structure staff
     // and volunteer the busiest.
     let mut per_org = vec![0u32; n_orgs as usize];
@@ -976,7 +1224,7 @@ async fn load(
             updated_at: Set(now - chrono::Duration::days(10)),
             erased_at: Set(None),
         };
-        volunteer_rows.push(&txn, row).await?;
+        rows.push(Row::Volunteer(row))?;
         let mut chosen = Vec::new();
         for _ in 0..rng.below(5) {
             let mission = 1 + rng.below(missions) as i64;
@@ -1007,57 +1255,18 @@ async fn load(
                 created_at: Set(now - chrono::Duration::days(rng.below(90) as i64)),
                 updated_at: Set(now - chrono::Duration::days(rng.below(10) as i64)),
             };
-            application_rows
-                .push_after(&txn, row, &mut volunteer_rows)
-                .await?;
+            rows.push(Row::Application(row))?;
         }
     }
-    report.volunteers = volunteer_rows.finish(&txn).await?;
-    report.applications = application_rows.finish(&txn).await?;
-    let busiest_org = (0..per_org.len())
+    let organization = (0..per_org.len())
         .max_by_key(|i| (per_org[*i], usize::MAX - i))
         .unwrap_or(0) as i64
         + 1;
-    let busiest_volunteer = (1..per_volunteer.len())
+    let volunteer = (1..per_volunteer.len())
         .max_by_key(|i| (per_volunteer[*i], usize::MAX - i))
         .unwrap_or(1) as i64;
-    tracing::info!(
-        seconds = started.elapsed().as_secs(),
-        "demo rows written; building the indexes"
-    );
-    deferred.rebuild(&txn).await?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs(),
-        "indexes built; gathering statistics"
-    );
-    report.credentials = seed_credentials(&txn, now, busiest_org, busiest_volunteer).await?;
-
-    if txn.get_database_backend() == DbBackend::Postgres {
-        // Rows were written with explicit ids: move the sequences past them.
-        for table in LOADED {
-            txn.execute_unprepared(&format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
-            ))
-            .await
-            .context("cannot move id sequences")?;
-        }
-    }
-    // Fresh statistics let both planners drive each query from its most selective index
-    // (on SQLite, without them, a full-text count can scan every mission). SQLite gathers them
-    // in the transaction, still without the memory map; PostgreSQL after it, with VACUUM,
-    // which also marks the new pages all-visible (without it a covering index is read with a
-    // visit of the table for each row: the geo index of `near`, 2,150 table pages).
-    if txn.get_database_backend() == DbBackend::Sqlite {
-        txn.execute_unprepared("ANALYZE")
-            .await
-            .context("cannot analyze the demo data")?;
-    }
-    mapped.restore(&txn).await?;
-    txn.commit().await.context("cannot commit the demo data")?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_unprepared("VACUUM ANALYZE")
-            .await
-            .context("cannot analyze the demo data")?;
-    }
-    Ok(report)
+    Ok(Busiest {
+        organization,
+        volunteer,
+    })
 }

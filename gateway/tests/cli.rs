@@ -460,9 +460,29 @@ async fn migrate_and_seed_walk_through_their_states() {
                 .expect(sql))
         }
     };
-    // The last one, undone, leaves migration 10's address function, which reads the mission
-    // without a lock (PostgreSQL; on SQLite it has nothing to undo); done again, it locks.
+    // The last one, undone, makes the missions' full-text vector a generated column again
+    // (PostgreSQL; on SQLite it has nothing to undo), with its index, the same vectors as the
+    // seed wrote, and no trigger left; done again (below), the trigger fills it.
     let on_postgres = backend == sea_orm::DbBackend::Postgres;
+    let generated = "SELECT COUNT(*) AS n FROM pg_attribute
+                     WHERE attrelid = 'missions'::regclass AND attname = 'search_vector' AND attgenerated = 's'";
+    let vector_trigger =
+        "SELECT COUNT(*) AS n FROM pg_trigger WHERE tgname = 'missions_search_vector'";
+    let vectors_as_made = "SELECT COUNT(*) AS n FROM missions
+                           WHERE search_vector = to_tsvector('simple', search_text)";
+    if on_postgres {
+        assert_eq!(query(generated).await, 1, "generated again");
+        assert_eq!(query(vector_trigger).await, 0);
+        assert_eq!(query(vectors_as_made).await, 120);
+        assert_eq!(
+            query("SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = 'missions_search_idx'")
+                .await,
+            1
+        );
+    }
+    // The one before, undone, leaves migration 10's address function, which reads the mission
+    // without a lock (PostgreSQL; on SQLite it has nothing to undo); done again, it locks.
+    ok(run(&["migrate", "down", "--steps", "1"], Some(url)));
     let address_function =
         "SELECT COUNT(*) AS n FROM pg_proc WHERE proname = 'mission_addresses_public'";
     let locking = "SELECT COUNT(*) AS n FROM pg_proc WHERE proname = 'mission_addresses_public'
@@ -475,18 +495,18 @@ async fn migrate_and_seed_walk_through_their_states() {
         );
         assert_eq!(query(locking).await, 0);
     }
-    // The one before, the tally of public missions (the last one only changes a PostgreSQL
+    // The one before, the tally of public missions (migration 11 only changes a PostgreSQL
     // function it wrote): undone, the addresses' triggers are those of migration 9 (an address
     // still takes its mission's visibility); done again over the data, it counts what is there.
     ok(run(&["migrate", "down", "--steps", "1"], Some(url)));
-    let after_two = ok(run(&["migrate", "status"], Some(url)));
+    let after_three = ok(run(&["migrate", "status"], Some(url)));
     assert_eq!(
-        after_two
+        after_three
             .lines()
             .filter(|l| l.starts_with("pending"))
             .count(),
-        2,
-        "{after_two}"
+        3,
+        "{after_three}"
     );
     conn.execute_unprepared(
         "INSERT INTO mission_addresses (mission_id, position, department_code, geo_source)
@@ -512,6 +532,23 @@ async fn migrate_and_seed_walk_through_their_states() {
     ok(run(&["migrate", "up"], Some(url)));
     if on_postgres {
         assert_eq!(query(locking).await, 1, "migration 11 locks again");
+        assert_eq!(
+            query(generated).await,
+            0,
+            "migration 12 drops the expression again"
+        );
+        assert_eq!(query(vector_trigger).await, 1);
+        conn.execute_unprepared(
+            "UPDATE missions SET search_text = 'zqxjk' WHERE id = (SELECT MIN(id) FROM missions)",
+        )
+        .await
+        .expect("a text changed");
+        assert_eq!(
+            query("SELECT COUNT(*) AS n FROM missions WHERE search_vector @@ to_tsquery('simple', 'zqxjk')")
+                .await,
+            1,
+            "the trigger fills the vector"
+        );
     }
     let public =
         "SELECT COUNT(*) AS n FROM missions WHERE status = 'VALIDATED' AND deleted_at IS NULL";

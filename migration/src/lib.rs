@@ -1,7 +1,7 @@
 //! The database schema of Passerelle, for SQLite and PostgreSQL.
 //!
 //! Each migration holds the DDL of both engines side by side: the tables are the same, the
-//! search machinery is each engine's own (PostgreSQL: a generated `tsvector` with a GIN index;
+//! search machinery is each engine's own (PostgreSQL: a `tsvector` filled by a trigger, with a GIN index;
 //! SQLite: an FTS5 index kept in step by triggers). Every filter of the API has an index.
 pub use sea_orm_migration::prelude::*;
 
@@ -16,6 +16,7 @@ mod m20261203_000008_read_path;
 mod m20261204_000009_public_addresses;
 mod m20261205_000010_public_tally;
 mod m20261206_000011_address_lock;
+mod m20261207_000012_search_vector;
 pub mod tally;
 
 /// Applies and rolls back Passerelle's migrations, in order.
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_public_addresses::Migration),
             Box::new(m20261205_000010_public_tally::Migration),
             Box::new(m20261206_000011_address_lock::Migration),
+            Box::new(m20261207_000012_search_vector::Migration),
         ]
     }
 }

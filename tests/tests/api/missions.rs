@@ -584,6 +584,58 @@ async fn stale_addresses(conn: &sea_orm::DatabaseConnection) -> i64 {
     .await
 }
 
+/// On PostgreSQL the seed writes the missions' full-text vectors itself (the trigger that would
+/// parse each text is dropped for its load): each must be the one the database makes from the
+/// mission's text, and the trigger must be back after the load, for every write that follows.
+#[tokio::test]
+async fn seeded_full_text_vectors_are_the_databases_own_and_follow_each_write() {
+    use sea_orm::ConnectionTrait;
+    let database = crate::helpers::TestDatabase::create("seed_vectors").await;
+    if !database.is_postgres() {
+        // SQLite's FTS5 index is built by the database from the text after the load.
+        database.drop_database().await;
+        return;
+    }
+    let conn = database.connect_migrated().await;
+    passerelle::seed::seed_demo(&conn, 300).await.expect("seed");
+    let differing = "SELECT COUNT(*) AS n FROM missions
+                     WHERE search_vector IS DISTINCT FROM to_tsvector('simple', search_text)";
+    assert_eq!(
+        number(&conn, "SELECT COUNT(*) AS n FROM missions").await,
+        300
+    );
+    assert_eq!(
+        number(&conn, differing).await,
+        0,
+        "as the database makes them"
+    );
+    assert_eq!(
+        number(
+            &conn,
+            "SELECT COUNT(*) AS n FROM missions WHERE search_vector @@ to_tsquery('simple', 'benevoles')"
+        )
+        .await,
+        300,
+        "every demo description asks for bénévoles"
+    );
+    // After the load, the database fills the vector of each text written.
+    conn.execute_unprepared(
+        "UPDATE missions SET search_text = search_text || ' zqxjk' WHERE id IN (1, 2)",
+    )
+    .await
+    .expect("update");
+    assert_eq!(
+        number(
+            &conn,
+            "SELECT COUNT(*) AS n FROM missions WHERE search_vector @@ to_tsquery('simple', 'zqxjk')"
+        )
+        .await,
+        2
+    );
+    assert_eq!(number(&conn, differing).await, 0, "after an update");
+    database.drop_database().await;
+}
+
 /// The total and the four facets of a mission search, as the API answers them.
 const COUNTS: &str = "query($filter: MissionFilter) { missions(first: 0, filter: $filter) {
     totalCount facets { domains { value count } types { value count }
