@@ -109,20 +109,20 @@ impl ActiveModelBehavior for ActiveModel {}
 crate::columns::column_set!(DeletedAt);
 
 impl Model {
-    /// A row read from a statement that selected `columns` (unprefixed): each column outside
-    /// the set is empty (`""`, `0`, `false`, no list, none, the first value of an enum, the
-    /// epoch), for a reader that does not look at it.
+    /// A row read from a statement that selected `columns`, each named `prefix` + column: each
+    /// column outside the set is empty (`""`, `0`, `false`, no list, none, the first value of an
+    /// enum, the epoch), for a reader that does not look at it.
     ///
     /// # Errors
     /// A selected column is missing or cannot be decoded.
-    pub fn read_columns(res: &QueryResult, columns: Columns) -> Result<Model, DbErr> {
+    pub fn read_columns(res: &QueryResult, prefix: &str, columns: Columns) -> Result<Model, DbErr> {
         if columns == Columns::ALL {
-            return <Model as FromQueryResult>::from_query_result(res, "");
+            return <Model as FromQueryResult>::from_query_result(res, prefix);
         }
         macro_rules! read {
             ($column:ident, $empty:expr) => {
                 if columns.contains(Column::$column) {
-                    res.try_get("", Column::$column.as_str())?
+                    res.try_get(prefix, Column::$column.as_str())?
                 } else {
                     $empty
                 }

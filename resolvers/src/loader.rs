@@ -18,12 +18,12 @@ use passerelle_entities::{
     mission_moderation, organization, publisher, volunteer,
 };
 use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, UnionType,
+    Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement, UnionType,
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait,
-    Statement,
+    FromQueryResult, IdenStatic, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect,
+    QueryTrait, Statement,
 };
 
 use crate::scope::{self, Scoped};
@@ -114,9 +114,10 @@ pub struct NestedAfter {
 /// these columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MissionsOf(pub i64, pub StatusSet, pub mission::Columns);
-/// The applications of a volunteer, ordered by id.
+/// The applications of a volunteer, ordered by id, each with its mission read for these
+/// columns (`Columns::NONE`: without it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ApplicationsOf(pub i64);
+pub struct ApplicationsOf(pub i64, pub mission::Columns);
 /// The applications to a mission, ordered by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApplicationsTo(pub i64);
@@ -216,7 +217,7 @@ impl Loader<MissionColumns> for DbLoader {
             keys.iter().map(|k| (k.0, k.1)),
             mission::Column::Id,
             |columns| columns.iter().collect(),
-            mission::Model::read_columns,
+            |res, columns| mission::Model::read_columns(res, "", columns),
             |row| row.id,
             MissionColumns,
         )
@@ -604,23 +605,24 @@ const PARENTS_PER_STATEMENT: usize = 100;
 /// Keys with the same page size, start and variant (`V`: what else the parent key asks, such
 /// as statuses) are batched together, which is every key of a nested list in one query.
 /// `scope` gives the rows of a variant the viewer may read; `None` costs no statement.
-/// `columns` gives the columns a variant selects and `read` makes a row of them.
+/// `columns` gives the columns a variant selects, `join` adds to a parent's page what is read
+/// with each of its rows (a to-one relation), and `read` makes a row (`R`) of them.
 #[allow(clippy::too_many_arguments)]
-async fn windowed<E, P, V>(
+async fn windowed<E, P, V, R>(
     db: &DatabaseConnection,
     keys: &[NestedPage<P>],
     window: Window<E>,
     variant: impl Fn(&P) -> V,
     scope: impl Fn(V) -> Option<Condition>,
     columns: impl Fn(V) -> Vec<E::Column>,
-    read: impl Fn(&QueryResult, V) -> Result<E::Model, DbErr>,
+    join: impl Fn(&mut SelectStatement, V),
+    read: impl Fn(&QueryResult, V) -> Result<R, DbErr>,
     after_condition: impl Fn(&NestedAfter) -> Condition,
-    parent_of: impl Fn(&E::Model, V) -> P,
+    parent_of: impl Fn(&R, V) -> P,
     parent_id: impl Fn(&P) -> i64,
-) -> LoadResult<NestedPage<P>, Vec<E::Model>>
+) -> LoadResult<NestedPage<P>, Vec<R>>
 where
     E: EntityTrait,
-    E::Model: Send + Sync,
     P: Copy + Eq + Hash,
     V: Copy + Eq + Hash,
 {
@@ -634,8 +636,7 @@ where
     }
     let mut out = HashMap::new();
     for ((limit, after, v), parents) in groups {
-        let mut pages: HashMap<P, Vec<E::Model>> =
-            parents.iter().map(|p| (*p, Vec::new())).collect();
+        let mut pages: HashMap<P, Vec<R>> = parents.iter().map(|p| (*p, Vec::new())).collect();
         if let Some(filter) = scope(v) {
             let ids: Vec<i64> = parents.iter().map(&parent_id).collect();
             let selected = columns(v);
@@ -656,6 +657,7 @@ where
                 for c in window.order {
                     page.order_by((table, Alias::new(*c)), Order::Asc);
                 }
+                join(&mut page, v);
                 page
             };
             let statements: Vec<Statement> = match db.get_database_backend() {
@@ -739,7 +741,7 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
         keys: &[NestedPage<MissionsOf>],
     ) -> LoadResult<NestedPage<MissionsOf>, Self::Value> {
         shared(
-            windowed::<mission::Entity, _, _>(
+            windowed::<mission::Entity, _, _, _>(
                 &self.db,
                 keys,
                 Window {
@@ -749,7 +751,8 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
                 |p| (p.1, p.2),
                 |(statuses, _)| self.access.missions(statuses),
                 |(_, columns)| columns.iter().collect(),
-                |result, (_, columns)| mission::Model::read_columns(result, columns),
+                |_, _| {},
+                |result, (_, columns)| mission::Model::read_columns(result, "", columns),
                 |after| {
                     let t = after.time.unwrap_or_default();
                     Condition::any().add(mission::Column::StartAt.gt(t)).add(
@@ -768,30 +771,87 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
     }
 }
 
+/// An application of a nested page, with its mission where the page read it (see
+/// [`ApplicationsOf`]).
+#[derive(Debug, Clone)]
+pub struct ApplicationRow {
+    pub application: application::Model,
+    /// `None` also for a mission the viewer may not read.
+    pub mission: Option<mission::Model>,
+}
+
+/// The prefix of the missions' columns read with a page of applications.
+const MISSION: &str = "m_";
+
 impl Loader<NestedPage<ApplicationsOf>> for DbLoader {
-    type Value = Vec<application::Model>;
+    type Value = Arc<Vec<ApplicationRow>>;
     type Error = Arc<DbErr>;
 
+    /// Each application's mission is read in the page's own statement (a left join, by primary
+    /// key, under the viewer's scope of missions, as `Loader<MissionColumns>` reads it) when the
+    /// key asks for columns of it: the volunteer → applications → mission path costs one round
+    /// trip fewer.
     async fn load(
         &self,
         keys: &[NestedPage<ApplicationsOf>],
     ) -> LoadResult<NestedPage<ApplicationsOf>, Self::Value> {
-        windowed::<application::Entity, _, _>(
-            &self.db,
-            keys,
-            Window {
-                parent: application::Column::VolunteerId,
-                order: &["id"],
-            },
-            |_| (),
-            |()| self.access.applications(),
-            |()| application::Column::iter().collect(),
-            |result, ()| application::Model::from_query_result(result, ""),
-            |after| Condition::all().add(application::Column::Id.gt(after.id)),
-            |a, ()| ApplicationsOf(a.volunteer_id),
-            |p| p.0,
+        let missions = mission::Entity::scope(&self.access);
+        let joined = |columns: mission::Columns| {
+            missions
+                .as_ref()
+                .filter(|_| columns != mission::Columns::NONE)
+        };
+        shared(
+            windowed::<application::Entity, _, _, _>(
+                &self.db,
+                keys,
+                Window {
+                    parent: application::Column::VolunteerId,
+                    order: &["id"],
+                },
+                |p| p.1,
+                |_| self.access.applications(),
+                |_| application::Column::iter().collect(),
+                |page, columns| {
+                    let Some(scope) = joined(columns) else {
+                        return;
+                    };
+                    for c in columns.iter() {
+                        page.expr_as(
+                            Expr::col((mission::Entity, c)),
+                            Alias::new(format!("{MISSION}{}", c.as_str())),
+                        );
+                    }
+                    page.join(
+                        JoinType::LeftJoin,
+                        mission::Entity,
+                        Condition::all()
+                            .add(
+                                Expr::col((mission::Entity, mission::Column::Id))
+                                    .equals((application::Entity, application::Column::MissionId)),
+                            )
+                            .add(scope.clone()),
+                    );
+                },
+                |result, columns| {
+                    let application = application::Model::from_query_result(result, "")?;
+                    let mission = match joined(columns) {
+                        Some(_) if result.try_get::<Option<i64>>(MISSION, "id")?.is_some() => {
+                            Some(mission::Model::read_columns(result, MISSION, columns)?)
+                        }
+                        _ => None,
+                    };
+                    Ok(ApplicationRow {
+                        application,
+                        mission,
+                    })
+                },
+                |after| Condition::all().add(application::Column::Id.gt(after.id)),
+                |row, columns| ApplicationsOf(row.application.volunteer_id, columns),
+                |p| p.0,
+            )
+            .await,
         )
-        .await
     }
 }
 
@@ -803,7 +863,7 @@ impl Loader<NestedPage<ApplicationsTo>> for DbLoader {
         &self,
         keys: &[NestedPage<ApplicationsTo>],
     ) -> LoadResult<NestedPage<ApplicationsTo>, Self::Value> {
-        windowed::<application::Entity, _, _>(
+        windowed::<application::Entity, _, _, _>(
             &self.db,
             keys,
             Window {
@@ -813,6 +873,7 @@ impl Loader<NestedPage<ApplicationsTo>> for DbLoader {
             |_| (),
             |()| self.access.applications(),
             |()| application::Column::iter().collect(),
+            |_, ()| {},
             |result, ()| application::Model::from_query_result(result, ""),
             |after| Condition::all().add(application::Column::Id.gt(after.id)),
             |a, ()| ApplicationsTo(a.mission_id),

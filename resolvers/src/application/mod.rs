@@ -2,7 +2,7 @@
 //! the root list) and `applications` / `application`. Every row comes through the viewer's scope.
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use passerelle_entities::{application, application_event};
+use passerelle_entities::{application, application_event, mission};
 use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::cursor::Cursor;
@@ -170,14 +170,33 @@ impl ApplicationConnection {
     ) -> ApiResult<Self> {
         let (size, after) = nested_page(first, after, OF_VOLUNTEER)?;
         let had_after = after.is_some();
+        // The page reads each application's mission for every `mission` field of its nodes
+        // (the union of their columns), and hands it to each field's own key: `Application.mission`
+        // then reads it without a statement.
+        let fields = mission_fields(ctx);
         let key = NestedPage {
-            parent: ApplicationsOf(volunteer_id),
+            parent: ApplicationsOf(
+                volunteer_id,
+                fields
+                    .iter()
+                    .fold(mission::Columns::NONE, |all, c| all.union(*c)),
+            ),
             limit: size + 1,
             after,
         };
-        let rows = loaders(ctx)?.load_one(key).await?.unwrap_or_default();
+        let loaders = loaders(ctx)?;
+        let rows = loaders.load_one(key).await?.unwrap_or_default();
+        for columns in &fields {
+            loaders.prime(rows.iter().map(|r| {
+                (
+                    MissionColumns(r.application.mission_id, *columns),
+                    r.mission.clone(),
+                )
+            }));
+        }
+        let applications = rows.iter().map(|r| r.application.clone()).collect();
         Ok(ApplicationConnection {
-            page: page(rows, size, had_after, OF_VOLUNTEER),
+            page: page(applications, size, had_after, OF_VOLUNTEER),
             total: Total::OfVolunteer(volunteer_id),
         })
     }
@@ -218,6 +237,21 @@ fn nested_page(
             id: c.id,
         });
     Ok((size, after))
+}
+
+/// The columns each `mission` field of the nodes of the connection being resolved reads
+/// (fragments and aliases included), each set once.
+fn mission_fields(ctx: &Context<'_>) -> Vec<mission::Columns> {
+    let mut fields = Vec::new();
+    for node in crate::mission::nodes_of(ctx.field()) {
+        for field in node.selection_set().filter(|f| f.name() == "mission") {
+            let columns = crate::mission::columns_of_object(field);
+            if !fields.contains(&columns) {
+                fields.push(columns);
+            }
+        }
+    }
+    fields
 }
 
 fn page(

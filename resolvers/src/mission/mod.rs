@@ -10,7 +10,9 @@ mod search;
 mod types;
 mod write;
 
-pub(crate) use columns::{of_connection as columns_of_connection, of_object as columns_of_object};
+pub(crate) use columns::{
+    nodes_of, of_connection as columns_of_connection, of_object as columns_of_object,
+};
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
 pub(crate) use moderation::title_key;
 pub use moderation::{ModerationProposal, ModerationReason, ModerationRules};

@@ -155,7 +155,7 @@ impl MissionRow {
         seen: &mut Seen,
     ) -> Result<Self, DbErr> {
         Ok(MissionRow {
-            mission: mission::Model::read_columns(res, columns)?,
+            mission: mission::Model::read_columns(res, "", columns)?,
             distance_km: distance
                 .then(|| res.try_get::<f64>("", "distance_km"))
                 .transpose()?,

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use passerelle::seed;
-use passerelle_entities::{application, mission, mission_address};
+use passerelle_entities::{Role, application, mission, mission_address};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
@@ -162,6 +162,57 @@ async fn volunteers_list_their_applications_in_every_status_with_their_missions(
     );
 }
 
+/// An application's mission read with its page of applications (`Loader<NestedPage<ApplicationsOf>>`)
+/// is, for every viewer, the one `application(id:)` reads through the missions' loader: the
+/// same fields, or null for a mission the viewer may not read.
+#[tokio::test]
+async fn application_missions_read_with_their_page_are_those_each_viewer_may_read() {
+    let app = shared_app();
+    let fields = "id title status organization { name }";
+    let mut compared = 0;
+    let mut hidden = 0;
+    for (email, _) in passerelle::seed::DEMO_EMAILS {
+        let who = As::user(email);
+        let page = app
+            .gql_as(
+                &who,
+                &format!(
+                    "{{ volunteers(first: 100) {{ nodes {{ applications(first: 10) {{ nodes {{ id mission {{ {fields} }} }} }} }} }} }}"
+                ),
+                json!({}),
+            )
+            .await;
+        let Some(volunteers) = page["data"]["volunteers"]["nodes"].as_array() else {
+            continue;
+        };
+        for application in volunteers.iter().flat_map(|v| {
+            v["applications"]["nodes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        }) {
+            let alone = app
+                .gql_as(
+                    &who,
+                    &format!(
+                        "query($id: ID!) {{ application(id: $id) {{ mission {{ {fields} }} }} }}"
+                    ),
+                    json!({ "id": application["id"] }),
+                )
+                .await;
+            assert_eq!(
+                application["mission"], alone["data"]["application"]["mission"],
+                "{email}: application {}",
+                application["id"]
+            );
+            compared += 1;
+            hidden += usize::from(application["mission"].is_null());
+        }
+    }
+    assert!(compared > 100, "applications compared: {compared}");
+    assert!(hidden > 0, "some viewers may not read some missions");
+}
+
 const NESTED: &str = "query Nested($first: Int) {
   missions(first: $first, orderBy: { field: START_AT, direction: ASC }) {
     nodes {
@@ -183,6 +234,12 @@ const NESTED_APPLICATIONS: &str = "query Nested($first: Int) {
       applications(first: 3) { totalCount nodes { status volunteer { email } } }
     }
   }
+}";
+
+/// Volunteers' applications, with their missions or without.
+const VOLUNTEERS: &str = "query($mission: Boolean!) {
+  volunteers(first: 20) { nodes { applications(first: 10) { nodes { id status
+    mission @include(if: $mission) { title } } } } }
 }";
 
 #[tokio::test]
@@ -257,6 +314,36 @@ async fn a_nested_request_runs_the_same_few_statements_for_10_or_100_missions_fo
             // Knowing the viewer costs one read (two for a partner, whose rules are read too);
             // scoping adds conditions, not statements.
             assert!(at_10 <= anonymous + 2, "{name}: {at_10} statements");
+        }
+        // Volunteers' applications with their missions: the missions come in the statement of
+        // the applications' page, which costs as many statements as the page without them.
+        counter.take();
+        let with = app
+            .gql_as(who, VOLUNTEERS, json!({ "mission": true }))
+            .await;
+        let with_missions = counter.take();
+        let without = app
+            .gql_as(who, VOLUNTEERS, json!({ "mission": false }))
+            .await;
+        let without_missions = counter.take();
+        assert_eq!(
+            with_missions, without_missions,
+            "{name}: the applications' missions cost no statement ({with} / {without})"
+        );
+        if name == Role::Admin.as_str() {
+            let missions = with["data"]["volunteers"]["nodes"]
+                .as_array()
+                .expect("volunteers")
+                .iter()
+                .flat_map(|v| {
+                    v["applications"]["nodes"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter(|a| a["mission"]["title"].is_string())
+                .count();
+            assert!(missions > 10, "the admin reads their missions: {missions}");
         }
         // Applications and their applicants, for those who may read them.
         counter.take();
@@ -475,6 +562,11 @@ async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole
             ),
             format!(
                 "{{ volunteers(first: 6) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ id {field} }} }} }} }} }} }}"
+            ),
+            // Read with the applications' page for two sets of columns, each field its own.
+            format!(
+                "{{ volunteers(first: 6) {{ nodes {{ applications(first: 3) {{ edges {{ node {{ other: mission {{ title }} ...A }} }} }} }} }} }}
+                 fragment A on Application {{ mission {{ id {field} }} }}"
             ),
         ];
         documents.map(|document| (document, 1))
