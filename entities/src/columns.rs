@@ -55,3 +55,30 @@ macro_rules! column_set {
 }
 
 pub(crate) use column_set;
+
+/// The body of a table's `Model::read_columns(res, prefix, columns)`, beside its `Columns`: the
+/// whole row when `columns` is every column, else each field from its column (named `prefix` +
+/// column) when the set holds it, or an empty value for a reader that does not look at it
+/// (`Default::default()`, or the one given after `=`).
+macro_rules! read_columns {
+    ($res:ident, $prefix:expr, $columns:ident, { $($field:ident: $column:ident $(= $empty:expr)?),* $(,)? }) => {{
+        if $columns == Columns::ALL {
+            return <Model as sea_orm::FromQueryResult>::from_query_result($res, $prefix);
+        }
+        Ok(Model {
+            $($field: if $columns.contains(Column::$column) {
+                $res.try_get($prefix, sea_orm::IdenStatic::as_str(&Column::$column))?
+            } else {
+                $crate::columns::read_columns!(@empty $($empty)?)
+            },)*
+        })
+    }};
+    (@empty) => {
+        Default::default()
+    };
+    (@empty $empty:expr) => {
+        $empty
+    };
+}
+
+pub(crate) use read_columns;

@@ -1,5 +1,4 @@
 //! A mission published by a host structure through a publisher.
-use sea_orm::FromQueryResult;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -116,57 +115,42 @@ impl Model {
     /// # Errors
     /// A selected column is missing or cannot be decoded.
     pub fn read_columns(res: &QueryResult, prefix: &str, columns: Columns) -> Result<Model, DbErr> {
-        if columns == Columns::ALL {
-            return <Model as FromQueryResult>::from_query_result(res, prefix);
-        }
-        macro_rules! read {
-            ($column:ident, $empty:expr) => {
-                if columns.contains(Column::$column) {
-                    res.try_get(prefix, Column::$column.as_str())?
-                } else {
-                    $empty
-                }
-            };
-            ($column:ident) => {
-                read!($column, Default::default())
-            };
-        }
-        Ok(Model {
-            id: read!(Id),
-            publisher_id: read!(PublisherId),
-            organization_id: read!(OrganizationId),
-            client_id: read!(ClientId),
-            title: read!(Title),
-            description: read!(Description),
-            domain: read!(Domain, Domain::ALL[0]),
-            activities: read!(Activities),
-            mission_type: read!(MissionType, MissionType::ALL[0]),
-            remote: read!(Remote, Remote::ALL[0]),
-            start_at: read!(StartAt),
-            end_at: read!(EndAt),
-            posted_at: read!(PostedAt),
-            places: read!(Places),
-            places_left: read!(PlacesLeft),
-            snu: read!(Snu),
-            snu_places: read!(SnuPlaces),
-            snu_capacity: read!(SnuCapacity),
-            open_to_minors: read!(OpenToMinors),
-            reduced_mobility_accessible: read!(ReducedMobilityAccessible),
-            close_to_transport: read!(CloseToTransport),
-            schedule: read!(Schedule),
-            tags: read!(Tags),
-            audience: read!(Audience),
-            soft_skills: read!(SoftSkills),
-            requirements: read!(Requirements),
-            application_url: read!(ApplicationUrl),
-            status: read!(Status, MissionStatus::ALL[0]),
-            status_comment: read!(StatusComment),
-            search_text: read!(SearchText),
-            content_hash: read!(ContentHash),
-            version: read!(Version),
-            created_at: read!(CreatedAt),
-            updated_at: read!(UpdatedAt),
-            deleted_at: read!(DeletedAt),
+        crate::columns::read_columns!(res, prefix, columns, {
+            id: Id,
+            publisher_id: PublisherId,
+            organization_id: OrganizationId,
+            client_id: ClientId,
+            title: Title,
+            description: Description,
+            domain: Domain = Domain::ALL[0],
+            activities: Activities,
+            mission_type: MissionType = MissionType::ALL[0],
+            remote: Remote = Remote::ALL[0],
+            start_at: StartAt,
+            end_at: EndAt,
+            posted_at: PostedAt,
+            places: Places,
+            places_left: PlacesLeft,
+            snu: Snu,
+            snu_places: SnuPlaces,
+            snu_capacity: SnuCapacity,
+            open_to_minors: OpenToMinors,
+            reduced_mobility_accessible: ReducedMobilityAccessible,
+            close_to_transport: CloseToTransport,
+            schedule: Schedule,
+            tags: Tags,
+            audience: Audience,
+            soft_skills: SoftSkills,
+            requirements: Requirements,
+            application_url: ApplicationUrl,
+            status: Status = MissionStatus::ALL[0],
+            status_comment: StatusComment,
+            search_text: SearchText,
+            content_hash: ContentHash,
+            version: Version,
+            created_at: CreatedAt,
+            updated_at: UpdatedAt,
+            deleted_at: DeletedAt,
         })
     }
 }

@@ -55,36 +55,21 @@ impl Model {
     /// # Errors
     /// A selected column is missing or cannot be decoded.
     pub fn read_columns(res: &QueryResult, columns: Columns) -> Result<Model, DbErr> {
-        if columns == Columns::ALL {
-            return <Model as sea_orm::FromQueryResult>::from_query_result(res, "");
-        }
-        macro_rules! read {
-            ($column:ident, $empty:expr) => {
-                if columns.contains(Column::$column) {
-                    res.try_get("", Column::$column.as_str())?
-                } else {
-                    $empty
-                }
-            };
-            ($column:ident) => {
-                read!($column, Default::default())
-            };
-        }
-        Ok(Model {
-            id: read!(Id),
-            mission_id: read!(MissionId),
-            position: read!(Position),
-            street: read!(Street),
-            postal_code: read!(PostalCode),
-            city: read!(City),
-            department_code: read!(DepartmentCode),
-            department_name: read!(DepartmentName),
-            region: read!(Region),
-            country: read!(Country),
-            lat: read!(Lat),
-            lon: read!(Lon),
-            geo_source: read!(GeoSource, crate::GeoSource::ALL[0]),
-            mission_public: read!(MissionPublic),
+        crate::columns::read_columns!(res, "", columns, {
+            id: Id,
+            mission_id: MissionId,
+            position: Position,
+            street: Street,
+            postal_code: PostalCode,
+            city: City,
+            department_code: DepartmentCode,
+            department_name: DepartmentName,
+            region: Region,
+            country: Country,
+            lat: Lat,
+            lon: Lon,
+            geo_source: GeoSource = crate::GeoSource::ALL[0],
+            mission_public: MissionPublic,
         })
     }
 }

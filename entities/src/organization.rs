@@ -64,39 +64,27 @@ impl Model {
     /// # Errors
     /// A selected column is missing or cannot be decoded.
     pub fn read_columns(res: &QueryResult, prefix: &str, columns: Columns) -> Result<Model, DbErr> {
-        if columns == Columns::ALL {
-            return <Model as sea_orm::FromQueryResult>::from_query_result(res, prefix);
-        }
-        macro_rules! read {
-            ($column:ident) => {
-                if columns.contains(Column::$column) {
-                    res.try_get(prefix, Column::$column.as_str())?
-                } else {
-                    Default::default()
-                }
-            };
-        }
-        Ok(Model {
-            id: read!(Id),
-            publisher_id: read!(PublisherId),
-            client_id: read!(ClientId),
-            name: read!(Name),
-            rna: read!(Rna),
-            siren: read!(Siren),
-            siret: read!(Siret),
-            legal_status: read!(LegalStatus),
-            organization_type: read!(OrganizationType),
-            description: read!(Description),
-            url: read!(Url),
-            logo: read!(Logo),
-            address: read!(Address),
-            postal_code: read!(PostalCode),
-            city: read!(City),
-            department_code: read!(DepartmentCode),
-            region: read!(Region),
-            parent_network: read!(ParentNetwork),
-            created_at: read!(CreatedAt),
-            updated_at: read!(UpdatedAt),
+        crate::columns::read_columns!(res, prefix, columns, {
+            id: Id,
+            publisher_id: PublisherId,
+            client_id: ClientId,
+            name: Name,
+            rna: Rna,
+            siren: Siren,
+            siret: Siret,
+            legal_status: LegalStatus,
+            organization_type: OrganizationType,
+            description: Description,
+            url: Url,
+            logo: Logo,
+            address: Address,
+            postal_code: PostalCode,
+            city: City,
+            department_code: DepartmentCode,
+            region: Region,
+            parent_network: ParentNetwork,
+            created_at: CreatedAt,
+            updated_at: UpdatedAt,
         })
     }
 }

@@ -1270,3 +1270,106 @@ fn generate(missions: u64, vectors: bool, rows: &mut Rows) -> anyhow::Result<Bus
         volunteer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use passerelle_db::testing::TestDatabase;
+
+    /// Missions carry a full-text vector only on PostgreSQL, written after their columns.
+    #[test]
+    fn only_postgres_rows_carry_a_vector() {
+        let columns = mission::Column::iter().count();
+        let sqlite: Bulk<mission::ActiveModel> =
+            Bulk::with_search_vector(DbBackend::Sqlite, mission::Column::SearchText);
+        assert_eq!(sqlite.width(), columns);
+        let postgres: Bulk<mission::ActiveModel> =
+            Bulk::with_search_vector(DbBackend::Postgres, mission::Column::SearchText);
+        assert_eq!(postgres.width(), columns + 1);
+        assert!(
+            postgres
+                .insert_sql(DbBackend::Postgres, 1)
+                .ends_with(&format!(
+                    "COALESCE(${}::tsvector, to_tsvector('simple', ${})))",
+                    columns + 1,
+                    mission::Column::iter()
+                        .position(|c| c.as_str() == "search_text")
+                        .map_or(0, |p| p + 1)
+                )),
+            "the vector, or the database's from the row's own text"
+        );
+    }
+
+    /// A mission whose text `search::simple_tsvector` cannot say (no vector given) gets the
+    /// vector the database makes of its text, beside one given by the seed, with the trigger
+    /// dropped as during a load.
+    #[tokio::test]
+    async fn a_text_without_a_vector_is_vectored_by_the_database() {
+        let database = TestDatabase::create("seed_vector").await.expect("database");
+        if !database.is_postgres() {
+            database.drop_database().await;
+            return;
+        }
+        let db = database.connect_migrated().await.expect("migrate");
+        seed_demo(&db, 12).await.expect("seed");
+        let txn = db.begin().await.expect("begin");
+        txn.execute_unprepared("DROP TRIGGER missions_search_vector ON missions")
+            .await
+            .expect("drop the trigger");
+        let model = mission::Entity::find_by_id(1)
+            .one(&txn)
+            .await
+            .expect("read")
+            .expect("mission 1");
+        let mut missions: Bulk<mission::ActiveModel> =
+            Bulk::with_search_vector(DbBackend::Postgres, mission::Column::SearchText);
+        let mut none: Bulk<mission_address::ActiveModel> = Bulk::new();
+        for (id, text) in [(1001, "caf\u{e9} cr\u{e8}me 2e"), (1002, "plain words 2e")] {
+            let mut row: mission::ActiveModel = model.clone().into();
+            row.id = Set(id);
+            row.client_id = Set(format!("vector-{id}"));
+            row.search_text = Set(text.to_owned());
+            missions
+                .push_parent(&txn, row, search::simple_tsvector(text), &mut none)
+                .await
+                .expect("push");
+        }
+        assert_eq!(missions.finish(&txn).await.expect("write"), 2);
+        let rows = txn
+            .query_all_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT id, search_vector::text AS v, search_vector = to_tsvector('simple', search_text) AS same
+                 FROM missions WHERE id IN (1001, 1002) ORDER BY id",
+            ))
+            .await
+            .expect("vectors");
+        let read: Vec<(i64, Option<String>, Option<bool>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "id").expect("id"),
+                    r.try_get("", "v").expect("v"),
+                    r.try_get("", "same").expect("same"),
+                )
+            })
+            .collect();
+        // The first one's words depend on the database's locale; it has the database's vector.
+        assert_eq!(read.len(), 2);
+        assert_eq!((read[0].0, read[0].2), (1001, Some(true)), "{read:?}");
+        assert!(
+            read[0].1.as_ref().is_some_and(|v| v.contains("'2e':3")),
+            "{read:?}"
+        );
+        assert_eq!(
+            read[1],
+            (
+                1002,
+                Some("'2e':3 'plain':1 'words':2".to_owned()),
+                Some(true)
+            )
+        );
+        txn.rollback().await.expect("rollback");
+        db.close().await.ok();
+        database.drop_database().await;
+    }
+}

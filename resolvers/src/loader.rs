@@ -776,7 +776,9 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
 #[derive(Debug, Clone)]
 pub struct ApplicationRow {
     pub application: application::Model,
-    /// `None` also for a mission the viewer may not read.
+    /// `None` also for a mission the viewer may not read (every one, without a join, for a
+    /// viewer who may read none): what `Loader<MissionColumns>` would answer, so the page's
+    /// reader primes it as it is.
     pub mission: Option<mission::Model>,
 }
 

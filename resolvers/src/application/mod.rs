@@ -173,7 +173,11 @@ impl ApplicationConnection {
         // The page reads each application's mission for every `mission` field of its nodes
         // (the union of their columns), and hands it to each field's own key: `Application.mission`
         // then reads it without a statement.
-        let fields = mission_fields(ctx);
+        let fields = crate::mission::sets_of_fields(
+            ctx.field(),
+            "mission",
+            crate::mission::columns_of_object,
+        );
         let key = NestedPage {
             parent: ApplicationsOf(
                 volunteer_id,
@@ -237,21 +241,6 @@ fn nested_page(
             id: c.id,
         });
     Ok((size, after))
-}
-
-/// The columns each `mission` field of the nodes of the connection being resolved reads
-/// (fragments and aliases included), each set once.
-fn mission_fields(ctx: &Context<'_>) -> Vec<mission::Columns> {
-    let mut fields = Vec::new();
-    for node in crate::mission::nodes_of(ctx.field()) {
-        for field in node.selection_set().filter(|f| f.name() == "mission") {
-            let columns = crate::mission::columns_of_object(field);
-            if !fields.contains(&columns) {
-                fields.push(columns);
-            }
-        }
-    }
-    fields
 }
 
 fn page(

@@ -78,6 +78,26 @@ pub fn nodes_of(connection: SelectionField<'_>) -> Vec<SelectionField<'_>> {
     nodes
 }
 
+/// The distinct values `of` gives for the fields named `name` of the nodes of `connection`
+/// (fragments and aliases included): the sets of columns each field of a to-one relation of the
+/// nodes reads, which a page reads the union of and primes each field's own key with.
+pub fn sets_of_fields<C: PartialEq>(
+    connection: SelectionField<'_>,
+    name: &str,
+    of: impl Fn(SelectionField<'_>) -> C,
+) -> Vec<C> {
+    let mut sets = Vec::new();
+    for node in nodes_of(connection) {
+        for field in node.selection_set().filter(|f| f.name() == name) {
+            let set = of(field);
+            if !sets.contains(&set) {
+                sets.push(set);
+            }
+        }
+    }
+    sets
+}
+
 /// The columns the missions of a connection field read for its `nodes` and `edges { node }`,
 /// fragments included (aliases and `@skip` only add), and the column the page sorts by, if it
 /// sorts by one (`sort`).

@@ -63,21 +63,14 @@ impl Joined {
     /// aliases included, that `access` may read some of.
     pub fn of_connection(connection: SelectionField<'_>, access: &Access) -> Joined {
         let mut joined = Joined::default();
-        let mut fields: Vec<organization::Columns> = Vec::new();
-        for node in super::columns::nodes_of(connection) {
-            for field in node.selection_set() {
-                match field.name() {
-                    "organization" => {
-                        let columns = organization_columns::of_object(field);
-                        if !fields.contains(&columns) {
-                            fields.push(columns);
-                        }
-                    }
-                    "publisher" => joined.publisher = publisher::Entity::scope(access),
-                    _ => {}
-                }
-            }
+        if !super::columns::sets_of_fields(connection, "publisher", |_| ()).is_empty() {
+            joined.publisher = publisher::Entity::scope(access);
         }
+        let fields = super::columns::sets_of_fields(
+            connection,
+            "organization",
+            organization_columns::of_object,
+        );
         if !fields.is_empty() {
             joined.organization = organization::Entity::scope(access).map(|scope| Organizations {
                 scope,

@@ -11,7 +11,7 @@ mod types;
 mod write;
 
 pub(crate) use columns::{
-    nodes_of, of_connection as columns_of_connection, of_object as columns_of_object,
+    of_connection as columns_of_connection, of_object as columns_of_object, sets_of_fields,
 };
 pub use filter::{GeoRadius, MissionFilter, MissionOrder, MissionOrderField};
 pub(crate) use moderation::title_key;
