@@ -7,6 +7,7 @@ use sea_orm::{ColumnTrait, Condition, Order};
 
 use crate::error::ApiResult;
 use crate::filter::non_empty;
+use crate::inline::Inline;
 use crate::page::{Edge, Page, PageInfo};
 use crate::scope::{self, ById};
 
@@ -64,7 +65,7 @@ impl AuditEntryConnection {
     async fn edges(&self) -> &[Edge<AuditEntry>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<&AuditEntry> {
+    async fn nodes(&self) -> Vec<Inline<&AuditEntry>> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {

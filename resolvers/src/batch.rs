@@ -153,7 +153,9 @@ impl<L: Send + Sync + 'static> Batcher<L> {
                     // The leader went away: try again.
                     Err(_) => continue,
                 },
-                Role::Lead => self.lead::<K>().await?,
+                // Boxed: the loader's future is large, and every field that loads holds a
+                // `load_one` future (async-graphql boxes each field's future and moves it in).
+                Role::Lead => Box::pin(self.lead::<K>()).await?,
             };
             return Ok(rows.get(&key).cloned());
         }

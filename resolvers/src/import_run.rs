@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, Condition, Order};
 use crate::cursor::Cursor;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
+use crate::inline::Inline;
 use crate::loader::{LastImportOf, PublisherId};
 use crate::loaders;
 use crate::page::{Edge, Page, PageInfo, page_size};
@@ -186,7 +187,7 @@ impl ImportRefusalConnection {
     async fn edges(&self) -> &[Edge<ImportRefusal>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<&ImportRefusal> {
+    async fn nodes(&self) -> Vec<Inline<&ImportRefusal>> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {
@@ -252,7 +253,7 @@ impl ImportRunConnection {
     async fn edges(&self) -> &[Edge<ImportRun>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<&ImportRun> {
+    async fn nodes(&self) -> Vec<Inline<&ImportRun>> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {

@@ -29,6 +29,7 @@ pub mod enums;
 pub mod error;
 pub mod filter;
 pub mod import_run;
+pub mod inline;
 pub mod loader;
 pub mod mission;
 pub mod notification;

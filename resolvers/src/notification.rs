@@ -137,7 +137,7 @@ impl NotificationQuery {
         )
         .await?;
         Ok(NotificationConnection {
-            nodes: page.nodes().into_iter().cloned().collect(),
+            nodes: page.edges.iter().map(|e| e.node.clone()).collect(),
             edges: page.edges,
             page_info: page.info,
             unread_count: unread(ctx, user_id).await?,

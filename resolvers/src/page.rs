@@ -5,6 +5,7 @@ use async_graphql::{OutputType, SimpleObject, TypeName};
 
 use crate::cursor::Cursor;
 use crate::error::ApiError;
+use crate::inline::Inline;
 
 /// The page size when `first` is not given.
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -92,9 +93,10 @@ impl<T: OutputType> Page<T> {
         Page { edges, info }
     }
 
-    /// The items, borrowed from the edges (a node is never copied to be written out).
-    pub fn nodes(&self) -> Vec<&T> {
-        self.edges.iter().map(|e| &e.node).collect()
+    /// The items, borrowed from the edges (a node is never copied to be written out), each
+    /// resolving its fields side by side ([`Inline`]).
+    pub fn nodes(&self) -> Vec<Inline<&T>> {
+        self.edges.iter().map(|e| Inline(&e.node)).collect()
     }
 }
 

@@ -142,9 +142,14 @@ pub fn build_with(pools: Pools, limits: Limits, rules: Rules) -> PasserelleSchem
             .enable_federation()
             .limit_depth(limits.max_depth)
             .limit_complexity(limits.max_complexity);
-        if guarded {
-            builder = builder.extension(guard::GuardFactory);
-        }
+        // The guard's extension checks every field: the guarded schema resolves every object
+        // through async-graphql; the other resolves lists' objects inline (no extension may
+        // watch its fields).
+        builder = if guarded {
+            builder.extension(guard::GuardFactory)
+        } else {
+            builder.data(passerelle_resolvers::inline::InlineObjects(true))
+        };
         builder
             .data(pools.read.clone())
             .data(Writer(pools.write.clone()))

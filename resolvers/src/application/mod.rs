@@ -9,6 +9,7 @@ use crate::cursor::Cursor;
 use crate::enums::ApplicationStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{ids, non_empty, parse_id};
+use crate::inline::Inline;
 use crate::loader::{
     ApplicationCountOf, ApplicationCountTo, ApplicationHistoryOf, ApplicationsOf, ApplicationsTo,
     MissionColumns, NestedAfter, NestedPage, VolunteerId,
@@ -264,7 +265,7 @@ impl ApplicationConnection {
     async fn edges(&self) -> &[Edge<Application>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<&Application> {
+    async fn nodes(&self) -> Vec<Inline<&Application>> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {

@@ -12,6 +12,7 @@ use crate::cursor::Cursor;
 use crate::enums::{Domain, MissionStatus, MissionType, OrderDirection, Remote, graphql_name};
 use crate::error::{ApiError, ApiResult};
 use crate::filter::parse_id;
+use crate::inline::Inline;
 use crate::loader::MissionId;
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::{counts, db, loaders, scope};
@@ -133,7 +134,7 @@ impl MissionConnection {
         &self.page.edges
     }
 
-    async fn nodes(&self) -> Vec<&Mission> {
+    async fn nodes(&self) -> Vec<Inline<&Mission>> {
         self.page.nodes()
     }
 

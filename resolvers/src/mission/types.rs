@@ -10,6 +10,7 @@ use crate::application::ApplicationConnection;
 use crate::cursor::{Cursor, time_value};
 use crate::enums::{Domain, MissionStatus, MissionType, Remote};
 use crate::error::ApiResult;
+use crate::inline::Inline;
 use crate::loader::{AddressesOf, HistoryOf, MissionCountOf, PublisherId};
 use crate::organization::Organization;
 use crate::page::{Edge, Page, PageInfo};
@@ -122,7 +123,7 @@ impl Mission {
     }
 
     /// Where the mission happens, in the publisher's order.
-    async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Address>> {
+    async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Inline<Address>>> {
         let columns = super::columns::of_addresses(ctx.field());
         let rows = loaders(ctx)?
             .load_one(AddressesOf(self.db_id, columns))
@@ -163,7 +164,7 @@ impl Mission {
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<Option<super::publisher_moderation::PublisherModeration>> {
-        self.publisher_moderation_of(ctx).await
+        Box::pin(self.publisher_moderation_of(ctx)).await
     }
 
     /// What the automatic moderation rules propose for this mission, and why (moderators).
@@ -171,7 +172,7 @@ impl Mission {
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<super::moderation::ModerationProposal> {
-        self.moderation_proposal_of(ctx).await
+        Box::pin(self.moderation_proposal_of(ctx)).await
     }
 
     /// The applications to the mission that the caller may read, oldest first, a page at a time
@@ -183,9 +184,11 @@ impl Mission {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Option<ApplicationConnection>> {
-        ApplicationConnection::to_mission(ctx, self.db_id, first, after)
-            .await
-            .map(Some)
+        Box::pin(ApplicationConnection::to_mission(
+            ctx, self.db_id, first, after,
+        ))
+        .await
+        .map(Some)
     }
 
     /// The host structure.
@@ -263,11 +266,13 @@ pub struct Address {
 
 impl Address {
     /// Every address of `rows`, in order.
-    fn all(rows: &Arc<Vec<mission_address::Model>>) -> Vec<Address> {
+    fn all(rows: &Arc<Vec<mission_address::Model>>) -> Vec<Inline<Address>> {
         (0..rows.len())
-            .map(|index| Address {
-                rows: rows.clone(),
-                index,
+            .map(|index| {
+                Inline(Address {
+                    rows: rows.clone(),
+                    index,
+                })
             })
             .collect()
     }
@@ -363,7 +368,7 @@ impl OrganizationMissionConnection {
         &self.page.edges
     }
 
-    async fn nodes(&self) -> Vec<&Mission> {
+    async fn nodes(&self) -> Vec<Inline<&Mission>> {
         self.page.nodes()
     }
 
@@ -377,5 +382,52 @@ impl OrganizationMissionConnection {
             .load_one(MissionCountOf(self.organization_id, self.statuses))
             .await?
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use async_graphql::resolver_utils::ContainerType;
+
+    use super::*;
+
+    /// The size of the futures `resolve_field` makes for `T`.
+    fn field_future<'a, T: 'a, F: Future>(_: fn(&'a T, &'a Context<'a>) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every field of an object is resolved by a future the size of the largest: a resolver
+    /// that holds a loader's or a statement's future inline (2 KiB and more) makes every
+    /// leaf field of its type that large, moved and freed hundreds of times per page
+    /// (`Batcher::load_one` boxes its batch, the resolvers that run statements box them).
+    #[test]
+    fn field_futures_hold_no_statement() {
+        let sizes = [
+            (
+                "Mission",
+                field_future(<Mission as ContainerType>::resolve_field),
+            ),
+            (
+                "Organization",
+                field_future(<Organization as ContainerType>::resolve_field),
+            ),
+            (
+                "OrganizationMissionConnection",
+                field_future(<OrganizationMissionConnection as ContainerType>::resolve_field),
+            ),
+            (
+                "Publisher",
+                field_future(<Publisher as ContainerType>::resolve_field),
+            ),
+            (
+                "Address",
+                field_future(<Address as ContainerType>::resolve_field),
+            ),
+        ];
+        for (name, size) in sizes {
+            assert!(size <= 1024, "{name}'s field futures take {size} bytes");
+        }
     }
 }

@@ -10,6 +10,7 @@ use crate::cursor::{Cursor, SortValue};
 use crate::enums::MissionStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{department_codes, ids, parse_id};
+use crate::inline::Inline;
 use crate::loader::{MissionsOf, NestedPage, OrganizationColumns, OrganizationId, PublisherId};
 use crate::mission::{OrganizationMissionConnection, columns_of_connection, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
@@ -335,7 +336,7 @@ impl OrganizationConnection {
         &self.page.edges
     }
 
-    async fn nodes(&self) -> Vec<&Organization> {
+    async fn nodes(&self) -> Vec<Inline<&Organization>> {
         self.page.nodes()
     }
 

@@ -99,7 +99,7 @@ impl Publisher {
     /// The publisher's most recent feed import, if it ever had one. Readable by the publisher
     /// itself and by admins (null for other publishers).
     async fn last_import(&self, ctx: &Context<'_>) -> ApiResult<Option<ImportRun>> {
-        crate::import_run::last_import(ctx, self.db_id).await
+        Box::pin(crate::import_run::last_import(ctx, self.db_id)).await
     }
 
     /// The publisher's feed settings: admins only.
@@ -115,11 +115,13 @@ impl Publisher {
         else {
             return Ok(None);
         };
-        let keys = select
-            .filter(api_key::Column::PublisherId.eq(self.db_id))
-            .order_by_desc(api_key::Column::Id)
-            .all(db(ctx)?)
-            .await?;
+        let keys = Box::pin(
+            select
+                .filter(api_key::Column::PublisherId.eq(self.db_id))
+                .order_by_desc(api_key::Column::Id)
+                .all(db(ctx)?),
+        )
+        .await?;
         Ok(Some(keys.into_iter().map(ApiKey::from).collect()))
     }
 
@@ -131,11 +133,13 @@ impl Publisher {
         else {
             return Ok(None);
         };
-        let rules = select
-            .filter(diffusion_rule::Column::DiffuseurId.eq(self.db_id))
-            .order_by_asc(diffusion_rule::Column::Id)
-            .all(db(ctx)?)
-            .await?;
+        let rules = Box::pin(
+            select
+                .filter(diffusion_rule::Column::DiffuseurId.eq(self.db_id))
+                .order_by_asc(diffusion_rule::Column::Id)
+                .all(db(ctx)?),
+        )
+        .await?;
         Ok(Some(rules.into_iter().map(DiffusionRule::from).collect()))
     }
 }

@@ -12,6 +12,7 @@ use sea_orm::{ColumnTrait, Condition, Order};
 use crate::application::ApplicationConnection;
 use crate::error::{ApiError, ApiResult};
 use crate::filter::{department_codes, non_empty, parse_id};
+use crate::inline::Inline;
 use crate::loader::VolunteerId;
 use crate::loaders;
 use crate::page::{Edge, Page, PageInfo};
@@ -214,7 +215,7 @@ impl VolunteerConnection {
     async fn edges(&self) -> &[Edge<Volunteer>] {
         &self.page.edges
     }
-    async fn nodes(&self) -> Vec<&Volunteer> {
+    async fn nodes(&self) -> Vec<Inline<&Volunteer>> {
         self.page.nodes()
     }
     async fn page_info(&self) -> &PageInfo {

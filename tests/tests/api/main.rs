@@ -10,6 +10,7 @@ mod fuzz;
 mod helpers;
 mod http;
 mod imports;
+mod inline;
 mod limits;
 mod mission_push;
 mod mission_writes;
