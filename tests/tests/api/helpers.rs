@@ -250,19 +250,20 @@ async fn server_pools(conn: DatabaseConnection) -> passerelle::db::Pools {
 }
 
 /// The first error's `extensions.code`.
-/// Runs `query` as an anonymous caller on `schema` as the gateway does (its own loaders, driven
-/// so that batches run when the request goes idle), without HTTP: the response, and the
-/// request's idle points (its round trips after its root fields).
+/// Runs `request` (a query, or a request with data of its own) as an anonymous caller on `schema`
+/// as the gateway does (its own loaders, driven so that batches run when the request goes
+/// idle), without HTTP: the response, and the request's idle points (its round trips after its
+/// root fields).
 pub async fn execute_anonymous(
     schema: &passerelle_schema::PasserelleSchema,
-    query: &str,
+    request: impl Into<async_graphql::Request>,
 ) -> (
     async_graphql::Response,
     std::sync::Arc<passerelle_resolvers::batch::Idle>,
 ) {
     let (request, idle) = passerelle_schema::prepare(
         schema,
-        async_graphql::Request::new(query),
+        request.into(),
         passerelle_entities::access::Viewer::anonymous(),
         None,
         passerelle_schema::Exposure::default(),

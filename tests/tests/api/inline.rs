@@ -3,11 +3,10 @@
 //! paths, whatever the selection (fragments, aliases, merged keys, `__typename`, directives).
 use async_graphql::Request;
 use passerelle::seed;
-use passerelle_entities::access::Viewer;
 use passerelle_resolvers::inline::InlineObjects;
 use serde_json::Value;
 
-use crate::helpers::TestDatabase;
+use crate::helpers::{TestDatabase, execute_anonymous};
 
 /// The response to `query` as an anonymous caller, objects resolved inline or not: its data as
 /// the server writes it (keys in the order they were put), and its errors in path order (their
@@ -18,14 +17,8 @@ async fn answer(
     query: &str,
     inline: bool,
 ) -> (String, Vec<Value>) {
-    let (request, idle) = passerelle_schema::prepare(
-        schema,
-        Request::new(query).data(InlineObjects(inline)),
-        Viewer::anonymous(),
-        None,
-        passerelle_schema::Exposure::default(),
-    );
-    let response = passerelle_resolvers::batch::drive(idle, schema.execute(request)).await;
+    let (response, _) =
+        execute_anonymous(schema, Request::new(query).data(InlineObjects(inline))).await;
     let data = serde_json::to_string(&response.data).expect("serialise");
     let mut errors: Vec<Value> = response
         .errors
