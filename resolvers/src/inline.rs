@@ -56,7 +56,7 @@ impl<T: OutputType + ContainerType> OutputType for Inline<T> {
         ctx: &ContextSelectionSet<'_>,
         _field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let mut fields = Vec::new();
+        let mut fields = Vec::with_capacity(ctx.item.node.items.len());
         if !ctx.data_opt::<InlineObjects>().is_some_and(|on| on.0)
             || !collect(ctx, &self.0, ctx.item, &mut fields)?
         {

@@ -89,19 +89,19 @@ impl Application {
     }
     /// The mission applied to; null when the caller may not read it (for a volunteer: once it
     /// is no longer published).
-    async fn mission(&self, ctx: &Context<'_>) -> ApiResult<Option<Mission>> {
+    async fn mission(&self, ctx: &Context<'_>) -> ApiResult<Option<Inline<Mission>>> {
         let columns = crate::mission::columns_of_object(ctx.field());
         Ok(loaders(ctx)?
             .load_one(MissionColumns(self.model.mission_id, columns))
             .await?
-            .map(Mission::from))
+            .map(|row| Inline(Mission::from(row))))
     }
     /// The applicant.
-    async fn volunteer(&self, ctx: &Context<'_>) -> ApiResult<Option<Volunteer>> {
+    async fn volunteer(&self, ctx: &Context<'_>) -> ApiResult<Option<Inline<Volunteer>>> {
         Ok(loaders(ctx)?
             .load_one(VolunteerId(self.model.volunteer_id))
             .await?
-            .map(Volunteer::from))
+            .map(|row| Inline(Volunteer::from(row))))
     }
 }
 

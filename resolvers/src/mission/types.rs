@@ -192,19 +192,21 @@ impl Mission {
     }
 
     /// The host structure.
-    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Option<Organization>> {
+    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Option<Inline<Organization>>> {
         let Some(id) = self.organization_id else {
             return Ok(None);
         };
-        Organization::with_missions_ahead(ctx, id).await
+        Ok(Organization::with_missions_ahead(ctx, id)
+            .await?
+            .map(Inline))
     }
 
     /// The partner platform that published the mission.
-    async fn publisher(&self, ctx: &Context<'_>) -> ApiResult<Option<Publisher>> {
+    async fn publisher(&self, ctx: &Context<'_>) -> ApiResult<Option<Inline<Publisher>>> {
         Ok(loaders(ctx)?
             .load_one(PublisherId(self.publisher_id))
             .await?
-            .map(Publisher::from))
+            .map(|row| Inline(Publisher::from(row))))
     }
 }
 

@@ -194,11 +194,11 @@ impl Organization {
     }
 
     /// The partner platform the organization is known through.
-    async fn publisher(&self, ctx: &Context<'_>) -> ApiResult<Option<Publisher>> {
+    async fn publisher(&self, ctx: &Context<'_>) -> ApiResult<Option<Inline<Publisher>>> {
         Ok(loaders(ctx)?
             .load_one(PublisherId(self.model.publisher_id))
             .await?
-            .map(Publisher::from))
+            .map(|row| Inline(Publisher::from(row))))
     }
 
     /// The organization's missions, by start date, a page at a time (default 20, at most 100):
