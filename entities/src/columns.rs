@@ -4,6 +4,47 @@
 //! all 35 columns of 120 rows: on SQLite most of its time went into copying and decoding the
 //! columns nobody asked for (docs/BENCHMARKS.md). Reads select the columns their selection
 //! needs, and each table's `Model::read_columns` fills the others with empty values.
+//!
+//! The rows of one statement all have the same columns in the same places: a [`Layout`] finds
+//! each column by name once, in the first row, and the rows are read by position (a table's
+//! `Reader`), rather than each value looking its column's name up (and, for a prefixed
+//! column, formatting it) in every row.
+use sea_orm::{DbErr, QueryResult};
+
+/// Where each column of a set stands in the rows of one statement, by the column's index in
+/// its table (a set holds at most 64).
+#[derive(Debug, Clone)]
+pub struct Layout([u16; 64]);
+
+impl Layout {
+    /// The positions of `columns` (each a column's index in its table and its name) in `res`,
+    /// each named `prefix` + column.
+    ///
+    /// # Errors
+    /// A column is not in the row.
+    pub fn of(
+        res: &QueryResult,
+        prefix: &str,
+        columns: impl Iterator<Item = (u32, &'static str)>,
+    ) -> Result<Layout, DbErr> {
+        let names = res.column_names();
+        let mut at = [u16::MAX; 64];
+        for (index, name) in columns {
+            let position = names
+                .iter()
+                .position(|n| n.strip_prefix(prefix) == Some(name))
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| DbErr::Type(format!("no column {prefix}{name} in the row")))?;
+            at[index as usize] = position;
+        }
+        Ok(Layout(at))
+    }
+
+    /// The position of the column of index `column` in its table.
+    pub fn at(&self, column: u32) -> usize {
+        usize::from(self.0[column as usize])
+    }
+}
 
 /// Defines `Columns`, a set of the module's `Column`s (at most 64, the last one named), beside
 /// the entity it is written in.
@@ -45,6 +86,55 @@ macro_rules! column_set {
             pub fn iter(self) -> impl Iterator<Item = Column> {
                 <Column as sea_orm::Iterable>::iter().filter(move |c| self.contains(*c))
             }
+
+            /// Where the set's columns, each named `prefix` + column, stand in `res`.
+            ///
+            /// # Errors
+            /// A column of the set is not in the row.
+            pub fn layout(
+                self,
+                res: &sea_orm::QueryResult,
+                prefix: &str,
+            ) -> Result<$crate::columns::Layout, sea_orm::DbErr> {
+                $crate::columns::Layout::of(
+                    res,
+                    prefix,
+                    self.iter()
+                        .map(|c| (c as u32, sea_orm::IdenStatic::as_str(&c))),
+                )
+            }
+        }
+
+        /// Reads the rows of one statement that selected a set of columns, each named with a
+        /// prefix: the columns are found by name in the first row, and every row is read by
+        /// position ([`Model::read_at`]).
+        #[derive(Debug)]
+        pub struct Reader<'a> {
+            prefix: &'a str,
+            columns: Columns,
+            layout: Option<$crate::columns::Layout>,
+        }
+
+        impl<'a> Reader<'a> {
+            pub fn new(prefix: &'a str, columns: Columns) -> Self {
+                Reader {
+                    prefix,
+                    columns,
+                    layout: None,
+                }
+            }
+
+            /// A row of the statement (see [`Model::read_at`]).
+            ///
+            /// # Errors
+            /// A selected column is missing or cannot be decoded.
+            pub fn read(&mut self, res: &sea_orm::QueryResult) -> Result<Model, sea_orm::DbErr> {
+                let layout = match &self.layout {
+                    Some(layout) => layout,
+                    None => self.layout.insert(self.columns.layout(res, self.prefix)?),
+                };
+                Model::read_at(res, layout, self.columns)
+            }
         }
 
         const _: () = assert!(
@@ -56,18 +146,14 @@ macro_rules! column_set {
 
 pub(crate) use column_set;
 
-/// The body of a table's `Model::read_columns(res, prefix, columns)`, beside its `Columns`: the
-/// whole row when `columns` is every column, else each field from its column (named `prefix` +
-/// column) when the set holds it, or an empty value for a reader that does not look at it
-/// (`Default::default()`, or the one given after `=`).
+/// The body of a table's `Model::read_at(res, layout, columns)`, beside its `Columns`: each field
+/// from its column (at the position `layout` gives) when the set holds it, or an empty value for
+/// a reader that does not look at it (`Default::default()`, or the one given after `=`).
 macro_rules! read_columns {
-    ($res:ident, $prefix:expr, $columns:ident, { $($field:ident: $column:ident $(= $empty:expr)?),* $(,)? }) => {{
-        if $columns == Columns::ALL {
-            return <Model as sea_orm::FromQueryResult>::from_query_result($res, $prefix);
-        }
+    ($res:ident, $layout:ident, $columns:ident, { $($field:ident: $column:ident $(= $empty:expr)?),* $(,)? }) => {{
         Ok(Model {
             $($field: if $columns.contains(Column::$column) {
-                $res.try_get($prefix, sea_orm::IdenStatic::as_str(&Column::$column))?
+                $res.try_get_by_index($layout.at(Column::$column as u32))?
             } else {
                 $crate::columns::read_columns!(@empty $($empty)?)
             },)*

@@ -55,7 +55,20 @@ impl Model {
     /// # Errors
     /// A selected column is missing or cannot be decoded.
     pub fn read_columns(res: &QueryResult, columns: Columns) -> Result<Model, DbErr> {
-        crate::columns::read_columns!(res, "", columns, {
+        Model::read_at(res, &columns.layout(res, "")?, columns)
+    }
+
+    /// A row read as [`Model::read_columns`] reads it, each column at the position `layout`
+    /// gives (found once for all the rows of a statement: see [`Reader`]).
+    ///
+    /// # Errors
+    /// A selected column cannot be decoded.
+    pub fn read_at(
+        res: &QueryResult,
+        layout: &crate::columns::Layout,
+        columns: Columns,
+    ) -> Result<Model, DbErr> {
+        crate::columns::read_columns!(res, layout, columns, {
             id: Id,
             mission_id: MissionId,
             position: Position,

@@ -64,7 +64,20 @@ impl Model {
     /// # Errors
     /// A selected column is missing or cannot be decoded.
     pub fn read_columns(res: &QueryResult, prefix: &str, columns: Columns) -> Result<Model, DbErr> {
-        crate::columns::read_columns!(res, prefix, columns, {
+        Model::read_at(res, &columns.layout(res, prefix)?, columns)
+    }
+
+    /// A row read as [`Model::read_columns`] reads it, each column at the position `layout`
+    /// gives (found once for all the rows of a statement: see [`Reader`]).
+    ///
+    /// # Errors
+    /// A selected column cannot be decoded.
+    pub fn read_at(
+        res: &QueryResult,
+        layout: &crate::columns::Layout,
+        columns: Columns,
+    ) -> Result<Model, DbErr> {
+        crate::columns::read_columns!(res, layout, columns, {
             id: Id,
             publisher_id: PublisherId,
             client_id: ClientId,

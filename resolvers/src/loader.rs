@@ -217,7 +217,13 @@ impl Loader<MissionColumns> for DbLoader {
             keys.iter().map(|k| (k.0, k.1)),
             mission::Column::Id,
             |columns| columns.iter().collect(),
-            |res, columns| mission::Model::read_columns(res, "", columns),
+            |rows, columns| {
+                read_all(
+                    rows,
+                    mission::Reader::new("", columns),
+                    mission::Reader::read,
+                )
+            },
             |row| row.id,
             MissionColumns,
         )
@@ -240,13 +246,29 @@ impl Loader<OrganizationColumns> for DbLoader {
                 keys.iter().map(|k| (k.0, k.1)),
                 organization::Column::Id,
                 |columns| columns.iter().collect(),
-                |res, columns| organization::Model::read_columns(res, "", columns),
+                |rows, columns| {
+                    read_all(
+                        rows,
+                        organization::Reader::new("", columns),
+                        organization::Reader::read,
+                    )
+                },
                 |row| row.id,
                 OrganizationColumns,
             )
             .await,
         )
     }
+}
+
+/// The rows of one statement, each read by `reader` (a table's `Reader`, which finds the
+/// columns in the first row and reads every row by position).
+fn read_all<R, M>(
+    rows: &[QueryResult],
+    mut reader: R,
+    read: impl Fn(&mut R, &QueryResult) -> Result<M, DbErr>,
+) -> Result<Vec<M>, DbErr> {
+    rows.iter().map(|row| read(&mut reader, row)).collect()
 }
 
 /// The ids of `keys` by the set of columns they are read for: one statement per set.
@@ -259,13 +281,13 @@ fn by_columns<C: Eq + Hash>(keys: impl Iterator<Item = (i64, C)>) -> HashMap<C, 
 }
 
 /// Rows of a scoped table by id, each read for the set of columns its key asks for (`select`
-/// names a set's columns, `read` reads a row of them), by `id_column`: one statement per set.
+/// names a set's columns, `read` reads the rows of them), by `id_column`: one statement per set.
 async fn by_ids_for_columns<E, C, K>(
     loader: &DbLoader,
     keys: impl Iterator<Item = (i64, C)>,
     id_column: E::Column,
     select: impl Fn(C) -> Vec<E::Column>,
-    read: impl Fn(&QueryResult, C) -> Result<E::Model, DbErr>,
+    read: impl Fn(&[QueryResult], C) -> Result<Vec<E::Model>, DbErr>,
     id_of: impl Fn(&E::Model) -> i64,
     key: impl Fn(i64, C) -> K,
 ) -> LoadResult<K, E::Model>
@@ -285,8 +307,8 @@ where
             .columns(select(columns))
             .filter(id_column.is_in(ids))
             .build(loader.db.get_database_backend());
-        for result in loader.db.query_all_raw(statement).await.map_err(Arc::new)? {
-            let row = read(&result, columns).map_err(Arc::new)?;
+        let rows = loader.db.query_all_raw(statement).await.map_err(Arc::new)?;
+        for row in read(&rows, columns).map_err(Arc::new)? {
             out.insert(key(id_of(&row), columns), row);
         }
     }
@@ -330,9 +352,9 @@ impl Loader<AddressesOf> for DbLoader {
                 .order_by_asc(mission_address::Column::Position)
                 .order_by_asc(mission_address::Column::Id)
                 .build(self.db.get_database_backend());
+            let mut reader = mission_address::Reader::new("", columns);
             for result in self.db.query_all_raw(statement).await.map_err(Arc::new)? {
-                let row =
-                    mission_address::Model::read_columns(&result, columns).map_err(Arc::new)?;
+                let row = reader.read(&result).map_err(Arc::new)?;
                 out.entry(AddressesOf(row.mission_id, columns))
                     .or_default()
                     .push(row);
@@ -606,7 +628,7 @@ const PARENTS_PER_STATEMENT: usize = 100;
 /// as statuses) are batched together, which is every key of a nested list in one query.
 /// `scope` gives the rows of a variant the viewer may read; `None` costs no statement.
 /// `columns` gives the columns a variant selects, `join` adds to a parent's page what is read
-/// with each of its rows (a to-one relation), and `read` makes a row (`R`) of them.
+/// with each of its rows (a to-one relation), and `read` makes the rows (`R`) of a statement.
 #[allow(clippy::too_many_arguments)]
 async fn windowed<E, P, V, R>(
     db: &DatabaseConnection,
@@ -616,7 +638,7 @@ async fn windowed<E, P, V, R>(
     scope: impl Fn(V) -> Option<Condition>,
     columns: impl Fn(V) -> Vec<E::Column>,
     join: impl Fn(&mut SelectStatement, V),
-    read: impl Fn(&QueryResult, V) -> Result<R, DbErr>,
+    read: impl Fn(&[QueryResult], V) -> Result<Vec<R>, DbErr>,
     after_condition: impl Fn(&NestedAfter) -> Condition,
     parent_of: impl Fn(&R, V) -> P,
     parent_id: impl Fn(&P) -> i64,
@@ -712,8 +734,8 @@ where
                     .collect(),
             };
             for statement in statements {
-                for result in db.query_all_raw(statement).await.map_err(Arc::new)? {
-                    let row = read(&result, v).map_err(Arc::new)?;
+                let rows = db.query_all_raw(statement).await.map_err(Arc::new)?;
+                for row in read(&rows, v).map_err(Arc::new)? {
                     pages.entry(parent_of(&row, v)).or_default().push(row);
                 }
             }
@@ -752,7 +774,13 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
                 |(statuses, _)| self.access.missions(statuses),
                 |(_, columns)| columns.iter().collect(),
                 |_, _| {},
-                |result, (_, columns)| mission::Model::read_columns(result, "", columns),
+                |rows, (_, columns)| {
+                    read_all(
+                        rows,
+                        mission::Reader::new("", columns),
+                        mission::Reader::read,
+                    )
+                },
                 |after| {
                     let t = after.time.unwrap_or_default();
                     Condition::any().add(mission::Column::StartAt.gt(t)).add(
@@ -835,18 +863,25 @@ impl Loader<NestedPage<ApplicationsOf>> for DbLoader {
                             .add(scope.clone()),
                     );
                 },
-                |result, columns| {
-                    let application = application::Model::from_query_result(result, "")?;
-                    let mission = match joined(columns) {
-                        Some(_) if result.try_get::<Option<i64>>(MISSION, "id")?.is_some() => {
-                            Some(mission::Model::read_columns(result, MISSION, columns)?)
-                        }
-                        _ => None,
-                    };
-                    Ok(ApplicationRow {
-                        application,
-                        mission,
-                    })
+                |rows, columns| {
+                    let mut missions = mission::Reader::new(MISSION, columns);
+                    rows.iter()
+                        .map(|result| {
+                            let application = application::Model::from_query_result(result, "")?;
+                            let mission = match joined(columns) {
+                                Some(_)
+                                    if result.try_get::<Option<i64>>(MISSION, "id")?.is_some() =>
+                                {
+                                    Some(missions.read(result)?)
+                                }
+                                _ => None,
+                            };
+                            Ok(ApplicationRow {
+                                application,
+                                mission,
+                            })
+                        })
+                        .collect()
                 },
                 |after| Condition::all().add(application::Column::Id.gt(after.id)),
                 |row, columns| ApplicationsOf(row.application.volunteer_id, columns),
@@ -876,7 +911,11 @@ impl Loader<NestedPage<ApplicationsTo>> for DbLoader {
             |()| self.access.applications(),
             |()| application::Column::iter().collect(),
             |_, ()| {},
-            |result, ()| application::Model::from_query_result(result, ""),
+            |rows, ()| {
+                rows.iter()
+                    .map(|r| application::Model::from_query_result(r, ""))
+                    .collect()
+            },
             |after| Condition::all().add(application::Column::Id.gt(after.id)),
             |a, ()| ApplicationsTo(a.mission_id),
             |p| p.0,

@@ -16,9 +16,10 @@ use std::sync::Arc;
 
 use async_graphql::SelectionField;
 use passerelle_entities::access::Access;
+use passerelle_entities::columns::Layout;
 use passerelle_entities::{organization, publisher};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Order, SelectStatement};
-use sea_orm::{Condition, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryResult};
+use sea_orm::{Condition, DbErr, EntityTrait, IdenStatic, Iterable, QueryResult};
 
 use super::search::MissionRow;
 use crate::batch::Batcher;
@@ -129,16 +130,25 @@ impl Joined {
         Ok(Relations {
             organization: match &self.organization {
                 Some(organizations) => {
-                    read_prefixed(res, ORGANIZATION, &mut seen.organizations, |res| {
-                        organization::Model::read_columns(res, ORGANIZATION, organizations.columns)
-                    })?
+                    let columns = organizations.columns;
+                    read_prefixed(
+                        res,
+                        &mut seen.organizations,
+                        |res| columns.layout(res, ORGANIZATION),
+                        organization::Column::Id as u32,
+                        |res, layout| organization::Model::read_at(res, layout, columns),
+                    )?
                 }
                 None => None,
             },
             publisher: match self.publisher {
-                Some(_) => read_prefixed(res, PUBLISHER, &mut seen.publishers, |res| {
-                    publisher::Model::from_query_result(res, PUBLISHER)
-                })?,
+                Some(_) => read_prefixed(
+                    res,
+                    &mut seen.publishers,
+                    |res| publisher::Columns::ALL.layout(res, PUBLISHER),
+                    publisher::Column::Id as u32,
+                    |res, layout| publisher::Model::read_at(res, layout, publisher::Columns::ALL),
+                )?,
                 None => None,
             },
         })
@@ -197,28 +207,50 @@ fn join_to_one<E: EntityTrait>(
     );
 }
 
-/// The rows of the relations a page's statement read so far, by id.
+/// The rows of the relations a page's statement read so far.
 #[derive(Debug, Default)]
 pub struct Seen {
-    organizations: HashMap<i64, Arc<organization::Model>>,
-    publishers: HashMap<i64, Arc<publisher::Model>>,
+    organizations: Known<organization::Model>,
+    publishers: Known<publisher::Model>,
 }
 
-/// The row of a left-joined table whose columns are named `prefix` + column, if there was one:
-/// decoded by `read` the first time its id is met, shared after.
+/// The rows of a joined table met so far in the statement, by id, and where its columns stand
+/// in the statement's rows (found in the first row).
+#[derive(Debug)]
+struct Known<M> {
+    rows: HashMap<i64, Arc<M>>,
+    layout: Option<Layout>,
+}
+
+impl<M> Default for Known<M> {
+    fn default() -> Self {
+        Known {
+            rows: HashMap::new(),
+            layout: None,
+        }
+    }
+}
+
+/// The row of a left-joined table (its columns prefixed, found by `layout`), if there was one:
+/// decoded by `read` the first time its id (the column of index `id`) is met, shared after.
 fn read_prefixed<M>(
     res: &QueryResult,
-    prefix: &str,
-    seen: &mut HashMap<i64, Arc<M>>,
-    read: impl FnOnce(&QueryResult) -> Result<M, DbErr>,
+    known: &mut Known<M>,
+    layout: impl FnOnce(&QueryResult) -> Result<Layout, DbErr>,
+    id: u32,
+    read: impl FnOnce(&QueryResult, &Layout) -> Result<M, DbErr>,
 ) -> Result<Option<Arc<M>>, DbErr> {
-    let Some(id) = res.try_get::<Option<i64>>(prefix, "id")? else {
+    let layout = match &known.layout {
+        Some(found) => found,
+        None => known.layout.insert(layout(res)?),
+    };
+    let Some(id) = res.try_get_by_index::<Option<i64>>(layout.at(id))? else {
         return Ok(None);
     };
-    if let Some(row) = seen.get(&id) {
+    if let Some(row) = known.rows.get(&id) {
         return Ok(Some(row.clone()));
     }
-    let row = Arc::new(read(res)?);
-    seen.insert(id, row.clone());
+    let row = Arc::new(read(res, layout)?);
+    known.rows.insert(id, row.clone());
     Ok(Some(row))
 }

@@ -148,14 +148,14 @@ impl MissionRow {
     /// cursor made from a wrong value could send a client round in circles.
     fn read(
         res: &QueryResult,
-        columns: Columns,
+        missions: &mut mission::Reader<'_>,
         distance: bool,
         score: bool,
         joined: &Joined,
         seen: &mut Seen,
     ) -> Result<Self, DbErr> {
         Ok(MissionRow {
-            mission: mission::Model::read_columns(res, "", columns)?,
+            mission: missions.read(res)?,
             distance_km: distance
                 .then(|| res.try_get::<f64>("", "distance_km"))
                 .transpose()?,
@@ -684,9 +684,19 @@ impl MissionSearch {
             .query_all_raw(with_literal_limit(self.backend, &q, size + 1))
             .await?;
         let mut seen = Seen::default();
+        let mut missions = mission::Reader::new("", columns);
         Ok(rows
             .iter()
-            .map(|r| MissionRow::read(r, columns, with_distance, with_score, joined, &mut seen))
+            .map(|r| {
+                MissionRow::read(
+                    r,
+                    &mut missions,
+                    with_distance,
+                    with_score,
+                    joined,
+                    &mut seen,
+                )
+            })
             .collect::<Result<Vec<_>, DbErr>>()?)
     }
 

@@ -21,3 +21,4 @@ mod plans;
 mod ratelimits;
 mod relations;
 mod responses;
+mod rows;
