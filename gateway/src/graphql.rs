@@ -13,7 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use crate::documents::{DocumentError, DocumentRef};
@@ -463,14 +463,15 @@ async fn run_request(
     if !request_error && let Some(hash) = resolved.register {
         state.documents.register(hash, &resolved.query);
     }
-    let (body, whole) = match encode(&response, request_error, state.max_response_bytes) {
-        Some(body) => (body, true),
-        None => {
-            tracing::warn!(
-                max_bytes = state.max_response_bytes,
-                "a response over the size limit was replaced by an error"
-            );
-            let body = json!({
+    let (body, whole) =
+        match crate::encode::response(&response, request_error, state.max_response_bytes) {
+            Some(body) => (body, true),
+            None => {
+                tracing::warn!(
+                    max_bytes = state.max_response_bytes,
+                    "a response over the size limit was replaced by an error"
+                );
+                let body = json!({
                 "data": null,
                 "errors": [{
                     "message": format!(
@@ -482,9 +483,9 @@ async fn run_request(
             })
             .to_string()
             .into_bytes();
-            (body, false)
-        }
-    };
+                (body, false)
+            }
+        };
     let status = match answer {
         Answer::GraphqlResponse if request_error => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
@@ -571,49 +572,6 @@ fn rate_limited(quota: Quota) -> HttpResponse {
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(wait));
     with_quota(res, Some(quota))
-}
-
-/// The response as the GraphQL-over-HTTP body (no `data` for a request error), written straight
-/// from the response; `None` as soon as it would pass `max_bytes`, so that an oversized answer is
-/// never held twice in memory.
-fn encode(response: &Response, request_error: bool, max_bytes: usize) -> Option<Vec<u8>> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        data: Option<&'a async_graphql::Value>,
-        #[serde(skip_serializing_if = "<[_]>::is_empty")]
-        errors: &'a [ServerError],
-        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-        extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
-    }
-    /// A writer that refuses to grow past its limit.
-    struct Bounded {
-        out: Vec<u8>,
-        max: usize,
-    }
-    impl std::io::Write for Bounded {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if self.out.len() + buf.len() > self.max {
-                return Err(std::io::Error::other("over the response limit"));
-            }
-            self.out.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let body = Body {
-        data: (!request_error).then_some(&response.data),
-        errors: &response.errors,
-        extensions: &response.extensions,
-    };
-    let mut writer = Bounded {
-        out: Vec::with_capacity(4096),
-        max: max_bytes,
-    };
-    serde_json::to_writer(&mut writer, &body).ok()?;
-    Some(writer.out)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod config;
 pub mod db;
 pub mod diffusion;
 pub mod documents;
+pub mod encode;
 pub mod graphiql;
 pub mod graphql;
 pub mod imports;
