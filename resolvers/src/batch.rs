@@ -31,9 +31,9 @@ use tokio::sync::oneshot;
 /// The loaders of one request: the batches of each key type that are still taking keys.
 pub struct Batcher<L> {
     loader: L,
-    open: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    open: Mutex<ByType>,
     /// Per key type, the values read beforehand (`None`: known to be absent for the viewer).
-    primed: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    primed: Mutex<ByType>,
     /// Whether anything was primed: most requests never look.
     any_primed: AtomicBool,
     idle: Arc<Idle>,
@@ -51,7 +51,13 @@ pub struct Idle {
 }
 
 type Rows<K, L> = Arc<HashMap<K, <L as Loader<K>>::Value>>;
-type Primed<K, L> = HashMap<K, Option<<L as Loader<K>>::Value>>;
+/// The batcher's own maps, looked up for every load of a request, hash with foldhash (SipHash,
+/// the standard one, cost more than the lookups themselves in the profile). Its fixed seed is
+/// enough: the keys are the request's own (key types, ids its statements returned), a few
+/// hundred at most, not a client's choice.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+type ByType = FastMap<TypeId, Box<dyn Any + Send>>;
+type Primed<K, L> = FastMap<K, Option<<L as Loader<K>>::Value>>;
 type BatchResult<K, L> = Result<Rows<K, L>, <L as Loader<K>>::Error>;
 
 /// A batch that takes keys: the keys, and the callers other than its leader, waiting.
@@ -96,7 +102,7 @@ impl<L: Send + Sync + 'static> Batcher<L> {
         let mut primed = self.primed.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(known) = primed
             .entry(TypeId::of::<K>())
-            .or_insert_with(|| Box::new(Primed::<K, L>::new()))
+            .or_insert_with(|| Box::new(Primed::<K, L>::default()))
             .downcast_mut::<Primed<K, L>>()
         else {
             return;
@@ -222,7 +228,7 @@ impl<L: Send + Sync + 'static> Batcher<L> {
 /// Removes the open batch of a kind if its leader is dropped before taking it, so that those
 /// waiting on it are told (their receivers close) instead of waiting for ever.
 struct CloseOnDrop<'a> {
-    open: &'a Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    open: &'a Mutex<ByType>,
     kind: TypeId,
 }
 

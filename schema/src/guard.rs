@@ -465,9 +465,19 @@ impl<'d> Order<'d> {
 
     /// Where a response key stands; keys the selections do not name go after the others.
     fn rank(&self, key: &str) -> usize {
-        self.fields
+        self.rank_from(key, 0)
+    }
+
+    /// [`Order::rank`], looking from `hint` first: an object's keys in order (nearly always)
+    /// are each found at the first look.
+    fn rank_from(&self, key: &str, hint: usize) -> usize {
+        let hint = hint.min(self.fields.len());
+        let (before, after) = self.fields.split_at(hint);
+        after
             .iter()
             .position(|f| f.key == key)
+            .map(|i| hint + i)
+            .or_else(|| before.iter().position(|f| f.key == key))
             .unwrap_or(usize::MAX)
     }
 }
@@ -480,17 +490,24 @@ fn put_in_order<'d>(doc: &'d ExecutableDocument, order: &Order<'d>, data: &mut V
     match data {
         Value::List(items) => items.iter_mut().for_each(|i| put_in_order(doc, order, i)),
         Value::Object(map) => {
-            if !map.keys().map(|k| order.rank(k)).is_sorted() {
-                map.sort_by_cached_key(|k, _| order.rank(k));
-            }
+            // One walk finds each key's field (where the previous key's left off), orders
+            // the values below, and tells whether this object's keys are in order already.
+            let (mut sorted, mut previous, mut next) = (true, 0, 0);
             for (key, value) in map.iter_mut() {
-                let Some(field) = order.fields.iter().find(|f| f.key == key.as_str()) else {
+                let rank = order.rank_from(key, next);
+                sorted &= rank >= previous;
+                previous = rank;
+                next = rank.saturating_add(1);
+                let Some(field) = order.fields.get(rank) else {
                     continue;
                 };
                 if field.sets.iter().any(|s| !s.items.is_empty()) {
                     let sub = field.order.get_or_init(|| Order::of(doc, &field.sets));
                     put_in_order(doc, sub, value);
                 }
+            }
+            if !sorted {
+                map.sort_by_cached_key(|k, _| order.rank(k));
             }
         }
         _ => {}

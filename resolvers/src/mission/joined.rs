@@ -11,7 +11,6 @@
 //! by primary key, under the viewer's scope, as the loaders would read them. Organizations are
 //! read for the columns their fields' selections need, as `Mission.organization` reads them
 //! (`organization::columns`), and primed under the same keys.
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::SelectionField;
@@ -22,7 +21,7 @@ use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Sele
 use sea_orm::{Condition, DbErr, EntityTrait, IdenStatic, Iterable, QueryResult};
 
 use super::search::MissionRow;
-use crate::batch::Batcher;
+use crate::batch::{Batcher, FastMap};
 use crate::loader::{DbLoader, OrganizationColumns, PublisherId};
 use crate::organization::columns as organization_columns;
 use crate::scope::Scoped;
@@ -218,14 +217,14 @@ pub struct Seen {
 /// in the statement's rows (found in the first row).
 #[derive(Debug)]
 struct Known<M> {
-    rows: HashMap<i64, Arc<M>>,
+    rows: FastMap<i64, Arc<M>>,
     layout: Option<Layout>,
 }
 
 impl<M> Default for Known<M> {
     fn default() -> Self {
         Known {
-            rows: HashMap::new(),
+            rows: FastMap::default(),
             layout: None,
         }
     }
