@@ -146,19 +146,46 @@ macro_rules! column_set {
 
 pub(crate) use column_set;
 
-/// The body of a table's `Model::read_at(res, layout, columns)`, beside its `Columns`: each field
-/// from its column (at the position `layout` gives) when the set holds it, or an empty value for
-/// a reader that does not look at it (`Default::default()`, or the one given after `=`).
+/// A table's `Model::read_columns` and `Model::read_at`, beside its `Columns`, from its fields
+/// and their columns: each field is read from its column when the set holds it, or is an empty
+/// value for a reader that does not look at it (`Default::default()`: `""`, `0`, `false`, none,
+/// the epoch; or the value given after `=`).
 macro_rules! read_columns {
-    ($res:ident, $layout:ident, $columns:ident, { $($field:ident: $column:ident $(= $empty:expr)?),* $(,)? }) => {{
-        Ok(Model {
-            $($field: if $columns.contains(Column::$column) {
-                $res.try_get_by_index($layout.at(Column::$column as u32))?
-            } else {
-                $crate::columns::read_columns!(@empty $($empty)?)
-            },)*
-        })
-    }};
+    ({ $($field:ident: $column:ident $(= $empty:expr)?),* $(,)? }) => {
+        impl Model {
+            /// A row read from a statement that selected `columns`, each named `prefix` +
+            /// column, looked up by name (for one row; a statement's rows go through [`Reader`]).
+            ///
+            /// # Errors
+            /// A selected column is missing or cannot be decoded.
+            pub fn read_columns(
+                res: &sea_orm::QueryResult,
+                prefix: &str,
+                columns: Columns,
+            ) -> Result<Model, sea_orm::DbErr> {
+                Model::read_at(res, &columns.layout(res, prefix)?, columns)
+            }
+
+            /// A row read as [`Model::read_columns`] reads it, each column at the position
+            /// `layout` gives (found once for all the rows of a statement: see [`Reader`]).
+            ///
+            /// # Errors
+            /// A selected column cannot be decoded.
+            pub fn read_at(
+                res: &sea_orm::QueryResult,
+                layout: &$crate::columns::Layout,
+                columns: Columns,
+            ) -> Result<Model, sea_orm::DbErr> {
+                Ok(Model {
+                    $($field: if columns.contains(Column::$column) {
+                        res.try_get_by_index(layout.at(Column::$column as u32))?
+                    } else {
+                        $crate::columns::read_columns!(@empty $($empty)?)
+                    },)*
+                })
+            }
+        }
+    };
     (@empty) => {
         Default::default()
     };

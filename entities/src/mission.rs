@@ -107,66 +107,43 @@ impl ActiveModelBehavior for ActiveModel {}
 
 crate::columns::column_set!(DeletedAt);
 
-impl Model {
-    /// A row read from a statement that selected `columns`, each named `prefix` + column: each
-    /// column outside the set is empty (`""`, `0`, `false`, no list, none, the first value of an
-    /// enum, the epoch), for a reader that does not look at it.
-    ///
-    /// # Errors
-    /// A selected column is missing or cannot be decoded.
-    pub fn read_columns(res: &QueryResult, prefix: &str, columns: Columns) -> Result<Model, DbErr> {
-        Model::read_at(res, &columns.layout(res, prefix)?, columns)
-    }
-
-    /// A row read as [`Model::read_columns`] reads it, each column at the position `layout`
-    /// gives (found once for all the rows of a statement: see [`Reader`]).
-    ///
-    /// # Errors
-    /// A selected column cannot be decoded.
-    pub fn read_at(
-        res: &QueryResult,
-        layout: &crate::columns::Layout,
-        columns: Columns,
-    ) -> Result<Model, DbErr> {
-        crate::columns::read_columns!(res, layout, columns, {
-            id: Id,
-            publisher_id: PublisherId,
-            organization_id: OrganizationId,
-            client_id: ClientId,
-            title: Title,
-            description: Description,
-            domain: Domain = Domain::ALL[0],
-            activities: Activities,
-            mission_type: MissionType = MissionType::ALL[0],
-            remote: Remote = Remote::ALL[0],
-            start_at: StartAt,
-            end_at: EndAt,
-            posted_at: PostedAt,
-            places: Places,
-            places_left: PlacesLeft,
-            snu: Snu,
-            snu_places: SnuPlaces,
-            snu_capacity: SnuCapacity,
-            open_to_minors: OpenToMinors,
-            reduced_mobility_accessible: ReducedMobilityAccessible,
-            close_to_transport: CloseToTransport,
-            schedule: Schedule,
-            tags: Tags,
-            audience: Audience,
-            soft_skills: SoftSkills,
-            requirements: Requirements,
-            application_url: ApplicationUrl,
-            status: Status = MissionStatus::ALL[0],
-            status_comment: StatusComment,
-            search_text: SearchText,
-            content_hash: ContentHash,
-            version: Version,
-            created_at: CreatedAt,
-            updated_at: UpdatedAt,
-            deleted_at: DeletedAt,
-        })
-    }
-}
+crate::columns::read_columns!({
+    id: Id,
+    publisher_id: PublisherId,
+    organization_id: OrganizationId,
+    client_id: ClientId,
+    title: Title,
+    description: Description,
+    domain: Domain = Domain::ALL[0],
+    activities: Activities,
+    mission_type: MissionType = MissionType::ALL[0],
+    remote: Remote = Remote::ALL[0],
+    start_at: StartAt,
+    end_at: EndAt,
+    posted_at: PostedAt,
+    places: Places,
+    places_left: PlacesLeft,
+    snu: Snu,
+    snu_places: SnuPlaces,
+    snu_capacity: SnuCapacity,
+    open_to_minors: OpenToMinors,
+    reduced_mobility_accessible: ReducedMobilityAccessible,
+    close_to_transport: CloseToTransport,
+    schedule: Schedule,
+    tags: Tags,
+    audience: Audience,
+    soft_skills: SoftSkills,
+    requirements: Requirements,
+    application_url: ApplicationUrl,
+    status: Status = MissionStatus::ALL[0],
+    status_comment: StatusComment,
+    search_text: SearchText,
+    content_hash: ContentHash,
+    version: Version,
+    created_at: CreatedAt,
+    updated_at: UpdatedAt,
+    deleted_at: DeletedAt,
+});
 
 /// The condition every public listing starts from: validated and not deleted.
 ///

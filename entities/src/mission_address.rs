@@ -47,42 +47,19 @@ impl ActiveModelBehavior for ActiveModel {}
 
 crate::columns::column_set!(MissionPublic);
 
-impl Model {
-    /// A row read from a statement that selected `columns` (unprefixed): each column outside
-    /// the set is empty (`0`, none, the first source, `false`), for a reader that does not
-    /// look at it.
-    ///
-    /// # Errors
-    /// A selected column is missing or cannot be decoded.
-    pub fn read_columns(res: &QueryResult, columns: Columns) -> Result<Model, DbErr> {
-        Model::read_at(res, &columns.layout(res, "")?, columns)
-    }
-
-    /// A row read as [`Model::read_columns`] reads it, each column at the position `layout`
-    /// gives (found once for all the rows of a statement: see [`Reader`]).
-    ///
-    /// # Errors
-    /// A selected column cannot be decoded.
-    pub fn read_at(
-        res: &QueryResult,
-        layout: &crate::columns::Layout,
-        columns: Columns,
-    ) -> Result<Model, DbErr> {
-        crate::columns::read_columns!(res, layout, columns, {
-            id: Id,
-            mission_id: MissionId,
-            position: Position,
-            street: Street,
-            postal_code: PostalCode,
-            city: City,
-            department_code: DepartmentCode,
-            department_name: DepartmentName,
-            region: Region,
-            country: Country,
-            lat: Lat,
-            lon: Lon,
-            geo_source: GeoSource = crate::GeoSource::ALL[0],
-            mission_public: MissionPublic,
-        })
-    }
-}
+crate::columns::read_columns!({
+    id: Id,
+    mission_id: MissionId,
+    position: Position,
+    street: Street,
+    postal_code: PostalCode,
+    city: City,
+    department_code: DepartmentCode,
+    department_name: DepartmentName,
+    region: Region,
+    country: Country,
+    lat: Lat,
+    lon: Lon,
+    geo_source: GeoSource = crate::GeoSource::ALL[0],
+    mission_public: MissionPublic,
+});

@@ -56,48 +56,25 @@ impl ActiveModelBehavior for ActiveModel {}
 
 crate::columns::column_set!(UpdatedAt);
 
-impl Model {
-    /// A row read from a statement that selected `columns`, each named `prefix` + column (`""`
-    /// when the statement reads organizations alone): each column outside the set is empty
-    /// (`0`, `""`, none, the epoch), for a reader that does not look at it.
-    ///
-    /// # Errors
-    /// A selected column is missing or cannot be decoded.
-    pub fn read_columns(res: &QueryResult, prefix: &str, columns: Columns) -> Result<Model, DbErr> {
-        Model::read_at(res, &columns.layout(res, prefix)?, columns)
-    }
-
-    /// A row read as [`Model::read_columns`] reads it, each column at the position `layout`
-    /// gives (found once for all the rows of a statement: see [`Reader`]).
-    ///
-    /// # Errors
-    /// A selected column cannot be decoded.
-    pub fn read_at(
-        res: &QueryResult,
-        layout: &crate::columns::Layout,
-        columns: Columns,
-    ) -> Result<Model, DbErr> {
-        crate::columns::read_columns!(res, layout, columns, {
-            id: Id,
-            publisher_id: PublisherId,
-            client_id: ClientId,
-            name: Name,
-            rna: Rna,
-            siren: Siren,
-            siret: Siret,
-            legal_status: LegalStatus,
-            organization_type: OrganizationType,
-            description: Description,
-            url: Url,
-            logo: Logo,
-            address: Address,
-            postal_code: PostalCode,
-            city: City,
-            department_code: DepartmentCode,
-            region: Region,
-            parent_network: ParentNetwork,
-            created_at: CreatedAt,
-            updated_at: UpdatedAt,
-        })
-    }
-}
+crate::columns::read_columns!({
+    id: Id,
+    publisher_id: PublisherId,
+    client_id: ClientId,
+    name: Name,
+    rna: Rna,
+    siren: Siren,
+    siret: Siret,
+    legal_status: LegalStatus,
+    organization_type: OrganizationType,
+    description: Description,
+    url: Url,
+    logo: Logo,
+    address: Address,
+    postal_code: PostalCode,
+    city: City,
+    department_code: DepartmentCode,
+    region: Region,
+    parent_network: ParentNetwork,
+    created_at: CreatedAt,
+    updated_at: UpdatedAt,
+});

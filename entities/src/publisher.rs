@@ -55,38 +55,24 @@ impl ActiveModelBehavior for ActiveModel {}
 
 crate::columns::column_set!(UpdatedAt);
 
-impl Model {
-    /// A row read from a statement that selected `columns`, each at the position `layout` gives
-    /// (see [`Reader`]): each column outside the set is empty, for a reader that does not look
-    /// at it.
-    ///
-    /// # Errors
-    /// A selected column cannot be decoded.
-    pub fn read_at(
-        res: &QueryResult,
-        layout: &crate::columns::Layout,
-        columns: Columns,
-    ) -> Result<Model, DbErr> {
-        crate::columns::read_columns!(res, layout, columns, {
-            id: Id,
-            name: Name,
-            url: Url,
-            logo: Logo,
-            description: Description,
-            is_annonceur: IsAnnonceur,
-            is_diffuseur: IsDiffuseur,
-            moderator: Moderator,
-            feed_url: FeedUrl,
-            feed_user: FeedUser,
-            feed_password: FeedPassword,
-            import_every_secs: ImportEverySecs,
-            feed_etag: FeedEtag,
-            feed_last_modified: FeedLastModified,
-            created_at: CreatedAt,
-            updated_at: UpdatedAt,
-        })
-    }
-}
+crate::columns::read_columns!({
+    id: Id,
+    name: Name,
+    url: Url,
+    logo: Logo,
+    description: Description,
+    is_annonceur: IsAnnonceur,
+    is_diffuseur: IsDiffuseur,
+    moderator: Moderator,
+    feed_url: FeedUrl,
+    feed_user: FeedUser,
+    feed_password: FeedPassword,
+    import_every_secs: ImportEverySecs,
+    feed_etag: FeedEtag,
+    feed_last_modified: FeedLastModified,
+    created_at: CreatedAt,
+    updated_at: UpdatedAt,
+});
 
 /// The URL without its user, password and query (which may carry a token), for logs, run
 /// records and admins.
