@@ -41,13 +41,21 @@ struct Near {
 /// How many of the circle's nearest missions a page by distance looks at first.
 const NEAREST_FIRST: u64 = 200;
 
+/// The rings a page by distance, nearest first, looks in before the whole circle: the part of
+/// the radius beyond the cursor's distance each one adds (a sixteenth, then a quarter).
+const RINGS: [f64; 2] = [1.0 / 16.0, 1.0 / 4.0];
+
 /// A cut of the `near` circle to its `limit` nearest missions (farthest, descending) after a
-/// cursor's (distance, id).
+/// cursor's (distance, id), within `ring` when given.
 #[derive(Debug, Clone)]
 struct Nearest {
     limit: u64,
     direction: Order,
     after: Option<(f64, i64)>,
+    /// A smaller circle around the same point (its radius and bounding box): every mission with
+    /// an address within it is found from the addresses of its box alone, at its exact
+    /// distance, so its missions in distance order are a prefix of the circle's.
+    ring: Option<(f64, (f64, f64, f64, f64))>,
 }
 
 /// A checked filter, ready to become SQL on one engine.
@@ -458,7 +466,9 @@ impl MissionSearch {
         let mut q = Query::select();
         q.from(mission::Entity).cond_where(condition.clone());
         if let Some(near) = self.near {
-            let (a, b, l, r) = near.bbox;
+            let (radius_km, (a, b, l, r)) = nearest
+                .and_then(|n| n.ring)
+                .unwrap_or((near.radius_km, near.bbox));
             let circle = Query::select()
                 .column((Alias::new("mission_addresses"), Alias::new("mission_id")))
                 .expr_as(
@@ -486,7 +496,7 @@ impl MissionSearch {
                     cut.column((Alias::new("circle"), Alias::new("mission_id")))
                         .column((Alias::new("circle"), Alias::new("distance_km")))
                         .from_subquery(circle, Alias::new("circle"))
-                        .and_where(distance.clone().lte(near.radius_km));
+                        .and_where(distance.clone().lte(radius_km));
                     if let Some((d, after_id)) = nearest.after {
                         cut.cond_where(after_key(
                             distance.clone(),
@@ -573,6 +583,10 @@ impl MissionSearch {
     /// circle in the page's order: when enough of them pass the filter, the page is exactly
     /// what the whole circle would give, and only those few missions were read. When too few
     /// pass (a filter that keeps few of them, the circle's last page), the whole circle is read.
+    /// Nearest first, they are looked for in [`RINGS`] beyond the cursor before the circle:
+    /// every mission with an address in a ring is found from the ring's box alone, at its exact
+    /// distance, so a ring's missions are a prefix of the circle's too, and a small ring reads
+    /// a thin band of the coordinates' index instead of the whole box's.
     pub async fn page(
         &self,
         db: &DatabaseConnection,
@@ -582,22 +596,42 @@ impl MissionSearch {
         columns: Columns,
         joined: &Joined,
     ) -> ApiResult<Vec<MissionRow>> {
-        if order.field != MissionOrderField::Distance || self.near.is_none() {
+        let (MissionOrderField::Distance, Some(near)) = (order.field, self.near) else {
             return self
                 .page_within(db, order, size, after, None, columns, joined)
                 .await;
-        }
+        };
         let direction = Order::from(order.direction);
         let cursor_key = match after {
             Some(c) => Some((c.number()?, c.id)),
             None => None,
         };
         let first = Ord::max(NEAREST_FIRST, (size + 1) * 10);
-        for limit in [first, first * 10] {
+        // Nearest first, the rings beyond the cursor: their boxes are thinner bands of the
+        // coordinates' index, and their distances are computed for their own addresses only.
+        let rings = match order.direction {
+            OrderDirection::Asc => {
+                let from = cursor_key.map_or(0.0, |(d, _)| d);
+                RINGS
+                    .iter()
+                    .map(|part| from + (near.radius_km - from) * part)
+                    .filter(|ring| *ring > from && *ring < near.radius_km)
+                    // The box of a slightly larger circle: an address at the ring's edge is
+                    // inside it whatever the rounding of the box's bounds.
+                    .map(|ring| {
+                        let bbox = geo::bounding_box(near.lat, near.lon, ring * 1.001);
+                        (first, Some((ring, bbox)))
+                    })
+                    .collect()
+            }
+            OrderDirection::Desc => Vec::new(),
+        };
+        for (limit, ring) in rings.into_iter().chain([(first, None), (first * 10, None)]) {
             let nearest = Nearest {
                 limit,
                 direction: direction.clone(),
                 after: cursor_key,
+                ring,
             };
             let rows = self
                 .page_within(db, order, size, after, Some(&nearest), columns, joined)

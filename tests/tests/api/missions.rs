@@ -272,10 +272,12 @@ async fn near_results_are_within_the_radius_and_ordered_by_distance() {
     assert!(nodes.is_empty() && total == 0);
 }
 
-/// A page by distance first reads only the circle's nearest missions after its cursor (310 for
-/// pages of 30, then 3,100, then all): over a circle of every mission, pages of 30 walk the
+/// A page by distance first reads only the circle's nearest missions after its cursor (nearest
+/// first: within a sixteenth, then a quarter, of the radius left beyond the cursor; then 310
+/// for pages of 30, then 3,100, then all): over a circle of every mission, pages of 30 walk the
 /// whole circle in exact distance order, both ways, with no other filter (the nearest
-/// suffice until the last page) and with a filter that keeps a fifth of them.
+/// suffice until the last page) and with a filter that keeps a fifth of them. (A ring whose
+/// box were smaller than its circle fails it: its pages would skip missions.)
 #[tokio::test]
 async fn pages_by_distance_read_the_nearest_first_and_stay_exact() {
     let app = shared_app();
