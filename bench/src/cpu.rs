@@ -6,8 +6,8 @@
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// The CPU seconds (user and system) of the process `pid` (a number, `"self"` or
-/// `"thread-self"`) and of its
-/// children it has waited for, read from `/proc/PID/stat`, with the process's name.
+/// `"thread-self"`) and of the children it has waited for, read from `/proc/PID/stat`, with the
+/// process's name.
 fn times(pid: &str) -> Option<(String, f64, f64)> {
     parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
