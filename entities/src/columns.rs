@@ -3,7 +3,7 @@
 //! A list of 20 missions with their organizations' first five, asking for titles and dates, read
 //! all 35 columns of 120 rows: on SQLite most of its time went into copying and decoding the
 //! columns nobody asked for (docs/BENCHMARKS.md). Reads select the columns their selection
-//! needs, and each table's `Model::read_columns` fills the others with empty values.
+//! needs, and each table's `Model::read_at` fills the others with empty values.
 //!
 //! The rows of one statement all have the same columns in the same places: a [`Layout`] finds
 //! each column by name once, in the first row, and the rows are read by position (a table's
@@ -146,27 +146,14 @@ macro_rules! column_set {
 
 pub(crate) use column_set;
 
-/// A table's `Model::read_columns` and `Model::read_at`, beside its `Columns`, from its fields
-/// and their columns: each field is read from its column when the set holds it, or is an empty
-/// value for a reader that does not look at it (`Default::default()`: `""`, `0`, `false`, none,
-/// the epoch; or the value given after `=`).
-macro_rules! read_columns {
+/// A table's `Model::read_at`, beside its `Columns`, from its fields and their columns: each
+/// field is read from its column when the set holds it, or is an empty value for a reader that
+/// does not look at it (`Default::default()`: `""`, `0`, `false`, none, the epoch; or the value
+/// given after `=`).
+macro_rules! read_at {
     ({ $($field:ident: $column:ident $(= $empty:expr)?),* $(,)? }) => {
         impl Model {
-            /// A row read from a statement that selected `columns`, each named `prefix` +
-            /// column, looked up by name (for one row; a statement's rows go through [`Reader`]).
-            ///
-            /// # Errors
-            /// A selected column is missing or cannot be decoded.
-            pub fn read_columns(
-                res: &sea_orm::QueryResult,
-                prefix: &str,
-                columns: Columns,
-            ) -> Result<Model, sea_orm::DbErr> {
-                Model::read_at(res, &columns.layout(res, prefix)?, columns)
-            }
-
-            /// A row read as [`Model::read_columns`] reads it, each column at the position
+            /// A row of a statement that selected `columns`, each column at the position
             /// `layout` gives (found once for all the rows of a statement: see [`Reader`]).
             ///
             /// # Errors
@@ -180,7 +167,7 @@ macro_rules! read_columns {
                     $($field: if columns.contains(Column::$column) {
                         res.try_get_by_index(layout.at(Column::$column as u32))?
                     } else {
-                        $crate::columns::read_columns!(@empty $($empty)?)
+                        $crate::columns::read_at!(@empty $($empty)?)
                     },)*
                 })
             }
@@ -194,4 +181,4 @@ macro_rules! read_columns {
     };
 }
 
-pub(crate) use read_columns;
+pub(crate) use read_at;

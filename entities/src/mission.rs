@@ -107,7 +107,7 @@ impl ActiveModelBehavior for ActiveModel {}
 
 crate::columns::column_set!(DeletedAt);
 
-crate::columns::read_columns!({
+crate::columns::read_at!({
     id: Id,
     publisher_id: PublisherId,
     organization_id: OrganizationId,

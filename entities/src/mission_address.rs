@@ -47,7 +47,7 @@ impl ActiveModelBehavior for ActiveModel {}
 
 crate::columns::column_set!(MissionPublic);
 
-crate::columns::read_columns!({
+crate::columns::read_at!({
     id: Id,
     mission_id: MissionId,
     position: Position,

@@ -56,7 +56,7 @@ impl ActiveModelBehavior for ActiveModel {}
 
 crate::columns::column_set!(UpdatedAt);
 
-crate::columns::read_columns!({
+crate::columns::read_at!({
     id: Id,
     publisher_id: PublisherId,
     client_id: ClientId,

@@ -55,7 +55,7 @@ impl ActiveModelBehavior for ActiveModel {}
 
 crate::columns::column_set!(UpdatedAt);
 
-crate::columns::read_columns!({
+crate::columns::read_at!({
     id: Id,
     name: Name,
     url: Url,
