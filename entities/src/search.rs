@@ -83,9 +83,11 @@ pub fn document<'a>(
     tokens(&text).join(" ")
 }
 
-/// PostgreSQL's text form of `to_tsvector('simple', document)` for a [`document`] of plain
-/// ASCII words (`'a':4,22 'benevoles':17 …`), made without the database: a bulk load sends it
-/// (`$n::tsvector`) instead of letting the database parse every mission's text.
+/// The words of `to_tsvector('simple', document)` for a [`document`] of plain ASCII words,
+/// found without the database: each word with its position (1, 2, 3…), sorted by word in byte
+/// order and, for one word, by position. The vector's lexemes are the runs of equal words. A
+/// bulk load sends the vector made of them instead of letting the database parse every
+/// mission's text.
 ///
 /// For such a document PostgreSQL's default parser yields each space-separated word as one token
 /// (letters: `asciiword`, letters and digits: `numword`, digits: `uint`), which the `simple`
@@ -94,8 +96,7 @@ pub fn document<'a>(
 /// parse: a character other than `a-z`, `0-9` and single spaces, a word of 2,048 bytes or more
 /// (PostgreSQL drops it), more than 16,383 words (positions stop there) or a word seen more than
 /// 256 times (PostgreSQL keeps the first 256 positions).
-pub fn simple_tsvector(document: &str) -> Option<String> {
-    use std::fmt::Write;
+pub fn simple_positions(document: &str) -> Option<Vec<(&str, u16)>> {
     const MAX_WORD: usize = 2047;
     const MAX_POSITION: usize = 16_383;
     const MAX_POSITIONS: usize = 256;
@@ -114,26 +115,18 @@ pub fn simple_tsvector(document: &str) -> Option<String> {
     }
     // Stable: each word's positions stay in increasing order.
     words.sort_by(|a, b| a.0.cmp(b.0));
-    let mut vector = String::with_capacity(document.len() + 4 * words.len());
-    let mut previous: Option<&str> = None;
-    let mut positions = 0;
-    for (word, position) in words {
-        if previous == Some(word) {
-            positions += 1;
-            if positions > MAX_POSITIONS {
-                return None;
-            }
-            let _ = write!(vector, ",{position}");
+    let mut run = 0;
+    for i in 0..words.len() {
+        run = if i > 0 && words[i - 1].0 == words[i].0 {
+            run + 1
         } else {
-            if previous.is_some() {
-                vector.push(' ');
-            }
-            let _ = write!(vector, "'{word}':{position}");
-            previous = Some(word);
-            positions = 1;
+            1
+        };
+        if run > MAX_POSITIONS {
+            return None;
         }
     }
-    Some(vector)
+    Some(words)
 }
 
 #[cfg(test)]
@@ -141,22 +134,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn simple_vectors_list_each_word_once_in_byte_order_with_its_positions() {
+    fn simple_positions_sort_the_words_and_keep_each_ones_positions() {
         assert_eq!(
-            simple_tsvector("des a 2e des de 12 deroule a").as_deref(),
-            Some("'12':6 '2e':3 'a':2,8 'de':5 'deroule':7 'des':1,4")
+            simple_positions("des a 2e des de 12 deroule a"),
+            Some(vec![
+                ("12", 6),
+                ("2e", 3),
+                ("a", 2),
+                ("a", 8),
+                ("de", 5),
+                ("deroule", 7),
+                ("des", 1),
+                ("des", 4)
+            ])
         );
-        assert_eq!(simple_tsvector("").as_deref(), None);
+        assert_eq!(simple_positions(""), None);
         // Left to the database: what its parser could split or treat otherwise.
         for document in ["saint-etienne", "a  b", "caf\u{e9}", "Lyon", "a.b", "x@y"] {
-            assert_eq!(simple_tsvector(document), None, "{document}");
+            assert_eq!(simple_positions(document), None, "{document}");
         }
         let long = "a".repeat(2048);
-        assert_eq!(simple_tsvector(&long), None);
+        assert_eq!(simple_positions(&long), None);
         let many = vec!["a"; 257].join(" ");
-        assert_eq!(simple_tsvector(&many), None);
+        assert_eq!(simple_positions(&many), None);
         let at_most = vec!["a"; 256].join(" ");
-        assert!(simple_tsvector(&at_most).is_some_and(|v| v.ends_with(",256")));
+        assert!(simple_positions(&at_most).is_some_and(|v| v.last() == Some(&("a", 256))));
     }
 
     #[test]

@@ -14,10 +14,12 @@ use passerelle_entities::{
     organization, publisher, search, user, volunteer,
 };
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityName, EntityTrait,
-    IdenStatic, Iterable, PaginatorTrait, Set, TransactionTrait,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityName, EntityTrait, IdenStatic, Iterable, PaginatorTrait, Set, TransactionTrait,
 };
 use secrecy::SecretString;
+
+mod copy;
 
 use crate::seed_data::{
     AUDIENCES, CITIES, City, FIRST_NAMES, LAST_NAMES, ORGANIZATIONS, SCHEDULES, SKILLS, TITLES,
@@ -370,64 +372,145 @@ impl MemoryMap {
     }
 }
 
-/// Rows per bulk statement: a prepared 750-row insert held megabytes in the statement cache and
-/// was not faster (the million-mission seed took longer with it). 100 rows of the widest table
-/// (missions, 35 columns and, on PostgreSQL, the full-text vector) bind 3,600 values, far within
-/// both engines' limits (SQLite 32,766, PostgreSQL 65,535).
+/// Rows per `INSERT` on SQLite: a prepared 750-row insert held megabytes in the statement cache
+/// and was not faster (the million-mission seed took longer with it). 100 rows of the widest
+/// table (missions, 35 columns) bind 3,500 values, far within SQLite's limit (32,766).
 const ROWS_PER_STATEMENT: usize = 100;
 
-/// The rows of one table, written in multi-row `INSERT`s as they come: each row's values are
-/// taken out of its `ActiveModel` (typed, named fields) and bound as they are, and the
-/// statement's text is made once. No query builder walks the rows (sea-query's `insert_many`
-/// copied every value twice and wrote every placeholder again for each statement), and memory
-/// holds one statement's rows, not the table's.
+/// Rows per `COPY` on PostgreSQL: about 1.5 MB of missions. Each `COPY` costs two round trips
+/// more than its rows; the writer waits for each one while the generator makes the next rows.
+const ROWS_PER_COPY: usize = 1_000;
+
+/// What the load writes through: SQLite's transaction, or PostgreSQL's [`copy::PgSession`],
+/// which takes rows with `COPY` too.
+trait Load: ConnectionTrait {
+    /// Runs `statement`, a `COPY … FROM STDIN`, with `data` as its input; says how many rows
+    /// the database took.
+    fn copy_in(
+        &self,
+        statement: &str,
+        data: &[u8],
+    ) -> impl Future<Output = anyhow::Result<u64>> + Send;
+}
+
+impl Load for DatabaseTransaction {
+    async fn copy_in(&self, statement: &str, _: &[u8]) -> anyhow::Result<u64> {
+        bail!("{statement}: only PostgreSQL takes COPY; SQLite's rows go in INSERTs")
+    }
+}
+
+impl Load for copy::PgSession {
+    async fn copy_in(&self, statement: &str, data: &[u8]) -> anyhow::Result<u64> {
+        copy::PgSession::copy_in(self, statement, data).await
+    }
+}
+
+/// How a table's rows reach the database.
+enum Format {
+    /// Multi-row `INSERT`s (SQLite): the pending rows' values, bound as they are, and the
+    /// statements' texts by their number of rows, each made once. No query builder walks the
+    /// rows (sea-query's `insert_many` copied every value twice and wrote every placeholder
+    /// again for each statement).
+    Insert {
+        values: Vec<sea_orm::Value>,
+        texts: HashMap<usize, String>,
+    },
+    /// `COPY … FROM STDIN (FORMAT binary)` (PostgreSQL): the pending rows, encoded as they
+    /// come into the statement's input.
+    Copy {
+        statement: String,
+        data: Vec<u8>,
+        /// Where each row carries the full-text vector of its text too (see
+        /// [`Bulk::with_search_vector`]).
+        vectors: Option<Vectors>,
+    },
+}
+
+/// The full-text vectors that rows carry after their columns, on PostgreSQL.
+struct Vectors {
+    /// The column of the text they are made of.
+    text: &'static str,
+    /// Rows written without one, whose text the generator could not turn into a vector.
+    missing: u64,
+}
+
+/// The rows of one table, written as they come: each row's values are taken out of its
+/// `ActiveModel` (typed, named fields), and memory holds one statement's rows, not the table's.
 struct Bulk<A: ActiveModelTrait> {
     columns: Vec<<A::Entity as EntityTrait>::Column>,
-    /// The position among `columns` of the text whose full-text vector each row carries too,
-    /// after its columns (see [`Bulk::with_search_vector`]).
-    vector_of: Option<usize>,
-    values: Vec<sea_orm::Value>,
-    /// The statements' texts by their number of rows, each made once.
-    texts: HashMap<usize, String>,
+    format: Format,
+    /// Rows pushed and not written yet.
+    pending: usize,
+    /// Rows per statement (the last one of a table may hold fewer).
+    per_statement: usize,
     written: u64,
 }
 
 impl<A: ActiveModelTrait + Send> Bulk<A> {
-    fn new() -> Self {
-        let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter().collect();
-        Bulk {
-            values: Vec::with_capacity(ROWS_PER_STATEMENT * (columns.len() + 1)),
-            columns,
-            vector_of: None,
-            texts: HashMap::new(),
-            written: 0,
-        }
+    /// Rows as the `backend` takes them best: multi-row `INSERT`s on SQLite, `COPY` on
+    /// PostgreSQL.
+    fn new(backend: DbBackend) -> Self {
+        Self::with(backend, None)
     }
 
     /// On PostgreSQL, rows that carry the `search_vector` of their `text` column too, which the
     /// entity does not map and whose trigger the load drops (see `Deferred`): the vector given
-    /// with the row ([`Bulk::push_parent`], made by the generator with
-    /// `search::simple_tsvector`: half of the database's work while it wrote a million missions
+    /// with the row ([`Bulk::push_parent`], made by the generator from
+    /// `search::simple_positions`: half of the database's work while it wrote a million missions
     /// was parsing their text), or, where there is none, made by the database from the row's
-    /// text, as the trigger would. Elsewhere, rows as [`Bulk::new`] writes them.
+    /// text after the table's last rows, as the trigger would. Elsewhere, rows as
+    /// [`Bulk::new`] writes them.
     fn with_search_vector(backend: DbBackend, text: <A::Entity as EntityTrait>::Column) -> Self {
-        let mut bulk = Self::new();
-        if backend == DbBackend::Postgres {
-            bulk.vector_of = bulk
-                .columns
-                .iter()
-                .position(|c| c.as_str() == text.as_str());
-        }
-        bulk
+        Self::with(
+            backend,
+            Some(Vectors {
+                text: text.as_str(),
+                missing: 0,
+            }),
+        )
     }
 
-    /// Values per row.
-    fn width(&self) -> usize {
-        self.columns.len() + usize::from(self.vector_of.is_some())
+    fn with(backend: DbBackend, vectors: Option<Vectors>) -> Self {
+        let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter().collect();
+        let (format, per_statement) = if backend == DbBackend::Postgres {
+            let mut names: Vec<String> = columns
+                .iter()
+                .map(|c| format!("\"{}\"", c.as_str()))
+                .collect();
+            if vectors.is_some() {
+                names.push("\"search_vector\"".to_owned());
+            }
+            let statement = format!(
+                "COPY \"{}\" ({}) FROM STDIN (FORMAT binary)",
+                A::Entity::default().table_name(),
+                names.join(", ")
+            );
+            let mut data = Vec::new();
+            copy::header(&mut data);
+            let format = Format::Copy {
+                statement,
+                data,
+                vectors,
+            };
+            (format, ROWS_PER_COPY)
+        } else {
+            let format = Format::Insert {
+                values: Vec::with_capacity(ROWS_PER_STATEMENT * columns.len()),
+                texts: HashMap::new(),
+            };
+            (format, ROWS_PER_STATEMENT)
+        };
+        Bulk {
+            columns,
+            format,
+            pending: 0,
+            per_statement,
+            written: 0,
+        }
     }
 
     /// Adds a row whose every column is set; writes a statement when one is full.
-    async fn push<C: ConnectionTrait>(&mut self, db: &C, row: A) -> anyhow::Result<()> {
+    async fn push<C: Load>(&mut self, db: &C, row: A) -> anyhow::Result<()> {
         self.take_values(row, None)?;
         if self.is_full() {
             self.flush(db).await?;
@@ -435,24 +518,25 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
         Ok(())
     }
 
-    /// Adds a row that rows of `children` refer to, with the full-text vector of its text where
-    /// the rows carry one (see [`Bulk::with_search_vector`]). A full statement is written, then
-    /// the children's full statements, whose parents are all written by then: every statement
-    /// but a table's last is a full one, the same text and the same prepared statement (a
-    /// child that wrote its parents' pending rows before its own statement made statements of
-    /// every size, each a text to make and a statement for the database to prepare and keep).
-    async fn push_parent<C: ConnectionTrait, K: ActiveModelTrait + Send>(
+    /// Adds a row that rows of `children` refer to, with the binary full-text vector of its
+    /// text where the rows carry one (see [`Bulk::with_search_vector`]). A full statement is
+    /// written, then the children's full statements, whose parents are all written by then:
+    /// on SQLite every `INSERT` but a table's last is a full one, the same text and the same
+    /// prepared statement (a child that wrote its parents' pending rows before its own
+    /// statement made statements of every size, each a text to make and a statement for the
+    /// database to prepare and keep).
+    async fn push_parent<C: Load, K: ActiveModelTrait + Send>(
         &mut self,
         db: &C,
         row: A,
-        vector: Option<String>,
+        vector: Option<Vec<u8>>,
         children: &mut Bulk<K>,
     ) -> anyhow::Result<()> {
         self.take_values(row, vector)?;
         if self.is_full() {
             self.flush(db).await?;
             while children.is_full() {
-                children.write(db, ROWS_PER_STATEMENT).await?;
+                children.write(db, children.per_statement).await?;
             }
         }
         Ok(())
@@ -464,12 +548,13 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
         self.take_values(row, None)
     }
 
-    fn take_values(&mut self, mut row: A, vector: Option<String>) -> anyhow::Result<()> {
+    fn take_values(&mut self, mut row: A, vector: Option<Vec<u8>>) -> anyhow::Result<()> {
+        if let Format::Copy { data, vectors, .. } = &mut self.format {
+            copy::row(data, self.columns.len() + usize::from(vectors.is_some()))?;
+        }
         for column in &self.columns {
-            match row.take(*column) {
-                sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => {
-                    self.values.push(v);
-                }
+            let value = match row.take(*column) {
+                sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => v,
                 sea_orm::ActiveValue::NotSet => {
                     bail!(
                         "a demo row of {} leaves {} unset",
@@ -477,107 +562,130 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
                         column.as_str()
                     )
                 }
+            };
+            match &mut self.format {
+                Format::Insert { values, .. } => values.push(value),
+                Format::Copy { data, .. } => copy::value(data, value).with_context(|| {
+                    format!("{}.{}", A::Entity::default().table_name(), column.as_str())
+                })?,
             }
         }
-        if self.vector_of.is_some() {
-            self.values.push(sea_orm::Value::String(vector));
+        if let Format::Copy {
+            data,
+            vectors: Some(vectors),
+            ..
+        } = &mut self.format
+        {
+            match vector {
+                Some(vector) => copy::bytes(data, &vector)?,
+                None => {
+                    copy::null(data);
+                    vectors.missing += 1;
+                }
+            }
         }
+        self.pending += 1;
         Ok(())
     }
 
     fn is_full(&self) -> bool {
-        self.values.len() >= ROWS_PER_STATEMENT * self.width()
+        self.pending >= self.per_statement
     }
 
     /// Writes the rows pushed so far.
-    async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> anyhow::Result<()> {
-        let rows = self.values.len() / self.width();
-        if rows == 0 {
+    async fn flush<C: Load>(&mut self, db: &C) -> anyhow::Result<()> {
+        if self.pending == 0 {
             return Ok(());
         }
-        self.write(db, rows).await
+        self.write(db, self.pending).await
     }
 
-    /// Writes the first `rows` rows pushed (at least one, at most all).
-    async fn write<C: ConnectionTrait>(&mut self, db: &C, rows: usize) -> anyhow::Result<()> {
+    /// Writes the first `rows` rows pushed (at least one, at most all); a `COPY` writes all
+    /// its pending rows, its input being one piece.
+    async fn write<C: Load>(&mut self, db: &C, rows: usize) -> anyhow::Result<()> {
         let backend = db.get_database_backend();
-        let sql = match self.texts.get(&rows) {
-            Some(sql) => sql.clone(),
-            None => {
-                let sql = self.insert_sql(backend, rows);
-                self.texts.insert(rows, sql.clone());
-                sql
+        let table = A::Entity::default().table_name();
+        let width = self.columns.len();
+        let rows = match &mut self.format {
+            Format::Insert { values, texts } => {
+                let sql = match texts.get(&rows) {
+                    Some(sql) => sql.clone(),
+                    None => {
+                        let sql = insert_sql::<A>(&self.columns, rows);
+                        texts.insert(rows, sql.clone());
+                        sql
+                    }
+                };
+                let bound = if rows * width == values.len() {
+                    let capacity = values.capacity();
+                    std::mem::replace(values, Vec::with_capacity(capacity))
+                } else {
+                    values.drain(..rows * width).collect()
+                };
+                db.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, bound))
+                    .await
+                    .with_context(|| format!("bulk insert into {table} failed"))?;
+                rows
+            }
+            Format::Copy {
+                statement, data, ..
+            } => {
+                copy::trailer(data);
+                let taken = db.copy_in(statement, data).await?;
+                if taken != self.pending as u64 {
+                    bail!(
+                        "{table}: the database took {taken} rows of {}",
+                        self.pending
+                    );
+                }
+                data.clear();
+                copy::header(data);
+                self.pending
             }
         };
-        let values = if rows * self.width() == self.values.len() {
-            let capacity = self.values.capacity();
-            std::mem::replace(&mut self.values, Vec::with_capacity(capacity))
-        } else {
-            self.values.drain(..rows * self.width()).collect()
-        };
-        db.execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend, sql, values,
-        ))
-        .await
-        .with_context(|| {
-            format!(
-                "bulk insert into {} failed",
-                A::Entity::default().table_name()
-            )
-        })?;
+        self.pending -= rows;
         self.written += rows as u64;
         Ok(())
     }
 
-    /// `INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?)…` for `rows` rows.
-    fn insert_sql(&self, backend: DbBackend, rows: usize) -> String {
-        use std::fmt::Write;
-        let mut names: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| format!("\"{}\"", c.as_str()))
-            .collect();
-        if self.vector_of.is_some() {
-            names.push("\"search_vector\"".to_owned());
-        }
-        let mut sql = format!(
-            "INSERT INTO \"{}\" ({}) VALUES ",
-            A::Entity::default().table_name(),
-            names.join(", ")
-        );
-        let mut n = 0;
-        for row in 0..rows {
-            sql.push_str(if row == 0 { "(" } else { ", (" });
-            for column in 0..self.columns.len() {
-                if column > 0 {
-                    sql.push_str(", ");
-                }
-                n += 1;
-                match backend {
-                    DbBackend::Postgres => {
-                        let _ = write!(sql, "${n}");
-                    }
-                    _ => sql.push('?'),
-                }
-            }
-            if let Some(text) = self.vector_of {
-                n += 1;
-                let text = n - self.columns.len() + text;
-                let _ = write!(
-                    sql,
-                    ", COALESCE(${n}::tsvector, to_tsvector('simple', ${text}))"
-                );
-            }
-            sql.push(')');
-        }
-        sql
-    }
-
-    /// Writes what is left and says how many rows were written in all.
-    async fn finish<C: ConnectionTrait>(mut self, db: &C) -> anyhow::Result<u64> {
+    /// Writes what is left and says how many rows were written in all. On PostgreSQL, rows
+    /// written without their full-text vector get the database's, made of their text.
+    async fn finish<C: Load>(mut self, db: &C) -> anyhow::Result<u64> {
         self.flush(db).await?;
+        if let Format::Copy {
+            vectors: Some(Vectors { text, missing }),
+            ..
+        } = self.format
+            && missing > 0
+        {
+            let table = A::Entity::default().table_name();
+            db.execute_unprepared(&format!(
+                "UPDATE \"{table}\" SET search_vector = to_tsvector('simple', \"{text}\")
+                 WHERE search_vector IS NULL"
+            ))
+            .await
+            .with_context(|| format!("cannot make the full-text vectors of {table}"))?;
+        }
         Ok(self.written)
     }
+}
+
+/// `INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?)…` for `rows` rows of `columns`.
+fn insert_sql<A: ActiveModelTrait>(
+    columns: &[<A::Entity as EntityTrait>::Column],
+    rows: usize,
+) -> String {
+    let names: Vec<String> = columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.as_str()))
+        .collect();
+    let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
+    format!(
+        "INSERT INTO \"{}\" ({}) VALUES {}",
+        A::Entity::default().table_name(),
+        names.join(", "),
+        vec![placeholders; rows].join(", ")
+    )
 }
 
 /// Rows per batch from the generator to the writer: a channel operation per batch, not per row.
@@ -590,7 +698,7 @@ enum Row {
     Publisher(publisher::ActiveModel),
     Organization(organization::ActiveModel),
     /// With its full-text vector where the writer needs one (see [`Bulk::with_search_vector`]).
-    Mission(Box<mission::ActiveModel>, Option<String>),
+    Mission(Box<mission::ActiveModel>, Option<Vec<u8>>),
     Address(mission_address::ActiveModel),
     Volunteer(volunteer::ActiveModel),
     Application(application::ActiveModel),
@@ -647,8 +755,8 @@ impl Rows {
     }
 }
 
-/// Writes the generator's rows as they come, each table in multi-row statements (see
-/// [`Bulk`]), and says how many of each were written.
+/// Writes the generator's rows as they come, each table in multi-row statements or `COPY`s
+/// (see [`Bulk`]), and says how many of each were written.
 ///
 /// The rows are made on a thread of their own while the database writes the previous
 /// statements: made and written one after the other, the seed of a million missions on
@@ -657,17 +765,17 @@ impl Rows {
 /// after the rows it refers to: those of earlier tables are flushed when the first row of a
 /// later stage comes, and addresses and applications are written after each statement of their
 /// missions and volunteers (see [`Bulk::push_parent`]).
-async fn write_rows<C: ConnectionTrait>(
+async fn write_rows<C: Load>(
     txn: &C,
     mut receiver: tokio::sync::mpsc::Receiver<Vec<Row>>,
 ) -> anyhow::Result<SeedReport> {
-    let mut publishers = Bulk::new();
-    let mut organizations = Bulk::new();
-    let mut missions =
-        Bulk::with_search_vector(txn.get_database_backend(), mission::Column::SearchText);
-    let mut addresses = Bulk::new();
-    let mut volunteers = Bulk::new();
-    let mut applications = Bulk::new();
+    let backend = txn.get_database_backend();
+    let mut publishers = Bulk::new(backend);
+    let mut organizations = Bulk::new(backend);
+    let mut missions = Bulk::with_search_vector(backend, mission::Column::SearchText);
+    let mut addresses = Bulk::new(backend);
+    let mut volunteers = Bulk::new(backend);
+    let mut applications = Bulk::new(backend);
     let mut stage = 0;
     while let Some(batch) = receiver.recv().await {
         for row in batch {
@@ -842,14 +950,39 @@ async fn load(
     missions: u64,
     started: Instant,
 ) -> anyhow::Result<SeedReport> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let session = copy::PgSession::begin(db).await?;
+        let report = fill(&session, missions, started).await?;
+        session.commit().await?;
+        // Fresh statistics let the planner drive each query from its most selective index;
+        // VACUUM also marks the new pages all-visible (without it a covering index is read
+        // with a visit of the table for each row: the geo index of `near`, 2,150 table pages).
+        db.execute_unprepared("VACUUM ANALYZE")
+            .await
+            .context("cannot analyze the demo data")?;
+        return Ok(report);
+    }
     let txn = db.begin().await.context("cannot start a transaction")?;
     // The load reads back what it wrote (to build the indexes) through read() and a page cache
     // of fixed size, not through the memory map, whose pages would count in the process's
     // memory as it reads the whole file.
     let mapped = MemoryMap::off(&txn).await?;
+    let report = fill(&txn, missions, started).await?;
+    // Without fresh statistics a full-text count can scan every mission. Gathered in the
+    // transaction, still without the memory map.
+    txn.execute_unprepared("ANALYZE")
+        .await
+        .context("cannot analyze the demo data")?;
+    mapped.restore(&txn).await?;
+    txn.commit().await.context("cannot commit the demo data")?;
+    Ok(report)
+}
+
+/// Writes the demo rows through `txn`, builds the indexes and adds the credentials.
+async fn fill<C: Load>(txn: &C, missions: u64, started: Instant) -> anyhow::Result<SeedReport> {
     // Secondary indexes and the full-text index are built once, after the load, instead of
     // growing row by row (the load into an empty database is ~3× faster at 1,000,000 missions).
-    let deferred = Deferred::drop(&txn).await?;
+    let deferred = Deferred::drop(txn).await?;
     let (sender, receiver) = tokio::sync::mpsc::channel(BATCHES_AHEAD);
     let vectors = txn.get_database_backend() == DbBackend::Postgres;
     let generator = tokio::task::spawn_blocking(move || {
@@ -858,7 +991,7 @@ async fn load(
         rows.finish()?;
         anyhow::Ok(busiest)
     });
-    let written = write_rows(&txn, receiver).await;
+    let written = write_rows(txn, receiver).await;
     // A writer that failed has dropped the receiver: the generator stops at its next batch.
     let generated = generator.await;
     let mut report = written?;
@@ -867,14 +1000,13 @@ async fn load(
         seconds = started.elapsed().as_secs(),
         "demo rows written; building the indexes"
     );
-    deferred.rebuild(&txn).await?;
+    deferred.rebuild(txn).await?;
     tracing::info!(
         seconds = started.elapsed().as_secs(),
         "indexes built; gathering statistics"
     );
     report.credentials =
-        seed_credentials(&txn, anchor(), busiest.organization, busiest.volunteer).await?;
-
+        seed_credentials(txn, anchor(), busiest.organization, busiest.volunteer).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         // Rows were written with explicit ids: move the sequences past them.
         for table in LOADED {
@@ -884,23 +1016,6 @@ async fn load(
             .await
             .context("cannot move id sequences")?;
         }
-    }
-    // Fresh statistics let both planners drive each query from its most selective index
-    // (on SQLite, without them, a full-text count can scan every mission). SQLite gathers them
-    // in the transaction, still without the memory map; PostgreSQL after it, with VACUUM,
-    // which also marks the new pages all-visible (without it a covering index is read with a
-    // visit of the table for each row: the geo index of `near`, 2,150 table pages).
-    if txn.get_database_backend() == DbBackend::Sqlite {
-        txn.execute_unprepared("ANALYZE")
-            .await
-            .context("cannot analyze the demo data")?;
-    }
-    mapped.restore(&txn).await?;
-    txn.commit().await.context("cannot commit the demo data")?;
-    if db.get_database_backend() == DbBackend::Postgres {
-        db.execute_unprepared("VACUUM ANALYZE")
-            .await
-            .context("cannot analyze the demo data")?;
     }
     Ok(report)
 }
@@ -915,8 +1030,8 @@ struct Busiest {
 /// Makes the demo's rows, table after table (publishers, organizations, missions with their
 /// addresses, volunteers with their applications), and hands them to `rows` as they are made.
 ///
-/// With `vectors`, each mission comes with the full-text vector of its search text
-/// (`search::simple_tsvector`), made here, beside the rest of the row, rather than by the writer
+/// With `vectors`, each mission comes with the binary full-text vector of its search text
+/// (`search::simple_positions`), made here, beside the rest of the row, rather than by the writer
 /// or the database.
 fn generate(missions: u64, vectors: bool, rows: &mut Rows) -> anyhow::Result<Busiest> {
     let mut rng = Rng(0x5EED_0F9A_55E2_E11E);
@@ -1161,7 +1276,7 @@ fn generate(missions: u64, vectors: bool, rows: &mut Rows) -> anyhow::Result<Bus
         };
         let public = status == MissionStatus::Validated && matches!(row.deleted_at, Set(None));
         let vector = match (&row.search_text, vectors) {
-            (Set(text), true) => search::simple_tsvector(text),
+            (Set(text), true) => search::simple_positions(text).map(|words| copy::tsvector(&words)),
             _ => None,
         };
         rows.push(Row::Mission(Box::new(row), vector))?;
@@ -1276,33 +1391,43 @@ mod tests {
     use super::*;
     use passerelle_db::testing::TestDatabase;
 
-    /// Missions carry a full-text vector only on PostgreSQL, written after their columns.
+    /// SQLite's rows go in `INSERT`s of their columns; PostgreSQL's in `COPY`s, missions with
+    /// their full-text vector after their columns.
     #[test]
-    fn only_postgres_rows_carry_a_vector() {
-        let columns = mission::Column::iter().count();
+    fn each_engine_takes_the_rows_its_way() {
         let sqlite: Bulk<mission::ActiveModel> =
             Bulk::with_search_vector(DbBackend::Sqlite, mission::Column::SearchText);
-        assert_eq!(sqlite.width(), columns);
+        assert!(matches!(sqlite.format, Format::Insert { .. }));
+        assert_eq!(sqlite.per_statement, ROWS_PER_STATEMENT);
+        let sql = insert_sql::<mission::ActiveModel>(&sqlite.columns, 2);
+        assert!(
+            sql.starts_with("INSERT INTO \"missions\" (\"id\", "),
+            "{sql}"
+        );
+        let row = format!(
+            "({})",
+            vec!["?"; mission::Column::iter().count()].join(", ")
+        );
+        assert!(sql.ends_with(&format!("VALUES {row}, {row}")), "{sql}");
         let postgres: Bulk<mission::ActiveModel> =
             Bulk::with_search_vector(DbBackend::Postgres, mission::Column::SearchText);
-        assert_eq!(postgres.width(), columns + 1);
+        let Format::Copy { statement, .. } = &postgres.format else {
+            panic!("PostgreSQL's rows go in COPYs");
+        };
         assert!(
-            postgres
-                .insert_sql(DbBackend::Postgres, 1)
-                .ends_with(&format!(
-                    "COALESCE(${}::tsvector, to_tsvector('simple', ${})))",
-                    columns + 1,
-                    mission::Column::iter()
-                        .position(|c| c.as_str() == "search_text")
-                        .map_or(0, |p| p + 1)
-                )),
-            "the vector, or the database's from the row's own text"
+            statement.ends_with(", \"search_vector\") FROM STDIN (FORMAT binary)"),
+            "{statement}"
         );
+        let addresses: Bulk<mission_address::ActiveModel> = Bulk::new(DbBackend::Postgres);
+        let Format::Copy { statement, .. } = &addresses.format else {
+            panic!("PostgreSQL's rows go in COPYs");
+        };
+        assert!(!statement.contains("search_vector"), "{statement}");
     }
 
-    /// A mission whose text `search::simple_tsvector` cannot say (no vector given) gets the
+    /// A mission whose text `search::simple_positions` cannot say (no vector given) gets the
     /// vector the database makes of its text, beside one given by the seed, with the trigger
-    /// dropped as during a load.
+    /// dropped as during a load; a row the database refuses fails the load with the reason.
     #[tokio::test]
     async fn a_text_without_a_vector_is_vectored_by_the_database() {
         let database = TestDatabase::create("seed_vector").await.expect("database");
@@ -1312,7 +1437,7 @@ mod tests {
         }
         let db = database.connect_migrated().await.expect("migrate");
         seed_demo(&db, 12).await.expect("seed");
-        let txn = db.begin().await.expect("begin");
+        let txn = copy::PgSession::begin(&db).await.expect("begin");
         txn.execute_unprepared("DROP TRIGGER missions_search_vector ON missions")
             .await
             .expect("drop the trigger");
@@ -1323,14 +1448,15 @@ mod tests {
             .expect("mission 1");
         let mut missions: Bulk<mission::ActiveModel> =
             Bulk::with_search_vector(DbBackend::Postgres, mission::Column::SearchText);
-        let mut none: Bulk<mission_address::ActiveModel> = Bulk::new();
+        let mut none: Bulk<mission_address::ActiveModel> = Bulk::new(DbBackend::Postgres);
         for (id, text) in [(1001, "caf\u{e9} cr\u{e8}me 2e"), (1002, "plain words 2e")] {
             let mut row: mission::ActiveModel = model.clone().into();
             row.id = Set(id);
             row.client_id = Set(format!("vector-{id}"));
             row.search_text = Set(text.to_owned());
+            let vector = search::simple_positions(text).map(|words| copy::tsvector(&words));
             missions
-                .push_parent(&txn, row, search::simple_tsvector(text), &mut none)
+                .push_parent(&txn, row, vector, &mut none)
                 .await
                 .expect("push");
         }
@@ -1368,7 +1494,24 @@ mod tests {
                 Some(true)
             )
         );
-        txn.rollback().await.expect("rollback");
+        let mut again: Bulk<mission::ActiveModel> =
+            Bulk::with_search_vector(DbBackend::Postgres, mission::Column::SearchText);
+        let mut row: mission::ActiveModel = model.into();
+        row.id = Set(1002);
+        again
+            .push_parent(&txn, row, None, &mut none)
+            .await
+            .expect("push");
+        let refused = again.finish(&txn).await.expect_err("a second mission 1002");
+        let reason = format!("{refused:#}");
+        assert!(
+            reason.contains("refused the rows of COPY \"missions\"")
+                && reason.contains("duplicate key"),
+            "{reason}"
+        );
+        drop(txn);
+        let kept = mission::Entity::find().count(&db).await.expect("count");
+        assert_eq!(kept, 12, "the session's rows are rolled back with it");
         db.close().await.ok();
         database.drop_database().await;
     }

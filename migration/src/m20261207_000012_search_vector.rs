@@ -9,7 +9,7 @@
 //! and every update of `search_text`, from the same text and the same configuration: the
 //! vectors are the same for every writer (imports, the API), and the seed, which drops the
 //! trigger for its load like the other per-row triggers, writes vectors it makes from the
-//! same words (`entities::search::simple_tsvector`, checked equal to PostgreSQL's by the seed's
+//! same words (`entities::search::simple_positions`, checked equal to PostgreSQL's by the seed's
 //! tests), or lets the database parse the text where it cannot.
 //!
 //! Values stay as they are (`DROP EXPRESSION` keeps them), the GIN index too. SQLite's FTS5
