@@ -8,6 +8,10 @@
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
         for l in c.to_lowercase() {
             match l {
                 'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' => out.push('a'),
@@ -30,11 +34,14 @@ pub fn fold(text: &str) -> String {
 
 /// The folded words of a text: runs of letters and digits, everything else is a separator.
 pub fn tokens(text: &str) -> Vec<String> {
-    fold(text)
+    words(&fold(text)).map(str::to_owned).collect()
+}
+
+/// The runs of letters and digits of a folded text.
+fn words(folded: &str) -> impl Iterator<Item = &str> {
+    folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Drops HTML tags and decodes the few entities partners use, leaving plain text.
@@ -51,6 +58,9 @@ pub fn html_to_text(html: &str) -> String {
             _ if !in_tag => out.push(c),
             _ => {}
         }
+    }
+    if !out.contains('&') {
+        return out;
     }
     out.replace("&nbsp;", " ")
         .replace("&amp;", "&")
@@ -80,7 +90,15 @@ pub fn document<'a>(
         text.push(' ');
         text.push_str(city);
     }
-    tokens(&text).join(" ")
+    let folded = fold(&text);
+    let mut document = String::with_capacity(folded.len());
+    for word in words(&folded) {
+        if !document.is_empty() {
+            document.push(' ');
+        }
+        document.push_str(word);
+    }
+    document
 }
 
 /// The words of `to_tsvector('simple', document)` for a [`document`] of plain ASCII words,
@@ -171,6 +189,15 @@ mod tests {
             tokens("Mémoire & citoyenneté!"),
             vec!["memoire", "citoyennete"]
         );
+    }
+
+    #[test]
+    fn html_loses_its_tags_and_its_entities() {
+        assert_eq!(
+            html_to_text("<b>a</b> &amp; b&nbsp;&lt;c&gt;"),
+            " a  & b <c>"
+        );
+        assert_eq!(html_to_text("<p>Plain</p>"), " Plain ");
     }
 
     #[test]

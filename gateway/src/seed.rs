@@ -378,30 +378,95 @@ impl MemoryMap {
 const ROWS_PER_STATEMENT: usize = 100;
 
 /// Rows per `COPY` on PostgreSQL: about 1.5 MB of missions. Each `COPY` costs two round trips
-/// more than its rows; the writer waits for each one while the generator makes the next rows.
+/// more than its rows; the writer encodes the next ones meanwhile.
 const ROWS_PER_COPY: usize = 1_000;
 
-/// What the load writes through: SQLite's transaction, or PostgreSQL's [`copy::PgSession`],
-/// which takes rows with `COPY` too.
+/// The load's transaction: SQLite's, through sea-orm, or PostgreSQL's [`copy::PgSession`],
+/// which also takes rows with `COPY`.
 trait Load: ConnectionTrait {
-    /// Runs `statement`, a `COPY … FROM STDIN`, with `data` as its input; says how many rows
-    /// the database took.
-    fn copy_in(
+    /// Writes the generator's rows as they come (see [`write_rows`]) and says how many of each
+    /// table were written.
+    fn write_rows(
         &self,
-        statement: &str,
-        data: &[u8],
-    ) -> impl Future<Output = anyhow::Result<u64>> + Send;
+        receiver: tokio::sync::mpsc::Receiver<Vec<Row>>,
+    ) -> impl Future<Output = anyhow::Result<SeedReport>> + Send;
 }
 
 impl Load for DatabaseTransaction {
-    async fn copy_in(&self, statement: &str, _: &[u8]) -> anyhow::Result<u64> {
-        bail!("{statement}: only PostgreSQL takes COPY; SQLite's rows go in INSERTs")
+    async fn write_rows(
+        &self,
+        receiver: tokio::sync::mpsc::Receiver<Vec<Row>>,
+    ) -> anyhow::Result<SeedReport> {
+        let (report, _) = write_rows(self, receiver).await?;
+        Ok(report)
     }
 }
 
 impl Load for copy::PgSession {
-    async fn copy_in(&self, statement: &str, data: &[u8]) -> anyhow::Result<u64> {
-        copy::PgSession::copy_in(self, statement, data).await
+    /// The rows are encoded while the database takes the previous `COPY`: the writer hands
+    /// each `COPY`'s input to the copier, which runs them one after the other on the session.
+    /// Rows whose text the generator could not turn into a full-text vector get the
+    /// database's, after the last `COPY`.
+    async fn write_rows(
+        &self,
+        receiver: tokio::sync::mpsc::Receiver<Vec<Row>>,
+    ) -> anyhow::Result<SeedReport> {
+        let (copies, inputs) = tokio::sync::mpsc::channel(COPIES_AHEAD);
+        let copier = tokio::spawn(self.clone().run_copies(inputs));
+        // The writer's end is dropped with its future: the copier ends after the last input.
+        let written = write_rows(&copy::Copies::new(copies), receiver).await;
+        // A copier that failed has dropped its receiver: the writer's error only says so.
+        copier
+            .await
+            .context("the copier of the demo data stopped")??;
+        let (report, missing_vectors) = written?;
+        if missing_vectors > 0 {
+            self.execute_unprepared(
+                "UPDATE missions SET search_vector = to_tsvector('simple', search_text)
+                 WHERE search_vector IS NULL",
+            )
+            .await
+            .context("cannot make the missions' full-text vectors")?;
+        }
+        Ok(report)
+    }
+}
+
+/// `COPY` inputs the writer may have ready while the database takes one.
+const COPIES_AHEAD: usize = 2;
+
+/// Where [`Bulk`] sends a table's rows: SQLite's transaction takes `INSERT`s, PostgreSQL's
+/// copier `COPY` inputs (each [`Bulk`] makes the statements of its engine).
+trait Sink: Sync {
+    fn backend(&self) -> DbBackend;
+
+    /// Runs a multi-row `INSERT`.
+    fn insert(
+        &self,
+        statement: sea_orm::Statement,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Hands over `statement`, a `COPY … FROM STDIN`, with its input, `data`, of `rows` rows.
+    fn copy(
+        &self,
+        statement: &str,
+        data: Vec<u8>,
+        rows: u64,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+impl Sink for DatabaseTransaction {
+    fn backend(&self) -> DbBackend {
+        self.get_database_backend()
+    }
+
+    async fn insert(&self, statement: sea_orm::Statement) -> anyhow::Result<()> {
+        self.execute_raw(statement).await?;
+        Ok(())
+    }
+
+    async fn copy(&self, statement: &str, _: Vec<u8>, _: u64) -> anyhow::Result<()> {
+        bail!("{statement}: only PostgreSQL's session takes COPY; SQLite's rows go in INSERTs")
     }
 }
 
@@ -421,17 +486,10 @@ enum Format {
         statement: String,
         data: Vec<u8>,
         /// Where each row carries the full-text vector of its text too (see
-        /// [`Bulk::with_search_vector`]).
-        vectors: Option<Vectors>,
+        /// [`Bulk::with_search_vector`]): the rows written without one, whose text the
+        /// generator could not turn into a vector.
+        vectors: Option<u64>,
     },
-}
-
-/// The full-text vectors that rows carry after their columns, on PostgreSQL.
-struct Vectors {
-    /// The column of the text they are made of.
-    text: &'static str,
-    /// Rows written without one, whose text the generator could not turn into a vector.
-    missing: u64,
 }
 
 /// The rows of one table, written as they come: each row's values are taken out of its
@@ -453,24 +511,17 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
         Self::with(backend, None)
     }
 
-    /// On PostgreSQL, rows that carry the `search_vector` of their `text` column too, which the
-    /// entity does not map and whose trigger the load drops (see `Deferred`): the vector given
-    /// with the row ([`Bulk::push_parent`], made by the generator from
-    /// `search::simple_positions`: half of the database's work while it wrote a million missions
-    /// was parsing their text), or, where there is none, made by the database from the row's
-    /// text after the table's last rows, as the trigger would. Elsewhere, rows as
-    /// [`Bulk::new`] writes them.
-    fn with_search_vector(backend: DbBackend, text: <A::Entity as EntityTrait>::Column) -> Self {
-        Self::with(
-            backend,
-            Some(Vectors {
-                text: text.as_str(),
-                missing: 0,
-            }),
-        )
+    /// On PostgreSQL, missions that carry their `search_vector` too, which the entity does not
+    /// map and whose trigger the load drops (see `Deferred`): the vector given with the row
+    /// ([`Bulk::push_parent`], made by the generator from `search::simple_positions`: half of
+    /// the database's work while it wrote a million missions was parsing their text), or NULL
+    /// where there is none, counted for the database to make it from the row's text after the
+    /// last rows, as the trigger would. Elsewhere, rows as [`Bulk::new`] writes them.
+    fn with_search_vector(backend: DbBackend) -> Self {
+        Self::with(backend, Some(0))
     }
 
-    fn with(backend: DbBackend, vectors: Option<Vectors>) -> Self {
+    fn with(backend: DbBackend, vectors: Option<u64>) -> Self {
         let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter().collect();
         let (format, per_statement) = if backend == DbBackend::Postgres {
             let mut names: Vec<String> = columns
@@ -510,7 +561,7 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
     }
 
     /// Adds a row whose every column is set; writes a statement when one is full.
-    async fn push<C: Load>(&mut self, db: &C, row: A) -> anyhow::Result<()> {
+    async fn push<S: Sink>(&mut self, db: &S, row: A) -> anyhow::Result<()> {
         self.take_values(row, None)?;
         if self.is_full() {
             self.flush(db).await?;
@@ -525,9 +576,9 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
     /// prepared statement (a child that wrote its parents' pending rows before its own
     /// statement made statements of every size, each a text to make and a statement for the
     /// database to prepare and keep).
-    async fn push_parent<C: Load, K: ActiveModelTrait + Send>(
+    async fn push_parent<S: Sink, K: ActiveModelTrait + Send>(
         &mut self,
-        db: &C,
+        db: &S,
         row: A,
         vector: Option<Vec<u8>>,
         children: &mut Bulk<K>,
@@ -580,7 +631,7 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
                 Some(vector) => copy::bytes(data, &vector)?,
                 None => {
                     copy::null(data);
-                    vectors.missing += 1;
+                    *vectors += 1;
                 }
             }
         }
@@ -593,7 +644,7 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
     }
 
     /// Writes the rows pushed so far.
-    async fn flush<C: Load>(&mut self, db: &C) -> anyhow::Result<()> {
+    async fn flush<S: Sink>(&mut self, db: &S) -> anyhow::Result<()> {
         if self.pending == 0 {
             return Ok(());
         }
@@ -602,8 +653,8 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
 
     /// Writes the first `rows` rows pushed (at least one, at most all); a `COPY` writes all
     /// its pending rows, its input being one piece.
-    async fn write<C: Load>(&mut self, db: &C, rows: usize) -> anyhow::Result<()> {
-        let backend = db.get_database_backend();
+    async fn write<S: Sink>(&mut self, db: &S, rows: usize) -> anyhow::Result<()> {
+        let backend = db.backend();
         let table = A::Entity::default().table_name();
         let width = self.columns.len();
         let rows = match &mut self.format {
@@ -622,7 +673,7 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
                 } else {
                     values.drain(..rows * width).collect()
                 };
-                db.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, bound))
+                db.insert(sea_orm::Statement::from_sql_and_values(backend, sql, bound))
                     .await
                     .with_context(|| format!("bulk insert into {table} failed"))?;
                 rows
@@ -631,15 +682,10 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
                 statement, data, ..
             } => {
                 copy::trailer(data);
-                let taken = db.copy_in(statement, data).await?;
-                if taken != self.pending as u64 {
-                    bail!(
-                        "{table}: the database took {taken} rows of {}",
-                        self.pending
-                    );
-                }
-                data.clear();
-                copy::header(data);
+                let mut input = Vec::with_capacity(data.capacity());
+                copy::header(&mut input);
+                let input = std::mem::replace(data, input);
+                db.copy(statement, input, self.pending as u64).await?;
                 self.pending
             }
         };
@@ -648,25 +694,21 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
         Ok(())
     }
 
-    /// Writes what is left and says how many rows were written in all. On PostgreSQL, rows
-    /// written without their full-text vector get the database's, made of their text.
-    async fn finish<C: Load>(mut self, db: &C) -> anyhow::Result<u64> {
+    /// Writes what is left and says how many rows were written in all.
+    async fn finish<S: Sink>(mut self, db: &S) -> anyhow::Result<u64> {
         self.flush(db).await?;
-        if let Format::Copy {
-            vectors: Some(Vectors { text, missing }),
-            ..
-        } = self.format
-            && missing > 0
-        {
-            let table = A::Entity::default().table_name();
-            db.execute_unprepared(&format!(
-                "UPDATE \"{table}\" SET search_vector = to_tsvector('simple', \"{text}\")
-                 WHERE search_vector IS NULL"
-            ))
-            .await
-            .with_context(|| format!("cannot make the full-text vectors of {table}"))?;
-        }
         Ok(self.written)
+    }
+
+    /// Rows written without their full-text vector (see [`Bulk::with_search_vector`]).
+    fn missing_vectors(&self) -> u64 {
+        match &self.format {
+            Format::Copy {
+                vectors: Some(missing),
+                ..
+            } => *missing,
+            _ => 0,
+        }
     }
 }
 
@@ -756,23 +798,23 @@ impl Rows {
 }
 
 /// Writes the generator's rows as they come, each table in multi-row statements or `COPY`s
-/// (see [`Bulk`]), and says how many of each were written.
+/// (see [`Bulk`]), and says how many of each were written and how many missions went without
+/// their full-text vector.
 ///
 /// The rows are made on a thread of their own while the database writes the previous
 /// statements: made and written one after the other, the seed of a million missions on
 /// PostgreSQL spent about 10 s of its 48 s of writing in its own process, the database
-/// waiting. A row is written
-/// after the rows it refers to: those of earlier tables are flushed when the first row of a
+/// waiting. A row is written after the rows it refers to: those of earlier tables are flushed when the first row of a
 /// later stage comes, and addresses and applications are written after each statement of their
 /// missions and volunteers (see [`Bulk::push_parent`]).
-async fn write_rows<C: Load>(
-    txn: &C,
+async fn write_rows<S: Sink>(
+    txn: &S,
     mut receiver: tokio::sync::mpsc::Receiver<Vec<Row>>,
-) -> anyhow::Result<SeedReport> {
-    let backend = txn.get_database_backend();
+) -> anyhow::Result<(SeedReport, u64)> {
+    let backend = txn.backend();
     let mut publishers = Bulk::new(backend);
     let mut organizations = Bulk::new(backend);
-    let mut missions = Bulk::with_search_vector(backend, mission::Column::SearchText);
+    let mut missions = Bulk::with_search_vector(backend);
     let mut addresses = Bulk::new(backend);
     let mut volunteers = Bulk::new(backend);
     let mut applications = Bulk::new(backend);
@@ -804,7 +846,8 @@ async fn write_rows<C: Load>(
             }
         }
     }
-    Ok(SeedReport {
+    let missing_vectors = missions.missing_vectors();
+    let report = SeedReport {
         publishers: publishers.finish(txn).await?,
         organizations: organizations.finish(txn).await?,
         missions: missions.finish(txn).await?,
@@ -812,7 +855,8 @@ async fn write_rows<C: Load>(
         volunteers: volunteers.finish(txn).await?,
         applications: applications.finish(txn).await?,
         ..SeedReport::default()
-    })
+    };
+    Ok((report, missing_vectors))
 }
 
 /// One API key per publisher, one user per role, and the diffuseurs' rules: JeVeuxAider shows
@@ -991,7 +1035,7 @@ async fn fill<C: Load>(txn: &C, missions: u64, started: Instant) -> anyhow::Resu
         rows.finish()?;
         anyhow::Ok(busiest)
     });
-    let written = write_rows(txn, receiver).await;
+    let written = txn.write_rows(receiver).await;
     // A writer that failed has dropped the receiver: the generator stops at its next batch.
     let generated = generator.await;
     let mut report = written?;
@@ -1395,8 +1439,7 @@ mod tests {
     /// their full-text vector after their columns.
     #[test]
     fn each_engine_takes_the_rows_its_way() {
-        let sqlite: Bulk<mission::ActiveModel> =
-            Bulk::with_search_vector(DbBackend::Sqlite, mission::Column::SearchText);
+        let sqlite: Bulk<mission::ActiveModel> = Bulk::with_search_vector(DbBackend::Sqlite);
         assert!(matches!(sqlite.format, Format::Insert { .. }));
         assert_eq!(sqlite.per_statement, ROWS_PER_STATEMENT);
         let sql = insert_sql::<mission::ActiveModel>(&sqlite.columns, 2);
@@ -1409,8 +1452,7 @@ mod tests {
             vec!["?"; mission::Column::iter().count()].join(", ")
         );
         assert!(sql.ends_with(&format!("VALUES {row}, {row}")), "{sql}");
-        let postgres: Bulk<mission::ActiveModel> =
-            Bulk::with_search_vector(DbBackend::Postgres, mission::Column::SearchText);
+        let postgres: Bulk<mission::ActiveModel> = Bulk::with_search_vector(DbBackend::Postgres);
         let Format::Copy { statement, .. } = &postgres.format else {
             panic!("PostgreSQL's rows go in COPYs");
         };
@@ -1423,6 +1465,13 @@ mod tests {
             panic!("PostgreSQL's rows go in COPYs");
         };
         assert!(!statement.contains("search_vector"), "{statement}");
+    }
+
+    /// The generator's end of a channel that holds `rows`, and nothing after them.
+    async fn rows_of(rows: Vec<Row>) -> tokio::sync::mpsc::Receiver<Vec<Row>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        sender.send(rows).await.expect("send");
+        receiver
     }
 
     /// A mission whose text `search::simple_positions` cannot say (no vector given) gets the
@@ -1446,21 +1495,20 @@ mod tests {
             .await
             .expect("read")
             .expect("mission 1");
-        let mut missions: Bulk<mission::ActiveModel> =
-            Bulk::with_search_vector(DbBackend::Postgres, mission::Column::SearchText);
-        let mut none: Bulk<mission_address::ActiveModel> = Bulk::new(DbBackend::Postgres);
+        let mut missions = Vec::new();
         for (id, text) in [(1001, "caf\u{e9} cr\u{e8}me 2e"), (1002, "plain words 2e")] {
             let mut row: mission::ActiveModel = model.clone().into();
             row.id = Set(id);
             row.client_id = Set(format!("vector-{id}"));
             row.search_text = Set(text.to_owned());
             let vector = search::simple_positions(text).map(|words| copy::tsvector(&words));
-            missions
-                .push_parent(&txn, row, vector, &mut none)
-                .await
-                .expect("push");
+            missions.push(Row::Mission(Box::new(row), vector));
         }
-        assert_eq!(missions.finish(&txn).await.expect("write"), 2);
+        let written = txn
+            .write_rows(rows_of(missions).await)
+            .await
+            .expect("write");
+        assert_eq!(written.missions, 2);
         let rows = txn
             .query_all_raw(sea_orm::Statement::from_string(
                 DbBackend::Postgres,
@@ -1494,15 +1542,13 @@ mod tests {
                 Some(true)
             )
         );
-        let mut again: Bulk<mission::ActiveModel> =
-            Bulk::with_search_vector(DbBackend::Postgres, mission::Column::SearchText);
         let mut row: mission::ActiveModel = model.into();
         row.id = Set(1002);
-        again
-            .push_parent(&txn, row, None, &mut none)
+        let again = rows_of(vec![Row::Mission(Box::new(row), None)]).await;
+        let refused = txn
+            .write_rows(again)
             .await
-            .expect("push");
-        let refused = again.finish(&txn).await.expect_err("a second mission 1002");
+            .expect_err("a second mission 1002");
         let reason = format!("{refused:#}");
         assert!(
             reason.contains("refused the rows of COPY \"missions\"")

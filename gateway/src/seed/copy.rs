@@ -18,11 +18,15 @@ use sea_orm::{
     Statement, Value, Values,
 };
 use sea_query_sqlx::SqlxValues;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 
-/// The load's transaction on PostgreSQL. Dropped without [`PgSession::commit`] (a failed
-/// load), it is rolled back.
-pub(super) struct PgSession(Mutex<sqlx::Transaction<'static, Postgres>>);
+use super::Sink;
+
+/// The load's transaction on PostgreSQL, shared with the task that runs its `COPY`s (see
+/// [`PgSession::run_copies`]). Dropped without [`PgSession::commit`] (a failed load), it is
+/// rolled back.
+#[derive(Clone)]
+pub(super) struct PgSession(Arc<Mutex<sqlx::Transaction<'static, Postgres>>>);
 
 impl PgSession {
     /// Begins a transaction on a connection of `db`'s pool (a PostgreSQL one).
@@ -32,11 +36,13 @@ impl PgSession {
             .begin()
             .await
             .context("cannot start a transaction")?;
-        Ok(PgSession(Mutex::new(transaction)))
+        Ok(PgSession(Arc::new(Mutex::new(transaction))))
     }
 
+    /// Commits; every clone of the session must be gone.
     pub(super) async fn commit(self) -> anyhow::Result<()> {
-        self.0
+        Arc::into_inner(self.0)
+            .context("the load's transaction is still in use")?
             .into_inner()
             .commit()
             .await
@@ -58,6 +64,70 @@ impl PgSession {
         copy.finish()
             .await
             .with_context(|| format!("the database refused the rows of {statement}"))
+    }
+}
+
+impl PgSession {
+    /// Runs the `COPY`s that `inputs` hands over, one after the other, until its sender is
+    /// dropped; each must take all its rows. A task of its own (a clone of the session), so
+    /// that a `COPY` ends, and the next one starts, while the writer is busy encoding rows.
+    pub(super) async fn run_copies(
+        self,
+        mut inputs: mpsc::Receiver<CopyInput>,
+    ) -> anyhow::Result<()> {
+        while let Some(input) = inputs.recv().await {
+            let taken = self.copy_in(&input.statement, &input.data).await?;
+            if taken != input.rows {
+                bail!(
+                    "{}: the database took {taken} rows of {}",
+                    input.statement,
+                    input.rows
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `COPY … FROM STDIN` with its input.
+pub(super) struct CopyInput {
+    statement: String,
+    data: Vec<u8>,
+    rows: u64,
+}
+
+/// The writer's end of the copier's channel (see [`PgSession::run_copies`]).
+pub(super) struct Copies(mpsc::Sender<CopyInput>);
+
+impl Copies {
+    pub(super) fn new(sender: mpsc::Sender<CopyInput>) -> Copies {
+        Copies(sender)
+    }
+}
+
+impl Sink for Copies {
+    fn backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn insert(&self, statement: Statement) -> anyhow::Result<()> {
+        bail!(
+            "{}: PostgreSQL's rows go in COPYs, not INSERTs",
+            statement.sql
+        )
+    }
+
+    /// Waits while the copier has [`super::COPIES_AHEAD`] inputs not yet taken.
+    async fn copy(&self, statement: &str, data: Vec<u8>, rows: u64) -> anyhow::Result<()> {
+        let input = CopyInput {
+            statement: statement.to_owned(),
+            data,
+            rows,
+        };
+        self.0
+            .send(input)
+            .await
+            .map_err(|_| anyhow::anyhow!("the copier of the demo data stopped"))
     }
 }
 
