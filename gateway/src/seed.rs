@@ -817,9 +817,9 @@ impl Rows {
 /// The rows are made on a thread of their own while the database writes the previous
 /// statements: made and written one after the other, the seed of a million missions on
 /// PostgreSQL spent about 10 s of its 48 s of writing in its own process, the database
-/// waiting. A row is written after the rows it refers to: those of earlier tables are flushed when the first row of a
-/// later stage comes, and addresses and applications are written after each statement of their
-/// missions and volunteers (see [`Bulk::push_parent`]).
+/// waiting. A row is written after the rows it refers to: those of earlier tables are flushed
+/// when the first row of a later stage comes, and addresses and applications are written after
+/// each statement of their missions and volunteers (see [`Bulk::push_parent`]).
 async fn write_rows<S: Sink>(
     txn: &S,
     mut receiver: tokio::sync::mpsc::Receiver<Vec<Row>>,
@@ -1035,7 +1035,8 @@ async fn load(
     Ok(report)
 }
 
-/// Writes the demo rows through `txn`, builds the indexes and adds the credentials.
+/// Writes the demo rows through `txn`, builds the indexes, adds the credentials and writes the
+/// tally.
 async fn fill<C: Load>(txn: &C, missions: u64, started: Instant) -> anyhow::Result<SeedReport> {
     // Secondary indexes and the full-text index are built once, after the load, instead of
     // growing row by row (the load into an empty database is ~3× faster at 1,000,000 missions).

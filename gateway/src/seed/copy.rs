@@ -3,11 +3,12 @@
 //! `COPY`) and every other statement through sea-orm's [`ConnectionTrait`], and the binary
 //! encoding of the rows' values.
 //!
-//! A million missions written in multi-row `INSERT`s cost the database about 45 s of CPU on this
-//! project's 2-core machine (each statement's 3,600 parameters bound and parsed, each row
-//! inserted on its own, and each mission's full-text vector parsed from its text form: a
-//! third of the `COPY`'s time when the vectors came as text). In binary, each value arrives in
-//! the form the database stores, and `COPY` fills the table's pages several rows at a time.
+//! Written in multi-row `INSERT`s, the rows of a million missions kept both cores of this
+//! project's machine busy for 55–60 s: the database bound and parsed each statement's 3,600
+//! parameters, inserted each row on its own and parsed each mission's full-text vector from its
+//! text form (more than half of a text `COPY`'s time for the missions). In binary, each value
+//! arrives in the form the database stores, and `COPY` fills the table's pages several rows at a
+//! time: the rows of a million missions in 25–28 s.
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -65,9 +66,7 @@ impl PgSession {
             .await
             .with_context(|| format!("the database refused the rows of {statement}"))
     }
-}
 
-impl PgSession {
     /// Runs the `COPY`s that `inputs` hands over, one after the other, until its sender is
     /// dropped; each must take all its rows. A task of its own (a clone of the session), so
     /// that a `COPY` ends, and the next one starts, while the writer is busy encoding rows.
