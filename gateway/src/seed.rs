@@ -707,7 +707,8 @@ impl<A: ActiveModelTrait + Send> Bulk<A> {
     }
 }
 
-/// `INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?)…` for `rows` rows of `columns`, on SQLite.
+/// `INSERT INTO "t" ("a", "b") VALUES (?, ?), (?, ?)…` for `rows` rows of `columns` (SQLite's
+/// placeholders).
 fn insert_sql<A: ActiveModelTrait>(
     columns: &[<A::Entity as EntityTrait>::Column],
     rows: usize,
@@ -716,31 +717,13 @@ fn insert_sql<A: ActiveModelTrait>(
         .iter()
         .map(|c| format!("\"{}\"", c.as_str()))
         .collect();
+    let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
     format!(
         "INSERT INTO \"{}\" ({}) VALUES {}",
         A::Entity::default().table_name(),
         names.join(", "),
-        placeholders(DbBackend::Sqlite, rows, columns.len())
+        vec![placeholders; rows].join(", ")
     )
-}
-
-/// `rows` rows of `width` placeholders: `(?, ?), (?, ?)…` on SQLite, `($1, $2), ($3, $4)…` on
-/// PostgreSQL.
-fn placeholders(backend: DbBackend, rows: usize, width: usize) -> String {
-    let mut n = 0;
-    let mut row = || {
-        let values: Vec<String> = (0..width)
-            .map(|_| {
-                n += 1;
-                match backend {
-                    DbBackend::Postgres => format!("${n}"),
-                    _ => "?".to_owned(),
-                }
-            })
-            .collect();
-        format!("({})", values.join(", "))
-    };
-    (0..rows).map(|_| row()).collect::<Vec<_>>().join(", ")
 }
 
 /// Rows per batch from the generator to the writer: a channel operation per batch, not per row.
@@ -1102,58 +1085,47 @@ struct Tally {
 impl Tally {
     /// Replaces the tally's rows with these sums.
     async fn write<C: ConnectionTrait>(&self, txn: &C) -> anyhow::Result<()> {
+        use sea_orm::sea_query::{Alias, Query};
         txn.execute_unprepared("DELETE FROM public_mission_tally")
             .await
             .context("cannot empty the tally")?;
+        let table = Alias::new("public_mission_tally");
         let mut facets: Vec<_> = self.facets.iter().collect();
         facets.sort();
-        let values = facets
-            .into_iter()
-            .flat_map(|((domain, mission_type, remote), n)| {
-                [domain.as_str(), mission_type.as_str(), remote.as_str()]
-                    .map(sea_orm::Value::from)
-                    .into_iter()
-                    .chain([sea_orm::Value::from(*n)])
-            })
-            .collect();
-        insert_rows(
-            txn,
-            "public_mission_tally (domain, mission_type, remote, n)",
-            4,
-            values,
-        )
-        .await?;
         let mut departments: Vec<_> = self.departments.iter().collect();
         departments.sort();
-        let values = departments
-            .into_iter()
-            .flat_map(|(code, n)| [sea_orm::Value::from(*code), sea_orm::Value::from(*n)])
-            .collect();
-        insert_rows(txn, "public_mission_tally (department_code, n)", 2, values).await
+        let mut by_facet = Query::insert();
+        by_facet
+            .into_table(table.clone())
+            .columns(["domain", "mission_type", "remote", "n"].map(Alias::new));
+        for ((domain, mission_type, remote), n) in facets {
+            by_facet.values([
+                domain.as_str().into(),
+                mission_type.as_str().into(),
+                remote.as_str().into(),
+                (*n).into(),
+            ])?;
+        }
+        let mut by_department = Query::insert();
+        by_department
+            .into_table(table)
+            .columns(["department_code", "n"].map(Alias::new));
+        for (code, n) in departments {
+            by_department.values([(*code).into(), (*n).into()])?;
+        }
+        // An INSERT of no rows is not SQL: a small seed may have no public mission.
+        if !self.facets.is_empty() {
+            txn.execute(&by_facet)
+                .await
+                .context("cannot write the tally by facet")?;
+        }
+        if !self.departments.is_empty() {
+            txn.execute(&by_department)
+                .await
+                .context("cannot write the tally by department")?;
+        }
+        Ok(())
     }
-}
-
-/// `INSERT INTO {into} VALUES …` of `values`, `width` to a row, in one statement.
-async fn insert_rows<C: ConnectionTrait>(
-    txn: &C,
-    into: &str,
-    width: usize,
-    values: Vec<sea_orm::Value>,
-) -> anyhow::Result<()> {
-    if values.is_empty() {
-        return Ok(());
-    }
-    let backend = txn.get_database_backend();
-    let sql = format!(
-        "INSERT INTO {into} VALUES {}",
-        placeholders(backend, values.len() / width, width)
-    );
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend, sql, values,
-    ))
-    .await
-    .with_context(|| format!("cannot write {into}"))?;
-    Ok(())
 }
 
 /// Makes the demo's rows, table after table (publishers, organizations, missions with their
@@ -1594,7 +1566,11 @@ mod tests {
             txn.execute_unprepared(sql).await.expect("recount");
         }
         let recounted = sums(&txn).await;
+        // A seed without a public mission writes an empty tally (an INSERT of no rows is not SQL).
+        Tally::default().write(&txn).await.expect("an empty tally");
+        let emptied = sums(&txn).await;
         txn.rollback().await.expect("rollback");
+        assert_eq!(emptied, Vec::new());
         assert!(generated.len() > 20, "{generated:?}");
         assert!(
             generated.iter().any(|row| !row.3.is_empty()),

@@ -299,6 +299,71 @@ pub(super) fn tsvector(positions: &[(&str, u16)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use passerelle_db::testing::TestDatabase;
+
+    /// The input of a binary `COPY` of `values`, one `bigint` a row.
+    fn bigints(values: &[i64]) -> Vec<u8> {
+        let mut data = Vec::new();
+        header(&mut data);
+        for v in values {
+            row(&mut data, 1).expect("row");
+            value(&mut data, Value::BigInt(Some(*v))).expect("bigint");
+        }
+        trailer(&mut data);
+        data
+    }
+
+    /// The copier runs its inputs in order on the session, and fails when the database took
+    /// other rows than the input said it held.
+    #[tokio::test]
+    async fn the_copier_checks_the_rows_each_copy_took() {
+        let database = TestDatabase::create("seed_copier").await.expect("database");
+        if !database.is_postgres() {
+            database.drop_database().await;
+            return;
+        }
+        let db = database.connect_migrated().await.expect("migrate");
+        let session = PgSession::begin(&db).await.expect("begin");
+        session
+            .execute_unprepared("CREATE TABLE copied (n bigint)")
+            .await
+            .expect("a table");
+        let statement = "COPY copied (n) FROM STDIN (FORMAT binary)".to_owned();
+        let (sender, inputs) = mpsc::channel(4);
+        for (values, rows) in [(&[1, 2][..], 2), (&[3][..], 2)] {
+            let input = CopyInput {
+                statement: statement.clone(),
+                data: bigints(values),
+                rows,
+            };
+            sender.send(input).await.expect("send");
+        }
+        drop(sender);
+        let error = session
+            .clone()
+            .run_copies(inputs)
+            .await
+            .expect_err("1 row, not 2");
+        assert!(
+            format!("{error:#}").contains("the database took 1 rows of 2"),
+            "{error:#}"
+        );
+        let rows = session
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT n FROM copied ORDER BY n",
+            ))
+            .await
+            .expect("read");
+        let read: Vec<i64> = rows
+            .iter()
+            .map(|r| r.try_get_by_index(0).expect("n"))
+            .collect();
+        assert_eq!(read, [1, 2, 3], "in order, on the session's transaction");
+        drop(session);
+        db.close().await.ok();
+        database.drop_database().await;
+    }
 
     /// Byte for byte, the forms PostgreSQL's `*recv` functions read.
     #[test]
