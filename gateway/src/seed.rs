@@ -15,7 +15,7 @@ use passerelle_entities::{
 };
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityName, EntityTrait, IdenStatic, Iterable, PaginatorTrait, Set, TransactionTrait,
+    EntityName, EntityTrait, IdenStatic, Iterable, Set, TransactionTrait,
 };
 use secrecy::SecretString;
 
@@ -956,21 +956,25 @@ async fn seed_credentials<C: ConnectionTrait>(
 /// Writes the demo data set with `missions` missions into an empty database.
 ///
 /// # Errors
-/// The database already holds publishers (seeding twice would mix data sets), `missions` is 0
+/// A table the seed fills already holds rows (seeding twice would mix data sets), `missions` is 0
 /// or above [`MAX_MISSIONS`], or a write fails; then nothing is written.
 pub async fn seed_demo(db: &DatabaseConnection, missions: u64) -> anyhow::Result<SeedReport> {
     if missions == 0 || missions > MAX_MISSIONS {
         bail!("--missions must be between 1 and {MAX_MISSIONS}");
     }
-    if publisher::Entity::find()
-        .count(db)
-        .await
-        .context("cannot read publishers")?
-        > 0
-    {
-        bail!(
-            "the database already holds data; run `passerelle migrate fresh` first to start from an empty one"
-        );
+    for table in LOADED {
+        let taken = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT 1 FROM \"{table}\" LIMIT 1"),
+            ))
+            .await
+            .with_context(|| format!("cannot read {table}"))?;
+        if taken.is_some() {
+            bail!(
+                "the database already holds {table}; run `passerelle migrate fresh` first to start from an empty one"
+            );
+        }
     }
     let started = Instant::now();
     let journal = Journal::rollback(db).await;
@@ -1506,6 +1510,7 @@ fn generate(missions: u64, vectors: bool, rows: &mut Rows) -> anyhow::Result<Gen
 mod tests {
     use super::*;
     use passerelle_db::testing::TestDatabase;
+    use sea_orm::PaginatorTrait;
 
     /// SQLite's rows go in `INSERT`s of their columns; PostgreSQL's in `COPY`s, missions with
     /// their full-text vector after their columns.
@@ -1577,6 +1582,92 @@ mod tests {
             "departments too"
         );
         assert_eq!(generated, recounted);
+        db.close().await.ok();
+        database.drop_database().await;
+    }
+
+    /// A database that holds a row in any table the seed fills (here an administrator made
+    /// before it, without publishers) is refused by name, and keeps its row.
+    #[tokio::test]
+    async fn a_table_with_rows_is_not_seeded() {
+        let database = TestDatabase::create("seed_taken").await.expect("database");
+        let db = database.connect_migrated().await.expect("migrate");
+        let now = Utc::now();
+        user::ActiveModel {
+            email: Set("first@passerelle.example".to_owned()),
+            role: Set(Role::Admin),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&db)
+        .await
+        .expect("a user");
+        let refused = seed_demo(&db, 10)
+            .await
+            .expect_err("a database with a user");
+        assert!(
+            refused.to_string().contains("already holds users"),
+            "{refused:#}"
+        );
+        let users = user::Entity::find().all(&db).await.expect("users");
+        assert_eq!(
+            users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+            ["first@passerelle.example"]
+        );
+        assert_eq!(mission::Entity::find().count(&db).await.expect("count"), 0);
+        db.close().await.ok();
+        database.drop_database().await;
+    }
+
+    /// On PostgreSQL the loaded tables come out of the seed with their foreign keys back, every
+    /// page all-visible (a covering index is read without a visit of the table per row) and
+    /// their statistics gathered.
+    #[tokio::test]
+    async fn the_loaded_pages_are_all_visible() {
+        let database = TestDatabase::create("seed_visible")
+            .await
+            .expect("database");
+        if !database.is_postgres() {
+            database.drop_database().await;
+            return;
+        }
+        let db = database.connect_migrated().await.expect("migrate");
+        let keys = "SELECT conrelid::regclass::text || ' ' || conname AS k FROM pg_constraint
+                    WHERE contype = 'f' ORDER BY 1";
+        let foreign_keys = || async {
+            let statement = sea_orm::Statement::from_string(DbBackend::Postgres, keys);
+            let rows = db.query_all_raw(statement).await.expect("foreign keys");
+            rows.iter()
+                .map(|r| r.try_get::<String>("", "k").expect("k"))
+                .collect::<Vec<_>>()
+        };
+        let before = foreign_keys().await;
+        seed_demo(&db, 2_000).await.expect("seed");
+        assert_eq!(foreign_keys().await, before);
+        assert!(
+            before.iter().any(|k| k.starts_with("applications ")),
+            "{before:?}"
+        );
+        let statement = sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT relname AS t, relpages AS pages, relallvisible AS visible,
+                        CAST(reltuples AS BIGINT) AS tuples
+                 FROM pg_class WHERE relname IN ({}) ORDER BY relname",
+                LOADED.map(|t| format!("'{t}'")).join(", ")
+            ),
+        );
+        let rows = db.query_all_raw(statement).await.expect("pages");
+        assert_eq!(rows.len(), LOADED.len());
+        for row in rows {
+            let table: String = row.try_get("", "t").expect("t");
+            let pages: i32 = row.try_get("", "pages").expect("pages");
+            let visible: i32 = row.try_get("", "visible").expect("visible");
+            let tuples: i64 = row.try_get("", "tuples").expect("tuples");
+            assert!(tuples > 0 && pages > 0, "{table}: not analyzed");
+            assert_eq!(visible, pages, "{table}: pages not all-visible");
+        }
         db.close().await.ok();
         database.drop_database().await;
     }
