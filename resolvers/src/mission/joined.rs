@@ -1,28 +1,32 @@
-//! The to-one relations of `Mission` (its organization, its publisher) read in the statement
-//! of a page of missions, when its nodes ask for them, instead of one statement each after it:
-//! a page asking for both costs two statements fewer, and a round trip fewer where the
-//! organizations' own fields ask for more (two pages of their missions). The rows read are
-//! handed to the request's loaders ([`Batcher::prime`]), so that `Mission.organization` and
-//! `Mission.publisher` (and any other field of the request asking for the same rows) read them
-//! as if loaded: the resolvers are the same whether the page joined or not.
+//! The relations of `Mission` that its page can read in its own statement (its organization,
+//! its publisher, its addresses), read there when the page's nodes ask for them, instead of one
+//! statement each after it: a page asking for all three costs three statements fewer, and a
+//! round trip fewer where the organizations' own fields ask for more (two pages of their
+//! missions). The rows read are handed to the request's loaders ([`Batcher::prime`]), so that
+//! `Mission.organization`, `Mission.publisher` and `Mission.addresses` (and any other field of
+//! the request asking for the same rows) read them as if loaded: the resolvers are the same
+//! whether the page joined or not.
 //!
 //! The page's own statement is kept whole, as a subquery: its plan (an index walk that stops
 //! after the page) does not change, and each of its rows meets its organization and publisher
-//! by primary key, under the viewer's scope, as the loaders would read them. Organizations are
-//! read for the columns their fields' selections need, as `Mission.organization` reads them
-//! (`organization::columns`), and primed under the same keys.
+//! by primary key and its addresses by the addresses' mission index, under the viewer's scope,
+//! as the loaders would read them. A mission with several addresses comes in as many rows, one
+//! after the other (in the page's order, its id being unique): its columns are read from the
+//! first, its addresses put in their order as they are handed to the loader. Organizations and addresses are read for the columns their
+//! fields' selections need, as their resolvers read them (`organization::columns`,
+//! `columns::of_addresses`), and primed under the same keys.
 use std::sync::Arc;
 
 use async_graphql::SelectionField;
 use passerelle_entities::access::Access;
 use passerelle_entities::columns::Layout;
-use passerelle_entities::{organization, publisher};
+use passerelle_entities::{mission_address, organization, publisher};
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Order, SelectStatement};
 use sea_orm::{Condition, DbErr, EntityTrait, IdenStatic, Iterable, QueryResult};
 
 use super::search::MissionRow;
 use crate::batch::{Batcher, FastMap};
-use crate::loader::{DbLoader, OrganizationColumns, PublisherId};
+use crate::loader::{AddressesOf, DbLoader, OrganizationColumns, PublisherId};
 use crate::organization::columns as organization_columns;
 use crate::scope::Scoped;
 
@@ -31,6 +35,7 @@ const PAGE: &str = "page";
 /// The prefixes of the joined rows' columns.
 const ORGANIZATION: &str = "o_";
 const PUBLISHER: &str = "p_";
+const ADDRESS: &str = "a_";
 
 /// The relations a page reads with its missions, each with the rows of it the viewer may read
 /// (`None`: not read with the page).
@@ -38,6 +43,7 @@ const PUBLISHER: &str = "p_";
 pub struct Joined {
     organization: Option<Organizations>,
     publisher: Option<Condition>,
+    addresses: Option<Addresses>,
 }
 
 /// How a page reads its missions' organizations: the rows the viewer may read, and the columns
@@ -51,11 +57,24 @@ struct Organizations {
     columns: organization::Columns,
 }
 
+/// How a page reads its missions' addresses: the rows the viewer may read, and the columns
+/// each `addresses` field of the nodes reads ([`super::columns::of_addresses`]), as for
+/// [`Organizations`].
+#[derive(Debug, Clone)]
+struct Addresses {
+    scope: Condition,
+    fields: Vec<mission_address::Columns>,
+    columns: mission_address::Columns,
+}
+
 /// The relations of one mission of a page, when they were read with it.
 #[derive(Debug, Clone, Default)]
 pub struct Relations {
     pub organization: Option<Arc<organization::Model>>,
     pub publisher: Option<Arc<publisher::Model>>,
+    /// In the statement's order until [`Joined::prime`] puts them in the publisher's; empty
+    /// when not read with the page.
+    pub addresses: Vec<mission_address::Model>,
 }
 
 impl Joined {
@@ -80,19 +99,30 @@ impl Joined {
                 fields,
             });
         }
+        let fields =
+            super::columns::sets_of_fields(connection, "addresses", super::columns::of_addresses);
+        if !fields.is_empty() {
+            joined.addresses = mission_address::Entity::scope(access).map(|scope| Addresses {
+                scope,
+                columns: fields
+                    .iter()
+                    .fold(mission_address::Columns::NONE, |all, c| all.union(*c)),
+                fields,
+            });
+        }
         joined
     }
 
     /// Whether the page reads no relation with itself.
     pub fn is_empty(&self) -> bool {
-        self.organization.is_none() && self.publisher.is_none()
+        self.organization.is_none() && self.publisher.is_none() && self.addresses.is_none()
     }
 
     /// `page` (a page of missions, in its order) with its missions' relations beside each:
-    /// `SELECT page.*, organizations.… AS o_…, publishers.… AS p_… FROM (page) AS page LEFT
-    /// JOIN organizations … LEFT JOIN publishers …`, in `page`'s order again (`key`: the name of
-    /// the sort key's column in `page`'s output, then the id). `page` itself when nothing is
-    /// joined.
+    /// `SELECT page.*, organizations.… AS o_…, publishers.… AS p_…, mission_addresses.… AS a_…
+    /// FROM (page) AS page LEFT JOIN organizations … LEFT JOIN publishers … LEFT JOIN
+    /// mission_addresses …`, in `page`'s order again (`key`: the name of the sort key's column
+    /// in `page`'s output, then the id). `page` itself when nothing is joined.
     pub fn wrap(&self, page: SelectStatement, key: &str, direction: Order) -> SelectStatement {
         if self.is_empty() {
             return page;
@@ -101,19 +131,30 @@ impl Joined {
         q.column((Alias::new(PAGE), Asterisk))
             .from_subquery(page, Alias::new(PAGE));
         if let Some(organizations) = &self.organization {
-            join_to_one::<organization::Entity>(
+            join::<organization::Entity>(
                 &mut q,
                 (ORGANIZATION, organizations.columns.iter()),
-                "organization_id",
+                (organization::Column::Id, "organization_id"),
                 &organizations.scope,
             );
         }
         if let Some(scope) = &self.publisher {
-            join_to_one::<publisher::Entity>(
+            join::<publisher::Entity>(
                 &mut q,
                 (PUBLISHER, publisher::Column::iter()),
-                "publisher_id",
+                (publisher::Column::Id, "publisher_id"),
                 scope,
+            );
+        }
+        // A mission's rows (one per address) come one after the other, its id being unique;
+        // its addresses are put in order as they are handed over (`prime`): ordered here,
+        // SQLite would sort the rows of each mission after reading them.
+        if let Some(addresses) = &self.addresses {
+            join::<mission_address::Entity>(
+                &mut q,
+                (ADDRESS, addresses.columns.iter()),
+                (mission_address::Column::MissionId, "id"),
+                &addresses.scope,
             );
         }
         q.order_by_expr(page_column(key), direction.clone())
@@ -121,12 +162,12 @@ impl Joined {
         q
     }
 
-    /// The relations read beside one mission of the joined statement: a relation joined but
-    /// with no row (none, or none the viewer may read) is `None`. A row `seen` beside an
-    /// earlier mission of the page (a page's missions share a handful of publishers) is not
-    /// decoded again but shared.
+    /// The relations read beside one mission of the joined statement, in the first of its
+    /// rows: a relation joined but with no row (none, or none the viewer may read) is `None`.
+    /// A row `seen` beside an earlier mission of the page (a page's missions share a handful of
+    /// publishers) is not decoded again but shared.
     pub fn read(&self, res: &QueryResult, seen: &mut Seen) -> Result<Relations, DbErr> {
-        Ok(Relations {
+        let mut relations = Relations {
             organization: match &self.organization {
                 Some(organizations) => {
                     let columns = organizations.columns;
@@ -150,12 +191,64 @@ impl Joined {
                 )?,
                 None => None,
             },
-        })
+            addresses: Vec::new(),
+        };
+        self.read_address(res, seen, &mut relations)?;
+        Ok(relations)
+    }
+
+    /// Whether `res` is a further row of the mission read last (`previous`, its id): the row
+    /// of its next address, all else repeated.
+    pub fn continues(
+        &self,
+        res: &QueryResult,
+        seen: &mut Seen,
+        previous: i64,
+    ) -> Result<bool, DbErr> {
+        if self.addresses.is_none() {
+            return Ok(false);
+        }
+        let at = match seen.mission_id {
+            Some(at) => at,
+            None => *seen.mission_id.insert(
+                res.column_names()
+                    .iter()
+                    .position(|n| n == "id")
+                    .ok_or_else(|| DbErr::Type("no column id in the page's row".to_owned()))?,
+            ),
+        };
+        Ok(res.try_get_by_index::<i64>(at)? == previous)
+    }
+
+    /// Adds to `relations` the address of `res`, if the page reads its addresses and the
+    /// mission has one.
+    pub fn read_address(
+        &self,
+        res: &QueryResult,
+        seen: &mut Seen,
+        relations: &mut Relations,
+    ) -> Result<(), DbErr> {
+        let Some(addresses) = &self.addresses else {
+            return Ok(());
+        };
+        let layout = match &seen.addresses {
+            Some(found) => found,
+            None => seen
+                .addresses
+                .insert(addresses.columns.layout(res, ADDRESS)?),
+        };
+        let id = layout.at(mission_address::Column::Id as u32);
+        if res.try_get_by_index::<Option<i64>>(id)?.is_some() {
+            let row = mission_address::Model::read_at(res, layout, addresses.columns)?;
+            relations.addresses.push(row);
+        }
+        Ok(())
     }
 
     /// Hands the relations read with `rows` to the request's loaders: each mission's
-    /// organization and publisher, or their absence, is then known without a statement.
-    pub fn prime(&self, loaders: &Batcher<DbLoader>, rows: &[MissionRow]) {
+    /// organization, publisher and addresses, or their absence, are then known without a
+    /// statement (the addresses move into the loaders).
+    pub fn prime(&self, loaders: &Batcher<DbLoader>, rows: &mut [MissionRow]) {
         if let Some(organizations) = &self.organization {
             for columns in &organizations.fields {
                 loaders.prime(rows.iter().filter_map(|r| {
@@ -175,6 +268,19 @@ impl Joined {
                 )
             }));
         }
+        if let Some(addresses) = &self.addresses {
+            for r in rows {
+                let mut read = std::mem::take(&mut r.relations.addresses);
+                read.sort_unstable_by_key(|a| (a.position, a.id));
+                let read = Arc::new(read);
+                loaders.prime(
+                    addresses
+                        .fields
+                        .iter()
+                        .map(|columns| (AddressesOf(r.mission.id, *columns), Some(read.clone()))),
+                );
+            }
+        }
     }
 }
 
@@ -183,12 +289,12 @@ fn page_column(name: &str) -> Expr {
     Expr::col((Alias::new(PAGE), Alias::new(name)))
 }
 
-/// Adds to `q` the row of `E` whose id is the page's column `key`, under `scope`: the
-/// `columns` given, each named `prefix` + column.
-fn join_to_one<E: EntityTrait>(
+/// Adds to `q` the rows of `E` whose column `on` equals the page's column `key`, under
+/// `scope`: the `columns` given, each named `prefix` + column.
+fn join<E: EntityTrait>(
     q: &mut SelectStatement,
     (prefix, columns): (&str, impl Iterator<Item = E::Column>),
-    key: &str,
+    (on, key): (E::Column, &str),
     scope: &Condition,
 ) {
     for c in columns {
@@ -201,16 +307,20 @@ fn join_to_one<E: EntityTrait>(
         JoinType::LeftJoin,
         E::default(),
         Condition::all()
-            .add(Expr::col((E::default(), Alias::new("id"))).eq(page_column(key)))
+            .add(Expr::col((E::default(), on)).eq(page_column(key)))
             .add(scope.clone()),
     );
 }
 
-/// The rows of the relations a page's statement read so far.
+/// The rows of the relations a page's statement read so far, and where the columns stand in
+/// its rows (found in the first).
 #[derive(Debug, Default)]
 pub struct Seen {
     organizations: Known<organization::Model>,
     publishers: Known<publisher::Model>,
+    addresses: Option<Layout>,
+    /// The page's `id` column.
+    mission_id: Option<usize>,
 }
 
 /// The rows of a joined table met so far in the statement, by id, and where its columns stand

@@ -99,11 +99,11 @@ async fn list(
         .transpose()?;
     let columns = super::columns::of_connection(ctx.field(), order.sort_column());
     let joined = Joined::of_connection(ctx.field(), scope::access(ctx));
-    let rows = search
+    let mut rows = search
         .page(db, order, size, after.as_ref(), columns, &joined)
         .await?;
     if !joined.is_empty() {
-        joined.prime(loaders(ctx)?, &rows);
+        joined.prime(loaders(ctx)?, &mut rows);
     }
     let page = Page::from_rows(
         rows,

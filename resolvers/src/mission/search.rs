@@ -719,19 +719,25 @@ impl MissionSearch {
             .await?;
         let mut seen = Seen::default();
         let mut missions = mission::Reader::new("", columns);
-        Ok(rows
-            .iter()
-            .map(|r| {
-                MissionRow::read(
-                    r,
-                    &mut missions,
-                    with_distance,
-                    with_score,
-                    joined,
-                    &mut seen,
-                )
-            })
-            .collect::<Result<Vec<_>, DbErr>>()?)
+        let mut page: Vec<MissionRow> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            // A mission with several addresses joined: one row per address, in a run.
+            if let Some(last) = page.last_mut()
+                && joined.continues(r, &mut seen, last.mission.id)?
+            {
+                joined.read_address(r, &mut seen, &mut last.relations)?;
+                continue;
+            }
+            page.push(MissionRow::read(
+                r,
+                &mut missions,
+                with_distance,
+                with_score,
+                joined,
+                &mut seen,
+            )?);
+        }
+        Ok(page)
     }
 
     /// The number of missions of the filter, over all pages.
