@@ -422,6 +422,20 @@ impl StatementCounter {
     pub fn peek(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Waits until no statement has run for 100 ms (at most 5 s), then starts from zero: for
+    /// the writes a request leaves to the background (a key's first use) to stay out of the
+    /// counts that follow.
+    pub async fn settle(&self) {
+        for _ in 0..50 {
+            let before = self.peek();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if self.peek() == before {
+                break;
+            }
+        }
+        self.take();
+    }
 }
 
 /// A validated mission of a publisher and an organization, starting now, with every other field

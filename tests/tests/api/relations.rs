@@ -272,7 +272,7 @@ async fn a_nested_request_runs_the_same_few_statements_for_10_or_100_missions_fo
     for (_, who) in &viewers {
         app.data_as(who, "{ viewer { kind } }", json!({})).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    counter.settle().await;
     let mut anonymous = 0;
     for (name, who) in &viewers {
         counter.take();

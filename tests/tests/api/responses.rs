@@ -50,6 +50,7 @@ async fn identical_public_queries_share_an_answer_until_a_mutation_or_its_time_i
     let admin = As::user(DEMO_ADMIN);
     // A key's first use is recorded in the background: out of the counts below.
     app.data_as(&key, "{ viewer { kind } }", json!({})).await;
+    counter.settle().await;
 
     let (status, ran, first) = ask(&app, &counter, &As::Anonymous, LIST, json!({"n": 3})).await;
     assert_eq!(status, "passerelle; fwd=miss");
