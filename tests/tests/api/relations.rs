@@ -788,7 +788,7 @@ async fn a_page_joined_with_its_addresses_has_each_mission_once_with_its_own() {
                     .and_then(|i| i.parse().ok())
                     .expect("id");
                 assert!(seen.insert(id), "mission {id} twice in pages of {first}");
-                if !stored_of.contains_key(&id) {
+                if let std::collections::hash_map::Entry::Vacant(entry) = stored_of.entry(id) {
                     let stored: Vec<_> = mission_address::Entity::find()
                         .filter(mission_address::Column::MissionId.eq(id))
                         .order_by_asc(mission_address::Column::Position)
@@ -802,7 +802,7 @@ async fn a_page_joined_with_its_addresses_has_each_mission_once_with_its_own() {
                                     "lat": a.lat, "lon": a.lon })
                         })
                         .collect();
-                    stored_of.insert(id, stored);
+                    entry.insert(stored);
                 }
                 let stored = &stored_of[&id];
                 shapes.insert(stored.len().min(2));
