@@ -269,15 +269,18 @@ impl Joined {
             }));
         }
         if let Some(addresses) = &self.addresses {
-            for r in rows {
-                let mut read = std::mem::take(&mut r.relations.addresses);
-                read.sort_unstable_by_key(|a| (a.position, a.id));
-                let read = Arc::new(read);
+            let read: Vec<_> = rows
+                .iter_mut()
+                .map(|r| {
+                    let mut read = std::mem::take(&mut r.relations.addresses);
+                    read.sort_unstable_by_key(|a| (a.position, a.id));
+                    (r.mission.id, Arc::new(read))
+                })
+                .collect();
+            for columns in &addresses.fields {
                 loaders.prime(
-                    addresses
-                        .fields
-                        .iter()
-                        .map(|columns| (AddressesOf(r.mission.id, *columns), Some(read.clone()))),
+                    read.iter()
+                        .map(|(id, rows)| (AddressesOf(*id, *columns), Some(rows.clone()))),
                 );
             }
         }
