@@ -153,11 +153,11 @@ const LOADED: [&str; 7] = [
 
 /// The secondary indexes of the loaded tables and the triggers that would run for each row
 /// (SQLite's full-text insert trigger and PostgreSQL's that fills a mission's full-text vector,
-/// which the load writes itself; on both engines, the one that copies a mission's
-/// visibility onto its new addresses, whose value the seed writes itself, and those that add
-/// each new public mission and address to the tally, whose sums the generator counts and the
-/// load writes once, see [`Tally`]), dropped for
-/// a bulk load and made again after it, from their own definitions.
+/// which the load writes itself; on both engines, the one that copies a mission's visibility
+/// onto its new addresses, whose value the seed writes itself, and those that add each new
+/// public mission and address to the tally, whose sums the generator counts and the load
+/// writes once, see [`Tally`]), dropped for a bulk load and made again after it, from their
+/// own definitions.
 ///
 /// On PostgreSQL the foreign keys of the loaded tables too: each checks every row inserted with
 /// a lookup of its parent, through a trigger run after each statement (a quarter of the
