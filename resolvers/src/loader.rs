@@ -59,6 +59,10 @@ pub struct MissionColumns(pub i64, pub mission::Columns);
 /// `Mission.organization`); the others are empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OrganizationColumns(pub i64, pub organization::Columns);
+/// A publisher by id, read for these columns (a relation's selection: `Mission.publisher`);
+/// the others are empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublisherColumns(pub i64, pub publisher::Columns);
 /// A volunteer by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VolunteerId(pub i64);
@@ -228,6 +232,33 @@ impl Loader<MissionColumns> for DbLoader {
             MissionColumns,
         )
         .await
+    }
+}
+
+impl Loader<PublisherColumns> for DbLoader {
+    type Value = Arc<publisher::Model>;
+    type Error = Arc<DbErr>;
+
+    /// One statement per set of columns asked (one for every publisher of a page).
+    async fn load(&self, keys: &[PublisherColumns]) -> LoadResult<PublisherColumns, Self::Value> {
+        shared(
+            by_ids_for_columns::<publisher::Entity, _, _>(
+                self,
+                keys.iter().map(|k| (k.0, k.1)),
+                publisher::Column::Id,
+                |columns| columns.iter().collect(),
+                |rows, columns| {
+                    read_all(
+                        rows,
+                        publisher::Reader::new("", columns),
+                        publisher::Reader::read,
+                    )
+                },
+                |row| row.id,
+                PublisherColumns,
+            )
+            .await,
+        )
     }
 }
 

@@ -180,7 +180,6 @@ pub(crate) async fn rows<E: Scoped>(
     let statement = crate::sql::with_literal_limit(
         db.get_database_backend(),
         &sea_orm::QueryTrait::into_query(select),
-        limit,
     );
     Ok(
         <E::Model as sea_orm::FromQueryResult>::find_by_statement(statement)

@@ -1,8 +1,8 @@
 //! The relations of `Mission` that its page can read in its own statement (its organization,
-//! its publisher, its addresses), read there when the page's nodes ask for them, instead of one
-//! statement each after it: a page asking for all three costs three statements fewer, and a
-//! round trip fewer where the organizations' own fields ask for more (two pages of their
-//! missions). The rows read are handed to the request's loaders ([`Batcher::prime`]), so that
+//! its publisher, its addresses, and on PostgreSQL the first page of its organization's
+//! missions), read there when the page's nodes ask for them, instead of one statement each
+//! after it: a page asking for all four costs four statements fewer and no round trip after
+//! its own. The rows read are handed to the request's loaders ([`Batcher::prime`]), so that
 //! `Mission.organization`, `Mission.publisher` and `Mission.addresses` (and any other field of
 //! the request asking for the same rows) read them as if loaded: the resolvers are the same
 //! whether the page joined or not.
@@ -10,24 +10,34 @@
 //! The page's own statement is kept whole, as a subquery: its plan (an index walk that stops
 //! after the page) does not change, and each of its rows meets its organization and publisher
 //! by primary key and its addresses by the addresses' mission index, under the viewer's scope,
-//! as the loaders would read them. A mission with several addresses comes in as many rows, one
-//! after the other (in the page's order, its id being unique): its columns are read from the
-//! first, its addresses put in their order as they are handed to the loader. Organizations and addresses are read for the columns their
-//! fields' selections need, as their resolvers read them (`organization::columns`,
-//! `columns::of_addresses`), and primed under the same keys.
+//! as the loaders would read them; its organization's missions are a lateral page by the
+//! organizations' index, as the loader's statement reads them. A mission with several
+//! addresses or organization's missions comes in as many rows, one after the other (in the
+//! page's order, its id being unique): its columns are read from the first, its addresses and
+//! its organization's missions put in their order as they are handed to the loaders.
+//! Organizations, publishers, addresses and the organizations' missions are read for the
+//! columns their fields' selections need, as their resolvers read them
+//! (`organization::columns`, `publisher::columns`, `columns::of_addresses`,
+//! `columns::of_connection`), and primed under the same keys.
 use std::sync::Arc;
 
 use async_graphql::SelectionField;
 use passerelle_entities::access::Access;
 use passerelle_entities::columns::Layout;
-use passerelle_entities::{mission_address, organization, publisher};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Order, SelectStatement};
-use sea_orm::{Condition, DbErr, EntityTrait, IdenStatic, Iterable, QueryResult};
+use passerelle_entities::{mission, mission_address, organization, publisher};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement,
+};
+use sea_orm::{Condition, DbBackend, DbErr, EntityTrait, IdenStatic, QueryResult};
 
 use super::search::MissionRow;
 use crate::batch::{Batcher, FastMap};
-use crate::loader::{AddressesOf, DbLoader, OrganizationColumns, PublisherId};
+use crate::loader::{
+    AddressesOf, DbLoader, MissionsOf, NestedPage, OrganizationColumns, PublisherColumns,
+};
 use crate::organization::columns as organization_columns;
+use crate::organization::missions_ahead_of;
+use crate::publisher::columns as publisher_columns;
 use crate::scope::Scoped;
 
 /// The subquery's name in the joined statement.
@@ -36,14 +46,20 @@ const PAGE: &str = "page";
 const ORGANIZATION: &str = "o_";
 const PUBLISHER: &str = "p_";
 const ADDRESS: &str = "a_";
+const ORGANIZATION_MISSION: &str = "m_";
+/// The lateral page of an organization's missions in the joined statement, and the column of
+/// its rows' rank in it (1 for the first).
+const LATERAL: &str = "m";
+const RANK: &str = "m_n";
 
 /// The relations a page reads with its missions, each with the rows of it the viewer may read
 /// (`None`: not read with the page).
 #[derive(Debug, Clone, Default)]
 pub struct Joined {
     organization: Option<Organizations>,
-    publisher: Option<Condition>,
+    publisher: Option<Publishers>,
     addresses: Option<Addresses>,
+    organization_missions: Option<OrganizationMissions>,
 }
 
 /// How a page reads its missions' organizations: the rows the viewer may read, and the columns
@@ -57,6 +73,15 @@ struct Organizations {
     columns: organization::Columns,
 }
 
+/// How a page reads its missions' publishers, as [`Organizations`]
+/// ([`publisher_columns::of_object`]).
+#[derive(Debug, Clone)]
+struct Publishers {
+    scope: Condition,
+    fields: Vec<publisher::Columns>,
+    columns: publisher::Columns,
+}
+
 /// How a page reads its missions' addresses: the rows the viewer may read, and the columns
 /// each `addresses` field of the nodes reads ([`super::columns::of_addresses`]), as for
 /// [`Organizations`].
@@ -67,6 +92,19 @@ struct Addresses {
     columns: mission_address::Columns,
 }
 
+/// How a page reads the first missions of its missions' organizations (`organization {
+/// missions(first: n) { … } }`), on PostgreSQL: the rows the viewer may read in the statuses
+/// asked, and the page every `organization` field of the nodes asks for, the same for all
+/// (`parent.0`, the organization, is 0 here). The loader's statement for it is a lateral page
+/// per organization (`loader::windowed`); read with the page, it is a lateral page per
+/// mission, its rows beside the mission's. SQLite, which runs in the process and has no round
+/// trip to save, reads them through the loader.
+#[derive(Debug, Clone)]
+struct OrganizationMissions {
+    scope: Condition,
+    page: NestedPage<MissionsOf>,
+}
+
 /// The relations of one mission of a page, when they were read with it.
 #[derive(Debug, Clone, Default)]
 pub struct Relations {
@@ -75,15 +113,30 @@ pub struct Relations {
     /// In the statement's order until [`Joined::prime`] puts them in the publisher's; empty
     /// when not read with the page.
     pub addresses: Vec<mission_address::Model>,
+    /// The first missions of its organization, in the statement's order until
+    /// [`Joined::prime`] puts them in the page's; empty when not read with the page.
+    pub organization_missions: Vec<mission::Model>,
 }
 
 impl Joined {
     /// The relations the nodes of `connection` (a `missions` field) ask for, fragments and
-    /// aliases included, that `access` may read some of.
-    pub fn of_connection(connection: SelectionField<'_>, access: &Access) -> Joined {
+    /// aliases included, that `access` may read some of, on `backend`.
+    pub fn of_connection(
+        connection: SelectionField<'_>,
+        access: &Access,
+        backend: DbBackend,
+    ) -> Joined {
         let mut joined = Joined::default();
-        if !super::columns::sets_of_fields(connection, "publisher", |_| ()).is_empty() {
-            joined.publisher = publisher::Entity::scope(access);
+        let fields =
+            super::columns::sets_of_fields(connection, "publisher", publisher_columns::of_object);
+        if !fields.is_empty() {
+            joined.publisher = publisher::Entity::scope(access).map(|scope| Publishers {
+                scope,
+                columns: fields
+                    .iter()
+                    .fold(publisher::Columns::NONE, |all, c| all.union(*c)),
+                fields,
+            });
         }
         let fields = super::columns::sets_of_fields(
             connection,
@@ -110,19 +163,51 @@ impl Joined {
                 fields,
             });
         }
+        if backend == DbBackend::Postgres && joined.organization.is_some() {
+            // One page for every `organization` field, from its start: fields asking for
+            // different pages, or none, leave them to the loader.
+            let pages =
+                super::columns::sets_of_fields(connection, "organization", |organization| {
+                    missions_ahead_of(organization, 0)
+                });
+            if let [Some(page)] = pages.as_slice()
+                && page.after.is_none()
+            {
+                joined.organization_missions =
+                    access
+                        .missions(page.parent.1)
+                        .map(|scope| OrganizationMissions {
+                            scope,
+                            page: page.clone(),
+                        });
+            }
+        }
         joined
     }
 
     /// Whether the page reads no relation with itself.
     pub fn is_empty(&self) -> bool {
-        self.organization.is_none() && self.publisher.is_none() && self.addresses.is_none()
+        self.organization.is_none()
+            && self.publisher.is_none()
+            && self.addresses.is_none()
+            && self.organization_missions.is_none()
+    }
+
+    /// Whether a mission may come in several rows (the to-many relations).
+    fn reads_many(&self) -> bool {
+        self.addresses.is_some() || self.organization_missions.is_some()
     }
 
     /// `page` (a page of missions, in its order) with its missions' relations beside each:
-    /// `SELECT page.*, organizations.… AS o_…, publishers.… AS p_…, mission_addresses.… AS a_…
-    /// FROM (page) AS page LEFT JOIN organizations … LEFT JOIN publishers … LEFT JOIN
+    /// `SELECT page.*, organizations.… AS o_…, publishers.… AS p_…, m.*, mission_addresses.… AS
+    /// a_… FROM (page) AS page LEFT JOIN organizations … LEFT JOIN publishers … LEFT JOIN
+    /// LATERAL (the organization's first missions, AS m_…, ranked) AS m ON TRUE LEFT JOIN
     /// mission_addresses …`, in `page`'s order again (`key`: the name of the sort key's column
     /// in `page`'s output, then the id). `page` itself when nothing is joined.
+    ///
+    /// A mission's addresses are joined to the first of its organization's missions only (or
+    /// to the mission alone when there is none): a mission comes in as many rows as it has
+    /// addresses plus its organization's missions but one, not the product.
     pub fn wrap(&self, page: SelectStatement, key: &str, direction: Order) -> SelectStatement {
         if self.is_empty() {
             return page;
@@ -138,23 +223,36 @@ impl Joined {
                 &organizations.scope,
             );
         }
-        if let Some(scope) = &self.publisher {
+        if let Some(publishers) = &self.publisher {
             join::<publisher::Entity>(
                 &mut q,
-                (PUBLISHER, publisher::Column::iter()),
+                (PUBLISHER, publishers.columns.iter()),
                 (publisher::Column::Id, "publisher_id"),
-                scope,
+                &publishers.scope,
             );
         }
-        // A mission's rows (one per address) come one after the other, its id being unique;
-        // its addresses are put in order as they are handed over (`prime`): ordered here,
-        // SQLite would sort the rows of each mission after reading them.
+        if let Some(missions) = &self.organization_missions {
+            q.column((Alias::new(LATERAL), Asterisk)).join_lateral(
+                JoinType::LeftJoin,
+                missions.lateral(),
+                Alias::new(LATERAL),
+                Expr::cust("TRUE"),
+            );
+        }
+        // A mission's rows come one after the other, its id being unique; its addresses and
+        // its organization's missions are put in order as they are handed over (`prime`):
+        // ordered here, SQLite would sort the rows of each mission after reading them.
         if let Some(addresses) = &self.addresses {
+            let mut on = Condition::all().add(addresses.scope.clone());
+            if self.organization_missions.is_some() {
+                let rank = Expr::col((Alias::new(LATERAL), Alias::new(RANK)));
+                on = on.add(Condition::any().add(rank.clone().is_null()).add(rank.eq(1)));
+            }
             join::<mission_address::Entity>(
                 &mut q,
                 (ADDRESS, addresses.columns.iter()),
                 (mission_address::Column::MissionId, "id"),
-                &addresses.scope,
+                &on,
             );
         }
         q.order_by_expr(page_column(key), direction.clone())
@@ -181,31 +279,35 @@ impl Joined {
                 }
                 None => None,
             },
-            publisher: match self.publisher {
-                Some(_) => read_prefixed(
-                    res,
-                    &mut seen.publishers,
-                    |res| publisher::Columns::ALL.layout(res, PUBLISHER),
-                    publisher::Column::Id as u32,
-                    |res, layout| publisher::Model::read_at(res, layout, publisher::Columns::ALL),
-                )?,
+            publisher: match &self.publisher {
+                Some(publishers) => {
+                    let columns = publishers.columns;
+                    read_prefixed(
+                        res,
+                        &mut seen.publishers,
+                        |res| columns.layout(res, PUBLISHER),
+                        publisher::Column::Id as u32,
+                        |res, layout| publisher::Model::read_at(res, layout, columns),
+                    )?
+                }
                 None => None,
             },
             addresses: Vec::new(),
+            organization_missions: Vec::new(),
         };
-        self.read_address(res, seen, &mut relations)?;
+        self.read_many(res, seen, &mut relations)?;
         Ok(relations)
     }
 
     /// Whether `res` is a further row of the mission read last (`previous`, its id): the row
-    /// of its next address, all else repeated.
+    /// of its next address or of its organization's next mission, all else repeated.
     pub fn continues(
         &self,
         res: &QueryResult,
         seen: &mut Seen,
         previous: i64,
     ) -> Result<bool, DbErr> {
-        if self.addresses.is_none() {
+        if !self.reads_many() {
             return Ok(false);
         }
         let at = match seen.mission_id {
@@ -220,27 +322,44 @@ impl Joined {
         Ok(res.try_get_by_index::<i64>(at)? == previous)
     }
 
-    /// Adds to `relations` the address of `res`, if the page reads its addresses and the
-    /// mission has one.
-    pub fn read_address(
+    /// Adds to `relations` what `res` holds of the to-many relations the page reads: an
+    /// address of the mission (each in one row), a mission of its organization (the first in
+    /// as many rows as the mission has addresses).
+    pub fn read_many(
         &self,
         res: &QueryResult,
         seen: &mut Seen,
         relations: &mut Relations,
     ) -> Result<(), DbErr> {
-        let Some(addresses) = &self.addresses else {
-            return Ok(());
-        };
-        let layout = match &seen.addresses {
-            Some(found) => found,
-            None => seen
-                .addresses
-                .insert(addresses.columns.layout(res, ADDRESS)?),
-        };
-        let id = layout.at(mission_address::Column::Id as u32);
-        if res.try_get_by_index::<Option<i64>>(id)?.is_some() {
-            let row = mission_address::Model::read_at(res, layout, addresses.columns)?;
-            relations.addresses.push(row);
+        if let Some(addresses) = &self.addresses {
+            let layout = match &seen.addresses {
+                Some(found) => found,
+                None => seen
+                    .addresses
+                    .insert(addresses.columns.layout(res, ADDRESS)?),
+            };
+            let id = layout.at(mission_address::Column::Id as u32);
+            if res.try_get_by_index::<Option<i64>>(id)?.is_some() {
+                let row = mission_address::Model::read_at(res, layout, addresses.columns)?;
+                relations.addresses.push(row);
+            }
+        }
+        if let Some(missions) = &self.organization_missions {
+            let columns = missions.page.parent.2;
+            let layout = match &seen.organization_missions {
+                Some(found) => found,
+                None => seen
+                    .organization_missions
+                    .insert(columns.layout(res, ORGANIZATION_MISSION)?),
+            };
+            // The first comes again beside each address.
+            let id = res.try_get_by_index::<Option<i64>>(layout.at(mission::Column::Id as u32))?;
+            if let Some(id) = id
+                && !relations.organization_missions.iter().any(|m| m.id == id)
+            {
+                let row = mission::Model::read_at(res, layout, columns)?;
+                relations.organization_missions.push(row);
+            }
         }
         Ok(())
     }
@@ -260,13 +379,15 @@ impl Joined {
                 }));
             }
         }
-        if self.publisher.is_some() {
-            loaders.prime(rows.iter().map(|r| {
-                (
-                    PublisherId(r.mission.publisher_id),
-                    r.relations.publisher.clone(),
-                )
-            }));
+        if let Some(publishers) = &self.publisher {
+            for columns in &publishers.fields {
+                loaders.prime(rows.iter().map(|r| {
+                    (
+                        PublisherColumns(r.mission.publisher_id, *columns),
+                        r.relations.publisher.clone(),
+                    )
+                }));
+            }
         }
         if let Some(addresses) = &self.addresses {
             let read: Vec<_> = rows
@@ -284,6 +405,64 @@ impl Joined {
                 );
             }
         }
+        if let Some(missions) = &self.organization_missions {
+            // Missions of one organization read its page as many times: primed once.
+            let mut pages: FastMap<i64, Arc<Vec<mission::Model>>> = FastMap::default();
+            for r in rows.iter_mut() {
+                let read = std::mem::take(&mut r.relations.organization_missions);
+                if let Some(organization) = r.mission.organization_id {
+                    pages.entry(organization).or_insert_with(|| {
+                        let mut read = read;
+                        read.sort_unstable_by_key(|m| (m.start_at, m.id));
+                        Arc::new(read)
+                    });
+                }
+            }
+            loaders.prime(pages.into_iter().map(|(organization, rows)| {
+                let mut key = missions.page.clone();
+                key.parent.0 = organization;
+                (key, Some(rows))
+            }));
+        }
+    }
+}
+
+impl OrganizationMissions {
+    /// The first missions of the page's row's organization the viewer may read, for the
+    /// columns asked, each named `m_` + column, in the loader's order, ranked from 1.
+    fn lateral(&self) -> SelectStatement {
+        let table = mission::Entity;
+        let (start_at, id) = (mission::Column::StartAt, mission::Column::Id);
+        let mut lateral = Query::select();
+        for c in self.page.parent.2.iter() {
+            lateral.expr_as(
+                Expr::col((table, c)),
+                Alias::new(format!("{ORGANIZATION_MISSION}{}", c.as_str())),
+            );
+        }
+        lateral
+            .expr_as(
+                Expr::cust(format!(
+                    "ROW_NUMBER() OVER (ORDER BY \"{t}\".\"{s}\", \"{t}\".\"{i}\")",
+                    t = table.as_str(),
+                    s = start_at.as_str(),
+                    i = id.as_str(),
+                )),
+                Alias::new(RANK),
+            )
+            .from(table)
+            .cond_where(
+                Condition::all()
+                    .add(
+                        Expr::col((table, mission::Column::OrganizationId))
+                            .eq(page_column("organization_id")),
+                    )
+                    .add(self.scope.clone()),
+            )
+            .order_by((table, start_at), Order::Asc)
+            .order_by((table, id), Order::Asc)
+            .limit(self.page.limit);
+        lateral
     }
 }
 
@@ -322,6 +501,7 @@ pub struct Seen {
     organizations: Known<organization::Model>,
     publishers: Known<publisher::Model>,
     addresses: Option<Layout>,
+    organization_missions: Option<Layout>,
     /// The page's `id` column.
     mission_id: Option<usize>,
 }

@@ -98,7 +98,7 @@ async fn list(
         .map(|a| Cursor::decode(&a, order.list_name()))
         .transpose()?;
     let columns = super::columns::of_connection(ctx.field(), order.sort_column());
-    let joined = Joined::of_connection(ctx.field(), scope::access(ctx));
+    let joined = Joined::of_connection(ctx.field(), scope::access(ctx), db.get_database_backend());
     let mut rows = search
         .page(db, order, size, after.as_ref(), columns, &joined)
         .await?;

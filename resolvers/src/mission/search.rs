@@ -715,17 +715,18 @@ impl MissionSearch {
         let q = joined.wrap(q, key_name, dir);
         let (with_distance, with_score) = (distance.is_some(), score.is_some());
         let rows = db
-            .query_all_raw(with_literal_limit(self.backend, &q, size + 1))
+            .query_all_raw(with_literal_limit(self.backend, &q))
             .await?;
         let mut seen = Seen::default();
         let mut missions = mission::Reader::new("", columns);
         let mut page: Vec<MissionRow> = Vec::with_capacity(rows.len());
         for r in &rows {
-            // A mission with several addresses joined: one row per address, in a run.
+            // A mission with several addresses or organization's missions joined: one row
+            // per address or mission, in a run.
             if let Some(last) = page.last_mut()
                 && joined.continues(r, &mut seen, last.mission.id)?
             {
-                joined.read_address(r, &mut seen, &mut last.relations)?;
+                joined.read_many(r, &mut seen, &mut last.relations)?;
                 continue;
             }
             page.push(MissionRow::read(

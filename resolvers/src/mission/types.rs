@@ -11,7 +11,7 @@ use crate::cursor::{Cursor, time_value};
 use crate::enums::{Domain, MissionStatus, MissionType, Remote};
 use crate::error::ApiResult;
 use crate::inline::Inline;
-use crate::loader::{AddressesOf, HistoryOf, MissionCountOf, PublisherId};
+use crate::loader::{AddressesOf, HistoryOf, MissionCountOf, PublisherColumns};
 use crate::organization::Organization;
 use crate::page::{Edge, Page, PageInfo};
 use crate::publisher::Publisher;
@@ -203,8 +203,9 @@ impl Mission {
 
     /// The partner platform that published the mission.
     async fn publisher(&self, ctx: &Context<'_>) -> ApiResult<Option<Inline<Publisher>>> {
+        let columns = crate::publisher::columns::of_object(ctx.field());
         Ok(loaders(ctx)?
-            .load_one(PublisherId(self.publisher_id))
+            .load_one(PublisherColumns(self.publisher_id, columns))
             .await?
             .map(|row| Inline(Publisher::from(row))))
     }

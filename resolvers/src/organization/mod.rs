@@ -77,11 +77,19 @@ impl Organization {
     }
 }
 
-/// The key of the one page of `missions` the current field's selection asks for, if it asks for
-/// exactly one (aliases asking for two pages are left to their own fields) with arguments that
-/// are valid (invalid ones are reported by the field itself).
+/// The key of the one page of `missions` the current field's selection asks for (see
+/// [`missions_ahead_of`]).
 fn missions_ahead(ctx: &Context<'_>, organization_id: i64) -> Option<NestedPage<MissionsOf>> {
-    let organization = ctx.field();
+    missions_ahead_of(ctx.field(), organization_id)
+}
+
+/// The key of the one page of `missions` an `organization` field's selection asks for, if it
+/// asks for exactly one (aliases asking for two pages are left to their own fields) with
+/// arguments that are valid (invalid ones are reported by the field itself).
+pub(crate) fn missions_ahead_of(
+    organization: SelectionField<'_>,
+    organization_id: i64,
+) -> Option<NestedPage<MissionsOf>> {
     let mut asked = organization
         .selection_set()
         .filter(|f| f.name() == "missions");

@@ -14,6 +14,8 @@ use crate::import_run::ImportRun;
 use crate::loader::PublisherId;
 use crate::{db, loaders, scope};
 
+pub(crate) mod columns;
+
 /// A partner platform: an annonceur publishes missions, a diffuseur shows other publishers'
 /// missions; many are both.
 #[derive(Debug, Clone, SimpleObject)]

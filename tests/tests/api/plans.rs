@@ -425,9 +425,10 @@ async fn a_sqlite_server_writes_through_one_connection_and_reads_beside_it() {
 }
 
 /// On PostgreSQL a page's statement is planned once per connection, not at every request: with
-/// its limit written in the text (`resolvers/src/sql.rs`), PostgreSQL keeps the generic plan
-/// after five executions (with the limit a parameter, it planned each of them again). Read
-/// from the one connection's own `pg_prepared_statements`.
+/// its limits written in the text (`resolvers/src/sql.rs`), PostgreSQL keeps the generic plan
+/// after five executions (with the limit a parameter, it planned each of them again), the
+/// page joined with its relations and its organizations' first missions included. Read from
+/// the one connection's own `pg_prepared_statements`.
 #[tokio::test]
 async fn postgres_plans_a_page_once_per_connection() {
     let database = TestDatabase::create("generic_plans").await;
@@ -443,7 +444,8 @@ async fn postgres_plans_a_page_once_per_connection() {
         .expect("seed");
     let schema = passerelle_schema::build(conn.clone(), passerelle_schema::Limits::default());
     let query = "{ missions(filter: {domains: [SPORT]}, orderBy: {field: START_AT, direction: ASC}, first: 7) {
-        nodes { title organization { name } publisher { name } } } }";
+        nodes { title organization { name missions(first: 5) { nodes { title startAt } } }
+            publisher { name } addresses { city } } } }";
     for _ in 0..10 {
         let (response, _) = execute_anonymous(&schema, query).await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
@@ -470,7 +472,9 @@ async fn postgres_plans_a_page_once_per_connection() {
         .collect();
     assert_eq!(pages.len(), 1, "one statement for the page: {pages:?}");
     let (sql, generic, custom) = &pages[0];
-    assert!(!sql.contains("LIMIT $"), "{sql}");
+    // The organizations' first missions are read in the page's statement, their limit
+    // written in too.
+    assert!(!sql.contains("LIMIT $") && sql.contains("LIMIT 6"), "{sql}");
     assert!(
         *generic >= 5 && *custom <= 5,
         "planned once, then reused: {generic} generic, {custom} custom plans"
