@@ -554,7 +554,7 @@ fn selection_of(field: &serde_json::Value) -> Option<String> {
 /// mapped, fails here.
 #[tokio::test]
 async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole_row() {
-    assert_each_field_is_the_whole_rows("Mission", "mission", 30, |field| {
+    assert_each_field_is_the_whole_rows("Mission", Root::ById("mission"), 30, |field| {
         let documents = [
             format!("{{ missions(first: 4) {{ nodes {{ id {field} }} }} }}"),
             format!(
@@ -584,10 +584,11 @@ async fn projection_every_mission_field_read_from_a_page_is_the_one_of_the_whole
 /// For every field of the object type `type_name` (those without required arguments; an
 /// object-valued one as `{ __typename }`), each document `documents` makes of it, read as an
 /// admin, has at least its count of objects (`objects` finds them in its data), each equal to
-/// the object of the same id read whole by the root field `root(id:)`.
+/// the object of the same id read whole by the root field `root` (`organization(id:)`, or
+/// `_entities` for a type with no root field of its own).
 async fn assert_each_field_is_the_whole_rows<const N: usize>(
     type_name: &str,
-    root: &str,
+    root: Root,
     more_fields_than: usize,
     documents: impl Fn(&str) -> [(String, usize); N],
     objects: impl Fn(&serde_json::Value) -> Vec<serde_json::Value>,
@@ -620,15 +621,25 @@ async fn assert_each_field_is_the_whole_rows<const N: usize>(
             assert!(found.len() >= at_least, "{document}: {body:#}");
             for object in found {
                 let id = object["id"].as_str().expect("id").to_owned();
-                let whole = app
-                    .gql_as(
-                        &admin,
-                        &format!("query($id: ID!) {{ {root}(id: $id) {{ id {field} }} }}"),
-                        json!({ "id": id }),
-                    )
-                    .await;
+                let whole = match root {
+                    Root::ById(root) => {
+                        let document =
+                            format!("query($id: ID!) {{ {root}(id: $id) {{ id {field} }} }}");
+                        let body = app.gql_as(&admin, &document, json!({ "id": id })).await;
+                        body["data"][root].clone()
+                    }
+                    Root::Entity => {
+                        let document = format!(
+                            "query($r: [_Any!]!) {{ _entities(representations: $r) {{
+                                ... on {type_name} {{ id {field} }} }} }}"
+                        );
+                        let r = json!([{ "__typename": type_name, "id": id }]);
+                        let body = app.gql_as(&admin, &document, json!({ "r": r })).await;
+                        body["data"]["_entities"][0].clone()
+                    }
+                };
                 assert_eq!(
-                    object, whole["data"][root],
+                    object, whole,
                     "{field} of {type_name} {id} ({document}) and of the whole row"
                 );
             }
@@ -644,7 +655,7 @@ async fn assert_each_field_is_the_whole_rows<const N: usize>(
 /// fails here.
 #[tokio::test]
 async fn organization_projection_every_field_read_for_a_mission_is_the_one_of_the_whole_row() {
-    assert_each_field_is_the_whole_rows("Organization", "organization", 15, |field| {
+    assert_each_field_is_the_whole_rows("Organization", Root::ById("organization"), 15, |field| {
         let documents = [
             format!("{{ missions(first: 6) {{ nodes {{ organization {{ id {field} }} }} }} }}"),
             format!(
@@ -671,39 +682,12 @@ async fn organization_projection_every_field_read_for_a_mission_is_the_one_of_th
 /// A publisher read for a mission (`Mission.publisher`) selects only the columns its selection
 /// reads (`resolvers/src/publisher/columns.rs`), with a page of missions or through the loader:
 /// every field of `Publisher`, asked alone, in a fragment, beside an alias asking for other
-/// fields, and through `Application.mission`, has the value it has on the whole row (the list
-/// `publishers`, read whole), so a field mapped to the wrong columns, or a new field not mapped,
-/// fails here.
+/// fields, and through `Application.mission`, has the value it has on the whole row (read by the
+/// federation's `_entities`, through the loader of whole publishers), so a field mapped to the
+/// wrong columns, or a new field not mapped, fails here.
 #[tokio::test]
 async fn publisher_projection_every_field_read_for_a_mission_is_the_one_of_the_whole_row() {
-    let app = shared_app();
-    let admin = As::user(DEMO_ADMIN);
-    let schema = app
-        .data(
-            "{ __type(name: \"Publisher\") { fields { name args { type { kind } }
-                type { kind ofType { kind ofType { kind ofType { kind } } } } } } }",
-            json!({}),
-        )
-        .await;
-    let fields: Vec<String> = schema["__type"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .filter_map(selection_of)
-        .collect();
-    assert!(fields.len() > 10, "Publisher's fields: {fields:?}");
-    for field in &fields {
-        let whole = app
-            .gql_as(
-                &admin,
-                &format!("{{ publishers {{ id {field} }} }}"),
-                json!({}),
-            )
-            .await;
-        let whole = whole["data"]["publishers"]
-            .as_array()
-            .expect("publishers")
-            .clone();
+    assert_each_field_is_the_whole_rows("Publisher", Root::Entity, 10, |field| {
         let documents = [
             format!("{{ missions(first: 8) {{ nodes {{ publisher {{ id {field} }} }} }} }}"),
             format!(
@@ -718,24 +702,22 @@ async fn publisher_projection_every_field_read_for_a_mission_is_the_one_of_the_w
                 "{{ volunteers(first: 8) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ publisher {{ id {field} }} }} }} }} }} }} }}"
             ),
         ];
-        for document in &documents {
-            let body = app.gql_as(&admin, document, json!({})).await;
-            let mut found = Vec::new();
-            collect_named(&body["data"], &["publisher", "a"], &mut found);
-            assert!(found.len() >= 8, "{document}: {body:#}");
-            for object in found {
-                let stored = whole
-                    .iter()
-                    .find(|p| p["id"] == object["id"])
-                    .expect("the publisher is listed");
-                assert_eq!(
-                    &object, stored,
-                    "{field} of publisher {} ({document}) and of the whole row",
-                    object["id"]
-                );
-            }
-        }
-    }
+        documents.map(|document| (document, 8))
+    }, |data| {
+        let mut publishers = Vec::new();
+        collect_named(data, &["publisher", "a"], &mut publishers);
+        publishers
+    })
+    .await;
+}
+
+/// How [`assert_each_field_is_the_whole_rows`] reads an object whole.
+#[derive(Clone, Copy)]
+enum Root {
+    /// A root field taking the id (`organization(id:)`).
+    ById(&'static str),
+    /// The federation's `_entities`, for a type with no such root field.
+    Entity,
 }
 
 /// A mission's addresses are read for the columns their selection reads
