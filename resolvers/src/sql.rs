@@ -42,7 +42,7 @@ pub fn with_literal_limit(backend: DbBackend, q: &SelectStatement) -> Statement 
     };
     // The parameters that are a limit's value, by number.
     let mut literal = vec![false; values.0.len()];
-    for_each_placeholder(&statement.sql, |before, n| {
+    for_each_placeholder(&statement.sql, |before, _, n| {
         if before.ends_with(" LIMIT ")
             && let Some(Value::BigUnsigned(Some(_))) = values.0.get(n - 1)
         {
@@ -62,7 +62,7 @@ pub fn with_literal_limit(backend: DbBackend, q: &SelectStatement) -> Statement 
     }
     let mut sql = String::with_capacity(statement.sql.len());
     let mut copied = 0;
-    for_each_placeholder(&statement.sql, |before, n| {
+    for_each_placeholder(&statement.sql, |before, end, n| {
         sql.push_str(&statement.sql[copied..before.len()]);
         match &values.0[n - 1] {
             Value::BigUnsigned(Some(limit)) if literal[n - 1] => sql.push_str(&limit.to_string()),
@@ -71,7 +71,7 @@ pub fn with_literal_limit(backend: DbBackend, q: &SelectStatement) -> Statement 
                 sql.push_str(&renumbered[n - 1].to_string());
             }
         }
-        copied = before.len() + 1 + digits(n);
+        copied = end;
     });
     sql.push_str(&statement.sql[copied..]);
     let kept: Vec<Value> = values
@@ -86,10 +86,10 @@ pub fn with_literal_limit(backend: DbBackend, q: &SelectStatement) -> Statement 
     statement
 }
 
-/// Calls `f` with each `$n` placeholder of PostgreSQL's `sql` in order: the text before it and
-/// `n` (from 1). The builder writes `$` nowhere else: names are the entities', values are
+/// Calls `f` with each `$n` placeholder of PostgreSQL's `sql` in order: the text before it,
+/// where it ends, and `n` (from 1). The builder writes `$` nowhere else: names are the entities', values are
 /// parameters.
-fn for_each_placeholder(sql: &str, mut f: impl FnMut(&str, usize)) {
+fn for_each_placeholder(sql: &str, mut f: impl FnMut(&str, usize, usize)) {
     let bytes = sql.as_bytes();
     let mut at = 0;
     while let Some(found) = sql[at..].find('$') {
@@ -101,15 +101,10 @@ fn for_each_placeholder(sql: &str, mut f: impl FnMut(&str, usize)) {
         if let Ok(n) = sql[start + 1..end].parse::<usize>()
             && n > 0
         {
-            f(&sql[..start], n);
+            f(&sql[..start], end, n);
         }
         at = end.max(start + 1);
     }
-}
-
-/// The number of decimal digits of `n`.
-fn digits(n: usize) -> usize {
-    n.to_string().len()
 }
 
 /// A custom SQL expression whose `?` are parameters, for either engine.

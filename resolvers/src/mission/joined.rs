@@ -56,40 +56,48 @@ const RANK: &str = "m_n";
 /// (`None`: not read with the page).
 #[derive(Debug, Clone, Default)]
 pub struct Joined {
-    organization: Option<Organizations>,
-    publisher: Option<Publishers>,
-    addresses: Option<Addresses>,
+    organization: Option<Projected<organization::Columns>>,
+    publisher: Option<Projected<publisher::Columns>>,
+    addresses: Option<Projected<mission_address::Columns>>,
     organization_missions: Option<OrganizationMissions>,
 }
 
-/// How a page reads its missions' organizations: the rows the viewer may read, and the columns
-/// each `organization` field of the nodes reads ([`organization_columns::of_object`]): the
-/// statement selects all of them, and the rows are primed under each field's own set, the key
-/// its resolver loads.
+/// How a page reads one to-one or to-many relation of its missions (`C`: the relation's column
+/// set): the rows the viewer may read, and the columns each field of the nodes naming the
+/// relation reads (`organization_columns::of_object`, `publisher_columns::of_object`,
+/// `columns::of_addresses`): the statement selects all of them, and the rows are primed under
+/// each field's own set, the key its resolver loads.
 #[derive(Debug, Clone)]
-struct Organizations {
+struct Projected<C> {
     scope: Condition,
-    fields: Vec<organization::Columns>,
-    columns: organization::Columns,
+    fields: Vec<C>,
+    columns: C,
 }
 
-/// How a page reads its missions' publishers, as [`Organizations`]
-/// ([`publisher_columns::of_object`]).
-#[derive(Debug, Clone)]
-struct Publishers {
-    scope: Condition,
-    fields: Vec<publisher::Columns>,
-    columns: publisher::Columns,
-}
-
-/// How a page reads its missions' addresses: the rows the viewer may read, and the columns
-/// each `addresses` field of the nodes reads ([`super::columns::of_addresses`]), as for
-/// [`Organizations`].
-#[derive(Debug, Clone)]
-struct Addresses {
-    scope: Condition,
-    fields: Vec<mission_address::Columns>,
-    columns: mission_address::Columns,
+impl<C: Copy> Projected<C> {
+    /// The relation `name` as the nodes of `connection` ask for it (`of`: the columns a field
+    /// reads; `union` of two sets from `none`), under `scope`; `None` when no node asks for
+    /// it or the viewer may read none of its rows (`scope` is made only when a node asks).
+    fn of(
+        connection: SelectionField<'_>,
+        name: &str,
+        of: impl Fn(SelectionField<'_>) -> C,
+        (none, union): (C, impl Fn(C, C) -> C),
+        scope: impl FnOnce() -> Option<Condition>,
+    ) -> Option<Self>
+    where
+        C: PartialEq,
+    {
+        let fields = super::columns::sets_of_fields(connection, name, of);
+        if fields.is_empty() {
+            return None;
+        }
+        Some(Projected {
+            scope: scope()?,
+            columns: fields.iter().fold(none, |all, c| union(all, *c)),
+            fields,
+        })
+    }
 }
 
 /// How a page reads the first missions of its missions' organizations (`organization {
@@ -126,43 +134,33 @@ impl Joined {
         access: &Access,
         backend: DbBackend,
     ) -> Joined {
-        let mut joined = Joined::default();
-        let fields =
-            super::columns::sets_of_fields(connection, "publisher", publisher_columns::of_object);
-        if !fields.is_empty() {
-            joined.publisher = publisher::Entity::scope(access).map(|scope| Publishers {
-                scope,
-                columns: fields
-                    .iter()
-                    .fold(publisher::Columns::NONE, |all, c| all.union(*c)),
-                fields,
-            });
-        }
-        let fields = super::columns::sets_of_fields(
-            connection,
-            "organization",
-            organization_columns::of_object,
-        );
-        if !fields.is_empty() {
-            joined.organization = organization::Entity::scope(access).map(|scope| Organizations {
-                scope,
-                columns: fields
-                    .iter()
-                    .fold(organization::Columns::NONE, |all, c| all.union(*c)),
-                fields,
-            });
-        }
-        let fields =
-            super::columns::sets_of_fields(connection, "addresses", super::columns::of_addresses);
-        if !fields.is_empty() {
-            joined.addresses = mission_address::Entity::scope(access).map(|scope| Addresses {
-                scope,
-                columns: fields
-                    .iter()
-                    .fold(mission_address::Columns::NONE, |all, c| all.union(*c)),
-                fields,
-            });
-        }
+        let mut joined = Joined {
+            organization: Projected::of(
+                connection,
+                "organization",
+                organization_columns::of_object,
+                (organization::Columns::NONE, organization::Columns::union),
+                || organization::Entity::scope(access),
+            ),
+            publisher: Projected::of(
+                connection,
+                "publisher",
+                publisher_columns::of_object,
+                (publisher::Columns::NONE, publisher::Columns::union),
+                || publisher::Entity::scope(access),
+            ),
+            addresses: Projected::of(
+                connection,
+                "addresses",
+                super::columns::of_addresses,
+                (
+                    mission_address::Columns::NONE,
+                    mission_address::Columns::union,
+                ),
+                || mission_address::Entity::scope(access),
+            ),
+            organization_missions: None,
+        };
         if backend == DbBackend::Postgres && joined.organization.is_some() {
             // One page for every `organization` field, from its start: fields asking for
             // different pages, or none, leave them to the loader.

@@ -58,7 +58,7 @@ impl Organization {
     ) -> ApiResult<Option<Organization>> {
         let loaders = loaders(ctx)?;
         let organization = OrganizationColumns(id, columns::of_object(ctx.field()));
-        let Some(key) = missions_ahead(ctx, id) else {
+        let Some(key) = missions_ahead_of(ctx.field(), id) else {
             return Ok(loaders
                 .load_one(organization)
                 .await?
@@ -75,12 +75,6 @@ impl Organization {
             missions_ahead,
         }))
     }
-}
-
-/// The key of the one page of `missions` the current field's selection asks for (see
-/// [`missions_ahead_of`]).
-fn missions_ahead(ctx: &Context<'_>, organization_id: i64) -> Option<NestedPage<MissionsOf>> {
-    missions_ahead_of(ctx.field(), organization_id)
 }
 
 /// The key of the one page of `missions` an `organization` field's selection asks for, if it

@@ -655,27 +655,13 @@ async fn assert_each_field_is_the_whole_rows<const N: usize>(
 /// fails here.
 #[tokio::test]
 async fn organization_projection_every_field_read_for_a_mission_is_the_one_of_the_whole_row() {
-    assert_each_field_is_the_whole_rows("Organization", Root::ById("organization"), 15, |field| {
-        let documents = [
-            format!("{{ missions(first: 6) {{ nodes {{ organization {{ id {field} }} }} }} }}"),
-            format!(
-                "{{ missions(first: 6) {{ edges {{ node {{ ...M }} }} }} }}
-                 fragment M on Mission {{ organization {{ ...O }} }}
-                 fragment O on Organization {{ id {field} }}"
-            ),
-            format!(
-                "{{ missions(first: 6) {{ nodes {{ a: organization {{ id {field} }} b: organization {{ id name }} }} }} }}"
-            ),
-            format!(
-                "{{ volunteers(first: 6) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ organization {{ id {field} }} }} }} }} }} }} }}"
-            ),
-        ];
-        documents.map(|document| (document, 6))
-    }, |data| {
-        let mut organizations = Vec::new();
-        collect_named(data, &["organization", "a"], &mut organizations);
-        organizations
-    })
+    assert_each_field_is_the_whole_rows(
+        "Organization",
+        Root::ById("organization"),
+        15,
+        |field| read_for_missions("organization", "Organization", field, 6),
+        |data| named(data, "organization"),
+    )
     .await;
 }
 
@@ -687,28 +673,47 @@ async fn organization_projection_every_field_read_for_a_mission_is_the_one_of_th
 /// wrong columns, or a new field not mapped, fails here.
 #[tokio::test]
 async fn publisher_projection_every_field_read_for_a_mission_is_the_one_of_the_whole_row() {
-    assert_each_field_is_the_whole_rows("Publisher", Root::Entity, 10, |field| {
-        let documents = [
-            format!("{{ missions(first: 8) {{ nodes {{ publisher {{ id {field} }} }} }} }}"),
-            format!(
-                "{{ missions(first: 8) {{ edges {{ node {{ ...M }} }} }} }}
-                 fragment M on Mission {{ publisher {{ ...P }} }}
-                 fragment P on Publisher {{ id {field} }}"
-            ),
-            format!(
-                "{{ missions(first: 8) {{ nodes {{ a: publisher {{ id {field} }} b: publisher {{ id name }} }} }} }}"
-            ),
-            format!(
-                "{{ volunteers(first: 8) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ publisher {{ id {field} }} }} }} }} }} }} }}"
-            ),
-        ];
-        documents.map(|document| (document, 8))
-    }, |data| {
-        let mut publishers = Vec::new();
-        collect_named(data, &["publisher", "a"], &mut publishers);
-        publishers
-    })
+    assert_each_field_is_the_whole_rows(
+        "Publisher",
+        Root::Entity,
+        10,
+        |field| read_for_missions("publisher", "Publisher", field, 8),
+        |data| named(data, "publisher"),
+    )
     .await;
+}
+
+/// Documents reading `field` of the object a mission's `relation` (of type `type_name`) is, for
+/// `n` missions each: alone, through fragments, beside an alias asking for other fields
+/// (`a`, `b`), and through `Application.mission` (the loader's path).
+fn read_for_missions(
+    relation: &str,
+    type_name: &str,
+    field: &str,
+    n: usize,
+) -> [(String, usize); 4] {
+    [
+        format!("{{ missions(first: {n}) {{ nodes {{ {relation} {{ id {field} }} }} }} }}"),
+        format!(
+            "{{ missions(first: {n}) {{ edges {{ node {{ ...M }} }} }} }}
+             fragment M on Mission {{ {relation} {{ ...R }} }}
+             fragment R on {type_name} {{ id {field} }}"
+        ),
+        format!(
+            "{{ missions(first: {n}) {{ nodes {{ a: {relation} {{ id {field} }} b: {relation} {{ id name }} }} }} }}"
+        ),
+        format!(
+            "{{ volunteers(first: {n}) {{ nodes {{ applications(first: 3) {{ nodes {{ mission {{ {relation} {{ id {field} }} }} }} }} }} }} }}"
+        ),
+    ]
+    .map(|document| (document, n))
+}
+
+/// The objects of `data` under the key `relation` or the alias `a` (see [`read_for_missions`]).
+fn named(data: &serde_json::Value, relation: &str) -> Vec<serde_json::Value> {
+    let mut objects = Vec::new();
+    collect_named(data, &[relation, "a"], &mut objects);
+    objects
 }
 
 /// How [`assert_each_field_is_the_whole_rows`] reads an object whole.
