@@ -424,6 +424,47 @@ async fn a_sqlite_server_writes_through_one_connection_and_reads_beside_it() {
     remove_sqlite(&path);
 }
 
+/// A connection that has rested in the pool is checked before it is handed out again (busy
+/// ones are not, which saves a round trip per request): one the server dropped meanwhile is
+/// replaced, and the next request does not fail.
+#[tokio::test]
+async fn a_pooled_connection_the_server_dropped_is_replaced_after_a_rest() {
+    let database = TestDatabase::create("stale").await;
+    if !database.is_postgres() {
+        return;
+    }
+    let url = secrecy::SecretString::from(database.url().to_owned());
+    let conn = passerelle_db::connect(&url, 1).await.expect("connect");
+    let other = passerelle_db::connect(&url, 1).await.expect("connect");
+    let pid = |db: sea_orm::DatabaseConnection| async move {
+        db.query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_backend_pid() AS pid",
+        ))
+        .await
+        .expect("the connection answers")
+        .expect("a row")
+        .try_get::<i32>("", "pid")
+        .expect("pid")
+    };
+    let first = pid(conn.clone()).await;
+    assert_eq!(pid(conn.clone()).await, first, "the pool's one connection");
+    other
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_terminate_backend($1)",
+            [first.into()],
+        ))
+        .await
+        .expect("terminate");
+    tokio::time::sleep(passerelle_db::STALE_AFTER + std::time::Duration::from_millis(300)).await;
+    let second = pid(conn.clone()).await;
+    assert_ne!(second, first, "a new connection replaced the dropped one");
+    conn.close().await.expect("close");
+    other.close().await.expect("close");
+    database.drop_database().await;
+}
+
 /// On PostgreSQL a page's statement is planned once per connection, not at every request: with
 /// its limits written in the text (`resolvers/src/sql.rs`), PostgreSQL keeps the generic plan
 /// after five executions (with the limit a parameter, it planned each of them again), the
