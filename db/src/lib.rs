@@ -13,9 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 pub mod publishers;
 pub mod tally;
 pub mod testing;
+
 /// How long a pooled connection to a database server may lie idle before it is pinged as it is
-/// handed out (HikariCP skips its check for a connection used in the last 500 ms): a busy
-/// server's connections are never pinged, one that rested finds a dropped connection replaced.
+/// handed out (HikariCP skips its check for a connection used in the last 500 ms): connections
+/// in constant use are never pinged, and one that rested is replaced if the server dropped it.
 pub const STALE_AFTER: Duration = Duration::from_secs(1);
 
 /// Opens a pool on `url`. A SQLite file is created if missing and switched to WAL, so that
