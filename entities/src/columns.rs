@@ -46,6 +46,32 @@ impl Layout {
     }
 }
 
+/// What every table's `Columns` (made by `column_set!`) can do, for code that serves several
+/// tables: the empty set, the union of two, and the union of the sets a selection's fields
+/// read.
+pub trait ColumnSet: Copy + PartialEq {
+    /// No column.
+    const EMPTY: Self;
+
+    /// This set and every column of `other`.
+    #[must_use]
+    fn and(self, other: Self) -> Self;
+
+    /// This set and each of `parts`, or `whole` as soon as a part is `None` (a field that needs
+    /// the whole row).
+    #[must_use]
+    fn and_each(self, parts: impl IntoIterator<Item = Option<Self>>, whole: Self) -> Self {
+        let mut set = self;
+        for part in parts {
+            match part {
+                Some(more) => set = set.and(more),
+                None => return whole,
+            }
+        }
+        set
+    }
+}
+
 /// Defines `Columns`, a set of the module's `Column`s (at most 64, the last one named), beside
 /// the entity it is written in.
 macro_rules! column_set {
@@ -137,6 +163,14 @@ macro_rules! column_set {
             }
         }
 
+        impl $crate::columns::ColumnSet for Columns {
+            const EMPTY: Columns = Columns::NONE;
+
+            fn and(self, other: Columns) -> Columns {
+                self.union(other)
+            }
+        }
+
         const _: () = assert!(
             (Column::$last as u32) < 64,
             "a column set holds at most 64 columns"
@@ -182,3 +216,23 @@ macro_rules! read_at {
 }
 
 pub(crate) use read_at;
+
+#[cfg(test)]
+mod tests {
+    use super::ColumnSet;
+    use crate::publisher::{Column, Columns};
+
+    #[test]
+    fn a_selections_sets_make_their_union_or_the_whole_row_when_one_needs_it() {
+        let id = Columns::NONE.with(Column::Id);
+        let name = Columns::NONE.with(Column::Name);
+        let logo = Columns::NONE.with(Column::Logo);
+        let whole = Columns::ALL.without(Column::FeedPassword);
+        assert_eq!(
+            id.and_each([Some(name), Some(logo), Some(Columns::NONE)], whole),
+            id.with(Column::Name).with(Column::Logo)
+        );
+        assert_eq!(id.and_each([Some(name), None, Some(logo)], whole), whole);
+        assert_eq!(id.and_each([], whole), id);
+    }
+}

@@ -1,6 +1,7 @@
 //! The columns of `missions` a selection of `Mission` fields reads, so that a page selects
 //! those and no others (see [`mission::Columns`]).
 use async_graphql::SelectionField;
+use passerelle_entities::columns::ColumnSet;
 use passerelle_entities::mission::{Column, Columns};
 use passerelle_entities::mission_address;
 
@@ -118,14 +119,7 @@ pub fn of_connection(connection: SelectionField<'_>, sort: Option<Column>) -> Co
 /// The columns a field whose value is one mission (`Application.mission`) reads for its
 /// selection, fragments included.
 pub fn of_object(mission: SelectionField<'_>) -> Columns {
-    let mut columns = ALWAYS;
-    for field in mission.selection_set() {
-        match columns_of(field.name()) {
-            Some(more) => columns = columns.union(more),
-            None => return WHOLE,
-        }
-    }
-    columns
+    ALWAYS.and_each(mission.selection_set().map(|f| columns_of(f.name())), WHOLE)
 }
 
 /// The columns of `mission_addresses` a `Mission.addresses` field reads for its selection,

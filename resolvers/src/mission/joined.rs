@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use async_graphql::SelectionField;
 use passerelle_entities::access::Access;
-use passerelle_entities::columns::Layout;
+use passerelle_entities::columns::{ColumnSet, Layout};
 use passerelle_entities::{mission, mission_address, organization, publisher};
 use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement,
@@ -74,27 +74,23 @@ struct Projected<C> {
     columns: C,
 }
 
-impl<C: Copy> Projected<C> {
+impl<C: ColumnSet> Projected<C> {
     /// The relation `name` as the nodes of `connection` ask for it (`of`: the columns a field
-    /// reads; `union` of two sets from `none`), under `scope`; `None` when no node asks for
-    /// it or the viewer may read none of its rows (`scope` is made only when a node asks).
+    /// reads), under `scope`; `None` when no node asks for it or the viewer may read none of
+    /// its rows (`scope` is made only when a node asks).
     fn of(
         connection: SelectionField<'_>,
         name: &str,
         of: impl Fn(SelectionField<'_>) -> C,
-        (none, union): (C, impl Fn(C, C) -> C),
         scope: impl FnOnce() -> Option<Condition>,
-    ) -> Option<Self>
-    where
-        C: PartialEq,
-    {
+    ) -> Option<Self> {
         let fields = super::columns::sets_of_fields(connection, name, of);
         if fields.is_empty() {
             return None;
         }
         Some(Projected {
             scope: scope()?,
-            columns: fields.iter().fold(none, |all, c| union(all, *c)),
+            columns: fields.iter().fold(C::EMPTY, |all, c| all.and(*c)),
             fields,
         })
     }
@@ -139,24 +135,18 @@ impl Joined {
                 connection,
                 "organization",
                 organization_columns::of_object,
-                (organization::Columns::NONE, organization::Columns::union),
                 || organization::Entity::scope(access),
             ),
             publisher: Projected::of(
                 connection,
                 "publisher",
                 publisher_columns::of_object,
-                (publisher::Columns::NONE, publisher::Columns::union),
                 || publisher::Entity::scope(access),
             ),
             addresses: Projected::of(
                 connection,
                 "addresses",
                 super::columns::of_addresses,
-                (
-                    mission_address::Columns::NONE,
-                    mission_address::Columns::union,
-                ),
                 || mission_address::Entity::scope(access),
             ),
             organization_missions: None,

@@ -3,6 +3,7 @@
 //! of 20 missions asking for their organizations' names decoded 20 columns of 20 rows, long
 //! descriptions included, for one (docs/BENCHMARKS.md).
 use async_graphql::SelectionField;
+use passerelle_entities::columns::ColumnSet;
 use passerelle_entities::organization::{Column, Columns};
 
 /// What every read selects whatever the selection: the id (the loaders' key, the nested pages'
@@ -43,12 +44,8 @@ fn columns_of(field: &str) -> Option<Columns> {
 /// The columns a field whose value is one organization (`Mission.organization`) reads for its
 /// selection, fragments included.
 pub fn of_object(organization: SelectionField<'_>) -> Columns {
-    let mut columns = ALWAYS;
-    for field in organization.selection_set() {
-        match columns_of(field.name()) {
-            Some(more) => columns = columns.union(more),
-            None => return Columns::ALL,
-        }
-    }
-    columns
+    ALWAYS.and_each(
+        organization.selection_set().map(|f| columns_of(f.name())),
+        Columns::ALL,
+    )
 }

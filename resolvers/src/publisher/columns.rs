@@ -3,6 +3,7 @@
 //! its publishers carried every column of theirs (descriptions, feed settings) in each of its
 //! rows for a name (docs/BENCHMARKS.md).
 use async_graphql::SelectionField;
+use passerelle_entities::columns::ColumnSet;
 use passerelle_entities::publisher::{Column, Columns};
 
 /// What every read selects whatever the selection: the id (the loaders' key, and the key of
@@ -40,12 +41,8 @@ fn columns_of(field: &str) -> Option<Columns> {
 /// The columns a field whose value is one publisher (`Mission.publisher`) reads for its
 /// selection, fragments included.
 pub fn of_object(publisher: SelectionField<'_>) -> Columns {
-    let mut columns = ALWAYS;
-    for field in publisher.selection_set() {
-        match columns_of(field.name()) {
-            Some(more) => columns = columns.union(more),
-            None => return Columns::ALL,
-        }
-    }
-    columns
+    ALWAYS.and_each(
+        publisher.selection_set().map(|f| columns_of(f.name())),
+        Columns::ALL,
+    )
 }
