@@ -9,7 +9,8 @@
 //! each column by name once, in the first row, and the rows are read by position (a table's
 //! `Reader`), rather than each value looking its column's name up (and, for a prefixed
 //! column, formatting it) in every row.
-use sea_orm::{DbErr, QueryResult};
+use sea_orm::sqlx::{Column as _, Row as _, ValueRef as _};
+use sea_orm::{DbErr, QueryResult, TryGetable};
 
 /// Where each column of a set stands in the rows of one statement, by the column's index in
 /// its table (a set holds at most 64).
@@ -27,7 +28,17 @@ impl Layout {
         prefix: &str,
         columns: impl Iterator<Item = (u32, &'static str)>,
     ) -> Result<Layout, DbErr> {
-        let names = res.column_names();
+        // The names are read in place: sea-orm's `column_names` copies each into a `String`
+        // (some 28 allocations per layout, five layouts per nested page).
+        let copied: Vec<String>;
+        let names: Vec<&str> = if let Some(row) = res.try_as_pg_row() {
+            row.columns().iter().map(|c| c.name()).collect()
+        } else if let Some(row) = res.try_as_sqlite_row() {
+            row.columns().iter().map(|c| c.name()).collect()
+        } else {
+            copied = res.column_names();
+            copied.iter().map(String::as_str).collect()
+        };
         let mut at = [u16::MAX; 64];
         for (index, name) in columns {
             let position = names
@@ -43,6 +54,30 @@ impl Layout {
     /// The position of the column of index `column` in its table.
     pub fn at(&self, column: u32) -> usize {
         usize::from(self.0[column as usize])
+    }
+}
+
+/// The value at position `at` of `res`, or `None` for a NULL, as
+/// `res.try_get_by_index::<Option<T>>(at)` reads it but without the error sea-orm makes (and
+/// the message it formats) to tell a NULL before turning it into `None`: the columns of a
+/// left-joined table are NULL in most rows of a joined page (the address columns of every row
+/// after a mission's first).
+///
+/// # Errors
+/// The position is out of the row, or the value cannot be decoded as `T`.
+pub fn nullable_at<T: TryGetable>(res: &QueryResult, at: usize) -> Result<Option<T>, DbErr> {
+    let null = if let Some(row) = res.try_as_pg_row() {
+        row.try_get_raw(at).map(|v| v.is_null())
+    } else if let Some(row) = res.try_as_sqlite_row() {
+        row.try_get_raw(at).map(|v| v.is_null())
+    } else {
+        return res.try_get_by_index(at);
+    };
+    match null {
+        Ok(true) => Ok(None),
+        Ok(false) => res.try_get_by_index(at).map(Some),
+        // sea-orm's own read says what is wrong, as it would have.
+        Err(_) => res.try_get_by_index(at),
     }
 }
 

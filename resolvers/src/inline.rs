@@ -56,26 +56,38 @@ impl<T: OutputType + ContainerType> OutputType for Inline<T> {
         ctx: &ContextSelectionSet<'_>,
         _field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let mut fields = Vec::with_capacity(ctx.item.node.items.len());
-        if !ctx.data_opt::<InlineObjects>().is_some_and(|on| on.0)
-            || !collect(ctx, &self.0, ctx.item, &mut fields)?
-        {
+        if !ctx.data_opt::<InlineObjects>().is_some_and(|on| on.0) {
             return resolve_container(ctx, &self.0).await;
         }
+        // A selection of a few fields alone (no fragment, no directive), as most are, is
+        // resolved from an array on the stack; the others are gathered first.
+        let items = &ctx.item.node.items;
+        let plain = plain_fields(items);
+        let mut gathered = Vec::new();
+        let fields: &[&Positioned<Field>] = match &plain {
+            Some((fields, count)) => &fields[..*count],
+            None => {
+                gathered.reserve(items.len());
+                if !collect(ctx, &self.0, ctx.item, &mut gathered)? {
+                    return resolve_container(ctx, &self.0).await;
+                }
+                &gathered
+            }
+        };
         let ctx = ctx.clone();
-        let contexts: Vec<_> = fields.iter().map(|f| ctx.with_field(f)).collect();
-        let values = join_all(contexts.iter().map(|c| {
-            let name = &c.item.node.name.node;
+        // Each field's future holds its own context (no vector of them beside the futures).
+        let values = join_all(fields.iter().map(|f| {
+            let c = ctx.with_field(f);
             async move {
-                if name == "__typename" {
+                if c.item.node.name.node == "__typename" {
                     Ok(Some(Value::String(self.0.introspection_type_name().into())))
                 } else {
-                    self.0.resolve_field(c).await
+                    self.0.resolve_field(&c).await
                 }
             }
         }))
         .await;
-        let mut object = IndexMap::with_capacity(fields.len());
+        let mut object = IndexMap::with_capacity(values.len());
         for (field, value) in fields.iter().zip(values) {
             match value {
                 Ok(value) => insert(
@@ -91,6 +103,33 @@ impl<T: OutputType + ContainerType> OutputType for Inline<T> {
         } else {
             Value::Object(object)
         })
+    }
+}
+
+/// The most fields [`plain_fields`] holds on the stack.
+const PLAIN: usize = 16;
+
+/// The fields of a selection of at most [`PLAIN`] fields without directives, and how many:
+/// an array on the stack rather than a vector per object. The futures' vector `join_all`
+/// builds from a slice's iterator has the right size; from an iterator that only bounds its
+/// length (a filter), it would be grown, then shrunk, copying whole futures.
+fn plain_fields(items: &[Positioned<Selection>]) -> Option<([&Positioned<Field>; PLAIN], usize)> {
+    let first = plain_field(items.first()?)?;
+    if items.len() > PLAIN {
+        return None;
+    }
+    let mut fields = [first; PLAIN];
+    for (slot, item) in fields.iter_mut().zip(items) {
+        *slot = plain_field(item)?;
+    }
+    Some((fields, items.len()))
+}
+
+/// The field an item of a selection is, when it is a field without directives.
+fn plain_field(item: &Positioned<Selection>) -> Option<&Positioned<Field>> {
+    match &item.node {
+        Selection::Field(field) if field.node.directives.is_empty() => Some(field),
+        _ => None,
     }
 }
 
@@ -177,5 +216,48 @@ fn insert(object: &mut IndexMap<Name, Value>, name: Name, value: Value) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::parser::parse_query;
+    use async_graphql::parser::types::DocumentOperations;
+
+    use super::*;
+
+    fn items(query: &str) -> Vec<Positioned<Selection>> {
+        let document = parse_query(query).expect("parse");
+        let DocumentOperations::Single(operation) = document.operations else {
+            panic!("one operation");
+        };
+        operation.node.selection_set.node.items
+    }
+
+    #[test]
+    fn a_few_fields_alone_are_resolved_from_the_stack_in_order() {
+        let selection = items("{ a b: c d }");
+        let (fields, count) = plain_fields(&selection).expect("fields alone");
+        let keys: Vec<_> = fields[..count]
+            .iter()
+            .map(|f| f.node.response_key().node.to_string())
+            .collect();
+        assert_eq!(keys, ["a", "b", "d"]);
+        // A fragment, a directive, more fields than the array holds, no field: gathered.
+        let many = format!(
+            "{{ {} }}",
+            (0..=PLAIN)
+                .map(|i| format!("f{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        for query in [
+            "{ a ...F } fragment F on Q { b }",
+            "{ a @skip(if: true) b }",
+            &many,
+        ] {
+            assert!(plain_fields(&items(query)).is_none(), "{query}");
+        }
+        assert!(plain_fields(&[]).is_none());
     }
 }

@@ -38,6 +38,7 @@ pub mod page;
 pub mod policy;
 pub mod publisher;
 pub mod scope;
+pub mod selections;
 pub mod sql;
 pub mod stats;
 pub mod viewer;

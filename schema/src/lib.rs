@@ -25,6 +25,7 @@ use passerelle_resolvers::notification::{NotificationMutation, NotificationQuery
 use passerelle_resolvers::organization::OrganizationQuery;
 use passerelle_resolvers::publisher::PublisherQuery;
 use passerelle_resolvers::scope::ClientAddress;
+use passerelle_resolvers::selections::Selections;
 use passerelle_resolvers::stats::{StatsQuery, StatsSettings};
 use passerelle_resolvers::viewer::ViewerQuery;
 use passerelle_resolvers::volunteer::{GdprMutation, VolunteerQuery};
@@ -262,7 +263,8 @@ impl Default for Exposure {
 
 /// Gives a request its viewer, the address it came from (for the audit log), what of the schema
 /// it may read, and loaders of its own: every batch a loader runs is scoped to this viewer, and
-/// no batch mixes two viewers. Run the request under [`passerelle_resolvers::batch::drive`]
+/// no batch mixes two viewers. Its fields' selections are worked out once each
+/// ([`Selections`]). Run the request under [`passerelle_resolvers::batch::drive`]
 /// with the [`Idle`] returned, so that its batches run as soon as it has nothing else to do.
 pub fn prepare(
     schema: &PasserelleSchema,
@@ -277,7 +279,11 @@ pub fn prepare(
         .unwrap_or_default();
     let loaders = Batcher::new(DbLoader::new(db, Arc::new(viewer.access.clone())));
     let idle = loaders.idle();
-    let mut request = request.data(viewer).data(loaders).data(exposure);
+    let mut request = request
+        .data(viewer)
+        .data(loaders)
+        .data(Selections::default())
+        .data(exposure);
     if let Some(address) = address {
         request = request.data(ClientAddress(address));
     }

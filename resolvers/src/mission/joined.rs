@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use async_graphql::SelectionField;
 use passerelle_entities::access::Access;
-use passerelle_entities::columns::{ColumnSet, Layout};
+use passerelle_entities::columns::{ColumnSet, Layout, nullable_at};
 use passerelle_entities::{mission, mission_address, organization, publisher};
 use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement,
@@ -327,7 +327,7 @@ impl Joined {
                     .insert(addresses.columns.layout(res, ADDRESS)?),
             };
             let id = layout.at(mission_address::Column::Id as u32);
-            if res.try_get_by_index::<Option<i64>>(id)?.is_some() {
+            if nullable_at::<i64>(res, id)?.is_some() {
                 let row = mission_address::Model::read_at(res, layout, addresses.columns)?;
                 relations.addresses.push(row);
             }
@@ -341,7 +341,7 @@ impl Joined {
                     .insert(columns.layout(res, ORGANIZATION_MISSION)?),
             };
             // The first comes again beside each address.
-            let id = res.try_get_by_index::<Option<i64>>(layout.at(mission::Column::Id as u32))?;
+            let id = nullable_at::<i64>(res, layout.at(mission::Column::Id as u32))?;
             if let Some(id) = id
                 && !relations.organization_missions.iter().any(|m| m.id == id)
             {
@@ -524,7 +524,7 @@ fn read_prefixed<M>(
         Some(found) => found,
         None => known.layout.insert(layout(res)?),
     };
-    let Some(id) = res.try_get_by_index::<Option<i64>>(layout.at(id))? else {
+    let Some(id) = nullable_at::<i64>(res, layout.at(id))? else {
         return Ok(None);
     };
     if let Some(row) = known.rows.get(&id) {

@@ -15,6 +15,7 @@ use crate::loader::{AddressesOf, HistoryOf, MissionCountOf, PublisherColumns};
 use crate::organization::Organization;
 use crate::page::{Edge, Page, PageInfo};
 use crate::publisher::Publisher;
+use crate::selections::of_field;
 use crate::{loader, loaders, scope};
 
 /// A mission of general interest, published by a host structure through a publisher.
@@ -124,7 +125,7 @@ impl Mission {
 
     /// Where the mission happens, in the publisher's order.
     async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Inline<Address>>> {
-        let columns = super::columns::of_addresses(ctx.field());
+        let columns = of_field(ctx, super::columns::of_addresses);
         let rows = loaders(ctx)?
             .load_one(AddressesOf(self.db_id, columns))
             .await?
@@ -203,7 +204,7 @@ impl Mission {
 
     /// The partner platform that published the mission.
     async fn publisher(&self, ctx: &Context<'_>) -> ApiResult<Option<Inline<Publisher>>> {
-        let columns = crate::publisher::columns::of_object(ctx.field());
+        let columns = of_field(ctx, crate::publisher::columns::of_object);
         Ok(loaders(ctx)?
             .load_one(PublisherColumns(self.publisher_id, columns))
             .await?

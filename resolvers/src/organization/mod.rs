@@ -15,6 +15,7 @@ use crate::loader::{MissionsOf, NestedPage, OrganizationColumns, OrganizationId,
 use crate::mission::{OrganizationMissionConnection, columns_of_connection, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
+use crate::selections::of_field;
 use crate::{loaders, scope};
 
 pub(crate) mod columns;
@@ -57,13 +58,15 @@ impl Organization {
         id: i64,
     ) -> ApiResult<Option<Organization>> {
         let loaders = loaders(ctx)?;
-        let organization = OrganizationColumns(id, columns::of_object(ctx.field()));
-        let Some(key) = missions_ahead_of(ctx.field(), id) else {
+        let organization = OrganizationColumns(id, of_field(ctx, columns::of_object));
+        // Worked out for no organization, then given this one's id.
+        let Some(mut key) = of_field(ctx, |field| missions_ahead_of(field, 0)) else {
             return Ok(loaders
                 .load_one(organization)
                 .await?
                 .map(Organization::from));
         };
+        key.parent.0 = id;
         let (organization, page) = tokio::join!(
             loaders.load_one(organization),
             loaders.load_one(key.clone()),
@@ -101,17 +104,18 @@ pub(crate) fn missions_ahead_of(
     let first = <Option<i32> as InputType>::parse(argument("first")).ok()?;
     let after = <Option<String> as InputType>::parse(argument("after")).ok()?;
     let statuses = <Option<Vec<MissionStatus>> as InputType>::parse(argument("statuses")).ok()?;
-    missions_key(organization_id, first, after, statuses, field).ok()
+    let columns = columns_of_connection(field, Some(mission::Column::StartAt));
+    missions_key(organization_id, first, after, statuses, columns).ok()
 }
 
 /// The loader key of a page of an organization's missions, from the field's arguments and
-/// selection (`field`).
+/// the columns its selection reads (`columns_of_connection`).
 fn missions_key(
     organization_id: i64,
     first: Option<i32>,
     after: Option<String>,
     statuses: Option<Vec<MissionStatus>>,
-    field: SelectionField<'_>,
+    columns: mission::Columns,
 ) -> ApiResult<NestedPage<MissionsOf>> {
     let size = page_size(first)?;
     let statuses = status_set("statuses", statuses)?;
@@ -119,11 +123,7 @@ fn missions_key(
         .map(|a| crate::mission::organization_missions_after(&a))
         .transpose()?;
     Ok(NestedPage {
-        parent: MissionsOf(
-            organization_id,
-            statuses,
-            columns_of_connection(field, Some(mission::Column::StartAt)),
-        ),
+        parent: MissionsOf(organization_id, statuses, columns),
         limit: size + 1,
         after,
     })
@@ -213,7 +213,10 @@ impl Organization {
         after: Option<String>,
         statuses: Option<Vec<MissionStatus>>,
     ) -> ApiResult<OrganizationMissionConnection> {
-        let key = missions_key(self.model.id, first, after, statuses, ctx.field())?;
+        let columns = of_field(ctx, |field| {
+            columns_of_connection(field, Some(mission::Column::StartAt))
+        });
+        let key = missions_key(self.model.id, first, after, statuses, columns)?;
         let rows = match &self.missions_ahead {
             Some((ahead, rows)) if *ahead == key => rows.clone(),
             _ => loaders(ctx)?
