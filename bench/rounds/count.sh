@@ -27,6 +27,7 @@ db=$2
 build=$(realpath "$3")
 requests=${4:-100}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/serve.sh"
 body=${BODY:-$here/nested.json}
 port=${PORT:-4100}
 [ -r "$body" ] || { echo "no request body at $body" >&2; exit 2; }
@@ -52,20 +53,13 @@ if [ "$what" = allocations ]; then
 else
     run=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/counts" "${run[@]}")
 fi
-DATABASE_URL=$db PASSERELLE_LISTEN=127.0.0.1:$port PASSERELLE_RESPONSE_CACHE_MS=0 \
-    PASSERELLE_RATE_LIMIT_ADDRESS=0 PASSERELLE_SCHEDULER=false PASSERELLE_LOG=warn \
-    "${run[@]}" > "$work/serve.log" 2>&1 &
-server=$!
+start_server "$db" "$port" "$work/serve.log" "${run[@]}"
 url="http://127.0.0.1:$port/graphql"
 send() {
     for _ in $(seq 1 "$1"); do
         curl -sf -o /dev/null -H 'content-type: application/json' --data "@$body" "$url"
     done
 }
-for _ in $(seq 1 600); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/health" && break
-    sleep 0.5
-done
 send 10
 if [ "$what" = allocations ]; then
     export -f send

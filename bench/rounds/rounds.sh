@@ -20,6 +20,7 @@ db=$1
 rounds=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/serve.sh"
 body=${BODY:-$here/nested.json}
 clients=${CLIENTS:-50}
 seconds=${ROUND_SECONDS:-8}
@@ -45,14 +46,7 @@ machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 per_request() { bc <<< "scale=3; ($2 - $1) * 1000 / $tick / $3"; }
 for round in $(seq 1 "$rounds"); do
     for build in "$@"; do
-        DATABASE_URL=$db PASSERELLE_LISTEN=127.0.0.1:$port PASSERELLE_RESPONSE_CACHE_MS=0 \
-            PASSERELLE_RATE_LIMIT_ADDRESS=0 PASSERELLE_SCHEDULER=false PASSERELLE_LOG=warn \
-            "$build" serve > "$work/serve.log" 2>&1 &
-        server=$!
-        for _ in $(seq 1 100); do
-            curl -s -o /dev/null "http://127.0.0.1:$port/health" && break
-            sleep 0.1
-        done
+        start_server "$db" "$port" "$work/serve.log" "$build" serve
         wrk -t2 -c"$clients" -d"${warmup}s" -s "$work/post.lua" "$url" > /dev/null
         s0=$(process_ticks "$server")
         m0=$(machine_ticks)

@@ -12,6 +12,20 @@
 use sea_orm::sqlx::{Column as _, Row as _, ValueRef as _};
 use sea_orm::{DbErr, QueryResult, TryGetable};
 
+/// `$body` with `$row` the SQLx row under a sea-orm `QueryResult` (PostgreSQL's or SQLite's,
+/// two types with the same methods), or `None` for a row of another driver.
+macro_rules! on_sqlx_row {
+    ($res:expr, |$row:ident| $body:expr) => {
+        if let Some($row) = $res.try_as_pg_row() {
+            Some($body)
+        } else if let Some($row) = $res.try_as_sqlite_row() {
+            Some($body)
+        } else {
+            None
+        }
+    };
+}
+
 /// Where each column of a set stands in the rows of one statement, by the column's index in
 /// its table (a set holds at most 64).
 #[derive(Debug, Clone)]
@@ -31,14 +45,14 @@ impl Layout {
         // The names are read in place: sea-orm's `column_names` copies each into a `String`
         // (some 28 allocations per layout, five layouts per nested page).
         let copied: Vec<String>;
-        let names: Vec<&str> = if let Some(row) = res.try_as_pg_row() {
-            row.columns().iter().map(|c| c.name()).collect()
-        } else if let Some(row) = res.try_as_sqlite_row() {
-            row.columns().iter().map(|c| c.name()).collect()
-        } else {
-            copied = res.column_names();
-            copied.iter().map(String::as_str).collect()
-        };
+        let names: Vec<&str> =
+            match on_sqlx_row!(res, |row| row.columns().iter().map(|c| c.name()).collect()) {
+                Some(names) => names,
+                None => {
+                    copied = res.column_names();
+                    copied.iter().map(String::as_str).collect()
+                }
+            };
         let mut at = [u16::MAX; 64];
         for (index, name) in columns {
             let position = names
@@ -66,18 +80,12 @@ impl Layout {
 /// # Errors
 /// The position is out of the row, or the value cannot be decoded as `T`.
 pub fn nullable_at<T: TryGetable>(res: &QueryResult, at: usize) -> Result<Option<T>, DbErr> {
-    let null = if let Some(row) = res.try_as_pg_row() {
-        row.try_get_raw(at).map(|v| v.is_null())
-    } else if let Some(row) = res.try_as_sqlite_row() {
-        row.try_get_raw(at).map(|v| v.is_null())
-    } else {
-        return res.try_get_by_index(at);
-    };
-    match null {
-        Ok(true) => Ok(None),
-        Ok(false) => res.try_get_by_index(at).map(Some),
-        // sea-orm's own read says what is wrong, as it would have.
-        Err(_) => res.try_get_by_index(at),
+    match on_sqlx_row!(res, |row| row.try_get_raw(at).map(|v| v.is_null())) {
+        Some(Ok(true)) => Ok(None),
+        Some(Ok(false)) => res.try_get_by_index(at).map(Some),
+        // Another driver's row, or a position out of the row: sea-orm's own read (which says
+        // what is wrong, as it would have).
+        None | Some(Err(_)) => res.try_get_by_index(at),
     }
 }
 
@@ -254,8 +262,59 @@ pub(crate) use read_at;
 
 #[cfg(test)]
 mod tests {
-    use super::ColumnSet;
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+
+    use super::{ColumnSet, Layout, QueryResult, nullable_at};
     use crate::publisher::{Column, Columns};
+
+    /// A row of a real SQLite statement: `p_id` 7, `p_name` NULL, `p_title` 'x'.
+    async fn row() -> QueryResult {
+        let db = Database::connect("sqlite::memory:").await.expect("sqlite");
+        db.query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT 7 AS p_id, NULL AS p_name, 'x' AS p_title",
+        ))
+        .await
+        .expect("select")
+        .expect("a row")
+    }
+
+    #[tokio::test]
+    async fn a_nullable_column_reads_as_sea_orm_reads_it() {
+        let res = row().await;
+        assert_eq!(nullable_at::<i64>(&res, 0).expect("id"), Some(7));
+        assert_eq!(nullable_at::<i64>(&res, 1).expect("null"), None);
+        assert_eq!(nullable_at::<String>(&res, 1).expect("null"), None);
+        assert_eq!(
+            nullable_at::<String>(&res, 2).expect("text"),
+            Some("x".to_owned())
+        );
+        // The same answers as sea-orm's own read, errors included: a value of another type, a
+        // position out of the row.
+        for at in 0..3 {
+            assert_eq!(
+                nullable_at::<i64>(&res, at).ok(),
+                res.try_get_by_index::<Option<i64>>(at).ok(),
+                "{at}"
+            );
+        }
+        assert!(nullable_at::<i64>(&res, 2).is_err());
+        assert!(nullable_at::<i64>(&res, 3).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_layout_finds_its_columns_by_prefixed_name_or_says_which_is_missing() {
+        let res = row().await;
+        let layout = Layout::of(&res, "p_", [(0, "id"), (5, "title")].into_iter()).expect("found");
+        assert_eq!((layout.at(0), layout.at(5)), (0, 2));
+        let missing = Layout::of(&res, "p_", [(0, "id"), (1, "logo")].into_iter());
+        assert!(
+            matches!(&missing, Err(sea_orm::DbErr::Type(m)) if m == "no column p_logo in the row"),
+            "{missing:?}"
+        );
+        // The prefix is part of the name.
+        assert!(Layout::of(&res, "o_", [(0, "id")].into_iter()).is_err());
+    }
 
     #[test]
     fn a_selections_sets_make_their_union_or_the_whole_row_when_one_needs_it() {

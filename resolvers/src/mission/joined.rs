@@ -155,9 +155,7 @@ impl Joined {
             // One page for every `organization` field, from its start: fields asking for
             // different pages, or none, leave them to the loader.
             let pages =
-                super::columns::sets_of_fields(connection, "organization", |organization| {
-                    missions_ahead_of(organization, 0)
-                });
+                super::columns::sets_of_fields(connection, "organization", missions_ahead_of);
             if let [Some(page)] = pages.as_slice()
                 && page.after.is_none()
             {

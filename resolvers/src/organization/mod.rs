@@ -59,8 +59,7 @@ impl Organization {
     ) -> ApiResult<Option<Organization>> {
         let loaders = loaders(ctx)?;
         let organization = OrganizationColumns(id, of_field(ctx, columns::of_object));
-        // Worked out for no organization, then given this one's id.
-        let Some(mut key) = of_field(ctx, |field| missions_ahead_of(field, 0)) else {
+        let Some(mut key) = of_field(ctx, missions_ahead_of) else {
             return Ok(loaders
                 .load_one(organization)
                 .await?
@@ -82,10 +81,10 @@ impl Organization {
 
 /// The key of the one page of `missions` an `organization` field's selection asks for, if it
 /// asks for exactly one (aliases asking for two pages are left to their own fields) with
-/// arguments that are valid (invalid ones are reported by the field itself).
+/// arguments that are valid (invalid ones are reported by the field itself). The key depends
+/// on the field alone: it names no organization yet (id 0), each caller sets `parent.0`.
 pub(crate) fn missions_ahead_of(
     organization: SelectionField<'_>,
-    organization_id: i64,
 ) -> Option<NestedPage<MissionsOf>> {
     let mut asked = organization
         .selection_set()
@@ -105,7 +104,7 @@ pub(crate) fn missions_ahead_of(
     let after = <Option<String> as InputType>::parse(argument("after")).ok()?;
     let statuses = <Option<Vec<MissionStatus>> as InputType>::parse(argument("statuses")).ok()?;
     let columns = columns_of_connection(field, Some(mission::Column::StartAt));
-    missions_key(organization_id, first, after, statuses, columns).ok()
+    missions_key(0, first, after, statuses, columns).ok()
 }
 
 /// The loader key of a page of an organization's missions, from the field's arguments and
