@@ -16,10 +16,11 @@
 #
 # BUILD is the path of a `passerelle` binary (the release profile keeps the symbols the probes
 # need). Settings: BODY (a JSON request body; the peer bench's nested query by default), PORT
-# (4100). Needs curl.
+# (4100), KEEP (a directory: callgrind's counts are copied there, for `callgrind_annotate
+# --inclusive=yes KEEP/counts*`). Needs curl.
 set -euo pipefail
 if [ $# -lt 3 ]; then
-    sed -n '2,19p' "$0" >&2
+    sed -n '2,20p' "$0" >&2
     exit 2
 fi
 what=$1
@@ -75,4 +76,8 @@ else
     callgrind_control -d "$server" > /dev/null 2>&1
     total=$(cat "$work"/counts* | awk '/^totals:/ { s += $2 } END { print s }')
     echo "instructions per request: $((total / requests))"
+    if [ -n "${KEEP:-}" ]; then
+        mkdir -p "$KEEP"
+        cp "$work"/counts* "$KEEP"/
+    fi
 fi

@@ -79,13 +79,113 @@ impl Layout {
 ///
 /// # Errors
 /// The position is out of the row, or the value cannot be decoded as `T`.
-pub fn nullable_at<T: TryGetable>(res: &QueryResult, at: usize) -> Result<Option<T>, DbErr> {
+pub fn nullable_at<T: Cell + TryGetable>(res: &QueryResult, at: usize) -> Result<Option<T>, DbErr> {
     match on_sqlx_row!(res, |row| row.try_get_raw(at).map(|v| v.is_null())) {
         Some(Ok(true)) => Ok(None),
-        Some(Ok(false)) => res.try_get_by_index(at).map(Some),
+        Some(Ok(false)) => T::cell(res, at).map(Some),
         // Another driver's row, or a position out of the row: sea-orm's own read (which says
         // what is wrong, as it would have).
         None | Some(Err(_)) => res.try_get_by_index(at),
+    }
+}
+
+/// A value a model reads from one column of a row, by position.
+///
+/// SQLx's checked read (`Row::try_get`, which sea-orm's `try_get_by_index` calls) compares
+/// each value's type with the Rust type's before decoding it; on PostgreSQL that means making,
+/// comparing and dropping a handful of `PgTypeInfo`s (six for a string), some 150 instructions
+/// per value, a sixth of a nested request's (`bench/rounds/count.sh instructions`). A cell
+/// reads a PostgreSQL value whose column has one of the OIDs of the built-in types the Rust
+/// type decodes from (those SQLx's check accepts) without that check, and anything else (a
+/// NULL where none may be, another type, SQLite's values, whose type is the value's and not
+/// its column's) the checked way: same values, same errors.
+pub trait Cell: Sized {
+    /// The value at position `at` of `res`.
+    ///
+    /// # Errors
+    /// The position is out of the row, or the value cannot be decoded as `Self`.
+    fn cell(res: &QueryResult, at: usize) -> Result<Self, DbErr>;
+}
+
+/// The value at position `at` of a PostgreSQL row, decoded without SQLx's type check when its
+/// column's type is one of `oids`; `None` when the check is needed (another type, another
+/// engine, a position out of the row) or the value does not decode.
+fn unchecked<'r, T>(res: &'r QueryResult, at: usize, oids: &[u32]) -> Option<Option<T>>
+where
+    Option<T>: sea_orm::sqlx::Decode<'r, sea_orm::sqlx::Postgres>,
+{
+    let row = res.try_as_pg_row()?;
+    let oid = row.columns().get(at)?.type_info().oid()?;
+    if !oids.contains(&oid.0) {
+        return None;
+    }
+    row.try_get_unchecked::<Option<T>, usize>(at).ok()
+}
+
+/// The OIDs of PostgreSQL's text types, which SQLx decodes as strings (`text`, `varchar`,
+/// `bpchar`, `name`).
+const TEXT_OIDS: &[u32] = &[25, 1043, 1042, 19];
+
+/// [`Cell`] for types SQLx decodes, and for their `Option`s, with the OIDs of the built-in
+/// PostgreSQL types SQLx's check accepts for each.
+macro_rules! decoded_cells {
+    ($($ty:ty => $oids:expr),* $(,)?) => {$(
+        impl Cell for $ty {
+            fn cell(res: &QueryResult, at: usize) -> Result<Self, DbErr> {
+                match unchecked::<$ty>(res, at, $oids) {
+                    Some(Some(value)) => Ok(value),
+                    _ => res.try_get_by_index(at),
+                }
+            }
+        }
+
+        impl Cell for Option<$ty> {
+            fn cell(res: &QueryResult, at: usize) -> Result<Self, DbErr> {
+                match unchecked::<$ty>(res, at, $oids) {
+                    Some(value) => Ok(value),
+                    None => res.try_get_by_index(at),
+                }
+            }
+        }
+    )*};
+}
+
+decoded_cells!(
+    bool => &[16],
+    i32 => &[23],
+    i64 => &[20],
+    f64 => &[701],
+    String => TEXT_OIDS,
+    chrono::DateTime<chrono::Utc> => &[1184],
+);
+
+/// [`Cell`] for types only sea-orm knows how to read (JSON columns), with its checked read.
+macro_rules! sea_orm_cells {
+    ($($ty:ty),* $(,)?) => {$(
+        impl $crate::columns::Cell for $ty {
+            fn cell(res: &sea_orm::QueryResult, at: usize) -> Result<Self, sea_orm::DbErr> {
+                res.try_get_by_index(at)
+            }
+        }
+    )*};
+}
+
+pub(crate) use sea_orm_cells;
+
+/// A string enum's value at position `at` of `res`: the stored string, borrowed from the row
+/// (not copied), given to `parse` (the enum's `from_stored`); a string `parse` does not know,
+/// and whatever [`Cell`] reads the checked way, is read by sea-orm, which says what is wrong.
+///
+/// # Errors
+/// As sea-orm's read of `T`.
+pub fn stored_at<T: TryGetable>(
+    res: &QueryResult,
+    at: usize,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, DbErr> {
+    match unchecked::<&str>(res, at, TEXT_OIDS) {
+        Some(Some(text)) => parse(text).map_or_else(|| res.try_get_by_index(at), Ok),
+        _ => res.try_get_by_index(at),
     }
 }
 
@@ -242,7 +342,7 @@ macro_rules! read_at {
             ) -> Result<Model, sea_orm::DbErr> {
                 Ok(Model {
                     $($field: if columns.contains(Column::$column) {
-                        res.try_get_by_index(layout.at(Column::$column as u32))?
+                        $crate::columns::Cell::cell(res, layout.at(Column::$column as u32))?
                     } else {
                         $crate::columns::read_at!(@empty $($empty)?)
                     },)*

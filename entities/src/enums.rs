@@ -27,6 +27,18 @@ macro_rules! string_enum {
             }
         }
 
+        impl $crate::columns::Cell for $name {
+            fn cell(res: &sea_orm::QueryResult, at: usize) -> Result<Self, sea_orm::DbErr> {
+                $crate::columns::stored_at(res, at, $name::from_stored)
+            }
+        }
+
+        impl $crate::columns::Cell for Option<$name> {
+            fn cell(res: &sea_orm::QueryResult, at: usize) -> Result<Self, sea_orm::DbErr> {
+                $crate::columns::nullable_at(res, at)
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())

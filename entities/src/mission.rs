@@ -8,6 +8,8 @@ use crate::enums::{Domain, MissionStatus, MissionType, Remote};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct StringList(pub Vec<String>);
 
+crate::columns::sea_orm_cells!(StringList);
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "missions")]
 pub struct Model {

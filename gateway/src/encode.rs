@@ -99,8 +99,14 @@ impl Bounded {
         }
         self.out.reserve(bytes.len() + 2);
         self.out.push(b'"');
+        // Eight bytes at a time up to the first word that may need an escape (most strings
+        // have none), then byte by byte from there.
+        let clean = 8 * bytes
+            .chunks_exact(8)
+            .take_while(|word| word.first_chunk().is_some_and(|w| !may_escape(w)))
+            .count();
         let mut start = 0;
-        for (i, &byte) in bytes.iter().enumerate() {
+        for (i, &byte) in bytes.iter().enumerate().skip(clean) {
             let escape = ESCAPE[usize::from(byte)];
             if escape == 0 {
                 continue;
@@ -138,6 +144,21 @@ impl io::Write for Bounded {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Whether one of the eight bytes of `word` may need an escape: below 0x20, `"` or `\\` (the
+/// has-less-than and has-zero-byte tests of "Bit Twiddling Hacks", exact for "any byte").
+const fn may_escape(word: &[u8; 8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const fn has_zero(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x
+    }
+    let x = u64::from_le_bytes(*word);
+    let control = x.wrapping_sub(ONES * 0x20) & !x;
+    let quote = has_zero(x ^ (ONES * b'"' as u64));
+    let backslash = has_zero(x ^ (ONES * b'\\' as u64));
+    (control | quote | backslash) & HIGHS != 0
 }
 
 /// How serde_json escapes each byte of a string: 0 for none, `u` for `\u00XX`, else the
@@ -245,6 +266,41 @@ mod tests {
                 String::from_utf8(written).expect("utf-8"),
                 String::from_utf8(expected).expect("utf-8")
             );
+        }
+    }
+
+    /// A word is flagged exactly when one of its bytes has an escape in the table, whatever
+    /// its place and its neighbours (ASCII, or bytes of multi-byte characters).
+    #[test]
+    fn a_word_may_need_an_escape_exactly_when_one_of_its_bytes_does() {
+        for fill in [b'a', b' ', 0x7F, 0x80, 0xC3, 0xFF, 0x21, 0x5D] {
+            for at in 0..8 {
+                for byte in 0..=255u8 {
+                    let mut word = [fill; 8];
+                    word[at] = byte;
+                    let escapes = word.iter().any(|b| ESCAPE[usize::from(*b)] != 0);
+                    assert_eq!(may_escape(&word), escapes, "{word:?}");
+                }
+            }
+        }
+    }
+
+    /// Strings whose escapes fall anywhere, past the first words or in the last bytes.
+    #[test]
+    fn escapes_are_written_wherever_they_fall() {
+        for len in 0..40 {
+            for at in 0..len {
+                for special in ['"', '\\', '\n', '\u{1}', 'é'] {
+                    let text: String = (0..len)
+                        .map(|i| if i == at { special } else { 'x' })
+                        .collect();
+                    let response = Response::new(Value::String(text));
+                    assert_eq!(
+                        super::response(&response, false, usize::MAX).expect("body"),
+                        by_serde(&response, false)
+                    );
+                }
+            }
         }
     }
 

@@ -7,7 +7,7 @@
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{
     EmptySubscription, MergedObject, Request, Response, SDLExportOptions, Schema, ServerError,
-    Value,
+    ValidationMode, Value,
 };
 pub use passerelle_db::Pools;
 use passerelle_entities::access::{Kind, Viewer};
@@ -66,13 +66,16 @@ pub struct Mutation(
 /// The schema as async-graphql executes it.
 type Executable = Schema<Query, Mutation, EmptySubscription>;
 
-/// The executable schema, built twice over the same data: with no extension, for the requests
-/// whose every field the viewer may read, and with the per-field [`guard::Guard`] for the
-/// others (see [`guard`]). [`PasserelleSchema::execute`] checks the limits, picks one, and
-/// shapes the response.
+/// The executable schema, built three times over the same data: with no extension, for the
+/// requests whose every field the viewer may read; the same without the validation rules but
+/// depth and complexity, for those of them whose document is known to be valid
+/// ([`parsed::Parse::validated`]); and with the per-field [`guard::Guard`] for the others (see
+/// [`guard`]). [`PasserelleSchema::execute`] checks the limits, picks one, and shapes the
+/// response.
 #[derive(Clone)]
 pub struct PasserelleSchema {
     plain: Executable,
+    validated: Executable,
     guarded: Executable,
     limits: Limits,
     /// The parses of the documents that passed the limits, shared by every clone of the schema.
@@ -138,9 +141,10 @@ pub fn build_with(pools: Pools, limits: Limits, rules: Rules) -> PasserelleSchem
             .count_cache_ttl
             .unwrap_or(passerelle_resolvers::counts::DEFAULT_TTL),
     ));
-    let executable = |guarded: bool| {
+    let executable = |guarded: bool, validation: ValidationMode| {
         let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
             .enable_federation()
+            .validation_mode(validation)
             .limit_depth(limits.max_depth)
             .limit_complexity(limits.max_complexity);
         // The guard's extension checks every field: the guarded schema resolves every object
@@ -164,8 +168,11 @@ pub fn build_with(pools: Pools, limits: Limits, rules: Rules) -> PasserelleSchem
             .finish()
     };
     PasserelleSchema {
-        plain: executable(false),
-        guarded: executable(true),
+        plain: executable(false, ValidationMode::Strict),
+        // Async-graphql's fast mode computes depth and complexity (and refuses fragment
+        // cycles) but checks none of the rules a document once passed.
+        validated: executable(false, ValidationMode::Fast),
+        guarded: executable(true, ValidationMode::Strict),
         limits,
         documents: Arc::default(),
     }
@@ -179,25 +186,32 @@ impl PasserelleSchema {
     /// by [`guard::finish`].
     pub async fn execute(&self, request: impl Into<Request>) -> Response {
         let mut request = request.into();
-        let (kind, doc) = match self.admit(&mut request) {
+        let (kind, parse) = match self.admit(&mut request) {
             Ok(admitted) => admitted,
             Err(refused) => return Response::from_errors(vec![refused]),
         };
-        let schema = if guard::needs_guard(&COST_MODEL, &doc, kind) {
+        let doc = &parse.document;
+        let validated = parse.validated();
+        let schema = if guard::needs_guard(&COST_MODEL, doc, kind) {
             &self.guarded
+        } else if validated {
+            &self.validated
         } else {
             &self.plain
         };
         let operation_name = request.operation_name.clone();
         let mut response = schema.execute(request).await;
-        let op = guard::operation(&doc, operation_name.as_deref());
+        let op = guard::operation(doc, operation_name.as_deref());
         // A mutation's author reads counts that include it.
         if op.is_some_and(|op| op.node.ty == OperationType::Mutation)
             && let Some(cache) = self.plain.data::<Arc<CountCache>>()
         {
             cache.invalidate();
         }
-        guard::finish(&COST_MODEL, &doc, op, &mut response);
+        guard::finish(&COST_MODEL, doc, op, &mut response);
+        if !validated && !has_code(&response, "GRAPHQL_VALIDATION_FAILED") {
+            parse.passed_validation();
+        }
         response
     }
 
@@ -205,7 +219,7 @@ impl PasserelleSchema {
     /// request; a document that passed before is not parsed again, see [`parsed`]), its
     /// aliases, root fields, directives and cost against its viewer's budget. Gives the
     /// viewer's kind and the document, or the error that refuses it.
-    fn admit(&self, request: &mut Request) -> Result<(Kind, Arc<ExecutableDocument>), ServerError> {
+    fn admit(&self, request: &mut Request) -> Result<(Kind, Arc<parsed::Parse>), ServerError> {
         limits::check_text(&request.query, &self.limits.static_limits).map_err(guard::refused)?;
         let kind = request
             .data
@@ -213,28 +227,28 @@ impl PasserelleSchema {
             .and_then(|v| v.downcast_ref::<Viewer>())
             .map_or(Kind::Anonymous, |v| v.access.kind());
         let kept = self.documents.get(&request.query);
-        let doc = match &kept {
-            Some(doc) => {
-                request.set_parsed_query(ExecutableDocument::clone(doc));
-                doc.clone()
+        let parse = match &kept {
+            Some(parse) => {
+                request.set_parsed_query(ExecutableDocument::clone(&parse.document));
+                parse.clone()
             }
             None => match request.parsed_query() {
-                Ok(doc) => Arc::new(doc.clone()),
+                Ok(doc) => parsed::Parse::new(Arc::new(doc.clone())),
                 Err(e) => return Err(guard::with_code(e, "GRAPHQL_PARSE_FAILED")),
             },
         };
         COST_MODEL
             .check(
-                &doc,
+                &parse.document,
                 &request.variables,
                 &self.limits.static_limits,
                 self.limits.cost.of(kind),
             )
             .map_err(guard::refused)?;
         if kept.is_none() {
-            self.documents.keep(&request.query, doc.clone());
+            self.documents.keep(&request.query, parse.clone());
         }
-        Ok((kind, doc))
+        Ok((kind, parse))
     }
 
     /// A value the schema was built with.
@@ -299,13 +313,13 @@ pub(crate) struct ValidateOnly;
 /// executed, so no database is needed.
 pub async fn check_document(schema: &PasserelleSchema, document: &str) -> Vec<ServerError> {
     let mut request = Request::new(document);
-    let doc = match schema.admit(&mut request) {
-        Ok((_, doc)) => doc,
+    let parse = match schema.admit(&mut request) {
+        Ok((_, parse)) => parse,
         Err(refused) => return vec![refused],
     };
     // The guarded schema stops a request marked so before it runs.
     let mut response = schema.guarded.execute(request.data(ValidateOnly)).await;
-    guard::finish(&COST_MODEL, &doc, None, &mut response);
+    guard::finish(&COST_MODEL, &parse.document, None, &mut response);
     response.errors
 }
 
@@ -333,14 +347,19 @@ pub const REQUEST_ERROR_CODES: &[&str] = &[
 /// Whether a response is a request error: nothing was executed.
 pub fn is_request_error(response: &Response) -> bool {
     response.data == Value::Null
-        && response.errors.iter().any(|e| {
-            e.extensions
-                .as_ref()
-                .and_then(|x| x.get("code"))
-                .is_some_and(
-                    |c| matches!(c, Value::String(s) if REQUEST_ERROR_CODES.contains(&s.as_str())),
-                )
-        })
+        && REQUEST_ERROR_CODES
+            .iter()
+            .any(|code| has_code(response, code))
+}
+
+/// Whether an error of `response` has the code `code`.
+fn has_code(response: &Response, code: &str) -> bool {
+    response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| matches!(c, Value::String(s) if s == code))
+    })
 }
 
 #[cfg(test)]
@@ -353,6 +372,48 @@ mod tests {
             .as_ref()
             .and_then(|x| x.get("code"))
             .map(|c| c.to_string())
+    }
+
+    /// A document without variables is validated on its first run only, and answers the same
+    /// after; one with variables has their values checked on every request.
+    #[tokio::test]
+    async fn validation_is_kept_for_documents_without_variables_only() {
+        let schema = build(DatabaseConnection::default(), Limits::default());
+        let constant = "{ __typename a: __typename }";
+        let first = schema.execute(Request::new(constant)).await;
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        assert!(schema.documents.get(constant).expect("kept").validated());
+        let again = schema.execute(Request::new(constant)).await;
+        assert_eq!(again.data, first.data);
+        assert!(again.errors.is_empty(), "{:?}", again.errors);
+
+        let invalid = "{ __typename nosuchfield }";
+        for _ in 0..2 {
+            let response = schema.execute(Request::new(invalid)).await;
+            assert!(
+                has_code(&response, "GRAPHQL_VALIDATION_FAILED"),
+                "{response:?}"
+            );
+            assert!(!schema.documents.get(invalid).expect("kept").validated());
+        }
+
+        let variable = "query ($name: String!) { __type(name: $name) { name } }";
+        let with = |name: serde_json::Value| {
+            Request::new(variable).variables(async_graphql::Variables::from_json(
+                serde_json::json!({ "name": name }),
+            ))
+        };
+        for _ in 0..2 {
+            // Valid, then refused for its value: the validation ran again.
+            let named = schema.execute(with(serde_json::json!("Mission"))).await;
+            assert!(named.errors.is_empty(), "{:?}", named.errors);
+            let refused = schema.execute(with(serde_json::json!(42))).await;
+            assert!(
+                has_code(&refused, "GRAPHQL_VALIDATION_FAILED"),
+                "{refused:?}"
+            );
+            assert!(!schema.documents.get(variable).expect("kept").validated());
+        }
     }
 
     /// Only a document that parsed and passed the limits is kept, and a kept one is still

@@ -9,9 +9,13 @@
 //! Only documents that parsed and passed the limits for their caller are kept, so a refused
 //! document never takes a place. At most [`MAX_DOCUMENTS`] documents and [`MAX_TEXT_BYTES`] of
 //! their text are kept; a full cache drops the least recently used. Every request still runs
-//! the limits (which depend on its variables and its caller) and the validation: a kept parse
-//! is only saved work.
+//! the limits (which depend on its variables and its caller). The validation against the
+//! schema runs again too, unless the document declares no variable and passed it once
+//! ([`Parse::validated`]): its answer then depends on the document and the schema alone, as
+//! GraphQL routers (Apollo's, Hive's) keep it; the checks that bound what a request costs
+//! (depth, complexity) run every time all the same.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -36,24 +40,57 @@ struct Kept {
 }
 
 struct Entry {
-    document: Arc<ExecutableDocument>,
+    parse: Arc<Parse>,
     last_used: u64,
+}
+
+/// A document's parse, and what its validation said.
+pub(crate) struct Parse {
+    pub(crate) document: Arc<ExecutableDocument>,
+    /// No operation of the document declares a variable.
+    constant: bool,
+    passed: AtomicBool,
+}
+
+impl Parse {
+    pub(crate) fn new(document: Arc<ExecutableDocument>) -> Arc<Parse> {
+        let constant = document
+            .operations
+            .iter()
+            .all(|(_, op)| op.node.variable_definitions.is_empty());
+        Arc::new(Parse {
+            document,
+            constant,
+            passed: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether validating the document again would only repeat an answer already known to be
+    /// "valid": it has no variables (whose values the validation checks) and passed once.
+    pub(crate) fn validated(&self) -> bool {
+        self.constant && self.passed.load(Ordering::Relaxed)
+    }
+
+    /// The document was run and its validation found nothing wrong.
+    pub(crate) fn passed_validation(&self) {
+        self.passed.store(true, Ordering::Relaxed);
+    }
 }
 
 impl ParsedDocuments {
     /// The kept parse of `text`, if any.
-    pub(crate) fn get(&self, text: &str) -> Option<Arc<ExecutableDocument>> {
+    pub(crate) fn get(&self, text: &str) -> Option<Arc<Parse>> {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         kept.clock += 1;
         let now = kept.clock;
         let entry = kept.documents.get_mut(text)?;
         entry.last_used = now;
-        Some(entry.document.clone())
+        Some(entry.parse.clone())
     }
 
     /// Keeps the parse of `text`, dropping the least recently used documents to make room. A
     /// text over a quarter of [`MAX_TEXT_BYTES`] is not kept.
-    pub(crate) fn keep(&self, text: &str, document: Arc<ExecutableDocument>) {
+    pub(crate) fn keep(&self, text: &str, parse: Arc<Parse>) {
         if text.len() > MAX_TEXT_BYTES / 4 {
             return;
         }
@@ -79,13 +116,8 @@ impl ParsedDocuments {
         kept.clock += 1;
         let last_used = kept.clock;
         kept.text_bytes += text.len();
-        kept.documents.insert(
-            Arc::from(text),
-            Entry {
-                document,
-                last_used,
-            },
-        );
+        kept.documents
+            .insert(Arc::from(text), Entry { parse, last_used });
     }
 
     /// How many documents are kept.
@@ -104,8 +136,24 @@ mod tests {
     use super::*;
     use async_graphql::parser::parse_query;
 
-    fn parsed(text: &str) -> Arc<ExecutableDocument> {
-        Arc::new(parse_query(text).expect("a valid document"))
+    fn parsed(text: &str) -> Arc<Parse> {
+        Parse::new(Arc::new(parse_query(text).expect("a valid document")))
+    }
+
+    #[test]
+    fn only_a_document_without_variables_that_passed_counts_as_validated() {
+        let constant = parsed("query A { a } query B { b(x: 1) }");
+        let variable = parsed("query A { a } query B($x: Int) { b(x: $x) }");
+        for parse in [&constant, &variable] {
+            assert!(!parse.validated(), "not before it passed");
+        }
+        constant.passed_validation();
+        variable.passed_validation();
+        assert!(constant.validated());
+        assert!(
+            !variable.validated(),
+            "its variables' values are checked every time"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use async_graphql::SelectionField;
 use passerelle_entities::access::Access;
-use passerelle_entities::columns::{ColumnSet, Layout, nullable_at};
+use passerelle_entities::columns::{Cell, ColumnSet, Layout, nullable_at};
 use passerelle_entities::{mission, mission_address, organization, publisher};
 use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement,
@@ -305,7 +305,7 @@ impl Joined {
                     .ok_or_else(|| DbErr::Type("no column id in the page's row".to_owned()))?,
             ),
         };
-        Ok(res.try_get_by_index::<i64>(at)? == previous)
+        Ok(i64::cell(res, at)? == previous)
     }
 
     /// Adds to `relations` what `res` holds of the to-many relations the page reads: an

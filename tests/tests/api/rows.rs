@@ -1,7 +1,10 @@
 //! Rows read by position: a statement's first row tells where each column of a set stands
 //! (`passerelle_entities::columns::Layout`), and every row of it is read there, on both engines.
+use chrono::{DateTime, Utc};
+use passerelle_entities::columns::Cell;
+use passerelle_entities::enums::Domain;
 use passerelle_entities::organization::{self, Column};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, QueryResult, Statement, TryGetable};
 
 use crate::helpers::TestDatabase;
 
@@ -48,5 +51,80 @@ async fn rows_are_read_where_their_columns_stand() {
         .read(&rows[1])
         .expect("the second row alone");
     assert_eq!((second.id, second.name.as_str()), (43, "Secours"));
+    db.drop_database().await;
+}
+
+/// Every kind of cell reads what sea-orm's checked read gives, and fails where it fails: every
+/// column of a row of each engine's types read as every type a model holds (a PostgreSQL
+/// `integer` is not an `i64`, text is no number, a NULL is no `String`, `nope` is no domain).
+#[tokio::test]
+async fn cells_read_as_the_checked_read_does_errors_included() {
+    fn same<T: Cell + TryGetable + PartialEq + std::fmt::Debug>(
+        res: &QueryResult,
+        at: usize,
+    ) -> bool {
+        let cell = T::cell(res, at);
+        let checked = res.try_get_by_index::<T>(at);
+        match (&cell, &checked) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "column {at}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!(
+                "column {at} as {}: {cell:?} / {checked:?}",
+                std::any::type_name::<T>()
+            ),
+        }
+        cell.is_ok()
+    }
+
+    let db = TestDatabase::create("cells").await;
+    let conn = db.connect_migrated().await;
+    let sql = if db.is_postgres() {
+        "SELECT CAST(7 AS BIGINT), CAST(7 AS INTEGER), CAST('sport' AS TEXT), \
+         CAST('nope' AS VARCHAR(8)), CAST(NULL AS TEXT), CAST(2.5 AS DOUBLE PRECISION), \
+         CAST('2026-12-03T05:18:25Z' AS TIMESTAMPTZ), TRUE, CAST(NULL AS BIGINT)"
+    } else {
+        "SELECT 7, 7, 'sport', 'nope', NULL, 2.5, '2026-12-03T05:18:25Z', 1, NULL"
+    };
+    let res = conn
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .expect("select")
+        .expect("a row");
+    let mut read = 0;
+    for at in 0..10 {
+        for ok in [
+            same::<i64>(&res, at),
+            same::<Option<i64>>(&res, at),
+            same::<i32>(&res, at),
+            same::<String>(&res, at),
+            same::<Option<String>>(&res, at),
+            same::<Domain>(&res, at),
+            same::<Option<Domain>>(&res, at),
+            same::<f64>(&res, at),
+            same::<DateTime<Utc>>(&res, at),
+            same::<Option<DateTime<Utc>>>(&res, at),
+            same::<bool>(&res, at),
+        ] {
+            read += usize::from(ok);
+        }
+    }
+    // What reads, on either engine: the values themselves.
+    assert_eq!(i64::cell(&res, 0).expect("bigint"), 7);
+    assert_eq!(i32::cell(&res, 1).expect("integer"), 7);
+    assert_eq!(Domain::cell(&res, 2).expect("domain"), Domain::Sport);
+    assert!(Domain::cell(&res, 3).is_err(), "no domain is `nope`");
+    assert_eq!(Option::<String>::cell(&res, 4).expect("NULL"), None);
+    assert!(String::cell(&res, 4).is_err(), "a NULL where none may be");
+    assert_eq!(f64::cell(&res, 5).expect("double"), 2.5);
+    assert_eq!(
+        DateTime::<Utc>::cell(&res, 6)
+            .expect("instant")
+            .to_rfc3339(),
+        "2026-12-03T05:18:25+00:00"
+    );
+    assert!(bool::cell(&res, 7).expect("boolean"));
+    assert_eq!(Option::<i64>::cell(&res, 8).expect("NULL"), None);
+    assert!(i64::cell(&res, 9).is_err(), "out of the row");
+    assert!(read > 15, "{read} reads succeeded");
     db.drop_database().await;
 }
