@@ -159,26 +159,13 @@ decoded_cells!(
     chrono::DateTime<chrono::Utc> => &[1184],
 );
 
-/// [`Cell`] for types only sea-orm knows how to read (JSON columns), with its checked read.
-macro_rules! sea_orm_cells {
-    ($($ty:ty),* $(,)?) => {$(
-        impl $crate::columns::Cell for $ty {
-            fn cell(res: &sea_orm::QueryResult, at: usize) -> Result<Self, sea_orm::DbErr> {
-                res.try_get_by_index(at)
-            }
-        }
-    )*};
-}
-
-pub(crate) use sea_orm_cells;
-
 /// A string enum's value at position `at` of `res`: the stored string, borrowed from the row
 /// (not copied), given to `parse` (the enum's `from_stored`); a string `parse` does not know,
 /// and whatever [`Cell`] reads the checked way, is read by sea-orm, which says what is wrong.
 ///
 /// # Errors
 /// As sea-orm's read of `T`.
-pub fn stored_at<T: TryGetable>(
+pub(crate) fn stored_at<T: TryGetable>(
     res: &QueryResult,
     at: usize,
     parse: impl Fn(&str) -> Option<T>,

@@ -8,7 +8,12 @@ use crate::enums::{Domain, MissionStatus, MissionType, Remote};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct StringList(pub Vec<String>);
 
-crate::columns::sea_orm_cells!(StringList);
+/// Read by sea-orm, which decodes the JSON (there is no check to save on a JSON column).
+impl crate::columns::Cell for StringList {
+    fn cell(res: &sea_orm::QueryResult, at: usize) -> Result<Self, DbErr> {
+        res.try_get_by_index(at)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "missions")]
