@@ -26,6 +26,7 @@ use sea_orm::{
     QueryTrait, Statement,
 };
 
+use crate::mission::Mission;
 use crate::scope::{self, Scoped};
 
 /// Loads rows by key for the DataLoader of one request: it holds a clone of the pool and what
@@ -786,47 +787,50 @@ where
 }
 
 impl Loader<NestedPage<MissionsOf>> for DbLoader {
-    type Value = Arc<Vec<mission::Model>>;
+    /// Converted once, here: every page of the organization's missions shares them.
+    type Value = Arc<Vec<Mission>>;
     type Error = Arc<DbErr>;
 
     async fn load(
         &self,
         keys: &[NestedPage<MissionsOf>],
     ) -> LoadResult<NestedPage<MissionsOf>, Self::Value> {
-        shared(
-            windowed::<mission::Entity, _, _, _>(
-                &self.db,
-                keys,
-                Window {
-                    parent: mission::Column::OrganizationId,
-                    order: &["start_at", "id"],
-                },
-                |p| (p.1, p.2),
-                |(statuses, _)| self.access.missions(statuses),
-                |(_, columns)| columns.iter().collect(),
-                |_, _| {},
-                |rows, (_, columns)| {
-                    read_all(
-                        rows,
-                        mission::Reader::new("", columns),
-                        mission::Reader::read,
-                    )
-                },
-                |after| {
-                    let t = after.time.unwrap_or_default();
-                    Condition::any().add(mission::Column::StartAt.gt(t)).add(
-                        Condition::all()
-                            .add(mission::Column::StartAt.eq(t))
-                            .add(mission::Column::Id.gt(after.id)),
-                    )
-                },
-                |m, (statuses, columns)| {
-                    MissionsOf(m.organization_id.unwrap_or_default(), statuses, columns)
-                },
-                |p| p.0,
-            )
-            .await,
+        let pages = windowed::<mission::Entity, _, _, _>(
+            &self.db,
+            keys,
+            Window {
+                parent: mission::Column::OrganizationId,
+                order: &["start_at", "id"],
+            },
+            |p| (p.1, p.2),
+            |(statuses, _)| self.access.missions(statuses),
+            |(_, columns)| columns.iter().collect(),
+            |_, _| {},
+            |rows, (_, columns)| {
+                read_all(
+                    rows,
+                    mission::Reader::new("", columns),
+                    mission::Reader::read,
+                )
+            },
+            |after| {
+                let t = after.time.unwrap_or_default();
+                Condition::any().add(mission::Column::StartAt.gt(t)).add(
+                    Condition::all()
+                        .add(mission::Column::StartAt.eq(t))
+                        .add(mission::Column::Id.gt(after.id)),
+                )
+            },
+            |m, (statuses, columns)| {
+                MissionsOf(m.organization_id.unwrap_or_default(), statuses, columns)
+            },
+            |p| p.0,
         )
+        .await?;
+        Ok(pages
+            .into_iter()
+            .map(|(key, rows)| (key, Arc::new(rows.into_iter().map(Mission::from).collect())))
+            .collect())
     }
 }
 

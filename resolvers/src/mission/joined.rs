@@ -31,6 +31,7 @@ use sea_orm::sea_query::{
 use sea_orm::{Condition, DbBackend, DbErr, EntityTrait, IdenStatic, QueryResult};
 
 use super::search::MissionRow;
+use super::types::Mission;
 use crate::batch::{Batcher, FastMap};
 use crate::loader::{
     AddressesOf, DbLoader, MissionsOf, NestedPage, OrganizationColumns, PublisherColumns,
@@ -396,14 +397,14 @@ impl Joined {
         }
         if let Some(missions) = &self.organization_missions {
             // Missions of one organization read its page as many times: primed once.
-            let mut pages: FastMap<i64, Arc<Vec<mission::Model>>> = FastMap::default();
+            let mut pages: FastMap<i64, Arc<Vec<Mission>>> = FastMap::default();
             for r in rows.iter_mut() {
                 let read = std::mem::take(&mut r.relations.organization_missions);
                 if let Some(organization) = r.mission.organization_id {
                     pages.entry(organization).or_insert_with(|| {
                         let mut read = read;
                         read.sort_unstable_by_key(|m| (m.start_at, m.id));
-                        Arc::new(read)
+                        Arc::new(read.into_iter().map(Mission::from).collect())
                     });
                 }
             }

@@ -13,7 +13,7 @@ use crate::error::ApiResult;
 use crate::inline::Inline;
 use crate::loader::{AddressesOf, HistoryOf, MissionCountOf, PublisherColumns};
 use crate::organization::Organization;
-use crate::page::{Edge, Page, PageInfo};
+use crate::page::{Edge, PageInfo};
 use crate::publisher::Publisher;
 use crate::selections::of_field;
 use crate::{loader, loaders, scope};
@@ -335,49 +335,71 @@ pub(crate) fn organization_missions_after(cursor: &str) -> ApiResult<loader::Nes
     })
 }
 
-/// A page of an organization's missions, ordered by start date.
+/// A page of an organization's missions, ordered by start date: the missions its loader read
+/// (up to one more than the page, which tells that a next page exists), shared with every page
+/// of the same organization in the response, not copied; edges are made when asked for.
 pub struct OrganizationMissionConnection {
     pub(crate) organization_id: i64,
     pub(crate) statuses: StatusSet,
-    pub(crate) page: Page<Mission>,
+    rows: Arc<Vec<Mission>>,
+    size: usize,
+    info: PageInfo,
 }
 
 impl OrganizationMissionConnection {
     pub(crate) fn new(
         organization_id: i64,
         statuses: StatusSet,
-        rows: &[mission::Model],
+        rows: Arc<Vec<Mission>>,
         size: u64,
         had_after: bool,
     ) -> Self {
-        let page = Page::from_rows(
-            rows.iter().collect(),
-            size,
-            had_after,
-            |m| Cursor::new(ORGANIZATION_MISSIONS, Some(time_value(m.start_at)), m.id),
-            |m| Mission::from(m.clone()),
-        );
+        let size = rows.len().min(size as usize);
+        let info = PageInfo {
+            has_next_page: rows.len() > size,
+            has_previous_page: had_after,
+            start_cursor: rows[..size].first().map(organization_missions_cursor),
+            end_cursor: rows[..size].last().map(organization_missions_cursor),
+        };
         OrganizationMissionConnection {
             organization_id,
             statuses,
-            page,
+            rows,
+            size,
+            info,
         }
     }
+
+    /// The page's missions, without the one read to tell that a next page exists.
+    fn page(&self) -> &[Mission] {
+        &self.rows[..self.size]
+    }
+}
+
+/// Where `m` stands in its organization's missions: the cursor a page after it starts from.
+fn organization_missions_cursor(m: &Mission) -> Cursor {
+    Cursor::new(ORGANIZATION_MISSIONS, Some(time_value(m.start_at)), m.db_id)
 }
 
 /// A page of an organization's missions, ordered by start date.
 #[Object]
 impl OrganizationMissionConnection {
-    async fn edges(&self) -> &[Edge<Mission>] {
-        &self.page.edges
+    async fn edges(&self) -> Vec<Edge<Mission>> {
+        self.page()
+            .iter()
+            .map(|m| Edge {
+                cursor: organization_missions_cursor(m),
+                node: m.clone(),
+            })
+            .collect()
     }
 
     async fn nodes(&self) -> Vec<Inline<&Mission>> {
-        self.page.nodes()
+        self.page().iter().map(Inline).collect()
     }
 
     async fn page_info(&self) -> &PageInfo {
-        &self.page.info
+        &self.info
     }
 
     /// The number of the organization's missions of the same statuses, over all pages.

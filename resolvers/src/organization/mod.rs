@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::filter::{department_codes, ids, parse_id};
 use crate::inline::Inline;
 use crate::loader::{MissionsOf, NestedPage, OrganizationColumns, OrganizationId, PublisherId};
-use crate::mission::{OrganizationMissionConnection, columns_of_connection, status_set};
+use crate::mission::{Mission, OrganizationMissionConnection, columns_of_connection, status_set};
 use crate::page::{Edge, Page, PageInfo, page_size};
 use crate::publisher::Publisher;
 use crate::selections::of_field;
@@ -29,7 +29,7 @@ pub struct Organization {
     model: Arc<organization::Model>,
     /// The page of `missions` the selection asks for, when it was loaded with the organization
     /// (see [`Organization::with_missions_ahead`]).
-    missions_ahead: Option<(NestedPage<MissionsOf>, Arc<Vec<mission::Model>>)>,
+    missions_ahead: Option<(NestedPage<MissionsOf>, Arc<Vec<Mission>>)>,
 }
 
 impl From<Arc<organization::Model>> for Organization {
@@ -226,7 +226,7 @@ impl Organization {
         Ok(OrganizationMissionConnection::new(
             self.model.id,
             key.parent.1,
-            &rows,
+            rows,
             key.limit - 1,
             key.after.is_some(),
         ))

@@ -93,6 +93,99 @@ async fn organization_missions_are_paged_per_organization_in_start_order() {
     }
 }
 
+/// The edges, nodes and page info of one page of an organization's missions agree: each edge
+/// holds the node at its place and the cursor the next page starts after; `startCursor` and
+/// `endCursor` are the first and last edges' cursors. Checked on a page read with its missions'
+/// list (ahead, in the list's statement) and on the same page read on its own, which must be
+/// equal, and on a second page and an empty one.
+#[tokio::test]
+async fn organization_mission_pages_agree_across_edges_nodes_and_page_info() {
+    let app = shared_app();
+    const PAGE: &str = "edges { cursor node { id title startAt } } nodes { id title startAt }
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }";
+    let ahead = app
+        .data(
+            &format!(
+                "{{ missions(first: 20) {{ nodes {{ organization {{ id missions(first: 2) {{ {PAGE} }} }} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    let organization = ahead["missions"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|m| &m["organization"])
+        .find(|o| o["missions"]["pageInfo"]["hasNextPage"] == json!(true))
+        .expect("an organization with more than two missions")
+        .clone();
+    let id = organization["id"].clone();
+    let check = |page: &serde_json::Value, previous: bool| {
+        let edges = page["edges"].as_array().expect("edges");
+        let nodes = page["nodes"].as_array().expect("nodes");
+        assert_eq!(edges.len(), nodes.len());
+        for (edge, node) in edges.iter().zip(nodes) {
+            assert_eq!(&edge["node"], node);
+            assert!(edge["cursor"].is_string());
+        }
+        let info = &page["pageInfo"];
+        assert_eq!(info["hasPreviousPage"], json!(previous));
+        let first = edges.first().map(|e| e["cursor"].clone());
+        let last = edges.last().map(|e| e["cursor"].clone());
+        assert_eq!(info["startCursor"], first.unwrap_or_default());
+        assert_eq!(info["endCursor"], last.unwrap_or_default());
+    };
+    let first_page = &organization["missions"];
+    check(first_page, false);
+    assert_eq!(first_page["edges"].as_array().map(Vec::len), Some(2));
+
+    let alone = app
+        .data(
+            &format!(
+                "query($id: ID!) {{ organization(id: $id) {{ missions(first: 2) {{ {PAGE} }} }} }}"
+            ),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(&alone["organization"]["missions"], first_page);
+
+    let next = app
+        .data(
+            &format!(
+                "query($id: ID!, $after: String) {{ organization(id: $id) {{ missions(first: 2, after: $after) {{ {PAGE} }} }} }}"
+            ),
+            json!({ "id": id, "after": first_page["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    let next = &next["organization"]["missions"];
+    check(next, true);
+    let seen: BTreeSet<&str> = first_page["nodes"]
+        .as_array()
+        .into_iter()
+        .chain(next["nodes"].as_array())
+        .flatten()
+        .filter_map(|n| n["id"].as_str())
+        .collect();
+    let count = first_page["nodes"].as_array().map_or(0, Vec::len)
+        + next["nodes"].as_array().map_or(0, Vec::len);
+    assert!(count > 2, "the second page holds the third mission");
+    assert_eq!(seen.len(), count, "no mission on both pages");
+
+    let empty = app
+        .data(
+            &format!(
+                "query($id: ID!) {{ organization(id: $id) {{ missions(first: 0) {{ {PAGE} }} }} }}"
+            ),
+            json!({ "id": id }),
+        )
+        .await;
+    let empty = &empty["organization"]["missions"];
+    check(empty, false);
+    assert_eq!(empty["nodes"], json!([]));
+    assert_eq!(empty["pageInfo"]["hasNextPage"], json!(true));
+    assert_eq!(empty["pageInfo"]["startCursor"], json!(null));
+}
+
 #[tokio::test]
 async fn volunteers_list_their_applications_in_every_status_with_their_missions() {
     let app = shared_app();
