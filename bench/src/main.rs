@@ -131,7 +131,8 @@ async fn main() -> anyhow::Result<()> {
     let log: Arc<Mutex<Vec<(Duration, String)>>> = Arc::default();
     // The server's pools as `serve` makes them (on SQLite, read-only connections beside the
     // writer), every statement of both counted.
-    let mut pools = db::Pools::over(conn, 10).await?;
+    let size = passerelle::config::default_db_max_connections(&database.url);
+    let mut pools = db::Pools::over(conn, size).await?;
     for pool in [&mut pools.read, &mut pools.write] {
         let (counter, sink) = (statements.clone(), log.clone());
         pool.set_metric_callback(move |info| {
