@@ -139,26 +139,26 @@ async fn organization_mission_pages_agree_across_edges_nodes_and_page_info() {
     check(first_page, false);
     assert_eq!(first_page["edges"].as_array().map(Vec::len), Some(2));
 
-    let alone = app
-        .data(
-            &format!(
-                "query($id: ID!) {{ organization(id: $id) {{ missions(first: 2) {{ {PAGE} }} }} }}"
-            ),
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(&alone["organization"]["missions"], first_page);
+    // The same organization's page read on its own (`after: null` is no cursor).
+    let page = |arguments: &'static str, after: serde_json::Value| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            let data = app
+                .data(
+                    &format!(
+                        "query($id: ID!, $after: String) {{ organization(id: $id) {{
+                            missions({arguments}, after: $after) {{ {PAGE} }} }} }}"
+                    ),
+                    json!({ "id": id, "after": after }),
+                )
+                .await;
+            data["organization"]["missions"].clone()
+        }
+    };
+    assert_eq!(&page("first: 2", json!(null)).await, first_page);
 
-    let next = app
-        .data(
-            &format!(
-                "query($id: ID!, $after: String) {{ organization(id: $id) {{ missions(first: 2, after: $after) {{ {PAGE} }} }} }}"
-            ),
-            json!({ "id": id, "after": first_page["pageInfo"]["endCursor"] }),
-        )
-        .await;
-    let next = &next["organization"]["missions"];
-    check(next, true);
+    let next = page("first: 2", first_page["pageInfo"]["endCursor"].clone()).await;
+    check(&next, true);
     let seen: BTreeSet<&str> = first_page["nodes"]
         .as_array()
         .into_iter()
@@ -171,16 +171,8 @@ async fn organization_mission_pages_agree_across_edges_nodes_and_page_info() {
     assert!(count > 2, "the second page holds the third mission");
     assert_eq!(seen.len(), count, "no mission on both pages");
 
-    let empty = app
-        .data(
-            &format!(
-                "query($id: ID!) {{ organization(id: $id) {{ missions(first: 0) {{ {PAGE} }} }} }}"
-            ),
-            json!({ "id": id }),
-        )
-        .await;
-    let empty = &empty["organization"]["missions"];
-    check(empty, false);
+    let empty = page("first: 0", json!(null)).await;
+    check(&empty, false);
     assert_eq!(empty["nodes"], json!([]));
     assert_eq!(empty["pageInfo"]["hasNextPage"], json!(true));
     assert_eq!(empty["pageInfo"]["startCursor"], json!(null));
