@@ -829,7 +829,7 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
         .await?;
         Ok(pages
             .into_iter()
-            .map(|(key, rows)| (key, Arc::new(rows.into_iter().map(Mission::from).collect())))
+            .map(|(key, rows)| (key, Mission::shared(rows)))
             .collect())
     }
 }

@@ -41,6 +41,27 @@ pub struct PageInfo {
     pub end_cursor: Option<Cursor>,
 }
 
+impl PageInfo {
+    /// The page of up to `size + 1` rows fetched in order (the extra row only tells that a next
+    /// page exists): how many rows it holds, and where it stands.
+    pub fn of<R>(
+        rows: &[R],
+        size: u64,
+        had_after: bool,
+        cursor: impl Fn(&R) -> Cursor,
+    ) -> (usize, PageInfo) {
+        let len = rows.len().min(usize::try_from(size).unwrap_or(usize::MAX));
+        let page = &rows[..len];
+        let info = PageInfo {
+            has_next_page: rows.len() > len,
+            has_previous_page: had_after,
+            start_cursor: page.first().map(&cursor),
+            end_cursor: page.last().map(&cursor),
+        };
+        (len, info)
+    }
+}
+
 // Named after its node (`MissionEdge`, see `TypeName` below), so that this module names no
 // domain type.
 /// An item of a list with its cursor.
@@ -75,8 +96,8 @@ impl<T: OutputType> Page<T> {
         cursor: impl Fn(&R) -> Cursor,
         node: impl Fn(R) -> T,
     ) -> Self {
-        let has_next_page = rows.len() as u64 > size;
-        rows.truncate(size as usize);
+        let (len, info) = PageInfo::of(&rows, size, had_after, &cursor);
+        rows.truncate(len);
         let edges: Vec<Edge<T>> = rows
             .into_iter()
             .map(|r| Edge {
@@ -84,12 +105,6 @@ impl<T: OutputType> Page<T> {
                 node: node(r),
             })
             .collect();
-        let info = PageInfo {
-            has_next_page,
-            has_previous_page: had_after,
-            start_cursor: edges.first().map(|e| e.cursor.clone()),
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
-        };
         Page { edges, info }
     }
 
@@ -103,6 +118,30 @@ impl<T: OutputType> Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_info_counts_the_extra_row_as_a_next_page_not_as_an_item() {
+        let cursor = |id: &i64| Cursor::new("l", None, *id);
+        let ids = |c: &Option<Cursor>| c.as_ref().map(|c| c.id);
+        let (len, info) = PageInfo::of(&[1, 2, 3], 2, true, cursor);
+        assert_eq!(len, 2);
+        assert!(info.has_next_page && info.has_previous_page);
+        assert_eq!(
+            (ids(&info.start_cursor), ids(&info.end_cursor)),
+            (Some(1), Some(2))
+        );
+        let (len, info) = PageInfo::of(&[1, 2], 2, false, cursor);
+        assert_eq!(len, 2);
+        assert!(!info.has_next_page && !info.has_previous_page);
+        assert_eq!(ids(&info.end_cursor), Some(2));
+        let (len, info) = PageInfo::of(&[7], 0, false, cursor);
+        assert_eq!(len, 0);
+        assert!(info.has_next_page);
+        assert_eq!(
+            (ids(&info.start_cursor), ids(&info.end_cursor)),
+            (None, None)
+        );
+    }
 
     #[test]
     fn page_sizes_are_bounded() {

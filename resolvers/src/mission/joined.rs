@@ -404,7 +404,7 @@ impl Joined {
                     pages.entry(organization).or_insert_with(|| {
                         let mut read = read;
                         read.sort_unstable_by_key(|m| (m.start_at, m.id));
-                        Arc::new(read.into_iter().map(Mission::from).collect())
+                        Mission::shared(read)
                     });
                 }
             }

@@ -73,6 +73,13 @@ pub struct Mission {
     pub distance_km: Option<f64>,
 }
 
+impl Mission {
+    /// `rows` converted once, to be shared by the pages that show them.
+    pub(crate) fn shared(rows: Vec<mission::Model>) -> Arc<Vec<Mission>> {
+        Arc::new(rows.into_iter().map(Mission::from).collect())
+    }
+}
+
 impl From<mission::Model> for Mission {
     fn from(m: mission::Model) -> Self {
         Mission {
@@ -354,13 +361,7 @@ impl OrganizationMissionConnection {
         size: u64,
         had_after: bool,
     ) -> Self {
-        let size = rows.len().min(size as usize);
-        let info = PageInfo {
-            has_next_page: rows.len() > size,
-            has_previous_page: had_after,
-            start_cursor: rows[..size].first().map(organization_missions_cursor),
-            end_cursor: rows[..size].last().map(organization_missions_cursor),
-        };
+        let (size, info) = PageInfo::of(&rows, size, had_after, organization_missions_cursor);
         OrganizationMissionConnection {
             organization_id,
             statuses,
