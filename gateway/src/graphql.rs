@@ -444,7 +444,14 @@ async fn run_request(
     keep: bool,
 ) -> (HttpResponse, Option<Bytes>) {
     let timeout = Duration::from_secs(state.request_timeout_secs);
-    let execution = passerelle_resolvers::batch::drive(idle, state.schema.execute(request));
+    // The request's turn (see `gate`), held until its answer is encoded. The wait for it counts
+    // against the request's time: a queue that cannot drain in time answers `TIMEOUT` rather
+    // than holding the client.
+    let mut turn = None;
+    let execution = async {
+        turn = Some(state.gate.enter().await);
+        passerelle_resolvers::batch::drive(idle, state.schema.execute(request)).await
+    };
     let response = match tokio::time::timeout(timeout, execution).await {
         Ok(r) => r,
         Err(_) => {
@@ -486,6 +493,8 @@ async fn run_request(
                 (body, false)
             }
         };
+    // Encoded: the next request may take the turn.
+    drop(turn);
     let status = match answer {
         Answer::GraphqlResponse if request_error => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,

@@ -5,8 +5,8 @@
 //! - [`auth`]: who is asking (API keys, bearer tokens, users), once per request; [`diffusion`]:
 //!   the `diffusion` command over diffuseurs' rules; [`audit`]: the `audit` command.
 //! - [`db`]: connecting and migrating.
-//! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP;
-//!   [`graphiql`]: the offline GraphiQL page.
+//! - [`server`]: routes, state, graceful shutdown; [`graphql`]: GraphQL over HTTP; [`gate`]:
+//!   the bound on requests executing at once; [`graphiql`]: the offline GraphiQL page.
 //! - [`seed`]: deterministic demo data; [`publishers`]: registering partners and their feeds;
 //!   [`imports`]: feed imports from the command line and on schedule; [`lifecycle`]: missions
 //!   archived once ended.
@@ -20,6 +20,7 @@ pub mod db;
 pub mod diffusion;
 pub mod documents;
 pub mod encode;
+pub mod gate;
 pub mod graphiql;
 pub mod graphql;
 pub mod imports;

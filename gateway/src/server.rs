@@ -21,6 +21,7 @@ use crate::auth::Authenticator;
 use crate::auth::jwt::JwtVerifier;
 use crate::config::{Introspection, Settings};
 use crate::documents::DocumentStore;
+use crate::gate::Gate;
 use crate::ratelimit::{IpNet, RateLimiter};
 use crate::responses::{self, ResponseCache};
 use crate::{graphiql, graphql};
@@ -37,6 +38,8 @@ pub struct AppState {
     pub pools: Pools,
     pub auth: Arc<Authenticator>,
     pub request_timeout_secs: u64,
+    /// Requests executing at once, the others waiting in arrival order.
+    pub gate: Arc<Gate>,
     pub max_response_bytes: usize,
     pub introspection: Introspection,
     pub router_secret: Option<SecretString>,
@@ -76,6 +79,7 @@ impl AppState {
             auth: Arc::new(Authenticator::new(pools.clone(), jwt)),
             pools,
             request_timeout_secs: settings.request_timeout_secs,
+            gate: Arc::new(Gate::new(settings.max_concurrent_requests)),
             max_response_bytes: settings.max_response_bytes,
             introspection: settings.introspection,
             router_secret: settings.router_secret.clone(),
@@ -216,9 +220,18 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// `GET /health`: the process is up.
-async fn health() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+/// `GET /health`: the process is up, and how many GraphQL requests execute and wait (see
+/// `gate`): a queue that stays long says the gateway needs more cores or a higher bound.
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let gate = &state.gate;
+    axum::Json(json!({
+        "status": "ok",
+        "requests": {
+            "executing": gate.executing(),
+            "waiting": gate.waiting(),
+            "limit": gate.limit(),
+        },
+    }))
 }
 
 /// `GET /ready`: the database answers.

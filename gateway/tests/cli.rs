@@ -138,6 +138,14 @@ fn bad_arguments_exit_non_zero_with_a_message() {
         ),
         (vec!["--max-depth", "0", "schema", "print"], "max_depth"),
         (
+            vec!["--max-concurrent-requests", "0", "schema", "print"],
+            "max_concurrent_requests must be at least 1",
+        ),
+        (
+            vec!["--max-concurrent-requests=-3", "schema", "print"],
+            "invalid value '-3' for '--max-concurrent-requests",
+        ),
+        (
             vec![
                 "publisher",
                 "add",

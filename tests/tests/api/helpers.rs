@@ -105,6 +105,8 @@ pub struct TestApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// The server's pools (none for the shared server, which runs on a thread of its own).
     pools: Option<passerelle::db::Pools>,
+    /// The server's bound on requests executing at once (none for the shared server).
+    gate: Option<Arc<passerelle::gate::Gate>>,
 }
 
 impl TestApp {
@@ -165,6 +167,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = server::AppState::new(pools.clone(), &settings).expect("server state");
+        let gate = Arc::clone(&state.gate);
         tokio::spawn(server::serve(
             listener,
             state,
@@ -179,6 +182,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             pools: Some(pools),
+            gate: Some(gate),
         }
     }
 
@@ -233,6 +237,12 @@ impl TestApp {
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         (status, headers, res.json().await.expect("JSON body"))
+    }
+
+    /// The server's bound on requests executing at once, whose turns a test may take as a slow
+    /// request would.
+    pub fn gate(&self) -> &passerelle::gate::Gate {
+        self.gate.as_deref().expect("a server of this test's own")
     }
 
     pub async fn stop(mut self) {
@@ -395,6 +405,7 @@ pub fn shared_app() -> TestApp {
         client: reqwest::Client::new(),
         shutdown: None,
         pools: None,
+        gate: None,
     }
 }
 

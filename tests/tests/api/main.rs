@@ -3,6 +3,7 @@
 mod access;
 mod applications;
 mod bad_input;
+mod concurrency;
 mod credentials;
 mod diffusion;
 mod federation;
