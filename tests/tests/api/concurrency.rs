@@ -26,15 +26,7 @@ async fn one_at_a_time(label: &str, timeout_secs: u64) -> (TestDatabase, TestApp
 
 /// `GET /health`'s count of requests: (executing, waiting, limit).
 async fn requests(app: &TestApp) -> (u64, u64, u64) {
-    let health: Value = app
-        .client
-        .get(format!("{}/health", app.base))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let health = app.health().await;
     assert_eq!(health["status"], "ok");
     let count = |name: &str| health["requests"][name].as_u64().expect(name);
     (count("executing"), count("waiting"), count("limit"))
@@ -54,6 +46,21 @@ async fn until_requests(app: &TestApp, expected: (u64, u64, u64)) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Asserts, a moment later, that none of `waiting` has been answered and that `/health` still
+/// counts `expected`: nothing answers before the turn it waits for is given back.
+async fn still_waiting(
+    app: &TestApp,
+    waiting: &[&tokio::task::JoinHandle<Value>],
+    expected: (u64, u64, u64),
+) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        waiting.iter().all(|w| !w.is_finished()),
+        "answered while waiting"
+    );
+    assert_eq!(requests(app).await, expected);
 }
 
 /// Sends a POST in the background; its JSON answer.
@@ -110,10 +117,7 @@ async fn requests_beyond_the_bound_wait_for_a_turn_and_health_shows_them() {
     until_requests(&app, (1, 1, 1)).await;
     let by_get = get(&app, "{ __typename }");
     until_requests(&app, (1, 2, 1)).await;
-    // Still waiting a moment later: nothing answers before the turn is given back.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!by_post.is_finished() && !by_get.is_finished());
-    assert_eq!(requests(&app).await, (1, 2, 1));
+    still_waiting(&app, &[&by_post, &by_get], (1, 2, 1)).await;
     drop(held);
     assert_eq!(by_post.await.expect("POST answered"), expected);
     let typename = by_get.await.expect("GET answered");
@@ -164,8 +168,7 @@ async fn a_request_held_by_the_database_keeps_its_turn_and_the_next_waits_behind
     // Needs no table, yet waits for the turn the slow request holds.
     let quick = post(&app, "{ __typename }");
     until_requests(&app, (1, 1, 1)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!slow.is_finished() && !quick.is_finished());
+    still_waiting(&app, &[&slow, &quick], (1, 1, 1)).await;
     lock.commit().await.expect("release the lock");
     assert_eq!(slow.await.expect("answered"), expected);
     let typename = quick.await.expect("answered");

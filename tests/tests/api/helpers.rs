@@ -186,6 +186,18 @@ impl TestApp {
         }
     }
 
+    /// `GET /health`'s JSON body (status 200).
+    pub async fn health(&self) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/health", self.base))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("json")
+    }
+
     /// Posts a query with variables as `application/json`, returns the JSON body (status 200).
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
         self.gql_as(&As::Anonymous, query, variables).await

@@ -202,16 +202,12 @@ async fn graphiql_is_served_offline_with_an_example_query() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = shared_app();
-    let health: Value = app
-        .client
-        .get(format!("{}/health", app.base))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let health = app.health().await;
     assert_eq!(health["status"], "ok");
+    assert!(
+        health["requests"]["limit"].as_u64() > Some(0),
+        "the bound on requests at once: {health}"
+    );
     let res = app
         .client
         .get(format!("{}/ready", app.base))
