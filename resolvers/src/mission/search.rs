@@ -11,6 +11,7 @@ use sea_orm::IdenStatic;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, Value};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult,
+    Statement,
 };
 
 use super::filter::{MissionFilter, MissionOrder, MissionOrderField};
@@ -40,6 +41,26 @@ struct Near {
 
 /// How many of the circle's nearest missions a page by distance looks at first.
 const NEAREST_FIRST: u64 = 200;
+
+/// How a statement keeps the missions its keywords match, on SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Matches {
+    /// `id IN (matches)`, each match's row read by its id: the way when few missions match.
+    ByLookup,
+    /// `+id IN (matches)`: the page walks the index its order and other filters would walk
+    /// without keywords, and keeps the missions among the matches (the `+` stops SQLite from
+    /// reading every match's row by its id). A page of 20 reads about `20 × missions ÷ matches`
+    /// index entries and its own rows, instead of one row per match and a sort.
+    ByMembership,
+    /// Joined to the matches with their score, to order by relevance.
+    Scored,
+}
+
+/// Above this many matching missions, a page keeps its missions [`Matches::ByMembership`]. On
+/// 100,000 missions (docs/BENCHMARKS.md), a page by start date took, by lookup then by
+/// membership: 0.28 then 1.33 ms for 407 matches, 1.49 then 0.58 for 1,980, 8.4 then 1.4 for
+/// 7,992, 68 then 15 for all.
+const MANY_MATCHES: i64 = 1_000;
 
 /// The rings a page by distance, nearest first, looks in before the whole circle: the part of
 /// the radius beyond the cursor's distance each one adds (a sixteenth, then a quarter).
@@ -441,8 +462,8 @@ impl MissionSearch {
     }
 
     /// `FROM missions … WHERE …`: the filtered set, with no columns yet.
-    fn base(&self, condition: &Condition, with_score: bool) -> SelectStatement {
-        self.base_with(condition, with_score, None)
+    fn base(&self, condition: &Condition) -> SelectStatement {
+        self.base_with(condition, Matches::ByLookup, None)
     }
 
     /// [`MissionSearch::base`], the `near` circle cut to its `nearest` missions when given.
@@ -454,13 +475,13 @@ impl MissionSearch {
     /// place and were no faster: docs/BENCHMARKS.md.) A page by distance takes only the
     /// circle's nearest missions (after its cursor) before reading them, so that missions are
     /// read for the page rather than for the whole circle (see [`MissionSearch::page`]).
-    /// With keywords on SQLite,
-    /// missions are kept by `id IN (SELECT rowid … MATCH …)`, or, to order by relevance, joined
-    /// to the FTS5 results with their score: either way the full-text index drives the query.
+    /// With keywords on SQLite, missions are kept as `matches` says: by
+    /// `id IN (SELECT rowid … MATCH …)`, by `+id IN (…)`, or, to order by relevance, joined to
+    /// the FTS5 results with their score.
     fn base_with(
         &self,
         condition: &Condition,
-        with_score: bool,
+        matches: Matches,
         nearest: Option<&Nearest>,
     ) -> SelectStatement {
         let mut q = Query::select();
@@ -524,7 +545,7 @@ impl MissionSearch {
             );
         }
         if let (Some(ft), DbBackend::Sqlite) = (&self.full_text, self.backend) {
-            if with_score {
+            if matches == Matches::Scored {
                 let matches = Query::select()
                     .expr_as(
                         Expr::cust("\"missions_fts\".\"rowid\""),
@@ -546,9 +567,13 @@ impl MissionSearch {
                         .equals((mission::Entity, mission::Column::Id)),
                 );
             } else {
+                let id = match matches {
+                    Matches::ByMembership => "+\"missions\".\"id\"",
+                    _ => "\"missions\".\"id\"",
+                };
                 q.and_where(cust(
                     self.backend,
-                    "\"missions\".\"id\" IN (SELECT \"missions_fts\".\"rowid\" FROM \"missions_fts\" WHERE \"missions_fts\" MATCH ?)",
+                    &format!("{id} IN (SELECT \"missions_fts\".\"rowid\" FROM \"missions_fts\" WHERE \"missions_fts\" MATCH ?)"),
                     vec![ft.query.clone().into()],
                 ));
             }
@@ -659,7 +684,14 @@ impl MissionSearch {
             return Ok(Vec::new());
         };
         let by_relevance = order.field == MissionOrderField::Relevance;
-        let mut q = self.base_with(condition, by_relevance, nearest);
+        let matches = if by_relevance {
+            Matches::Scored
+        } else if self.near.is_none() && self.many_matches(db).await? {
+            Matches::ByMembership
+        } else {
+            Matches::ByLookup
+        };
+        let mut q = self.base_with(condition, matches, nearest);
         q.columns(columns.iter().map(|c| (mission::Entity, c)));
         let distance = self.distance_expr();
         let score = if by_relevance {
@@ -741,6 +773,24 @@ impl MissionSearch {
         Ok(page)
     }
 
+    /// Whether the keywords match more than [`MANY_MATCHES`] missions, on SQLite (counted in the
+    /// full-text index alone, up to one more than that).
+    async fn many_matches(&self, db: &DatabaseConnection) -> ApiResult<bool> {
+        let (Some(ft), DbBackend::Sqlite) = (&self.full_text, self.backend) else {
+            return Ok(false);
+        };
+        let counted = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM \"missions_fts\" WHERE \"missions_fts\" MATCH ? LIMIT ?)",
+            [ft.query.clone().into(), (MANY_MATCHES + 1).into()],
+        );
+        let n = match db.query_one_raw(counted).await? {
+            Some(row) => row.try_get::<i64>("", "n")?,
+            None => 0,
+        };
+        Ok(n > MANY_MATCHES)
+    }
+
     /// The number of missions of the filter, over all pages.
     pub async fn count(&self, db: &DatabaseConnection, cache: &CountCache) -> ApiResult<i64> {
         let Some(condition) = &self.condition else {
@@ -749,7 +799,7 @@ impl MissionSearch {
         if self.every_public {
             return Ok(self.public_tally(db, cache).await?.total);
         }
-        let mut q = self.base(condition, false);
+        let mut q = self.base(condition);
         q.expr_as(Expr::col(Asterisk).count(), Alias::new("n"));
         let n = cache
             .get(self.backend, &q, || async {
@@ -779,7 +829,7 @@ impl MissionSearch {
         }
         self.columns
             .get_or_try_init(|| async {
-                let mut q = self.base(condition, false);
+                let mut q = self.base(condition);
                 for column in COLUMN_FACETS {
                     q.expr_as(
                         Expr::col((mission::Entity, column)),
@@ -877,7 +927,7 @@ impl MissionSearch {
         let addr = Alias::new("mission_addresses");
         let dep = Expr::col((addr.clone(), Alias::new("department_code")));
         let mission_id = Expr::col((addr.clone(), Alias::new("mission_id")));
-        let mut q = self.base(condition, false);
+        let mut q = self.base(condition);
         q.join(
             sea_orm::JoinType::InnerJoin,
             addr.clone(),

@@ -358,6 +358,51 @@ async fn relevance_order_pages_through_every_keyword_match() {
     );
 }
 
+/// Keywords that match more than a thousand missions are kept by walking the order's index
+/// (on SQLite; see `MissionSearch::many_matches`), fewer by reading each match: both walk
+/// every match, in exact start-date order, both ways.
+#[tokio::test]
+async fn pages_by_start_date_are_exact_whether_keywords_match_many_missions_or_few() {
+    let app = shared_app();
+    let world = public_missions(&shared_db().await).await;
+    for (word, many) in [("vous", true), ("sport", false)] {
+        let expected = ids(&world, |f| keyword_match(f, &[word]));
+        assert_eq!(
+            expected.len() > 1_000,
+            many,
+            "{word}: {} matches",
+            expected.len()
+        );
+        assert!(expected.len() > 40, "{word}: several pages");
+        for direction in ["ASC", "DESC"] {
+            let (nodes, total) = walk(
+                &app,
+                json!({ "keywords": word }),
+                json!({ "field": "START_AT", "direction": direction }),
+                40,
+            )
+            .await;
+            assert_eq!(walked_ids(&nodes, total), expected, "{word} {direction}");
+            let keys: Vec<(String, i64)> = nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n["startAt"].as_str().expect("startAt").to_owned(),
+                        n["id"].as_str().expect("id").parse().expect("id"),
+                    )
+                })
+                .collect();
+            for pair in keys.windows(2) {
+                let ordered = match direction {
+                    "ASC" => pair[0] < pair[1],
+                    _ => pair[0] > pair[1],
+                };
+                assert!(ordered, "{word} {direction}: {pair:?}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn facets_add_up_and_match_the_counts_of_the_filter() {
     let app = shared_app();

@@ -26,6 +26,12 @@ const QUERIES: &[(&str, bool)] = &[
             totalCount nodes { title startAt organization { name } } } }",
         false,
     ),
+    // A word few missions hold (about 80 of 20,000, where "sport" matches about 1,600).
+    (
+        "{ missions(filter: {keywords: \"essonne\"}, orderBy: {field: START_AT, direction: ASC}, first: 20) {
+            nodes { title } } }",
+        false,
+    ),
     (
         "{ missions(filter: {near: {lat: 45.764, lon: 4.8357, radiusKm: 30}}, orderBy: {field: DISTANCE, direction: ASC}, first: 20) {
             totalCount nodes { title addresses { city } }
@@ -219,6 +225,38 @@ async fn the_hot_statements_walk_their_indexes_on_sqlite() {
         steps[0] == covering
             && steps[1]
                 == "SEARCH mission_addresses USING INDEX mission_addresses_mission_idx (mission_id=?)",
+        "{}",
+        shown(sql, steps)
+    );
+    // Keywords matching many missions: the page walks the start dates' index and keeps the
+    // matches, with no sort and no row read per match; matching few: each match is read by id.
+    let keyword_page = |membership: bool| {
+        let kept = if membership {
+            "(+\"missions\".\"id\" IN (SELECT \"missions_fts\""
+        } else {
+            "(\"missions\".\"id\" IN (SELECT \"missions_fts\""
+        };
+        plans
+            .iter()
+            .find(|(sql, _)| {
+                sql.contains(kept) && sql.contains("ORDER BY \"missions\".\"start_at\"")
+            })
+            .unwrap_or_else(|| panic!("a page by keywords, membership {membership}"))
+    };
+    let (sql, steps) = keyword_page(true);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s == "SCAN missions USING INDEX missions_public_start_idx")
+            && !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+        "{}",
+        shown(sql, steps)
+    );
+    let (sql, steps) = keyword_page(false);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("SEARCH missions USING INTEGER PRIMARY KEY")),
         "{}",
         shown(sql, steps)
     );
