@@ -543,8 +543,7 @@ impl Default for Settings {
 /// docs/BENCHMARKS.md).
 pub fn default_db_max_connections(database_url: &str) -> u32 {
     if database_url.starts_with("sqlite:") {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        u32::try_from(2 * cores).unwrap_or(u32::MAX)
+        per_core(2)
     } else {
         10
     }
@@ -556,8 +555,13 @@ pub fn default_db_max_connections(database_url: &str) -> u32 {
 /// served 9% more nested requests than no bound on PostgreSQL and 31% more on SQLite, with a
 /// shorter p99 in most alternated rounds; see docs/BENCHMARKS.md).
 pub fn default_max_concurrent_requests() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    u32::try_from(3 * cores).unwrap_or(u32::MAX)
+    per_core(3)
+}
+
+/// `n` for each core this process may run on.
+fn per_core(n: usize) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    u32::try_from(n.saturating_mul(cores)).unwrap_or(u32::MAX)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {

@@ -5,7 +5,7 @@ use passerelle_entities::{Domain, MissionType, Remote, geo, search};
 use serde_json::{Value, json};
 
 use crate::helpers::{shared_app, shared_db};
-use crate::oracle::{Facts, ids, public_missions, walk, walked_ids};
+use crate::oracle::{Facts, assert_in_order, ids, public_missions, walk, walked_ids};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -171,25 +171,14 @@ async fn every_order_sorts_and_pages_without_gap_or_duplicate() {
                 all,
                 "{field} {direction} lists every mission"
             );
-            for pair in nodes.windows(2) {
-                let (a, b) = (t(&key(&pair[0], node_field)), t(&key(&pair[1], node_field)));
-                let (ia, ib): (i64, i64) = (
-                    pair[0]["id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .parse()
-                        .unwrap_or_default(),
-                    pair[1]["id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .parse()
-                        .unwrap_or_default(),
-                );
-                match direction {
-                    "ASC" => assert!(a < b || (a == b && ia < ib), "{field} ASC: {pair:?}"),
-                    _ => assert!(a > b || (a == b && ia > ib), "{field} DESC: {pair:?}"),
-                }
-            }
+            let keys: Vec<(DateTime<Utc>, i64)> = nodes
+                .iter()
+                .map(|n| {
+                    let id = n["id"].as_str().expect("id").parse().expect("numeric id");
+                    (t(&key(n, node_field)), id)
+                })
+                .collect();
+            assert_in_order(&keys, direction, field);
         }
     }
     // The default order is newest first.
@@ -316,13 +305,8 @@ async fn pages_by_distance_read_the_nearest_first_and_stay_exact() {
                     )
                 })
                 .collect();
-            for pair in keys.windows(2) {
-                let ((da, ia), (db, ib)) = (pair[0], pair[1]);
-                match direction {
-                    "ASC" => assert!(da < db || (da == db && ia < ib), "{pair:?}"),
-                    _ => assert!(da > db || (da == db && ia > ib), "{pair:?}"),
-                }
-            }
+            // (distance, id) tuples compare as the order does: by distance, then by id.
+            assert_in_order(&keys, direction, &filter.to_string());
         }
     }
 }
@@ -392,13 +376,7 @@ async fn pages_by_start_date_are_exact_whether_keywords_match_many_missions_or_f
                     )
                 })
                 .collect();
-            for pair in keys.windows(2) {
-                let ordered = match direction {
-                    "ASC" => pair[0] < pair[1],
-                    _ => pair[0] > pair[1],
-                };
-                assert!(ordered, "{word} {direction}: {pair:?}");
-            }
+            assert_in_order(&keys, direction, word);
         }
     }
 }

@@ -117,6 +117,18 @@ pub async fn walk(app: &TestApp, filter: Value, order: Value, first: i64) -> (Ve
     (nodes, total.unwrap_or_default())
 }
 
+/// Checks that walked keys (a page's sort value, then its id) come strictly in `direction`
+/// (`ASC` or `DESC`).
+pub fn assert_in_order<K: PartialOrd + std::fmt::Debug>(keys: &[K], direction: &str, what: &str) {
+    for pair in keys.windows(2) {
+        let ordered = match direction {
+            "ASC" => pair[0] < pair[1],
+            _ => pair[0] > pair[1],
+        };
+        assert!(ordered, "{what} {direction}: {pair:?}");
+    }
+}
+
 /// The ids of walked nodes, checking that none repeats and that they add up to the total.
 pub fn walked_ids(nodes: &[Value], total: i64) -> BTreeSet<i64> {
     let ids: Vec<i64> = nodes
