@@ -7,6 +7,11 @@ use crate::enums::ApplicationStatus;
 /// The longest description a mission may have, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 20_000;
 
+/// The longest title a mission may have, in characters: a title is a line, not a text. The
+/// organizations' pages of missions read titles from an index (migration 13), whose entries
+/// PostgreSQL bounds at 2,704 bytes: 500 characters are 2,000 bytes at most in UTF-8.
+pub const MAX_TITLE_CHARS: usize = 500;
+
 /// One reason a mission is refused: a stable code for programs, a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -51,6 +56,14 @@ pub fn validate_mission(m: &MissionCandidate<'_>) -> Vec<Violation> {
         "MISSING_APPLICATION_URL",
         "applicationUrl",
     );
+    let chars = m.title.chars().count();
+    if chars > MAX_TITLE_CHARS {
+        v.push(Violation {
+            code: "TITLE_TOO_LONG",
+            field: "title",
+            message: format!("title has {chars} characters, more than {MAX_TITLE_CHARS}"),
+        });
+    }
     let chars = m.description.chars().count();
     if chars > MAX_DESCRIPTION_CHARS {
         v.push(Violation {
@@ -157,6 +170,19 @@ mod tests {
                 "INVALID_COORDINATES"
             ]
         );
+    }
+
+    #[test]
+    fn a_title_may_hold_up_to_its_limit_in_characters_not_bytes() {
+        let codes = |title: &str| -> Vec<_> {
+            validate_mission(&MissionCandidate { title, ..valid() })
+                .into_iter()
+                .map(|v| v.code)
+                .collect()
+        };
+        // 500 four-byte characters: 2,000 bytes, still a title.
+        assert!(codes(&"🌱".repeat(MAX_TITLE_CHARS)).is_empty());
+        assert_eq!(codes(&"é".repeat(MAX_TITLE_CHARS + 1)), ["TITLE_TOO_LONG"]);
     }
 
     #[test]

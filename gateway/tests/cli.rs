@@ -468,7 +468,31 @@ async fn migrate_and_seed_walk_through_their_states() {
                 .expect(sql))
         }
     };
-    // The last one, undone, makes the missions' full-text vector a generated column again
+    // The last one, undone, gives the organizations' pages their index without the columns
+    // they show (migration 13); done again (below), the index carries them.
+    let index = |name: &'static str| -> &'static str {
+        match (backend, name) {
+            (sea_orm::DbBackend::Postgres, "old") => {
+                "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = 'missions_public_organization_idx'"
+            }
+            (sea_orm::DbBackend::Postgres, _) => {
+                "SELECT COUNT(*) AS n FROM pg_indexes WHERE indexname = 'missions_public_organization_page_idx'
+                 AND indexdef LIKE '%INCLUDE (publisher_id, title, status)%'"
+            }
+            (_, "old") => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'missions_public_organization_idx'"
+            }
+            _ => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'missions_public_organization_page_idx'
+                 AND sql LIKE '%title, status, deleted_at)%'"
+            }
+        }
+    };
+    assert_eq!(
+        (query(index("old")).await, query(index("covering")).await),
+        (1, 0)
+    );
+    // The one before, undone, makes the missions' full-text vector a generated column again
     // (PostgreSQL; on SQLite it has nothing to undo), with its index, the same vectors as the
     // seed wrote, and no trigger left; done again (below), the trigger fills it.
     let on_postgres = backend == sea_orm::DbBackend::Postgres;
@@ -478,6 +502,7 @@ async fn migrate_and_seed_walk_through_their_states() {
         "SELECT COUNT(*) AS n FROM pg_trigger WHERE tgname = 'missions_search_vector'";
     let vectors_as_made = "SELECT COUNT(*) AS n FROM missions
                            WHERE search_vector = to_tsvector('simple', search_text)";
+    ok(run(&["migrate", "down", "--steps", "1"], Some(url)));
     if on_postgres {
         assert_eq!(query(generated).await, 1, "generated again");
         assert_eq!(query(vector_trigger).await, 0);
@@ -513,7 +538,7 @@ async fn migrate_and_seed_walk_through_their_states() {
             .lines()
             .filter(|l| l.starts_with("pending"))
             .count(),
-        3,
+        4,
         "{after_three}"
     );
     conn.execute_unprepared(
@@ -538,6 +563,11 @@ async fn migrate_and_seed_walk_through_their_states() {
                  WHERE a.mission_public <> (m.status = 'VALIDATED' AND m.deleted_at IS NULL)";
     assert_eq!(query(stale).await, 0);
     ok(run(&["migrate", "up"], Some(url)));
+    assert_eq!(
+        (query(index("old")).await, query(index("covering")).await),
+        (0, 1),
+        "migration 13 replaces the index"
+    );
     if on_postgres {
         assert_eq!(query(locking).await, 1, "migration 11 locks again");
         assert_eq!(

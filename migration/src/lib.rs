@@ -17,6 +17,7 @@ mod m20261204_000009_public_addresses;
 mod m20261205_000010_public_tally;
 mod m20261206_000011_address_lock;
 mod m20261207_000012_search_vector;
+mod m20261208_000013_covering_organization_pages;
 pub mod tally;
 
 /// Applies and rolls back Passerelle's migrations, in order.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_public_tally::Migration),
             Box::new(m20261206_000011_address_lock::Migration),
             Box::new(m20261207_000012_search_vector::Migration),
+            Box::new(m20261208_000013_covering_organization_pages::Migration),
         ]
     }
 }

@@ -633,6 +633,11 @@ async fn nobody_changes_missions_that_are_not_theirs() {
         json!({ "i": { "title": "x", "addresses": [{ "city": "Lyon", "lat": 45.7 }] } });
     let payload = mutate(&app, &staff, create, half_point).await;
     assert_eq!(codes(&payload), ["INVALID_COORDINATES"]);
+    // A title is a line: 500 characters at most (its index holds it, see migration 13).
+    let long_title = json!({ "i": { "title": "é".repeat(501) } });
+    let payload = mutate(&app, &staff, create, long_title).await;
+    assert_eq!(codes(&payload), ["TITLE_TOO_LONG"]);
+    assert!(payload["mission"].is_null(), "{payload}");
     let long_comment = "x".repeat(2_001);
     let payload = act(
         &app,

@@ -164,6 +164,21 @@ async fn the_hot_statements_walk_their_indexes_on_sqlite() {
         "the page is not sorted after reading: {}",
         shown(&page.0, &page.1)
     );
+    // The organizations' first missions (one `UNION ALL` branch per organization): read from
+    // the covering index alone, no row visited (migration 13).
+    let (sql, steps) = plans
+        .iter()
+        .find(|(sql, _)| {
+            sql.contains("\"missions\".\"organization_id\" = ?") && sql.contains("UNION ALL")
+        })
+        .expect("the organizations' first missions");
+    assert!(
+        steps.iter().any(|s| s
+            == "SEARCH missions USING COVERING INDEX missions_public_organization_page_idx (organization_id=?)")
+            && !steps.iter().any(|s| s.contains("missions USING INDEX")),
+        "{}",
+        shown(sql, steps)
+    );
     // The newest missions: the page walks the newest-first index backwards, with no sort, and
     // their count reads that index alone.
     let newest = plans
@@ -534,23 +549,24 @@ async fn postgres_plans_a_page_once_per_connection() {
     let rows = conn
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements",
+            "SELECT name, statement, generic_plans, custom_plans FROM pg_prepared_statements",
         ))
         .await
         .expect("prepared statements");
-    let pages: Vec<(String, i64, i64)> = rows
+    let pages: Vec<(String, String, i64, i64)> = rows
         .iter()
         .map(|r| {
             (
+                r.try_get::<String>("", "name").expect("name"),
                 r.try_get::<String>("", "statement").expect("statement"),
                 r.try_get::<i64>("", "generic_plans").expect("generic"),
                 r.try_get::<i64>("", "custom_plans").expect("custom"),
             )
         })
-        .filter(|(sql, _, _)| sql.contains("FROM \"missions\"") && sql.contains("LIMIT 8"))
+        .filter(|(_, sql, _, _)| sql.contains("FROM \"missions\"") && sql.contains("LIMIT 8"))
         .collect();
     assert_eq!(pages.len(), 1, "one statement for the page: {pages:?}");
-    let (sql, generic, custom) = &pages[0];
+    let (name, sql, generic, custom) = &pages[0];
     // The organizations' first missions are read in the page's statement, their limit
     // written in too.
     assert!(!sql.contains("LIMIT $") && sql.contains("LIMIT 6"), "{sql}");
@@ -564,6 +580,25 @@ async fn postgres_plans_a_page_once_per_connection() {
     assert!(
         *generic >= 5 && *custom <= 5,
         "planned once, then reused: {generic} generic, {custom} custom plans"
+    );
+    // The organizations' first missions are read from their index alone (migration 13), not
+    // from a row each. The pool's one connection holds the prepared statement.
+    let plan: Vec<String> = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("EXPLAIN EXECUTE {name}('sport')"),
+        ))
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.try_get::<String>("", "QUERY PLAN").expect("plan line"))
+        .collect();
+    assert!(
+        plan.iter().any(
+            |line| line.contains("Index Only Scan using missions_public_organization_page_idx")
+        ),
+        "{}",
+        plan.join("\n")
     );
     conn.close().await.expect("close");
     database.drop_database().await;
