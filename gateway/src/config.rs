@@ -65,7 +65,7 @@ pub struct SettingArgs {
     #[arg(long, global = true, env = "PASSERELLE_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
     /// GraphQL requests executed at once; the others wait their turn in arrival order
-    /// [default: three per core]
+    /// [default: two per core on PostgreSQL, three on SQLite]
     #[arg(long, global = true, env = "PASSERELLE_MAX_CONCURRENT_REQUESTS")]
     pub max_concurrent_requests: Option<u32>,
     /// Largest partner feed accepted, in bytes after decompression [default: 209715200]
@@ -475,7 +475,7 @@ impl Default for Settings {
             max_complexity: 2_000,
             db_max_connections: default_db_max_connections(DEFAULT_DATABASE_URL),
             request_timeout_secs: 30,
-            max_concurrent_requests: default_max_concurrent_requests(),
+            max_concurrent_requests: default_max_concurrent_requests(DEFAULT_DATABASE_URL),
             feed_max_bytes: passerelle_ingest::fetch::DEFAULT_MAX_BYTES,
             feed_timeout_secs: 300,
             feed_retries: 3,
@@ -549,13 +549,20 @@ pub fn default_db_max_connections(database_url: &str) -> u32 {
     }
 }
 
-/// Requests executed at once when none is set: three per core. A request spends part of its
-/// time waiting on the database, so that a core needs a few to stay busy; beyond that, more
-/// requests at once only interleave, each finishing later (on 2 cores at 50 clients, 6 at once
-/// served 9% more nested requests than no bound on PostgreSQL and 31% more on SQLite, with a
-/// shorter p99 in most alternated rounds; see docs/BENCHMARKS.md).
-pub fn default_max_concurrent_requests() -> u32 {
-    per_core(3)
+/// Requests executed at once when none is set: two per core on PostgreSQL, three on SQLite. A
+/// request spends part of its time waiting on the database, so that a core needs more than one
+/// to stay busy; beyond that, more requests at once only interleave, each finishing later. On 2
+/// cores at 50 clients, nested query: on PostgreSQL, 4 at once served more than 6 with a
+/// shorter p99 in 5 alternated rounds of 5 (24.2-24.9 ms against 26.2-26.8; the database's
+/// backends are threads of their own that the requests executing keep runnable), and 6 served
+/// 9% more than no bound; on SQLite, whose statements run on the gateway's readers, 6 served 31%
+/// more than no bound and 4 to 6 were within the rounds' noise (see docs/BENCHMARKS.md).
+pub fn default_max_concurrent_requests(database_url: &str) -> u32 {
+    if database_url.starts_with("sqlite:") {
+        per_core(3)
+    } else {
+        per_core(2)
+    }
 }
 
 /// `n` for each core this process may run on.
@@ -593,6 +600,10 @@ impl Settings {
             .or(file.database_url)
             .map(SecretString::from)
             .unwrap_or(d.database_url);
+        let max_concurrent_requests = args
+            .max_concurrent_requests
+            .or(file.max_concurrent_requests)
+            .unwrap_or_else(|| default_max_concurrent_requests(database_url.expose_secret()));
         let mut s = Settings {
             listen: pick!(listen),
             log_format: pick!(log_format),
@@ -606,7 +617,7 @@ impl Settings {
                 .unwrap_or_else(|| default_db_max_connections(database_url.expose_secret())),
             database_url,
             request_timeout_secs: pick!(request_timeout_secs),
-            max_concurrent_requests: pick!(max_concurrent_requests),
+            max_concurrent_requests,
             feed_max_bytes: pick!(feed_max_bytes),
             feed_timeout_secs: pick!(feed_timeout_secs),
             feed_retries: pick!(feed_retries),
@@ -1097,10 +1108,21 @@ mod tests {
     }
 
     #[test]
-    fn requests_at_once_are_three_per_core_unless_set_and_never_zero() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let expected = u32::try_from(3 * cores).expect("cores");
-        assert_eq!(Settings::default().max_concurrent_requests, expected);
+    fn requests_at_once_are_two_or_three_per_core_unless_set_and_never_zero() {
+        let cores = u32::try_from(std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .expect("cores");
+        // The embedded default is SQLite: three per core; PostgreSQL two.
+        assert_eq!(Settings::default().max_concurrent_requests, 3 * cores);
+        let on = |url: &str| {
+            Settings::resolve(&SettingArgs {
+                database_url: Some(url.to_owned()),
+                ..Default::default()
+            })
+            .expect("valid")
+            .max_concurrent_requests
+        };
+        assert_eq!(on("postgres://u@127.0.0.1:5432/db"), 2 * cores);
+        assert_eq!(on("sqlite:///tmp/p.db?mode=rwc"), 3 * cores);
         let dir = std::env::temp_dir().join(format!("passerelle-gate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok();
         let file = dir.join("p.toml");
