@@ -171,14 +171,7 @@ async fn every_order_sorts_and_pages_without_gap_or_duplicate() {
                 all,
                 "{field} {direction} lists every mission"
             );
-            let keys: Vec<(DateTime<Utc>, i64)> = nodes
-                .iter()
-                .map(|n| {
-                    let id = n["id"].as_str().expect("id").parse().expect("numeric id");
-                    (t(&key(n, node_field)), id)
-                })
-                .collect();
-            assert_in_order(&keys, direction, field);
+            assert_in_order(&nodes, |n| t(&key(n, node_field)), direction, field);
         }
     }
     // The default order is newest first.
@@ -296,17 +289,12 @@ async fn pages_by_distance_read_the_nearest_first_and_stay_exact() {
             )
             .await;
             assert_eq!(walked_ids(&nodes, total), expected, "{filter} {direction}");
-            let keys: Vec<(f64, i64)> = nodes
-                .iter()
-                .map(|n| {
-                    (
-                        n["distanceKm"].as_f64().expect("distanceKm"),
-                        n["id"].as_str().expect("id").parse().expect("id"),
-                    )
-                })
-                .collect();
-            // (distance, id) tuples compare as the order does: by distance, then by id.
-            assert_in_order(&keys, direction, &filter.to_string());
+            assert_in_order(
+                &nodes,
+                |n| n["distanceKm"].as_f64().expect("distanceKm"),
+                direction,
+                &filter.to_string(),
+            );
         }
     }
 }
@@ -367,16 +355,12 @@ async fn pages_by_start_date_are_exact_whether_keywords_match_many_missions_or_f
             )
             .await;
             assert_eq!(walked_ids(&nodes, total), expected, "{word} {direction}");
-            let keys: Vec<(String, i64)> = nodes
-                .iter()
-                .map(|n| {
-                    (
-                        n["startAt"].as_str().expect("startAt").to_owned(),
-                        n["id"].as_str().expect("id").parse().expect("id"),
-                    )
-                })
-                .collect();
-            assert_in_order(&keys, direction, word);
+            assert_in_order(
+                &nodes,
+                |n| n["startAt"].as_str().expect("startAt").to_owned(),
+                direction,
+                word,
+            );
         }
     }
 }

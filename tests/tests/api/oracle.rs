@@ -117,9 +117,21 @@ pub async fn walk(app: &TestApp, filter: Value, order: Value, first: i64) -> (Ve
     (nodes, total.unwrap_or_default())
 }
 
-/// Checks that walked keys (a page's sort value, then its id) come strictly in `direction`
-/// (`ASC` or `DESC`).
-pub fn assert_in_order<K: PartialOrd + std::fmt::Debug>(keys: &[K], direction: &str, what: &str) {
+/// Checks that walked nodes come strictly in `direction` (`ASC` or `DESC`) by their sort value
+/// (`key`), then their id: `(key, id)` tuples compare as the order does.
+pub fn assert_in_order<K: PartialOrd + std::fmt::Debug>(
+    nodes: &[Value],
+    key: impl Fn(&Value) -> K,
+    direction: &str,
+    what: &str,
+) {
+    let keys: Vec<(K, i64)> = nodes
+        .iter()
+        .map(|n| {
+            let id = n["id"].as_str().expect("id").parse().expect("numeric id");
+            (key(n), id)
+        })
+        .collect();
     for pair in keys.windows(2) {
         let ordered = match direction {
             "ASC" => pair[0] < pair[1],
