@@ -56,7 +56,8 @@ async fn rows_are_read_where_their_columns_stand() {
 
 /// Every kind of cell reads what sea-orm's checked read gives, and fails where it fails: every
 /// column of a row of each engine's types read as every type a model holds (a PostgreSQL
-/// `integer` is not an `i64`, text is no number, a NULL is no `String`, `nope` is no domain).
+/// `integer` is not an `i64`, text is no number, a NULL is no `String`, `nope` is no domain),
+/// instants from year 1 to 9999 to the microsecond, and PostgreSQL's infinities an error.
 #[tokio::test]
 async fn cells_read_as_the_checked_read_does_errors_included() {
     fn same<T: Cell + TryGetable + PartialEq + std::fmt::Debug>(
@@ -81,9 +82,14 @@ async fn cells_read_as_the_checked_read_does_errors_included() {
     let sql = if db.is_postgres() {
         "SELECT CAST(7 AS BIGINT), CAST(7 AS INTEGER), CAST('sport' AS TEXT), \
          CAST('nope' AS VARCHAR(8)), CAST(NULL AS TEXT), CAST(2.5 AS DOUBLE PRECISION), \
-         CAST('2026-12-03T05:18:25Z' AS TIMESTAMPTZ), TRUE, CAST(NULL AS BIGINT)"
+         CAST('2026-12-03T05:18:25Z' AS TIMESTAMPTZ), TRUE, CAST(NULL AS BIGINT), \
+         CAST('1999-12-31T23:59:59.999999Z' AS TIMESTAMPTZ), \
+         CAST('0001-01-01T00:00:00Z' AS TIMESTAMPTZ), \
+         CAST('9999-12-31T23:59:59.999999Z' AS TIMESTAMPTZ), CAST(NULL AS TIMESTAMPTZ)"
     } else {
-        "SELECT 7, 7, 'sport', 'nope', NULL, 2.5, '2026-12-03T05:18:25Z', 1, NULL"
+        "SELECT 7, 7, 'sport', 'nope', NULL, 2.5, '2026-12-03T05:18:25Z', 1, NULL, \
+         '1999-12-31T23:59:59.999999Z', '0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999999Z', \
+         NULL"
     };
     let res = conn
         .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
@@ -91,7 +97,7 @@ async fn cells_read_as_the_checked_read_does_errors_included() {
         .expect("select")
         .expect("a row");
     let mut read = 0;
-    for at in 0..10 {
+    for at in 0..14 {
         for ok in [
             same::<i64>(&res, at),
             same::<Option<i64>>(&res, at),
@@ -124,7 +130,39 @@ async fn cells_read_as_the_checked_read_does_errors_included() {
     );
     assert!(bool::cell(&res, 7).expect("boolean"));
     assert_eq!(Option::<i64>::cell(&res, 8).expect("NULL"), None);
-    assert!(i64::cell(&res, 9).is_err(), "out of the row");
-    assert!(read > 15, "{read} reads succeeded");
+    // Instants before PostgreSQL's epoch and at both ends of the years the API takes, to the
+    // microsecond; a NULL one.
+    for (at, instant) in [
+        (9, "1999-12-31T23:59:59.999999+00:00"),
+        (10, "0001-01-01T00:00:00+00:00"),
+        (11, "9999-12-31T23:59:59.999999+00:00"),
+    ] {
+        assert_eq!(
+            DateTime::<Utc>::cell(&res, at)
+                .expect("instant")
+                .to_rfc3339(),
+            instant
+        );
+    }
+    assert_eq!(Option::<DateTime<Utc>>::cell(&res, 12).expect("NULL"), None);
+    assert!(DateTime::<Utc>::cell(&res, 12).is_err(), "a NULL instant");
+    assert!(i64::cell(&res, 13).is_err(), "out of the row");
+    assert!(read > 20, "{read} reads succeeded");
+    if db.is_postgres() {
+        // PostgreSQL's infinities are no instant: an error, where SQLx's own read panics.
+        let res = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT CAST('infinity' AS TIMESTAMPTZ), CAST('-infinity' AS TIMESTAMPTZ)",
+            ))
+            .await
+            .expect("select")
+            .expect("a row");
+        for at in 0..2 {
+            let read = DateTime::<Utc>::cell(&res, at).expect_err("no instant");
+            assert!(read.to_string().contains("out of range"), "{read}");
+            assert!(Option::<DateTime<Utc>>::cell(&res, at).is_err());
+        }
+    }
     db.drop_database().await;
 }
