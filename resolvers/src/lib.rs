@@ -30,6 +30,7 @@ pub mod error;
 pub mod filter;
 pub mod import_run;
 pub mod inline;
+pub mod instant;
 pub mod loader;
 pub mod mission;
 pub mod notification;

@@ -142,11 +142,19 @@ pub fn build_with(pools: Pools, limits: Limits, rules: Rules) -> PasserelleSchem
             .unwrap_or(passerelle_resolvers::counts::DEFAULT_TTL),
     ));
     let executable = |guarded: bool, validation: ValidationMode| {
-        let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-            .enable_federation()
-            .validation_mode(validation)
-            .limit_depth(limits.max_depth)
-            .limit_complexity(limits.max_complexity);
+        // `DateTime` is async-graphql's scalar where the API reads one and
+        // `passerelle_resolvers::instant::Instant` where the objects a response holds many of
+        // write one: the same scalar (`instant::tests` checks that they say the same).
+        let mut builder = Schema::build_with_ignore_name_conflicts(
+            Query::default(),
+            Mutation::default(),
+            EmptySubscription,
+            ["DateTime"],
+        )
+        .enable_federation()
+        .validation_mode(validation)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
         // The guard's extension checks every field: the guarded schema resolves every object
         // through async-graphql; the other resolves lists' objects inline (no extension may
         // watch its fields).
@@ -330,10 +338,15 @@ static COST_MODEL: std::sync::LazyLock<limits::CostModel> =
 
 /// The SDL of the schema as a federation router composes it (with `@key` and `@link`).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .enable_federation()
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    Schema::build_with_ignore_name_conflicts(
+        Query::default(),
+        Mutation::default(),
+        EmptySubscription,
+        ["DateTime"],
+    )
+    .enable_federation()
+    .finish()
+    .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
 }
 
 /// Codes that tell a request was refused before it ran (HTTP 400 under

@@ -143,23 +143,23 @@ pub(crate) fn propose(
     let status: DbStatus = m.status.into();
     if rules.stale_days > 0
         && status == DbStatus::WaitingValidation
-        && m.created_at < facts.now - Duration::days(rules.stale_days)
+        && m.created_at.0 < facts.now - Duration::days(rules.stale_days)
     {
         fire(
             "STALE",
             Refuse,
             format!(
                 "created on {} and still waiting after more than {} days",
-                m.created_at.date_naive(),
+                m.created_at.0.date_naive(),
                 rules.stale_days
             ),
         );
     }
     if rules.soon_start_days > 0
         && rules.soon_end_days > 0
-        && m.start_at < facts.now + Duration::days(rules.soon_start_days)
+        && m.start_at.0 < facts.now + Duration::days(rules.soon_start_days)
         && m.end_at
-            .is_some_and(|end| end < facts.now + Duration::days(rules.soon_end_days))
+            .is_some_and(|end| end.0 < facts.now + Duration::days(rules.soon_end_days))
     {
         fire(
             "STARTS_TOO_SOON",

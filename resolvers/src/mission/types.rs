@@ -11,6 +11,7 @@ use crate::cursor::{Cursor, time_value};
 use crate::enums::{Domain, MissionStatus, MissionType, Remote};
 use crate::error::ApiResult;
 use crate::inline::Inline;
+use crate::instant::Instant;
 use crate::loader::{AddressesOf, HistoryOf, MissionCountOf, PublisherColumns};
 use crate::organization::Organization;
 use crate::page::{Edge, PageInfo};
@@ -39,10 +40,10 @@ pub struct Mission {
     #[graphql(name = "type")]
     pub mission_type: MissionType,
     pub remote: Remote,
-    pub start_at: DateTime<Utc>,
-    pub end_at: Option<DateTime<Utc>>,
+    pub start_at: Instant,
+    pub end_at: Option<Instant>,
     /// When the publisher first published it.
-    pub posted_at: DateTime<Utc>,
+    pub posted_at: Instant,
     pub places: i32,
     pub places_left: i32,
     /// Open to SNU volunteers for their general-interest mission (phase 2).
@@ -66,8 +67,8 @@ pub struct Mission {
     pub status_comment: Option<String>,
     /// Bumped by every change: mutations that edit a mission name the version they read.
     pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Instant,
+    pub updated_at: Instant,
     /// The distance in km from the point of the `near` filter to the nearest address of the
     /// mission; null without `near`.
     pub distance_km: Option<f64>,
@@ -94,9 +95,9 @@ impl From<mission::Model> for Mission {
             activities: m.activities.0,
             mission_type: m.mission_type.into(),
             remote: m.remote.into(),
-            start_at: m.start_at,
-            end_at: m.end_at,
-            posted_at: m.posted_at,
+            start_at: Instant(m.start_at),
+            end_at: m.end_at.map(Instant),
+            posted_at: Instant(m.posted_at),
             places: m.places,
             places_left: m.places_left,
             snu: m.snu,
@@ -113,8 +114,8 @@ impl From<mission::Model> for Mission {
             status: m.status.into(),
             status_comment: m.status_comment,
             version: m.version,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
+            created_at: Instant(m.created_at),
+            updated_at: Instant(m.updated_at),
             distance_km: None,
         }
     }
@@ -379,7 +380,11 @@ impl OrganizationMissionConnection {
 
 /// Where `m` stands in its organization's missions: the cursor a page after it starts from.
 fn organization_missions_cursor(m: &Mission) -> Cursor {
-    Cursor::new(ORGANIZATION_MISSIONS, Some(time_value(m.start_at)), m.db_id)
+    Cursor::new(
+        ORGANIZATION_MISSIONS,
+        Some(time_value(m.start_at.0)),
+        m.db_id,
+    )
 }
 
 /// A page of an organization's missions, ordered by start date.
