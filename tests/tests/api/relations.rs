@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use passerelle::seed;
-use passerelle_entities::{Role, application, mission, mission_address};
+use passerelle_entities::{Role, application, mission, mission_address, organization, publisher};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
@@ -982,7 +982,10 @@ async fn a_page_joined_with_its_addresses_has_each_mission_once_with_its_own() {
 /// reads them through the loader, the same answers) gives each organization the missions the
 /// viewer may read, in order, with its next page known, beside the mission's own addresses
 /// read once each: missions with no address, one and several; organizations with no mission in
-/// the statuses asked; pages of 1 to 5 in lists walked by pages of 1 to 6.
+/// the statuses asked; pages of 1 to 5 in lists walked by pages of 1 to 6, by start and, without
+/// the addresses, by distance. Each mission is listed once, with its own fields (a nullable one
+/// among them), its organization's and its publisher's as stored, however many rows of the
+/// statement it came in.
 #[tokio::test]
 async fn a_page_joined_with_its_organizations_missions_gives_each_the_stored_ones() {
     let database = TestDatabase::create("joined_organization_missions").await;
@@ -1062,14 +1065,57 @@ async fn a_page_joined_with_its_organizations_missions_gives_each_the_stored_one
             .or_insert_with(Vec::new)
             .push(json!({ "city": a.city }));
     }
+    let stored_by_id: std::collections::HashMap<i64, &mission::Model> =
+        stored.iter().map(|m| (m.id, m)).collect();
+    let names = |rows: Vec<(i64, String)>| -> std::collections::HashMap<i64, String> {
+        rows.into_iter().collect()
+    };
+    let organization_names = names(
+        organization::Entity::find()
+            .all(&db)
+            .await
+            .expect("organizations")
+            .into_iter()
+            .map(|o| (o.id, o.name))
+            .collect(),
+    );
+    let publisher_names = names(
+        publisher::Entity::find()
+            .all(&db)
+            .await
+            .expect("publishers")
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect(),
+    );
     let app = TestApp::start(db.clone(), test_settings()).await;
-    let query = "query($first: Int!, $after: String, $nested: Int!, $statuses: [MissionStatus!]) {
-        missions(first: $first, after: $after, filter: { domains: [SPORT] },
-                 orderBy: { field: START_AT, direction: ASC }) {
-            pageInfo { hasNextPage endCursor }
-            nodes { id addresses { city }
-                organization { id missions(first: $nested, statuses: $statuses) {
-                    pageInfo { hasNextPage } nodes { id } } } } } }";
+    let query = |list: &str, addresses: &str| {
+        format!(
+            "query($first: Int!, $after: String, $nested: Int!, $statuses: [MissionStatus!]) {{
+            missions(first: $first, after: $after, {list}) {{
+                pageInfo {{ hasNextPage endCursor }}
+                nodes {{ id title startAt endAt publisher {{ name }} {addresses}
+                    organization {{ id name missions(first: $nested, statuses: $statuses) {{
+                        pageInfo {{ hasNextPage }} nodes {{ id }} }} }} }} }} }}"
+        )
+    };
+    let lists = [
+        (
+            query(
+                "filter: { domains: [SPORT] }, orderBy: { field: START_AT, direction: ASC }",
+                "addresses { city }",
+            ),
+            true,
+        ),
+        (
+            query(
+                "filter: { domains: [SPORT], near: { lat: 45.764, lon: 4.8357, radiusKm: 1000 } },
+                 orderBy: { field: DISTANCE, direction: ASC }",
+                "",
+            ),
+            false,
+        ),
+    ];
     let id_of =
         |v: &serde_json::Value| -> i64 { v.as_str().and_then(|i| i.parse().ok()).expect("an id") };
     let (mut address_shapes, mut nested_shapes) = (BTreeSet::new(), BTreeSet::new());
@@ -1081,10 +1127,15 @@ async fn a_page_joined_with_its_organizations_missions_gives_each_the_stored_one
             true,
         ),
     ];
-    for (who, statuses, waiting) in &cases {
+    let time = |t: chrono::DateTime<chrono::Utc>| json!(t.to_rfc3339());
+    let mut end_shapes = BTreeSet::new();
+    for ((query, with_addresses), (who, statuses, waiting)) in lists
+        .iter()
+        .flat_map(|list| cases.iter().map(move |case| (list, case)))
+    {
         for (first, nested) in [(1, 1), (2, 5), (3, 2), (6, 3), (4, 4), (5, 5)] {
             let mut after: Option<String> = None;
-            let mut walked = 0;
+            let mut walked = BTreeSet::new();
             loop {
                 let variables = json!({ "first": first, "after": after, "nested": nested,
                                         "statuses": statuses });
@@ -1093,14 +1144,37 @@ async fn a_page_joined_with_its_organizations_missions_gives_each_the_stored_one
                 let nodes = missions["nodes"].as_array().expect("nodes");
                 for node in nodes {
                     let id = id_of(&node["id"]);
-                    let addresses = addresses_of.get(&id).cloned().unwrap_or_default();
-                    address_shapes.insert(addresses.len().min(2));
+                    assert!(walked.insert(id), "mission {id} listed twice: {query}");
+                    let m = stored_by_id[&id];
+                    assert_eq!(node["title"], json!(m.title), "mission {id}'s title");
+                    assert_eq!(node["startAt"], time(m.start_at), "mission {id}'s start");
                     assert_eq!(
-                        node["addresses"],
-                        json!(addresses),
-                        "mission {id}'s addresses"
+                        node["endAt"],
+                        m.end_at.map_or(json!(null), time),
+                        "mission {id}'s end"
                     );
+                    end_shapes.insert(m.end_at.is_some());
+                    assert_eq!(
+                        node["publisher"]["name"],
+                        json!(publisher_names[&m.publisher_id]),
+                        "mission {id}'s publisher"
+                    );
+                    if *with_addresses {
+                        let addresses = addresses_of.get(&id).cloned().unwrap_or_default();
+                        address_shapes.insert(addresses.len().min(2));
+                        assert_eq!(
+                            node["addresses"],
+                            json!(addresses),
+                            "mission {id}'s addresses"
+                        );
+                    }
                     let organization = id_of(&node["organization"]["id"]);
+                    assert_eq!(Some(organization), m.organization_id, "mission {id}");
+                    assert_eq!(
+                        node["organization"]["name"],
+                        json!(organization_names[&organization]),
+                        "mission {id}'s organization"
+                    );
                     let expected = of(organization, *waiting);
                     nested_shapes.insert(expected.len().min(nested + 1));
                     let page = &node["organization"]["missions"];
@@ -1121,7 +1195,6 @@ async fn a_page_joined_with_its_organizations_missions_gives_each_the_stored_one
                         "organization {organization}: a next page"
                     );
                 }
-                walked += nodes.len();
                 if missions["pageInfo"]["hasNextPage"] != json!(true) {
                     break;
                 }
@@ -1129,12 +1202,19 @@ async fn a_page_joined_with_its_organizations_missions_gives_each_the_stored_one
                     .as_str()
                     .map(str::to_owned);
             }
+            // Every public sport mission by start; by distance, those with an address.
             assert!(
-                walked >= sport.len() / 2,
-                "pages of {first}: {walked} missions"
+                walked.len() >= sport.len() / 3,
+                "pages of {first}: {} missions",
+                walked.len()
             );
         }
     }
+    assert_eq!(
+        end_shapes,
+        BTreeSet::from([false, true]),
+        "missions with an end and without"
+    );
     assert_eq!(
         address_shapes,
         BTreeSet::from([0, 1, 2]),
