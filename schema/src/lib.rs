@@ -190,7 +190,7 @@ impl PasserelleSchema {
     /// Runs a request (given its viewer, loaders and exposure by [`prepare`]; without a viewer,
     /// as an anonymous caller). Before it runs: the document's size and tokens, its parse, its
     /// aliases, root fields, directives and cost against the viewer's budget; then it runs on
-    /// the plain schema or the guarded one ([`guard::needs_guard`]), and its response is shaped
+    /// the plain schema or the guarded one ([`parsed::Parse::needs_guard`]), and its response is shaped
     /// by [`guard::finish`].
     pub async fn execute(&self, request: impl Into<Request>) -> Response {
         let mut request = request.into();
@@ -200,7 +200,7 @@ impl PasserelleSchema {
         };
         let doc = &parse.document;
         let validated = parse.validated();
-        let schema = if guard::needs_guard(&COST_MODEL, doc, kind) {
+        let schema = if parse.needs_guard(&COST_MODEL, kind) {
             &self.guarded
         } else if validated {
             &self.validated
