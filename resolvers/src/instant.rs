@@ -5,16 +5,14 @@
 //! instant: some 390 instructions per instant, 2% of the nested query's (120 instants,
 //! `bench/rounds/count.sh instructions`). [`Instant`] is the same scalar (same name,
 //! description and `specifiedBy`, parsed by async-graphql's own parser) written into one
-//! buffer, its fields computed once, in some 230 instructions, to the same string: `YYYY-MM-DDTHH:MM:SS`, then the fraction
-//! `chrono` writes (none, 3, 6 or 9 digits, the fewest that hold it), then `+00:00`. Instants
-//! its fixed layout does not hold (years outside 0 to 9999, leap seconds) are written by
-//! `chrono`.
+//! buffer, its fields computed once, in some 230 instructions, to the same string:
+//! `YYYY-MM-DDTHH:MM:SS`, then the fraction `chrono` writes (none, 3, 6 or 9 digits, the fewest
+//! that hold it), then `+00:00`. Instants its fixed layout does not hold (years outside 0 to
+//! 9999, leap seconds) are written by `chrono`.
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-/// Implement the DateTime<Utc> scalar
-///
-/// The input/output is a string in RFC3339 format.
+/// An instant the API sends as its `DateTime` scalar (see the module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(pub DateTime<Utc>);
 
@@ -34,12 +32,6 @@ impl ScalarType for Instant {
 
     fn to_value(&self) -> Value {
         Value::String(rfc3339(self.0))
-    }
-}
-
-impl From<DateTime<Utc>> for Instant {
-    fn from(t: DateTime<Utc>) -> Self {
-        Instant(t)
     }
 }
 

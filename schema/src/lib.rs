@@ -142,14 +142,11 @@ pub fn build_with(pools: Pools, limits: Limits, rules: Rules) -> PasserelleSchem
             .unwrap_or(passerelle_resolvers::counts::DEFAULT_TTL),
     ));
     let executable = |guarded: bool, validation: ValidationMode| {
-        // `DateTime` is async-graphql's scalar where the API reads one and
-        // `passerelle_resolvers::instant::Instant` where the objects a response holds many of
-        // write one: the same scalar (`instant::tests` checks that they say the same).
         let mut builder = Schema::build_with_ignore_name_conflicts(
             Query::default(),
             Mutation::default(),
             EmptySubscription,
-            ["DateTime"],
+            SCALARS_OF_TWO_TYPES,
         )
         .enable_federation()
         .validation_mode(validation)
@@ -190,8 +187,8 @@ impl PasserelleSchema {
     /// Runs a request (given its viewer, loaders and exposure by [`prepare`]; without a viewer,
     /// as an anonymous caller). Before it runs: the document's size and tokens, its parse, its
     /// aliases, root fields, directives and cost against the viewer's budget; then it runs on
-    /// the plain schema or the guarded one ([`parsed::Parse::needs_guard`]), and its response is shaped
-    /// by [`guard::finish`].
+    /// the plain schema or the guarded one ([`parsed::Parse::needs_guard`]), and its response
+    /// is shaped by [`guard::finish`].
     pub async fn execute(&self, request: impl Into<Request>) -> Response {
         let mut request = request.into();
         let (kind, parse) = match self.admit(&mut request) {
@@ -336,13 +333,18 @@ pub async fn check_document(schema: &PasserelleSchema, document: &str) -> Vec<Se
 static COST_MODEL: std::sync::LazyLock<limits::CostModel> =
     std::sync::LazyLock::new(|| limits::CostModel::from_sdl(&sdl()));
 
+/// Scalars that two Rust types stand for: `DateTime` is async-graphql's `DateTime<Utc>` where
+/// the API reads one and `passerelle_resolvers::instant::Instant` where the objects a response
+/// holds many of write one, the same scalar (`instant::tests` checks that both say the same).
+const SCALARS_OF_TWO_TYPES: [&str; 1] = ["DateTime"];
+
 /// The SDL of the schema as a federation router composes it (with `@key` and `@link`).
 pub fn sdl() -> String {
     Schema::build_with_ignore_name_conflicts(
         Query::default(),
         Mutation::default(),
         EmptySubscription,
-        ["DateTime"],
+        SCALARS_OF_TWO_TYPES,
     )
     .enable_federation()
     .finish()

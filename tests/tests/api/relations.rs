@@ -1067,27 +1067,20 @@ async fn a_page_joined_with_its_organizations_missions_gives_each_the_stored_one
     }
     let stored_by_id: std::collections::HashMap<i64, &mission::Model> =
         stored.iter().map(|m| (m.id, m)).collect();
-    let names = |rows: Vec<(i64, String)>| -> std::collections::HashMap<i64, String> {
-        rows.into_iter().collect()
-    };
-    let organization_names = names(
-        organization::Entity::find()
-            .all(&db)
-            .await
-            .expect("organizations")
-            .into_iter()
-            .map(|o| (o.id, o.name))
-            .collect(),
-    );
-    let publisher_names = names(
-        publisher::Entity::find()
-            .all(&db)
-            .await
-            .expect("publishers")
-            .into_iter()
-            .map(|p| (p.id, p.name))
-            .collect(),
-    );
+    let organization_names: std::collections::HashMap<i64, String> = organization::Entity::find()
+        .all(&db)
+        .await
+        .expect("organizations")
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect();
+    let publisher_names: std::collections::HashMap<i64, String> = publisher::Entity::find()
+        .all(&db)
+        .await
+        .expect("publishers")
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
     let app = TestApp::start(db.clone(), test_settings()).await;
     let query = |list: &str, addresses: &str| {
         format!(
