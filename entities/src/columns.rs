@@ -66,6 +66,24 @@ impl Layout {
         Ok(Layout(at))
     }
 
+    /// The columns of index `columns` at positions 0, 1, 2…, in that order: where a set's
+    /// columns stand in a record of them ([`in_records`]).
+    pub fn in_order(columns: impl Iterator<Item = u32>) -> Layout {
+        let mut at = [u16::MAX; 64];
+        for (position, index) in (0..).zip(columns) {
+            at[index as usize] = position;
+        }
+        Layout(at)
+    }
+
+    /// The position of the column named `name` in `res`.
+    ///
+    /// # Errors
+    /// No column of the row has that name.
+    pub fn position(res: &QueryResult, name: &'static str) -> Result<usize, DbErr> {
+        Ok(Layout::of(res, "", std::iter::once((0, name)))?.at(0))
+    }
+
     /// The position of the column of index `column` in its table.
     pub fn at(&self, column: u32) -> usize {
         usize::from(self.0[column as usize])
@@ -106,6 +124,28 @@ pub trait Cell: Sized {
     /// # Errors
     /// The position is out of the row, or the value cannot be decoded as `Self`.
     fn cell(res: &QueryResult, at: usize) -> Result<Self, DbErr>;
+
+    /// The value an element of a PostgreSQL array sent in binary holds (`bytes`, `None` for a
+    /// NULL), its element type's OID being `oid`, decoded as the PostgreSQL value itself would
+    /// be; `None` when it cannot be (another type, a NULL where none may be, bytes that are not
+    /// the type's).
+    fn element(oid: u32, bytes: Option<&[u8]>) -> Option<Self>;
+}
+
+/// Where a model's values come from, by position: a row's columns, or the fields of a record
+/// in an array a row holds ([`in_records`]).
+pub trait Values {
+    /// The value of the column at position `at`.
+    ///
+    /// # Errors
+    /// The position is out of the row, or the value cannot be decoded as `T`.
+    fn value<T: Cell>(&mut self, at: usize) -> Result<T, DbErr>;
+}
+
+impl Values for &QueryResult {
+    fn value<T: Cell>(&mut self, at: usize) -> Result<T, DbErr> {
+        T::cell(self, at)
+    }
 }
 
 /// The bytes of the PostgreSQL value at position `at` of `res`, sent in binary, when its
@@ -166,6 +206,13 @@ macro_rules! decoded_cells {
                     _ => res.try_get_by_index(at),
                 }
             }
+
+            fn element(oid: u32, bytes: Option<&[u8]>) -> Option<Self> {
+                if !$oids.contains(&oid) {
+                    return None;
+                }
+                ($decode)(bytes?)
+            }
         }
 
         impl Cell for Option<$ty> {
@@ -174,6 +221,10 @@ macro_rules! decoded_cells {
                     Some(value) => Ok(value),
                     None => res.try_get_by_index(at),
                 }
+            }
+
+            fn element(oid: u32, bytes: Option<&[u8]>) -> Option<Self> {
+                nullable_element(oid, bytes)
             }
         }
     )*};
@@ -206,12 +257,17 @@ fn instant_at(
     })?;
     Some(match micros {
         None => Ok(None),
-        Some(micros) => micros
-            .checked_add(POSTGRES_EPOCH_MICROS)
-            .and_then(chrono::DateTime::from_timestamp_micros)
+        Some(micros) => instant(micros)
             .map(Some)
             .ok_or_else(|| DbErr::Type(format!("the instant at column {at} is out of range"))),
     })
+}
+
+/// The instant `micros` microseconds after PostgreSQL's epoch, if `chrono` holds it.
+fn instant(micros: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    micros
+        .checked_add(POSTGRES_EPOCH_MICROS)
+        .and_then(chrono::DateTime::from_timestamp_micros)
 }
 
 impl Cell for chrono::DateTime<chrono::Utc> {
@@ -222,6 +278,13 @@ impl Cell for chrono::DateTime<chrono::Utc> {
             _ => res.try_get_by_index(at),
         }
     }
+
+    fn element(oid: u32, bytes: Option<&[u8]>) -> Option<Self> {
+        if oid != TIMESTAMPTZ_OID {
+            return None;
+        }
+        instant(big_endian(bytes?, i64::from_be_bytes)?)
+    }
 }
 
 impl Cell for Option<chrono::DateTime<chrono::Utc>> {
@@ -230,6 +293,18 @@ impl Cell for Option<chrono::DateTime<chrono::Utc>> {
             Some(read) => read,
             None => res.try_get_by_index(at),
         }
+    }
+
+    fn element(oid: u32, bytes: Option<&[u8]>) -> Option<Self> {
+        nullable_element(oid, bytes)
+    }
+}
+
+/// [`Cell::element`] for `Option<T>`: `Some(None)` for a NULL, as `T` reads it otherwise.
+pub fn nullable_element<T: Cell>(oid: u32, bytes: Option<&[u8]>) -> Option<Option<T>> {
+    match bytes {
+        None => Some(None),
+        Some(bytes) => T::element(oid, Some(bytes)).map(Some),
     }
 }
 
@@ -250,6 +325,212 @@ pub(crate) fn stored_at<T: TryGetable>(
     }
 }
 
+/// [`Cell::element`] for a string enum: the stored string, borrowed from the array, given to
+/// `parse` (the enum's `from_stored`).
+pub(crate) fn stored_element<T>(
+    oid: u32,
+    bytes: Option<&[u8]>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
+    if !TEXT_OIDS.contains(&oid) {
+        return None;
+    }
+    parse(std::str::from_utf8(bytes?).ok()?)
+}
+
+/// The OIDs of PostgreSQL's `json` and `jsonb`.
+const JSON_OID: u32 = 114;
+const JSONB_OID: u32 = 3802;
+
+/// [`Cell::element`] for a value stored as JSON: `json`'s text, or `jsonb`'s binary form (its
+/// version, 1, then the text), read by serde.
+pub(crate) fn json_element<T: serde::de::DeserializeOwned>(
+    oid: u32,
+    bytes: Option<&[u8]>,
+) -> Option<T> {
+    let text = match (oid, bytes?) {
+        (JSON_OID, text) => text,
+        (JSONB_OID, [1, text @ ..]) => text,
+        _ => return None,
+    };
+    serde_json::from_slice(text).ok()
+}
+
+/// The models a row holds as an array of records at position `at` (the rows of a to-many
+/// relation, `ARRAY(SELECT ROW(…) …)` in the row's statement, each record the columns of a set
+/// in the set's order): `read` reads each in turn from [`Values`] over its record's fields, by
+/// their place in the record (a [`Layout::in_order`]). No model for an empty array or a NULL.
+///
+/// # Errors
+/// Not a PostgreSQL row, not an array of records in binary, of more than one dimension,
+/// malformed, or a field `read` cannot decode.
+pub fn in_records<M>(
+    res: &QueryResult,
+    at: usize,
+    mut read: impl FnMut(&mut Record<'_>) -> Result<M, DbErr>,
+) -> Result<Vec<M>, DbErr> {
+    let not_records = || {
+        DbErr::Type(format!(
+            "the value at column {at} is not an array of records"
+        ))
+    };
+    let row = res
+        .try_as_pg_row()
+        .ok_or_else(|| DbErr::Type("records are read from PostgreSQL rows only".to_owned()))?;
+    let value = row
+        .try_get_raw(at)
+        .map_err(|e| DbErr::Type(format!("column {at}: {e}")))?;
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    let bytes = match value.format() {
+        PgValueFormat::Binary => value.as_bytes().map_err(|_| not_records())?,
+        PgValueFormat::Text => return Err(not_records()),
+    };
+    let mut elements = Elements::of(bytes).ok_or_else(not_records)?;
+    if elements.left > 0 && elements.oid != RECORD_OID {
+        return Err(not_records());
+    }
+    let mut models = Vec::with_capacity(elements.left as usize);
+    while elements.left > 0 {
+        let mut record = elements
+            .next()
+            .flatten()
+            .and_then(Record::of)
+            .ok_or_else(not_records)?;
+        models.push(read(&mut record)?);
+    }
+    Ok(models)
+}
+
+/// The OID of PostgreSQL's anonymous `record`.
+const RECORD_OID: u32 = 2249;
+
+/// A PostgreSQL record in binary, being read into a model ([`in_records`]): its fields, each
+/// its type's OID, its length (-1 for NULL) and its bytes. A model reads its fields in the
+/// record's order; each read goes on from the last, and starts again from the first when a
+/// field before it is asked for.
+#[derive(Debug)]
+pub struct Record<'r> {
+    fields: &'r [u8],
+    count: usize,
+    /// The bytes from the field of index `next` on.
+    rest: &'r [u8],
+    next: usize,
+}
+
+impl<'r> Record<'r> {
+    /// The record `bytes` are (its number of fields, then the fields): `None` for a negative
+    /// count.
+    fn of(bytes: &'r [u8]) -> Option<Self> {
+        let (count, fields) = be_i32(bytes)?;
+        Some(Record {
+            fields,
+            count: usize::try_from(count).ok()?,
+            rest: fields,
+            next: 0,
+        })
+    }
+
+    /// The field of index `at`: its type's OID and its bytes (`None`: NULL); `None` past the
+    /// last field or for a field cut short.
+    fn field(&mut self, at: usize) -> Option<(u32, Option<&'r [u8]>)> {
+        if at >= self.count {
+            return None;
+        }
+        if at < self.next {
+            (self.rest, self.next) = (self.fields, 0);
+        }
+        loop {
+            let (oid, rest) = be_i32(self.rest)?;
+            let (length, rest) = be_i32(rest)?;
+            let (value, rest) = match usize::try_from(length) {
+                Ok(length) => {
+                    let (value, rest) = rest.split_at_checked(length)?;
+                    (Some(value), rest)
+                }
+                Err(_) => (None, rest),
+            };
+            (self.rest, self.next) = (rest, self.next + 1);
+            if self.next > at {
+                return Some((u32::from_be_bytes(oid.to_be_bytes()), value));
+            }
+        }
+    }
+}
+
+impl Values for Record<'_> {
+    fn value<T: Cell>(&mut self, at: usize) -> Result<T, DbErr> {
+        self.field(at)
+            .and_then(|(oid, bytes)| T::element(oid, bytes))
+            .ok_or_else(|| {
+                DbErr::Type(format!(
+                    "field {at} of a record is not a {}",
+                    std::any::type_name::<T>()
+                ))
+            })
+    }
+}
+
+/// The elements of a one-dimensional PostgreSQL array in binary, not yet read: the element
+/// type's OID, how many are left, and their bytes (each its length, -1 for NULL, then the
+/// value's bytes).
+#[derive(Debug)]
+struct Elements<'r> {
+    oid: u32,
+    left: u32,
+    bytes: &'r [u8],
+}
+
+impl<'r> Elements<'r> {
+    /// The array `bytes` are (dimensions, a flag for NULLs, the element type's OID, then per
+    /// dimension its length and lower bound): `None` for more than one dimension or a header
+    /// cut short.
+    fn of(bytes: &'r [u8]) -> Option<Self> {
+        let (dimensions, rest) = be_i32(bytes)?;
+        let (_nulls, rest) = be_i32(rest)?;
+        let (oid, rest) = be_i32(rest)?;
+        let oid = u32::from_be_bytes(oid.to_be_bytes());
+        match dimensions {
+            0 => Some(Elements {
+                oid,
+                left: 0,
+                bytes: rest,
+            }),
+            1 => {
+                let (length, rest) = be_i32(rest)?;
+                let (_lower_bound, rest) = be_i32(rest)?;
+                Some(Elements {
+                    oid,
+                    left: u32::try_from(length).ok()?,
+                    bytes: rest,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The next element's bytes (`Some(None)`: NULL); `None` when there is none left or its
+    /// length runs past the array.
+    fn next(&mut self) -> Option<Option<&'r [u8]>> {
+        self.left = self.left.checked_sub(1)?;
+        let (length, rest) = be_i32(self.bytes)?;
+        if length < 0 {
+            self.bytes = rest;
+            return Some(None);
+        }
+        let (value, rest) = rest.split_at_checked(usize::try_from(length).ok()?)?;
+        self.bytes = rest;
+        Some(Some(value))
+    }
+}
+
+/// The big-endian `i32` `bytes` start with, and the bytes after it.
+fn be_i32(bytes: &[u8]) -> Option<(i32, &[u8])> {
+    let (head, rest) = bytes.split_first_chunk::<4>()?;
+    Some((i32::from_be_bytes(*head), rest))
+}
+
 /// What every table's `Columns` (made by `column_set!`) can do, for code that serves several
 /// tables: the empty set, the union of two, and the union of the sets a selection's fields
 /// read.
@@ -260,6 +541,10 @@ pub trait ColumnSet: Copy + PartialEq {
     /// This set and every column of `other`.
     #[must_use]
     fn and(self, other: Self) -> Self;
+
+    /// Where the set's columns stand in a record of them, in the set's order (see
+    /// [`Layout::in_order`]).
+    fn in_order(self) -> Layout;
 
     /// This set and each of `parts`, or `whole` as soon as a part is `None` (a field that needs
     /// the whole row).
@@ -373,6 +658,10 @@ macro_rules! column_set {
             fn and(self, other: Columns) -> Columns {
                 self.union(other)
             }
+
+            fn in_order(self) -> $crate::columns::Layout {
+                $crate::columns::Layout::in_order(self.iter().map(|c| c as u32))
+            }
         }
 
         const _: () = assert!(
@@ -401,9 +690,22 @@ macro_rules! read_at {
                 layout: &$crate::columns::Layout,
                 columns: Columns,
             ) -> Result<Model, sea_orm::DbErr> {
+                Model::read_from(&mut &*res, layout, columns)
+            }
+
+            /// [`Model::read_at`] from `values`: a row, or a record
+            /// ([`crate::columns::in_records`]).
+            ///
+            /// # Errors
+            /// A selected column cannot be decoded.
+            pub fn read_from(
+                values: &mut impl $crate::columns::Values,
+                layout: &$crate::columns::Layout,
+                columns: Columns,
+            ) -> Result<Model, sea_orm::DbErr> {
                 Ok(Model {
                     $($field: if columns.contains(Column::$column) {
-                        $crate::columns::Cell::cell(res, layout.at(Column::$column as u32))?
+                        values.value(layout.at(Column::$column as u32))?
                     } else {
                         $crate::columns::read_at!(@empty $($empty)?)
                     },)*
@@ -425,7 +727,7 @@ pub(crate) use read_at;
 mod tests {
     use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
-    use super::{ColumnSet, Layout, QueryResult, nullable_at};
+    use super::{ColumnSet, Elements, Layout, QueryResult, Record, nullable_at};
     use crate::publisher::{Column, Columns};
 
     /// A row of a real SQLite statement: `p_id` 7, `p_name` NULL, `p_title` 'x'.
@@ -475,6 +777,78 @@ mod tests {
         );
         // The prefix is part of the name.
         assert!(Layout::of(&res, "o_", [(0, "id")].into_iter()).is_err());
+    }
+
+    /// PostgreSQL's binary form of a one-dimensional array of two records, each a `bigint`
+    /// and a `text` (NULL in the second).
+    fn two_records() -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let int = |b: &mut Vec<u8>, v: i32| b.extend_from_slice(&v.to_be_bytes());
+        for header in [1, 0, 2249, 2, 1] {
+            int(&mut bytes, header);
+        }
+        for (id, text) in [(7_i64, Some("vélo")), (8, None)] {
+            let mut record = Vec::new();
+            for field in [2, 20, 8] {
+                int(&mut record, field);
+            }
+            record.extend_from_slice(&id.to_be_bytes());
+            int(&mut record, 25);
+            match text {
+                Some(text) => {
+                    int(&mut record, i32::try_from(text.len()).expect("short"));
+                    record.extend_from_slice(text.as_bytes());
+                }
+                None => int(&mut record, -1),
+            }
+            int(&mut bytes, i32::try_from(record.len()).expect("short"));
+            bytes.extend_from_slice(&record);
+        }
+        bytes
+    }
+
+    /// Every field of every record of `bytes`, read backwards within each record (each read
+    /// before the last starts again from the first); `None` as soon as something is missing.
+    fn fields(bytes: &[u8]) -> Option<Vec<(u32, Option<Vec<u8>>)>> {
+        let mut elements = Elements::of(bytes)?;
+        let mut read = Vec::new();
+        while elements.left > 0 {
+            let mut record = Record::of(elements.next()??)?;
+            for at in (0..record.count).rev() {
+                let (oid, value) = record.field(at)?;
+                read.push((oid, value.map(<[u8]>::to_vec)));
+            }
+            if record.field(record.count).is_some() {
+                return None;
+            }
+        }
+        Some(read)
+    }
+
+    #[test]
+    fn records_are_read_from_their_bytes_and_cut_short_they_are_none() {
+        let bytes = two_records();
+        assert_eq!(
+            fields(&bytes).expect("whole"),
+            [
+                (25, Some("vélo".as_bytes().to_vec())),
+                (20, Some(7_i64.to_be_bytes().to_vec())),
+                (25, None),
+                (20, Some(8_i64.to_be_bytes().to_vec())),
+            ]
+        );
+        // Cut anywhere, the bytes read as nothing, never out of bounds.
+        for end in 0..bytes.len() {
+            assert_eq!(fields(&bytes[..end]), None, "cut at {end}");
+        }
+        // Two dimensions are refused; a negative count of elements or fields too.
+        let mut two = bytes.clone();
+        two[3] = 2;
+        assert!(Elements::of(&two).is_none());
+        let mut negative = bytes;
+        negative[12] = 0xff;
+        assert!(Elements::of(&negative).is_none());
+        assert!(Record::of(&(-1_i32).to_be_bytes()).is_none());
     }
 
     #[test]

@@ -31,11 +31,19 @@ macro_rules! string_enum {
             fn cell(res: &sea_orm::QueryResult, at: usize) -> Result<Self, sea_orm::DbErr> {
                 $crate::columns::stored_at(res, at, $name::from_stored)
             }
+
+            fn element(oid: u32, bytes: Option<&[u8]>) -> Option<Self> {
+                $crate::columns::stored_element(oid, bytes, $name::from_stored)
+            }
         }
 
         impl $crate::columns::Cell for Option<$name> {
             fn cell(res: &sea_orm::QueryResult, at: usize) -> Result<Self, sea_orm::DbErr> {
                 $crate::columns::nullable_at(res, at)
+            }
+
+            fn element(oid: u32, bytes: Option<&[u8]>) -> Option<Self> {
+                $crate::columns::nullable_element(oid, bytes)
             }
         }
 

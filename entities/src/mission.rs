@@ -13,6 +13,10 @@ impl crate::columns::Cell for StringList {
     fn cell(res: &sea_orm::QueryResult, at: usize) -> Result<Self, DbErr> {
         res.try_get_by_index(at)
     }
+
+    fn element(oid: u32, bytes: Option<&[u8]>) -> Option<Self> {
+        crate::columns::json_element(oid, bytes)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]

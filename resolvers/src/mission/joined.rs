@@ -10,11 +10,15 @@
 //! The page's own statement is kept whole, as a subquery: its plan (an index walk that stops
 //! after the page) does not change, and each of its rows meets its organization and publisher
 //! by primary key and its addresses by the addresses' mission index, under the viewer's scope,
-//! as the loaders would read them; its organization's missions are a lateral page by the
-//! organizations' index, as the loader's statement reads them. A mission with several
-//! addresses or organization's missions comes in as many rows, one after the other (in the
-//! page's order, its id being unique): its columns are read from the first, its addresses and
-//! its organization's missions put in their order as they are handed to the loaders.
+//! as the loaders would read them; its organization's missions are a page by the
+//! organizations' index, as the loader's statement reads them. On PostgreSQL each mission is
+//! one row: its addresses and its organization's missions come in it as arrays of records
+//! (`ARRAY(SELECT ROW(…) …)`), read into models record by record (`columns::in_records`); a
+//! row costs SQLx and the reader more than its values, and a mission came in seven
+//! (docs/BENCHMARKS.md, session 30). On SQLite, which has no arrays, a mission with several
+//! addresses comes in as many rows, one after the other (in the page's order, its id being
+//! unique): its columns are read from the first. Either way its addresses and its
+//! organization's missions are put in their order as they are handed to the loaders.
 //! Organizations, publishers, addresses and the organizations' missions are read for the
 //! columns their fields' selections need, as their resolvers read them
 //! (`organization::columns`, `publisher::columns`, `columns::of_addresses`,
@@ -23,10 +27,10 @@ use std::sync::Arc;
 
 use async_graphql::SelectionField;
 use passerelle_entities::access::Access;
-use passerelle_entities::columns::{Cell, ColumnSet, Layout, nullable_at};
+use passerelle_entities::columns::{Cell, ColumnSet, Layout, in_records, nullable_at};
 use passerelle_entities::{mission, mission_address, organization, publisher};
 use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement, UnionType,
+    Alias, Asterisk, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
 };
 use sea_orm::{Condition, DbBackend, DbErr, EntityTrait, IdenStatic, QueryResult};
 
@@ -47,12 +51,10 @@ const PAGE: &str = "page";
 const ORGANIZATION: &str = "o_";
 const PUBLISHER: &str = "p_";
 const ADDRESS: &str = "a_";
-const ORGANIZATION_MISSION: &str = "m_";
-/// The lateral page of an organization's missions in the joined statement, and the lateral
-/// rows of both to-many relations, when both are read (the page of the organization's
-/// missions, then the mission's addresses, each in a row of its own).
-const LATERAL: &str = "m";
-const MANY: &str = "r";
+/// The arrays of records of the to-many relations in the joined statement, on PostgreSQL: the
+/// page of the organization's missions, the mission's addresses.
+const ORGANIZATION_MISSIONS: &str = "m_records";
+const ADDRESSES: &str = "a_records";
 
 /// The relations a page reads with its missions, each with the rows of it the viewer may read
 /// (`None`: not read with the page).
@@ -62,6 +64,9 @@ pub struct Joined {
     publisher: Option<Projected<publisher::Columns>>,
     addresses: Option<Projected<mission_address::Columns>>,
     organization_missions: Option<OrganizationMissions>,
+    /// Whether the to-many relations come as arrays of records, one row per mission
+    /// (PostgreSQL), or as rows, one per address (SQLite).
+    arrays: bool,
 }
 
 /// How a page reads one to-one or to-many relation of its missions (`C`: the relation's column
@@ -102,8 +107,8 @@ impl<C: ColumnSet> Projected<C> {
 /// missions(first: n) { … } }`), on PostgreSQL: the rows the viewer may read in the statuses
 /// asked, and the page every `organization` field of the nodes asks for, the same for all
 /// (`parent.0`, the organization, is 0 here). The loader's statement for it is a lateral page
-/// per organization (`loader::windowed`); read with the page, it is a lateral page per
-/// mission, its rows beside the mission's. SQLite, which runs in the process and has no round
+/// per organization (`loader::windowed`); read with the page, it is a page per mission, an
+/// array of records in the mission's row. SQLite, which runs in the process and has no round
 /// trip to save, reads them through the loader.
 #[derive(Debug, Clone)]
 struct OrganizationMissions {
@@ -116,11 +121,11 @@ struct OrganizationMissions {
 pub struct Relations {
     pub organization: Option<Arc<organization::Model>>,
     pub publisher: Option<Arc<publisher::Model>>,
-    /// In the statement's order until [`Joined::prime`] puts them in the publisher's; empty
-    /// when not read with the page.
+    /// In the order read until [`Joined::prime`] puts them in the publisher's; empty when not
+    /// read with the page.
     pub addresses: Vec<mission_address::Model>,
-    /// The first missions of its organization, in the statement's order until
-    /// [`Joined::prime`] puts them in the page's; empty when not read with the page.
+    /// The first missions of its organization, in the order read until [`Joined::prime`] puts
+    /// them in the page's; empty when not read with the page.
     pub organization_missions: Vec<mission::Model>,
 }
 
@@ -152,8 +157,9 @@ impl Joined {
                 || mission_address::Entity::scope(access),
             ),
             organization_missions: None,
+            arrays: backend == DbBackend::Postgres,
         };
-        if backend == DbBackend::Postgres && joined.organization.is_some() {
+        if joined.arrays && joined.organization.is_some() {
             // One page for every `organization` field, from its start: fields asking for
             // different pages, or none, leave them to the loader.
             let pages =
@@ -181,24 +187,21 @@ impl Joined {
             && self.organization_missions.is_none()
     }
 
-    /// Whether a mission may come in several rows (the to-many relations).
-    fn reads_many(&self) -> bool {
-        self.addresses.is_some() || self.organization_missions.is_some()
+    /// Whether a mission may come in several rows (its addresses, on SQLite).
+    fn rows_per_mission(&self) -> bool {
+        !self.arrays && self.addresses.is_some()
     }
 
     /// `page` (a page of missions, in its order) with its missions' relations beside each:
-    /// `SELECT page.*, organizations.… AS o_…, publishers.… AS p_…, m.*, mission_addresses.… AS
-    /// a_… FROM (page) AS page LEFT JOIN organizations … LEFT JOIN publishers … LEFT JOIN
-    /// LATERAL (the organization's first missions, AS m_…) AS m ON TRUE LEFT JOIN
-    /// mission_addresses …`, in `page`'s order again (`key`: the name of the sort key's column
-    /// in `page`'s output, then the id). `page` itself when nothing is joined.
+    /// `SELECT page.*, organizations.… AS o_…, publishers.… AS p_…, ARRAY(the organization's
+    /// first missions as records) AS m_records, ARRAY(the mission's addresses as records) AS
+    /// a_records FROM (page) AS page LEFT JOIN organizations … LEFT JOIN publishers …`, in
+    /// `page`'s order again (`key`: the name of the sort key's column in `page`'s output, then
+    /// the id); on SQLite the addresses are `LEFT JOIN mission_addresses …`, a row each. `page`
+    /// itself when nothing is joined.
     ///
-    /// When a page reads both its organization's missions and its addresses, they come in one
-    /// lateral `r` instead, the organization's missions then the mission's addresses, each in
-    /// a row of its own (the other's columns null): a mission comes in as many rows as it has
-    /// of both, not their product. (Joining the addresses to the first of the organization's
-    /// missions alone, as a join on a `ROW_NUMBER()` of the lateral page, gave as many rows
-    /// less one, but cost PostgreSQL a quarter more time per statement.)
+    /// (Measured on PostgreSQL against the rows: arrays of records cost the statement as much,
+    /// a lateral `array_agg` per column an eighth more; docs/BENCHMARKS.md, session 30.)
     pub fn wrap(&self, page: SelectStatement, key: &str, direction: Order) -> SelectStatement {
         if self.is_empty() {
             return page;
@@ -222,30 +225,23 @@ impl Joined {
                 &publishers.scope,
             );
         }
-        match (&self.organization_missions, &self.addresses) {
-            (Some(missions), Some(addresses)) => {
-                q.column((Alias::new(MANY), Asterisk)).join_lateral(
-                    JoinType::LeftJoin,
-                    missions.beside(addresses),
-                    Alias::new(MANY),
-                    Expr::cust("TRUE"),
+        if self.arrays {
+            if let Some(missions) = &self.organization_missions {
+                q.expr_as(
+                    records(missions.records()),
+                    Alias::new(ORGANIZATION_MISSIONS),
                 );
             }
-            (Some(missions), None) => {
-                q.column((Alias::new(LATERAL), Asterisk)).join_lateral(
-                    JoinType::LeftJoin,
-                    missions.lateral(),
-                    Alias::new(LATERAL),
-                    Expr::cust("TRUE"),
-                );
+            if let Some(addresses) = &self.addresses {
+                q.expr_as(records(address_records(addresses)), Alias::new(ADDRESSES));
             }
-            (None, Some(addresses)) => join::<mission_address::Entity>(
+        } else if let Some(addresses) = &self.addresses {
+            join::<mission_address::Entity>(
                 &mut q,
                 (ADDRESS, addresses.columns.iter()),
                 (mission_address::Column::MissionId, "id"),
                 &addresses.scope,
-            ),
-            (None, None) => {}
+            );
         }
         // A mission's rows come one after the other, its id being unique; its addresses and
         // its organization's missions are put in order as they are handed over (`prime`):
@@ -295,14 +291,14 @@ impl Joined {
     }
 
     /// Whether `res` is a further row of the mission read last (`previous`, its id): the row
-    /// of its next address or of its organization's next mission, all else repeated.
+    /// of its next address, all else repeated (SQLite).
     pub fn continues(
         &self,
         res: &QueryResult,
         seen: &mut Seen,
         previous: i64,
     ) -> Result<bool, DbErr> {
-        if !self.reads_many() {
+        if !self.rows_per_mission() {
             return Ok(false);
         }
         let at = match seen.mission_id {
@@ -317,8 +313,9 @@ impl Joined {
         Ok(i64::cell(res, at)? == previous)
     }
 
-    /// Adds to `relations` what `res` holds of the to-many relations the page reads: an
-    /// address of the mission, a mission of its organization (each in one row).
+    /// Adds to `relations` what `res` holds of the to-many relations the page reads: all of
+    /// the mission's addresses and its organization's missions, as records (PostgreSQL), or
+    /// one address (SQLite).
     pub fn read_many(
         &self,
         res: &QueryResult,
@@ -326,30 +323,42 @@ impl Joined {
         relations: &mut Relations,
     ) -> Result<(), DbErr> {
         if let Some(addresses) = &self.addresses {
-            let layout = match &seen.addresses {
-                Some(found) => found,
-                None => seen
-                    .addresses
-                    .insert(addresses.columns.layout(res, ADDRESS)?),
-            };
-            let id = layout.at(mission_address::Column::Id as u32);
-            if nullable_at::<i64>(res, id)?.is_some() {
-                let row = mission_address::Model::read_at(res, layout, addresses.columns)?;
-                relations.addresses.push(row);
+            let columns = addresses.columns;
+            if self.arrays {
+                let (at, layout) = match &seen.address_records {
+                    Some(found) => found,
+                    None => seen
+                        .address_records
+                        .insert(in_records_at(res, ADDRESSES, columns)?),
+                };
+                relations.addresses = in_records(res, *at, |record| {
+                    mission_address::Model::read_from(record, layout, columns)
+                })?;
+            } else {
+                let layout = match &seen.addresses {
+                    Some(found) => found,
+                    None => seen.addresses.insert(columns.layout(res, ADDRESS)?),
+                };
+                if nullable_at::<i64>(res, layout.at(mission_address::Column::Id as u32))?.is_some()
+                {
+                    let row = mission_address::Model::read_at(res, layout, columns)?;
+                    relations.addresses.push(row);
+                }
             }
         }
         if let Some(missions) = &self.organization_missions {
             let columns = missions.page.parent.2;
-            let layout = match &seen.organization_missions {
+            let (at, layout) = match &seen.organization_missions {
                 Some(found) => found,
-                None => seen
-                    .organization_missions
-                    .insert(columns.layout(res, ORGANIZATION_MISSION)?),
+                None => seen.organization_missions.insert(in_records_at(
+                    res,
+                    ORGANIZATION_MISSIONS,
+                    columns,
+                )?),
             };
-            if nullable_at::<i64>(res, layout.at(mission::Column::Id as u32))?.is_some() {
-                let row = mission::Model::read_at(res, layout, columns)?;
-                relations.organization_missions.push(row);
-            }
+            relations.organization_missions = in_records(res, *at, |record| {
+                mission::Model::read_from(record, layout, columns)
+            })?;
         }
         Ok(())
     }
@@ -418,18 +427,17 @@ impl Joined {
 }
 
 impl OrganizationMissions {
-    /// The first missions of the page's row's organization the viewer may read, for the
-    /// columns asked, each named `m_` + column, in the loader's order.
-    fn lateral(&self) -> SelectStatement {
+    /// The first missions of the page's row's organization the viewer may read, in the
+    /// loader's order, each one record of the columns asked, in the set's order: `SELECT
+    /// ROW(missions.…) FROM missions WHERE organization_id = page.organization_id AND scope
+    /// ORDER BY start_at, id LIMIT n`.
+    fn records(&self) -> SelectStatement {
         let table = mission::Entity;
-        let mut lateral = Query::select();
-        for c in self.page.parent.2.iter() {
-            lateral.expr_as(
-                Expr::col((table, c)),
-                Alias::new(format!("{ORGANIZATION_MISSION}{}", c.as_str())),
-            );
-        }
-        lateral
+        let mut records = Query::select();
+        records
+            .expr(record(
+                self.page.parent.2.iter().map(|c| Expr::col((table, c))),
+            ))
             .from(table)
             .cond_where(
                 Condition::all()
@@ -442,36 +450,48 @@ impl OrganizationMissions {
             .order_by((table, mission::Column::StartAt), Order::Asc)
             .order_by((table, mission::Column::Id), Order::Asc)
             .limit(self.page.limit);
-        lateral
+        records
     }
+}
 
-    /// [`Self::lateral`], then the page's row's `addresses`, each in a row of its own: `SELECT
-    /// m.*, NULL AS a_… FROM (lateral) AS m UNION ALL (SELECT NULL AS m_…, mission_addresses.…
-    /// AS a_… FROM mission_addresses WHERE mission_id = page.id AND scope)`. The lateral page
-    /// is a subquery, its `LIMIT` its own rather than the union's.
-    fn beside(&self, addresses: &Projected<mission_address::Columns>) -> SelectStatement {
-        let named = |prefix: &str, column: &str| Alias::new(format!("{prefix}{column}"));
-        let mut missions = Query::select();
-        missions
-            .column((Alias::new(LATERAL), Asterisk))
-            .from_subquery(self.lateral(), Alias::new(LATERAL));
-        let mut theirs = Query::select();
-        for c in self.page.parent.2.iter() {
-            theirs.expr_as(Expr::cust("NULL"), named(ORGANIZATION_MISSION, c.as_str()));
-        }
-        let table = mission_address::Entity;
-        for c in addresses.columns.iter() {
-            missions.expr_as(Expr::cust("NULL"), named(ADDRESS, c.as_str()));
-            theirs.expr_as(Expr::col((table, c)), named(ADDRESS, c.as_str()));
-        }
-        theirs.from(table).cond_where(
+/// The page's row's addresses the viewer may read, each one record of the columns asked, in
+/// the set's order: `SELECT ROW(mission_addresses.…) FROM mission_addresses WHERE mission_id =
+/// page.id AND scope`.
+fn address_records(addresses: &Projected<mission_address::Columns>) -> SelectStatement {
+    let table = mission_address::Entity;
+    let mut records = Query::select();
+    records
+        .expr(record(
+            addresses.columns.iter().map(|c| Expr::col((table, c))),
+        ))
+        .from(table)
+        .cond_where(
             Condition::all()
                 .add(Expr::col((table, mission_address::Column::MissionId)).eq(page_column("id")))
                 .add(addresses.scope.clone()),
         );
-        missions.union(UnionType::All, theirs);
-        missions
-    }
+    records
+}
+
+/// `ROW(values…)`: one record of the values, in their order.
+fn record(values: impl Iterator<Item = Expr>) -> Expr {
+    Func::cust("ROW").args(values).into()
+}
+
+/// `ARRAY(rows)`: the rows of `rows` (of one column) as one array, in their order (an empty
+/// array when there is none).
+fn records(rows: SelectStatement) -> Expr {
+    Expr::cust_with_expr("ARRAY $1", Expr::SubQuery(None, Box::new(rows.into())))
+}
+
+/// Where the array of records named `name` stands in `res`, and where each column of `columns`
+/// stands in its records.
+fn in_records_at<C: ColumnSet>(
+    res: &QueryResult,
+    name: &'static str,
+    columns: C,
+) -> Result<(usize, Layout), DbErr> {
+    Ok((Layout::position(res, name)?, columns.in_order()))
 }
 
 /// A column of the page, in the joined statement.
@@ -508,8 +528,12 @@ fn join<E: EntityTrait>(
 pub struct Seen {
     organizations: Known<organization::Model>,
     publishers: Known<publisher::Model>,
+    /// Where the addresses stand in the rows (SQLite).
     addresses: Option<Layout>,
-    organization_missions: Option<Layout>,
+    /// Where the array of the addresses' records stands, and where they stand in its records
+    /// (PostgreSQL); the same for the organizations' missions.
+    address_records: Option<(usize, Layout)>,
+    organization_missions: Option<(usize, Layout)>,
     /// The page's `id` column.
     mission_id: Option<usize>,
 }

@@ -1,10 +1,11 @@
 //! Rows read by position: a statement's first row tells where each column of a set stands
 //! (`passerelle_entities::columns::Layout`), and every row of it is read there, on both engines.
 use chrono::{DateTime, Utc};
-use passerelle_entities::columns::Cell;
+use passerelle_entities::columns::{Cell, ColumnSet, Layout, in_records};
 use passerelle_entities::enums::Domain;
+use passerelle_entities::mission::{self, StringList};
 use passerelle_entities::organization::{self, Column};
-use sea_orm::{ConnectionTrait, QueryResult, Statement, TryGetable};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, TryGetable};
 
 use crate::helpers::TestDatabase;
 
@@ -163,6 +164,134 @@ async fn cells_read_as_the_checked_read_does_errors_included() {
             assert!(read.to_string().contains("out of range"), "{read}");
             assert!(Option::<DateTime<Utc>>::cell(&res, at).is_err());
         }
+    }
+    db.drop_database().await;
+}
+
+/// The missions of `res`'s array of records at `at`, each record `columns` in their order.
+fn missions_in_records(
+    res: &QueryResult,
+    at: usize,
+    columns: mission::Columns,
+) -> Result<Vec<mission::Model>, DbErr> {
+    let layout = columns.in_order();
+    in_records(res, at, |record| {
+        mission::Model::read_from(record, &layout, columns)
+    })
+}
+
+/// On PostgreSQL, models held in an array of records (as a joined page reads a mission's
+/// addresses and its organization's missions) are the models the same values read as rows
+/// give: every type a mission holds (text with accents, a string enum, JSON, instants at both
+/// ends of the years and before PostgreSQL's epoch, NULLs), in the records' order. An empty
+/// array and a NULL hold none; a record that is not the set's (a field of another type, too
+/// few fields), an array of something else, two dimensions, or a value that is no array are
+/// errors, never a panic. SQLite has no records: an error too.
+#[tokio::test]
+async fn records_in_an_array_read_as_the_same_values_in_rows() {
+    use mission::Column as M;
+    let db = TestDatabase::create("records").await;
+    let conn = db.connect_migrated().await;
+    let backend = conn.get_database_backend();
+    let columns = [
+        M::Id,
+        M::OrganizationId,
+        M::Title,
+        M::Domain,
+        M::StartAt,
+        M::EndAt,
+        M::Places,
+        M::Snu,
+        M::Schedule,
+        M::Tags,
+    ]
+    .into_iter()
+    .fold(mission::Columns::NONE, mission::Columns::with);
+    if !db.is_postgres() {
+        let res = conn
+            .query_one_raw(Statement::from_string(backend, "SELECT 1 AS records"))
+            .await
+            .expect("select")
+            .expect("a row");
+        let read = missions_in_records(&res, 0, columns).expect_err("no records on SQLite");
+        assert!(read.to_string().contains("PostgreSQL rows only"), "{read}");
+        db.drop_database().await;
+        return;
+    }
+    let sql = "WITH v (id, organization_id, title, domain, start_at, end_at, places, snu, \
+               schedule, tags) AS (VALUES \
+               (CAST(1 AS BIGINT), CAST(10 AS BIGINT), CAST('Côté « jardin »' AS TEXT), \
+                CAST('sport' AS TEXT), CAST('1999-12-31T23:59:59.999999Z' AS TIMESTAMPTZ), \
+                CAST(NULL AS TIMESTAMPTZ), 3, TRUE, CAST(NULL AS TEXT), \
+                CAST('[\"a\", \"é\"]' AS JSONB)), \
+               (2, NULL, '', 'culture-loisirs', '0001-01-01T00:00:00Z', \
+                '9999-12-31T23:59:59.999999Z', 0, FALSE, 'le soir', '[]')) \
+               SELECT v.*, ARRAY (SELECT ROW(w.id, w.organization_id, w.title, w.domain, \
+               w.start_at, w.end_at, w.places, w.snu, w.schedule, w.tags) FROM v AS w \
+               ORDER BY w.id DESC) AS records FROM v ORDER BY v.id DESC";
+    let rows = conn
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await
+        .expect("rows");
+    let mut reader = mission::Reader::new("", columns);
+    let as_rows = rows
+        .iter()
+        .map(|r| reader.read(r))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows read");
+    let records = Layout::position(&rows[0], "records").expect("the records' column");
+    let as_records = missions_in_records(&rows[0], records, columns).expect("records read");
+    assert_eq!(as_records, as_rows);
+    let ids: Vec<_> = as_records.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [2, 1], "in the records' order");
+    let first = &as_records[1];
+    assert_eq!(
+        (first.title.as_str(), first.domain, first.organization_id),
+        ("Côté « jardin »", Domain::Sport, Some(10))
+    );
+    assert_eq!(first.tags, StringList(vec!["a".to_owned(), "é".to_owned()]));
+    assert_eq!(
+        first.start_at.to_rfc3339(),
+        "1999-12-31T23:59:59.999999+00:00"
+    );
+    assert_eq!((first.end_at, first.places, first.snu), (None, 3, true));
+    let second = &as_records[0];
+    assert_eq!(
+        second.end_at.map(|t| t.to_rfc3339()).as_deref(),
+        Some("9999-12-31T23:59:59.999999+00:00")
+    );
+    assert_eq!(second.schedule.as_deref(), Some("le soir"));
+    assert_eq!(second.organization_id, None);
+
+    // An empty array and a NULL hold no model; everything else that is not the set's records
+    // is an error that says which.
+    let res = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT ARRAY (SELECT ROW(1, 2) WHERE FALSE), \
+             (SELECT ARRAY (SELECT ROW(1, 2)) WHERE FALSE), \
+             ARRAY (SELECT ROW(CAST(1 AS INTEGER), CAST(2 AS BIGINT))), \
+             ARRAY (SELECT ROW(CAST(1 AS BIGINT))), \
+             ARRAY[CAST(1 AS BIGINT), 2], ARRAY[[CAST(1 AS BIGINT)], [2]], \
+             CAST(7 AS BIGINT), ARRAY (SELECT ROW(CAST(1 AS BIGINT), CAST('x' AS TEXT)))",
+        ))
+        .await
+        .expect("select")
+        .expect("a row");
+    let two = mission::Columns::NONE.with(M::Id).with(M::OrganizationId);
+    assert_eq!(missions_in_records(&res, 0, two).expect("empty"), []);
+    assert_eq!(missions_in_records(&res, 1, two).expect("NULL"), []);
+    for (at, error) in [
+        (2, "field 0 of a record is not a i64"),
+        (3, "field 1 of a record is not a core::option::Option<i64>"),
+        (4, "not an array of records"),
+        (5, "not an array of records"),
+        (6, "not an array of records"),
+        (7, "field 1 of a record is not a core::option::Option<i64>"),
+        (8, "column 8:"),
+    ] {
+        let read = missions_in_records(&res, at, two).expect_err("not the set's records");
+        assert!(read.to_string().contains(error), "column {at}: {read}");
     }
     db.drop_database().await;
 }
