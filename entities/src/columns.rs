@@ -391,7 +391,8 @@ pub fn in_records<M>(
     if elements.left > 0 && elements.oid != RECORD_OID {
         return Err(not_records());
     }
-    let mut models = Vec::with_capacity(elements.left as usize);
+    // Each element takes four bytes at least: a count the bytes cannot hold is not reserved.
+    let mut models = Vec::with_capacity((elements.left as usize).min(elements.bytes.len() / 4));
     while elements.left > 0 {
         let mut record = elements
             .next()
