@@ -301,7 +301,7 @@ impl Cell for Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// [`Cell::element`] for `Option<T>`: `Some(None)` for a NULL, as `T` reads it otherwise.
-pub fn nullable_element<T: Cell>(oid: u32, bytes: Option<&[u8]>) -> Option<Option<T>> {
+pub(crate) fn nullable_element<T: Cell>(oid: u32, bytes: Option<&[u8]>) -> Option<Option<T>> {
     match bytes {
         None => Some(None),
         Some(bytes) => T::element(oid, Some(bytes)).map(Some),

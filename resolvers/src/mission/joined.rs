@@ -303,12 +303,7 @@ impl Joined {
         }
         let at = match seen.mission_id {
             Some(at) => at,
-            None => *seen.mission_id.insert(
-                res.column_names()
-                    .iter()
-                    .position(|n| n == "id")
-                    .ok_or_else(|| DbErr::Type("no column id in the page's row".to_owned()))?,
-            ),
+            None => *seen.mission_id.insert(Layout::position(res, "id")?),
         };
         Ok(i64::cell(res, at)? == previous)
     }

@@ -185,8 +185,9 @@ fn missions_in_records(
 /// give: every type a mission holds (text with accents, a string enum, JSON, instants at both
 /// ends of the years and before PostgreSQL's epoch, NULLs), in the records' order. An empty
 /// array and a NULL hold none; a record that is not the set's (a field of another type, too
-/// few fields), an array of something else, two dimensions, or a value that is no array are
-/// errors, never a panic. SQLite has no records: an error too.
+/// few fields, a domain no domain has, JSON that is no list), an array of something else or of
+/// a NULL, two dimensions, or a value that is no array are errors, never a panic. SQLite has
+/// no records: an error too.
 #[tokio::test]
 async fn records_in_an_array_read_as_the_same_values_in_rows() {
     use mission::Column as M;
@@ -273,7 +274,8 @@ async fn records_in_an_array_read_as_the_same_values_in_rows() {
              ARRAY (SELECT ROW(CAST(1 AS INTEGER), CAST(2 AS BIGINT))), \
              ARRAY (SELECT ROW(CAST(1 AS BIGINT))), \
              ARRAY[CAST(1 AS BIGINT), 2], ARRAY[[CAST(1 AS BIGINT)], [2]], \
-             CAST(7 AS BIGINT), ARRAY (SELECT ROW(CAST(1 AS BIGINT), CAST('x' AS TEXT)))",
+             CAST(7 AS BIGINT), ARRAY (SELECT ROW(CAST(1 AS BIGINT), CAST('x' AS TEXT))), \
+             ARRAY (SELECT CASE WHEN FALSE THEN ROW(CAST(1 AS BIGINT), CAST(2 AS BIGINT)) END)",
         ))
         .await
         .expect("select")
@@ -288,9 +290,40 @@ async fn records_in_an_array_read_as_the_same_values_in_rows() {
         (5, "not an array of records"),
         (6, "not an array of records"),
         (7, "field 1 of a record is not a core::option::Option<i64>"),
-        (8, "column 8:"),
+        (8, "not an array of records"),
+        (9, "column 9:"),
     ] {
         let read = missions_in_records(&res, at, two).expect_err("not the set's records");
+        assert!(read.to_string().contains(error), "column {at}: {read}");
+    }
+
+    // A string enum and JSON read from records as from rows: `json` as well as `jsonb`; a
+    // stored string no domain has, and JSON that is no list of strings, are errors.
+    let res = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT ARRAY (SELECT ROW(CAST(1 AS BIGINT), CAST('sport' AS TEXT), \
+             CAST('[\"x\"]' AS JSON))), \
+             ARRAY (SELECT ROW(CAST(1 AS BIGINT), CAST('nope' AS TEXT), CAST('[]' AS JSONB))), \
+             ARRAY (SELECT ROW(CAST(1 AS BIGINT), CAST('sport' AS TEXT), \
+             CAST('{\"a\": 1}' AS JSONB)))",
+        ))
+        .await
+        .expect("select")
+        .expect("a row");
+    let enum_and_json = mission::Columns::NONE
+        .with(M::Id)
+        .with(M::Domain)
+        .with(M::Tags);
+    let read = missions_in_records(&res, 0, enum_and_json).expect("json");
+    assert_eq!(
+        read.iter()
+            .map(|m| (m.domain, m.tags.clone()))
+            .collect::<Vec<_>>(),
+        [(Domain::Sport, StringList(vec!["x".to_owned()]))]
+    );
+    for (at, error) in [(1, "field 1 of a record"), (2, "field 2 of a record")] {
+        let read = missions_in_records(&res, at, enum_and_json).expect_err("not the set's");
         assert!(read.to_string().contains(error), "column {at}: {read}");
     }
     db.drop_database().await;
