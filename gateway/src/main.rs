@@ -333,6 +333,10 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format, &settings.log);
+    // Before any connection: SQLite takes its memory methods only before its first use.
+    if let Err(e) = passerelle_sqlite_memory::use_global_allocator() {
+        tracing::warn!("SQLite keeps the C library's allocator: {e}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
