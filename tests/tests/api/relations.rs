@@ -1282,3 +1282,90 @@ fn collect_missions(data: &serde_json::Value, out: &mut Vec<serde_json::Value>) 
         _ => {}
     }
 }
+
+/// The first missions of more organizations than one statement holds on SQLite (100 parents:
+/// `loader::windowed`), loaded in one batch: every organization gets its own missions, the
+/// first the public list holds in start order, read in as many statements as the parents take
+/// (two on SQLite, each one branch's text repeated with its parents' values; one lateral
+/// statement on PostgreSQL).
+#[tokio::test]
+async fn the_first_missions_of_more_organizations_than_a_statement_holds_are_each_their_own() {
+    use async_graphql::dataloader::Loader;
+    use passerelle_entities::access::{Access, StatusSet};
+    use passerelle_resolvers::loader::{DbLoader, MissionsOf, NestedPage};
+
+    let database = TestDatabase::create("windowed_chunks").await;
+    let mut conn = database.connect_migrated().await;
+    seed::seed_demo(&conn, 1_500).await.expect("seed");
+    let postgres = conn.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let stored = mission::Entity::find()
+        .filter(mission::Column::Status.eq(passerelle_entities::MissionStatus::Validated))
+        .filter(mission::Column::DeletedAt.is_null())
+        .order_by_asc(mission::Column::StartAt)
+        .order_by_asc(mission::Column::Id)
+        .all(&conn)
+        .await
+        .expect("missions");
+    let organizations: Vec<i64> = organization::Entity::find()
+        .order_by_asc(organization::Column::Id)
+        .all(&conn)
+        .await
+        .expect("organizations")
+        .iter()
+        .map(|o| o.id)
+        .take(250)
+        .collect();
+    assert_eq!(organizations.len(), 250);
+    let statements = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = statements.clone();
+    conn.set_metric_callback(move |info| {
+        if info
+            .statement
+            .sql
+            .contains("\"missions\".\"organization_id\"")
+        {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let columns = mission::Columns::NONE
+        .with(mission::Column::Id)
+        .with(mission::Column::OrganizationId)
+        .with(mission::Column::StartAt);
+    let keys: Vec<NestedPage<MissionsOf>> = organizations
+        .iter()
+        .map(|id| NestedPage {
+            parent: MissionsOf(*id, StatusSet::VALIDATED, columns),
+            limit: 3,
+            after: None,
+        })
+        .collect();
+    let pages = DbLoader::new(conn.clone(), std::sync::Arc::new(Access::Anonymous))
+        .load(&keys)
+        .await
+        .expect("pages");
+    assert_eq!(
+        pages.len(),
+        250,
+        "a page for every organization, empty or not"
+    );
+    let mut filled = 0;
+    for key in &keys {
+        let id = key.parent.0;
+        let expected: Vec<i64> = stored
+            .iter()
+            .filter(|m| m.organization_id == Some(id))
+            .take(3)
+            .map(|m| m.id)
+            .collect();
+        let got: Vec<i64> = pages[key].iter().map(|m| m.db_id).collect();
+        assert_eq!(got, expected, "organization {id}");
+        filled += usize::from(!got.is_empty());
+    }
+    assert!(filled > 200, "most organizations have missions ({filled})");
+    assert_eq!(
+        statements.load(std::sync::atomic::Ordering::SeqCst),
+        if postgres { 1 } else { 3 },
+        "statements reading the organizations' pages (100 parents each on SQLite)"
+    );
+    database.drop_database().await;
+}
