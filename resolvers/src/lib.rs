@@ -38,6 +38,7 @@ pub mod organization;
 pub mod page;
 pub mod policy;
 pub mod publisher;
+pub mod row_id;
 pub mod scope;
 pub mod selections;
 pub mod sql;

@@ -1,7 +1,7 @@
 //! The `Mission` and `Address` types.
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_entities::access::StatusSet;
 use passerelle_entities::{mission, mission_address, mission_event, search};
@@ -16,6 +16,7 @@ use crate::loader::{AddressesOf, HistoryOf, MissionCountOf, PublisherColumns};
 use crate::organization::Organization;
 use crate::page::{Edge, PageInfo};
 use crate::publisher::Publisher;
+use crate::row_id::RowId;
 use crate::selections::of_field;
 use crate::{loader, loaders, scope};
 
@@ -23,7 +24,7 @@ use crate::{loader, loaders, scope};
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(complex)]
 pub struct Mission {
-    pub id: ID,
+    pub id: RowId,
     #[graphql(skip)]
     pub db_id: i64,
     #[graphql(skip)]
@@ -84,7 +85,7 @@ impl Mission {
 impl From<mission::Model> for Mission {
     fn from(m: mission::Model) -> Self {
         Mission {
-            id: ID(m.id.to_string()),
+            id: RowId(m.id),
             db_id: m.id,
             organization_id: m.organization_id,
             publisher_id: m.publisher_id,
