@@ -3,7 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, QueryResult, Statement};
 
 /// The system's allocator, noting the largest block it was asked for: SQLite's blocks are seen
 /// here only if SQLite allocates through Rust.
@@ -34,6 +34,14 @@ unsafe impl GlobalAlloc for Noting {
 #[global_allocator]
 static ALLOCATOR: Noting = Noting;
 
+/// The one row `sql` gives on `db`.
+async fn one(db: &DatabaseConnection, sql: &str) -> QueryResult {
+    db.query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
+        .await
+        .expect("query")
+        .expect("a row")
+}
+
 #[tokio::test]
 async fn sqlite_allocates_through_rust_once_set_before_its_first_use() {
     assert_eq!(passerelle_sqlite_memory::use_global_allocator(), Ok(()));
@@ -43,17 +51,14 @@ async fn sqlite_allocates_through_rust_once_set_before_its_first_use() {
     let db = Database::connect("sqlite::memory:").await.expect("sqlite");
     // Values of every size SQLite allocates, grows (a concatenation of 100,000 numbers, grown
     // block by block: `xRealloc`) and frees, read back whole.
-    let row = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000) \
+    let row = one(
+        &db,
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000) \
              SELECT length(group_concat(x, '')) AS digits, \
                     sum(length(printf('%.*c', x % 5000 + 1, 'a'))) AS letters, \
                     max(x) AS last FROM n",
-        ))
-        .await
-        .expect("query")
-        .expect("a row");
+    )
+    .await;
     // 9 one-digit numbers, 90 of two, 900 of three, 9,000 of four, 90,000 of five, one of six.
     assert_eq!(
         row.try_get::<i64>("", "digits").expect("digits"),
@@ -69,14 +74,7 @@ async fn sqlite_allocates_through_rust_once_set_before_its_first_use() {
     // came from Rust's allocator.
     let before = LARGEST.load(Ordering::Relaxed);
     assert!(before < 20_000_000, "{before}");
-    let row = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT length(printf('%.*c', 20000000, 'c')) AS n",
-        ))
-        .await
-        .expect("query")
-        .expect("a row");
+    let row = one(&db, "SELECT length(printf('%.*c', 20000000, 'c')) AS n").await;
     assert_eq!(row.try_get::<i64>("", "n").expect("n"), 20_000_000);
     assert!(LARGEST.load(Ordering::Relaxed) >= 20_000_000);
     // A table written, grown past the page cache's first pages and read back.
@@ -87,14 +85,11 @@ async fn sqlite_allocates_through_rust_once_set_before_its_first_use() {
     )
     .await
     .expect("write");
-    let row = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT count(*) AS n, sum(length(body)) AS bytes FROM t WHERE body LIKE 'b%'",
-        ))
-        .await
-        .expect("query")
-        .expect("a row");
+    let row = one(
+        &db,
+        "SELECT count(*) AS n, sum(length(body)) AS bytes FROM t WHERE body LIKE 'b%'",
+    )
+    .await;
     assert_eq!(row.try_get::<i64>("", "n").expect("n"), 2_000);
     assert_eq!(
         row.try_get::<i64>("", "bytes").expect("bytes"),

@@ -211,7 +211,7 @@ pub(crate) fn propose(
         && let Some((other, _)) = facts
             .validated_titles
             .iter()
-            .find(|(id, t)| *id != m.db_id && near_identical(&title, t))
+            .find(|(id, t)| *id != m.id.0 && near_identical(&title, t))
     {
         fire(
             "LIKELY_DUPLICATE",
@@ -239,7 +239,7 @@ impl Mission {
     ) -> ApiResult<ModerationProposal> {
         let loaders = loaders(ctx)?;
         let cities = loaders
-            .load_one(AddressesOf(self.db_id, mission_address::Columns::ALL))
+            .load_one(AddressesOf(self.id.0, mission_address::Columns::ALL))
             .await?
             .unwrap_or_default()
             .iter()

@@ -88,7 +88,7 @@ impl Mission {
             return Ok(None);
         };
         let row = loaders(ctx)?
-            .load_one(ModerationBy(moderator, self.db_id))
+            .load_one(ModerationBy(moderator, self.id.0))
             .await?;
         Ok(Some(PublisherModeration::of(row)))
     }

@@ -24,9 +24,8 @@ use crate::{loader, loaders, scope};
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(complex)]
 pub struct Mission {
+    /// The row's id (`id.0`), what the loaders and cursors key on.
     pub id: RowId,
-    #[graphql(skip)]
-    pub db_id: i64,
     #[graphql(skip)]
     pub organization_id: Option<i64>,
     #[graphql(skip)]
@@ -86,7 +85,6 @@ impl From<mission::Model> for Mission {
     fn from(m: mission::Model) -> Self {
         Mission {
             id: RowId(m.id),
-            db_id: m.id,
             organization_id: m.organization_id,
             publisher_id: m.publisher_id,
             client_id: m.client_id,
@@ -136,7 +134,7 @@ impl Mission {
     async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Inline<Address>>> {
         let columns = of_field(ctx, super::columns::of_addresses);
         let rows = loaders(ctx)?
-            .load_one(AddressesOf(self.db_id, columns))
+            .load_one(AddressesOf(self.id.0, columns))
             .await?
             .unwrap_or_default();
         Ok(Address::all(&rows))
@@ -160,7 +158,7 @@ impl Mission {
             return Err(scope::forbidden("Mission.history"));
         }
         Ok(loaders(ctx)?
-            .load_one(HistoryOf(self.db_id))
+            .load_one(HistoryOf(self.id.0))
             .await?
             .unwrap_or_default()
             .into_iter()
@@ -195,7 +193,7 @@ impl Mission {
         after: Option<String>,
     ) -> ApiResult<Option<ApplicationConnection>> {
         Box::pin(ApplicationConnection::to_mission(
-            ctx, self.db_id, first, after,
+            ctx, self.id.0, first, after,
         ))
         .await
         .map(Some)
@@ -227,7 +225,7 @@ impl Mission {
         let access = scope::access(ctx);
         let departments: Vec<String> = if access.manages_by_territory() {
             loaders(ctx)?
-                .load_one(AddressesOf(self.db_id, mission_address::Columns::ALL))
+                .load_one(AddressesOf(self.id.0, mission_address::Columns::ALL))
                 .await?
                 .unwrap_or_default()
                 .iter()
@@ -384,7 +382,7 @@ fn organization_missions_cursor(m: &Mission) -> Cursor {
     Cursor::new(
         ORGANIZATION_MISSIONS,
         Some(time_value(m.start_at.0)),
-        m.db_id,
+        m.id.0,
     )
 }
 

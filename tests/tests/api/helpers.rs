@@ -124,13 +124,7 @@ impl TestApp {
         settings: Settings,
         counter: &StatementCounter,
     ) -> TestApp {
-        let (count, prefix) = (counter.0.clone(), counter.1);
-        TestApp::start_observed(conn, settings, move |info| {
-            if prefix.is_none_or(|p| info.statement.sql.starts_with(p)) {
-                count.fetch_add(1, Ordering::SeqCst);
-            }
-        })
-        .await
+        TestApp::start_observed(conn, settings, counter.callback()).await
     }
 
     /// Like [`TestApp::start`], with `observe` called for every statement of the server's pools.
@@ -438,6 +432,17 @@ impl StatementCounter {
     pub fn matching(prefix: &'static str) -> Self {
         StatementCounter(Arc::default(), Some(prefix))
     }
+    /// A metric callback that counts the statements (for `set_metric_callback` of a pool or a
+    /// connection of the test's own).
+    pub fn callback(&self) -> impl Fn(&sea_orm::metric::Info<'_>) + Clone + Send + Sync + 'static {
+        let (count, prefix) = (self.0.clone(), self.1);
+        move |info| {
+            if prefix.is_none_or(|p| info.statement.sql.starts_with(p)) {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
     pub fn take(&self) -> usize {
         self.0.swap(0, Ordering::SeqCst)
     }

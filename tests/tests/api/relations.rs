@@ -1316,17 +1316,14 @@ async fn the_first_missions_of_more_organizations_than_a_statement_holds_are_eac
         .take(250)
         .collect();
     assert_eq!(organizations.len(), 250);
-    let statements = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = statements.clone();
-    conn.set_metric_callback(move |info| {
-        if info
-            .statement
-            .sql
-            .contains("\"missions\".\"organization_id\"")
-        {
-            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
+    // The statements of the organizations' pages: a lateral page per parent on PostgreSQL, a
+    // `UNION ALL` of one branch per parent on SQLite.
+    let statements = StatementCounter::matching(if postgres {
+        "SELECT \"page\".* FROM unnest"
+    } else {
+        "SELECT * FROM (SELECT \"missions\""
     });
+    conn.set_metric_callback(statements.callback());
     let columns = mission::Columns::NONE
         .with(mission::Column::Id)
         .with(mission::Column::OrganizationId)
@@ -1357,13 +1354,13 @@ async fn the_first_missions_of_more_organizations_than_a_statement_holds_are_eac
             .take(3)
             .map(|m| m.id)
             .collect();
-        let got: Vec<i64> = pages[key].iter().map(|m| m.db_id).collect();
+        let got: Vec<i64> = pages[key].iter().map(|m| m.id.0).collect();
         assert_eq!(got, expected, "organization {id}");
         filled += usize::from(!got.is_empty());
     }
     assert!(filled > 200, "most organizations have missions ({filled})");
     assert_eq!(
-        statements.load(std::sync::atomic::Ordering::SeqCst),
+        statements.take(),
         if postgres { 1 } else { 3 },
         "statements reading the organizations' pages (100 parents each on SQLite)"
     );
