@@ -24,7 +24,7 @@ use crate::{loader, loaders, scope};
 #[derive(Debug, Clone, SimpleObject)]
 #[graphql(complex)]
 pub struct Mission {
-    /// The row's id (`id.0`), what the loaders and cursors key on.
+    // The row's id (`id.0`, what the loaders and cursors key on); no description in the schema.
     pub id: RowId,
     #[graphql(skip)]
     pub organization_id: Option<i64>,
