@@ -2,7 +2,7 @@
 //! admins read (import runs, API keys, diffusion rules) or admins only (feed settings).
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use passerelle_entities::{api_key, diffusion_rule, publisher};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
@@ -12,31 +12,16 @@ use crate::error::ApiResult;
 use crate::filter::parse_id;
 use crate::import_run::ImportRun;
 use crate::loader::PublisherId;
+use crate::row_id::RowId;
 use crate::{db, loaders, scope};
 
 pub(crate) mod columns;
 
-/// A partner platform: an annonceur publishes missions, a diffuseur shows other publishers'
-/// missions; many are both.
-#[derive(Debug, Clone, SimpleObject)]
-#[graphql(complex)]
-pub struct Publisher {
-    pub id: ID,
-    pub name: String,
-    pub url: Option<String>,
-    pub logo: Option<String>,
-    pub description: Option<String>,
-    /// Publishes missions (through a feed or the API).
-    pub is_annonceur: bool,
-    /// Shows other publishers' missions.
-    pub is_diffuseur: bool,
-    /// Keeps its own decision on the missions it diffuses (`moderateAsPublisher`).
-    pub is_moderator: bool,
-    #[graphql(skip)]
-    pub db_id: i64,
-    #[graphql(skip)]
-    pub feed: Option<PublisherFeed>,
-}
+/// A partner platform, as the row its loader shares: each field is read from the row when a
+/// response asks for it. Read for a mission (`Mission.publisher`), the row holds the columns
+/// that field's selection reads ([`columns::of_object`]) and empty values for the others.
+#[derive(Debug, Clone)]
+pub struct Publisher(Arc<publisher::Model>);
 
 /// Where and how often a publisher's feed is imported. Credentials are never served.
 #[derive(Debug, Clone, SimpleObject)]
@@ -96,30 +81,66 @@ impl From<diffusion_rule::Model> for DiffusionRule {
     }
 }
 
-#[ComplexObject]
+/// A partner platform: an annonceur publishes missions, a diffuseur shows other publishers'
+/// missions; many are both.
+#[Object]
 impl Publisher {
+    async fn id(&self) -> RowId {
+        RowId(self.0.id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn url(&self) -> Option<&str> {
+        self.0.url.as_deref()
+    }
+    async fn logo(&self) -> Option<&str> {
+        self.0.logo.as_deref()
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Publishes missions (through a feed or the API).
+    async fn is_annonceur(&self) -> bool {
+        self.0.is_annonceur
+    }
+    /// Shows other publishers' missions.
+    async fn is_diffuseur(&self) -> bool {
+        self.0.is_diffuseur
+    }
+    /// Keeps its own decision on the missions it diffuses (`moderateAsPublisher`).
+    async fn is_moderator(&self) -> bool {
+        self.0.moderator
+    }
+
     /// The publisher's most recent feed import, if it ever had one. Readable by the publisher
     /// itself and by admins (null for other publishers).
     async fn last_import(&self, ctx: &Context<'_>) -> ApiResult<Option<ImportRun>> {
-        Box::pin(crate::import_run::last_import(ctx, self.db_id)).await
+        Box::pin(crate::import_run::last_import(ctx, self.0.id)).await
     }
 
     /// The publisher's feed settings: admins only.
     async fn feed(&self) -> Option<PublisherFeed> {
-        self.feed.clone()
+        let p = &self.0;
+        p.feed_url.as_deref().map(|url| PublisherFeed {
+            url: passerelle_entities::publisher::display_url(url),
+            user: p.feed_user.clone(),
+            has_password: p.feed_password.is_some(),
+            every_secs: p.import_every_secs,
+        })
     }
 
     /// The publisher's API keys, newest first. Readable by the publisher itself and by admins
     /// (null for other publishers).
     async fn api_keys(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<ApiKey>>> {
         let Some(select) = scope::find::<api_key::Entity>(scope::access(ctx))
-            .filter(|_| scope::access(ctx).manages_publisher(self.db_id))
+            .filter(|_| scope::access(ctx).manages_publisher(self.0.id))
         else {
             return Ok(None);
         };
         let keys = Box::pin(
             select
-                .filter(api_key::Column::PublisherId.eq(self.db_id))
+                .filter(api_key::Column::PublisherId.eq(self.0.id))
                 .order_by_desc(api_key::Column::Id)
                 .all(db(ctx)?),
         )
@@ -131,13 +152,13 @@ impl Publisher {
     /// always shown). Readable by the publisher itself and by admins (null for others).
     async fn diffusion_rules(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<DiffusionRule>>> {
         let Some(select) = scope::find::<diffusion_rule::Entity>(scope::access(ctx))
-            .filter(|_| scope::access(ctx).manages_publisher(self.db_id))
+            .filter(|_| scope::access(ctx).manages_publisher(self.0.id))
         else {
             return Ok(None);
         };
         let rules = Box::pin(
             select
-                .filter(diffusion_rule::Column::DiffuseurId.eq(self.db_id))
+                .filter(diffusion_rule::Column::DiffuseurId.eq(self.0.id))
                 .order_by_asc(diffusion_rule::Column::Id)
                 .all(db(ctx)?),
         )
@@ -146,33 +167,16 @@ impl Publisher {
     }
 }
 
-impl From<&publisher::Model> for Publisher {
-    fn from(p: &publisher::Model) -> Self {
-        let feed = p.feed_url.as_deref().map(|url| PublisherFeed {
-            url: passerelle_entities::publisher::display_url(url),
-            user: p.feed_user.clone(),
-            has_password: p.feed_password.is_some(),
-            every_secs: p.import_every_secs,
-        });
-        Publisher {
-            id: ID(p.id.to_string()),
-            name: p.name.clone(),
-            url: p.url.clone(),
-            logo: p.logo.clone(),
-            description: p.description.clone(),
-            is_annonceur: p.is_annonceur,
-            is_diffuseur: p.is_diffuseur,
-            is_moderator: p.moderator,
-            db_id: p.id,
-            feed,
-        }
-    }
-}
-
 /// A publisher as its loader shares it.
 impl From<Arc<publisher::Model>> for Publisher {
     fn from(p: Arc<publisher::Model>) -> Self {
-        Publisher::from(&*p)
+        Publisher(p)
+    }
+}
+
+impl From<publisher::Model> for Publisher {
+    fn from(p: publisher::Model) -> Self {
+        Publisher(Arc::new(p))
     }
 }
 
@@ -191,7 +195,7 @@ impl PublisherQuery {
             .order_by_asc(publisher::Column::Name)
             .all(db(ctx)?)
             .await?;
-        Ok(rows.iter().map(Publisher::from).collect())
+        Ok(rows.into_iter().map(Publisher::from).collect())
     }
 
     /// Federation: a publisher by its key.
