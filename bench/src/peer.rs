@@ -450,17 +450,43 @@ fn wrk(
         "{} failed requests under load: {text}",
         server.label
     );
+    let Some(Answered {
+        requests,
+        rps,
+        p50_ms,
+        p99_ms,
+    }) = answered(&text)?
+    else {
+        return Ok(None);
+    };
+    let per_request = |i: usize| (cpu_after[i] - cpu_before[i]) * 1000.0 / requests;
+    Ok(Some(Load {
+        rps,
+        p50_ms,
+        p99_ms,
+        server_cpu_ms: per_request(0),
+        postgres_cpu_ms: per_request(1),
+        wrk_cpu_ms: per_request(2),
+    }))
+}
+
+/// What wrk's report says of the answered requests.
+#[derive(Debug, PartialEq)]
+struct Answered {
+    requests: f64,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// The answered requests of wrk's report `text` (`--latency`): `None` when there were none.
+fn answered(text: &str) -> anyhow::Result<Option<Answered>> {
     let field = |prefix: &str| {
         text.lines()
             .map(str::trim)
             .find_map(|l| l.strip_prefix(prefix))
             .map(str::trim)
     };
-    let rps = field("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .context("no Requests/sec in wrk's output")?;
-    let p50_ms = field("50%").and_then(millis).context("no p50")?;
-    let p99_ms = field("99%").and_then(millis).context("no p99")?;
     // "  12345 requests in 5.00s, 61.23MB read"
     let requests: f64 = text
         .lines()
@@ -470,14 +496,13 @@ fn wrk(
     if requests == 0.0 {
         return Ok(None);
     }
-    let per_request = |i: usize| (cpu_after[i] - cpu_before[i]) * 1000.0 / requests;
-    Ok(Some(Load {
-        rps,
-        p50_ms,
-        p99_ms,
-        server_cpu_ms: per_request(0),
-        postgres_cpu_ms: per_request(1),
-        wrk_cpu_ms: per_request(2),
+    Ok(Some(Answered {
+        requests,
+        rps: field("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .context("no Requests/sec in wrk's output")?,
+        p50_ms: field("50%").and_then(millis).context("no p50")?,
+        p99_ms: field("99%").and_then(millis).context("no p99")?,
     }))
 }
 
@@ -737,4 +762,47 @@ async fn run(
     drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// wrk's report of a load nothing answered (a listener that never replies, one second).
+    const NONE_ANSWERED: &str = "Running 1s test @ http://127.0.0.1:4399/
+  1 threads and 2 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.00us    0.00us   0.00us    -nan%
+    Req/Sec     0.00      0.00     0.00      -nan%
+  Latency Distribution
+     50%    0.00us
+     75%    0.00us
+     90%    0.00us
+     99%    0.00us
+  0 requests in 1.00s, 0.00B read
+Requests/sec:      0.00
+Transfer/sec:       0.00B
+";
+
+    #[test]
+    fn a_load_nothing_answered_is_none_and_an_answered_one_is_read() {
+        assert_eq!(answered(NONE_ANSWERED).expect("a report"), None);
+        let answered_text = NONE_ANSWERED
+            .replace("50%    0.00us", "50%    2.09ms")
+            .replace("99%    0.00us", "99%    1.35s")
+            .replace("  0 requests in", "  2305 requests in")
+            .replace("Requests/sec:      0.00", "Requests/sec:    461.00");
+        assert_eq!(
+            answered(&answered_text).expect("a report"),
+            Some(Answered {
+                requests: 2305.0,
+                rps: 461.0,
+                p50_ms: 2.09,
+                p99_ms: 1350.0,
+            })
+        );
+        // A report cut before its count is an error, not an empty load.
+        let cut = &NONE_ANSWERED[..NONE_ANSWERED.find("  0 requests").expect("count")];
+        assert!(answered(cut).is_err());
+    }
 }
