@@ -133,15 +133,20 @@ async fn main() -> anyhow::Result<()> {
     // writer), every statement of both counted.
     let size = passerelle::config::default_db_max_connections(&database.url);
     let mut pools = db::Pools::over(conn, size).await?;
-    for pool in [&mut pools.read, &mut pools.write] {
-        let (counter, sink) = (statements.clone(), log.clone());
-        pool.set_metric_callback(move |info| {
+    let observe = |counter: Arc<AtomicUsize>, sink: Arc<Mutex<Vec<(Duration, String)>>>| {
+        move |info: &sea_orm::metric::Info<'_>| {
             counter.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut log) = sink.lock() {
                 log.push((info.elapsed, info.statement.sql.chars().take(160).collect()));
             }
-        });
+        }
+    };
+    for pool in [&mut pools.read, &mut pools.write] {
+        pool.set_metric_callback(observe(statements.clone(), log.clone()));
     }
+    pools
+        .reads
+        .set_metric_callback(observe(statements.clone(), log.clone()));
     let secret = passerelle::auth::tokens::random_secret()?;
     let settings = Settings {
         jwt_secret: Some(secret.clone()),

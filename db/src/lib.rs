@@ -1,7 +1,8 @@
 //! The database layer below the gateway and the importer: connecting and migrating
-//! ([`connect`], [`migrate_up`]), registering a publisher ([`publishers::add`]), and fresh
-//! databases for tests and benchmarks ([`testing`]). A crate of its own, so that the importer's
-//! tests need not depend on the gateway.
+//! ([`connect`], [`migrate_up`]), the hot reads' kept connections ([`Reads`]), registering a
+//! publisher ([`publishers::add`]), and fresh databases for tests and benchmarks
+//! ([`testing`]). A crate of its own, so that the importer's tests need not depend on the
+//! gateway.
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,7 +11,10 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use secrecy::{ExposeSecret, SecretString};
 
+pub use reads::Reads;
+
 pub mod publishers;
+pub mod reads;
 pub mod tally;
 pub mod testing;
 
@@ -88,12 +92,15 @@ pub struct Pools {
     /// Mutations, imports, audit records, the scheduler: everything that writes, and what it
     /// reads inside its transactions.
     pub write: DatabaseConnection,
+    /// How the hot reads run over `read` (on PostgreSQL, over kept connections: [`Reads`]).
+    pub reads: Reads,
 }
 
 impl Pools {
     /// One pool for both.
     pub fn shared(db: DatabaseConnection) -> Pools {
         Pools {
+            reads: Reads::of(&db),
             read: db.clone(),
             write: db,
         }
@@ -113,6 +120,7 @@ impl Pools {
             Some(options) => Ok(Pools {
                 read: sqlite_pool(options.pragma("query_only", "ON"), readers).await?,
                 write: writer,
+                reads: Reads::default(),
             }),
             None => Ok(Pools::shared(writer)),
         }
@@ -129,6 +137,7 @@ impl Pools {
             Some(options) => Ok(Pools {
                 read: sqlite_pool(options.clone().pragma("query_only", "ON"), readers).await?,
                 write: sqlite_pool(options, 1).await?,
+                reads: Reads::default(),
             }),
             None => Ok(Pools::shared(db)),
         }

@@ -17,6 +17,7 @@
 //!
 //! The executable schema is assembled in the `passerelle-schema` crate.
 use async_graphql::Context;
+use passerelle_db::Reads;
 use sea_orm::DatabaseConnection;
 
 pub mod application;
@@ -55,6 +56,12 @@ pub use loader::DbLoader;
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
         .map_err(|e| ApiError::internal("schema built without a database", &e.message))
+}
+
+/// How the schema's hot reads run (see `passerelle_db::Reads`); through the pool when the
+/// schema was built without.
+pub(crate) fn reads(ctx: &Context<'_>) -> Reads {
+    ctx.data_opt::<Reads>().cloned().unwrap_or_default()
 }
 
 /// The pool that writes, in the schema's data beside the one it reads through: on SQLite its

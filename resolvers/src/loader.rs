@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
+use passerelle_db::Reads;
 use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::{
     application, application_event, import_run, mission, mission_address, mission_event,
@@ -21,9 +22,8 @@ use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query, SelectStatement,
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, IdenStatic, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect,
-    QueryTrait, Statement,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    IdenStatic, Iterable, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Statement,
 };
 
 use crate::mission::Mission;
@@ -34,12 +34,23 @@ use crate::scope::{self, Scoped};
 /// never mixes two viewers' rows.
 pub struct DbLoader {
     db: DatabaseConnection,
+    reads: Reads,
     access: Arc<Access>,
 }
 
 impl DbLoader {
-    pub fn new(db: DatabaseConnection, access: Arc<Access>) -> Self {
-        DbLoader { db, access }
+    /// The loader of one viewer on `db`, its hot statements run through `reads` (the
+    /// schema's, shared by every request: see `passerelle_db::Reads`).
+    pub fn new(db: DatabaseConnection, reads: Reads, access: Arc<Access>) -> Self {
+        DbLoader { db, reads, access }
+    }
+
+    /// The rows of `statement`, a read, through the shared reads.
+    async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, Arc<DbErr>> {
+        self.reads
+            .query_all(&self.db, statement)
+            .await
+            .map_err(Arc::new)
     }
 }
 
@@ -339,7 +350,7 @@ where
             .columns(select(columns))
             .filter(id_column.is_in(ids))
             .build(loader.db.get_database_backend());
-        let rows = loader.db.query_all_raw(statement).await.map_err(Arc::new)?;
+        let rows = loader.query_all(statement).await?;
         for row in read(&rows, columns).map_err(Arc::new)? {
             out.insert(key(id_of(&row), columns), row);
         }
@@ -385,7 +396,7 @@ impl Loader<AddressesOf> for DbLoader {
                 .order_by_asc(mission_address::Column::Id)
                 .build(self.db.get_database_backend());
             let mut reader = mission_address::Reader::new("", columns);
-            for result in self.db.query_all_raw(statement).await.map_err(Arc::new)? {
+            for result in self.query_all(statement).await? {
                 let row = reader.read(&result).map_err(Arc::new)?;
                 out.entry(AddressesOf(row.mission_id, columns))
                     .or_default()
@@ -663,7 +674,7 @@ const PARENTS_PER_STATEMENT: usize = 100;
 /// with each of its rows (a to-one relation), and `read` makes the rows (`R`) of a statement.
 #[allow(clippy::too_many_arguments)]
 async fn windowed<E, P, V, R>(
-    db: &DatabaseConnection,
+    loader: &DbLoader,
     keys: &[NestedPage<P>],
     window: Window<E>,
     variant: impl Fn(&P) -> V,
@@ -714,7 +725,7 @@ where
                 join(&mut page, v);
                 page
             };
-            let statements: Vec<Statement> = match db.get_database_backend() {
+            let statements: Vec<Statement> = match loader.db.get_database_backend() {
                 // One statement, the same text whatever the parents (prepared once per
                 // connection): the parents' ids as one parameter, a lateral page for each.
                 DbBackend::Postgres => {
@@ -789,7 +800,7 @@ where
                 }
             };
             for statement in statements {
-                let rows = db.query_all_raw(statement).await.map_err(Arc::new)?;
+                let rows = loader.query_all(statement).await?;
                 for row in read(&rows, v).map_err(Arc::new)? {
                     pages.entry(parent_of(&row, v)).or_default().push(row);
                 }
@@ -819,7 +830,7 @@ impl Loader<NestedPage<MissionsOf>> for DbLoader {
         keys: &[NestedPage<MissionsOf>],
     ) -> LoadResult<NestedPage<MissionsOf>, Self::Value> {
         let pages = windowed::<mission::Entity, _, _, _>(
-            &self.db,
+            self,
             keys,
             Window {
                 parent: mission::Column::OrganizationId,
@@ -891,7 +902,7 @@ impl Loader<NestedPage<ApplicationsOf>> for DbLoader {
         };
         shared(
             windowed::<application::Entity, _, _, _>(
-                &self.db,
+                self,
                 keys,
                 Window {
                     parent: application::Column::VolunteerId,
@@ -959,7 +970,7 @@ impl Loader<NestedPage<ApplicationsTo>> for DbLoader {
         keys: &[NestedPage<ApplicationsTo>],
     ) -> LoadResult<NestedPage<ApplicationsTo>, Self::Value> {
         windowed::<application::Entity, _, _, _>(
-            &self.db,
+            self,
             keys,
             Window {
                 parent: application::Column::MissionId,

@@ -10,6 +10,7 @@ use async_graphql::{
     ValidationMode, Value,
 };
 pub use passerelle_db::Pools;
+use passerelle_db::Reads;
 use passerelle_entities::access::{Kind, Viewer};
 use passerelle_resolvers::application::{ApplicationMutation, ApplicationQuery, ApplicationRules};
 use passerelle_resolvers::audit::AuditQuery;
@@ -162,6 +163,7 @@ pub fn build_with(pools: Pools, limits: Limits, rules: Rules) -> PasserelleSchem
         };
         builder
             .data(pools.read.clone())
+            .data(pools.reads.clone())
             .data(Writer(pools.write.clone()))
             .data(limits)
             .data(StatsSettings {
@@ -296,7 +298,8 @@ pub fn prepare(
         .data::<DatabaseConnection>()
         .cloned()
         .unwrap_or_default();
-    let loaders = Batcher::new(DbLoader::new(db, Arc::new(viewer.access.clone())));
+    let reads = schema.data::<Reads>().cloned().unwrap_or_default();
+    let loaders = Batcher::new(DbLoader::new(db, reads, Arc::new(viewer.access.clone())));
     let idle = loaders.idle();
     let mut request = request
         .data(viewer)

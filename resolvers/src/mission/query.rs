@@ -15,7 +15,7 @@ use crate::filter::parse_id;
 use crate::inline::Inline;
 use crate::loader::MissionId;
 use crate::page::{Edge, Page, PageInfo, page_size};
-use crate::{counts, db, loaders, scope};
+use crate::{counts, db, loaders, reads, scope};
 
 /// Queries over missions.
 #[derive(Default)]
@@ -100,7 +100,15 @@ async fn list(
     let columns = super::columns::of_connection(ctx.field(), order.sort_column());
     let joined = Joined::of_connection(ctx.field(), scope::access(ctx), db.get_database_backend());
     let mut rows = search
-        .page(db, order, size, after.as_ref(), columns, &joined)
+        .page(
+            db,
+            &reads(ctx),
+            order,
+            size,
+            after.as_ref(),
+            columns,
+            &joined,
+        )
         .await?;
     if !joined.is_empty() {
         joined.prime(loaders(ctx)?, &mut rows);

@@ -1,5 +1,6 @@
 //! Turns a `MissionFilter` and `MissionOrder` into SQL: one statement for a page, one for the
 //! count, one per facet; all filtered in the database, through indexes.
+use passerelle_db::Reads;
 use passerelle_entities::access::{Access, StatusSet};
 use passerelle_entities::mission::Columns;
 use passerelle_entities::{geo, mission, search, time};
@@ -612,9 +613,11 @@ impl MissionSearch {
     /// every mission with an address in a ring is found from the ring's box alone, at its exact
     /// distance, so a ring's missions are a prefix of the circle's too, and a small ring reads
     /// a thin band of the coordinates' index instead of the whole box's.
+    #[allow(clippy::too_many_arguments)]
     pub async fn page(
         &self,
         db: &DatabaseConnection,
+        reads: &Reads,
         order: ResolvedOrder,
         size: u64,
         after: Option<&Cursor>,
@@ -623,7 +626,7 @@ impl MissionSearch {
     ) -> ApiResult<Vec<MissionRow>> {
         let (MissionOrderField::Distance, Some(near)) = (order.field, self.near) else {
             return self
-                .page_within(db, order, size, after, None, columns, joined)
+                .page_within(db, reads, order, size, after, None, columns, joined)
                 .await;
         };
         let direction = Order::from(order.direction);
@@ -659,13 +662,22 @@ impl MissionSearch {
                 ring,
             };
             let rows = self
-                .page_within(db, order, size, after, Some(&nearest), columns, joined)
+                .page_within(
+                    db,
+                    reads,
+                    order,
+                    size,
+                    after,
+                    Some(&nearest),
+                    columns,
+                    joined,
+                )
                 .await?;
             if rows.len() as u64 > size {
                 return Ok(rows);
             }
         }
-        self.page_within(db, order, size, after, None, columns, joined)
+        self.page_within(db, reads, order, size, after, None, columns, joined)
             .await
     }
 
@@ -673,6 +685,7 @@ impl MissionSearch {
     async fn page_within(
         &self,
         db: &DatabaseConnection,
+        reads: &Reads,
         order: ResolvedOrder,
         size: u64,
         after: Option<&Cursor>,
@@ -746,8 +759,8 @@ impl MissionSearch {
             .limit(size + 1);
         let q = joined.wrap(q, key_name, dir);
         let (with_distance, with_score) = (distance.is_some(), score.is_some());
-        let rows = db
-            .query_all_raw(with_literal_limit(self.backend, &q))
+        let rows = reads
+            .query_all(db, with_literal_limit(self.backend, &q))
             .await?;
         let mut seen = Seen::default();
         let mut missions = mission::Reader::new("", columns);

@@ -137,6 +137,7 @@ impl TestApp {
         F: Fn(&sea_orm::metric::Info<'_>) + Clone + Send + Sync + 'static,
     {
         let mut pools = server_pools(conn).await;
+        pools.reads.set_metric_callback(observe.clone());
         pools.read.set_metric_callback(observe.clone());
         pools.write.set_metric_callback(observe);
         TestApp::start_on(pools, settings).await

@@ -20,6 +20,7 @@ mod oracle;
 mod persisted;
 mod plans;
 mod ratelimits;
+mod reads;
 mod relations;
 mod responses;
 mod rows;

@@ -1324,6 +1324,8 @@ async fn the_first_missions_of_more_organizations_than_a_statement_holds_are_eac
         "SELECT * FROM (SELECT \"missions\""
     });
     conn.set_metric_callback(statements.callback());
+    let mut reads = passerelle_db::Reads::of(&conn);
+    reads.set_metric_callback(statements.callback());
     let columns = mission::Columns::NONE
         .with(mission::Column::Id)
         .with(mission::Column::OrganizationId)
@@ -1336,7 +1338,7 @@ async fn the_first_missions_of_more_organizations_than_a_statement_holds_are_eac
             after: None,
         })
         .collect();
-    let pages = DbLoader::new(conn.clone(), std::sync::Arc::new(Access::Anonymous))
+    let pages = DbLoader::new(conn.clone(), reads, std::sync::Arc::new(Access::Anonymous))
         .load(&keys)
         .await
         .expect("pages");
