@@ -266,6 +266,22 @@ async fn server_pools(conn: DatabaseConnection) -> passerelle::db::Pools {
         .expect("read-only connections")
 }
 
+/// Has PostgreSQL end the backend `pid` (through `other`, a connection of its own), then waits
+/// past `passerelle_db::STALE_AFTER`: a pool that rested that long checks its connection before
+/// using it again.
+pub async fn terminate_and_rest(other: &DatabaseConnection, pid: i32) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    other
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_terminate_backend($1)",
+            [pid.into()],
+        ))
+        .await
+        .expect("terminate");
+    tokio::time::sleep(passerelle_db::STALE_AFTER + std::time::Duration::from_millis(300)).await;
+}
+
 /// The first error's `extensions.code`.
 /// Runs `request` (a query, or a request with data of its own) as an anonymous caller on `schema`
 /// as the gateway does (its own loaders, driven so that batches run when the request goes

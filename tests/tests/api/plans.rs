@@ -7,7 +7,9 @@ use passerelle::config::Settings;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 
-use crate::helpers::{As, DEMO_ADMIN, TestApp, TestDatabase, execute_anonymous, test_settings};
+use crate::helpers::{
+    As, DEMO_ADMIN, TestApp, TestDatabase, execute_anonymous, terminate_and_rest, test_settings,
+};
 
 /// The benchmark's queries (bench/src/peer.rs), and the viewer who asks.
 const QUERIES: &[(&str, bool)] = &[
@@ -502,15 +504,7 @@ async fn a_pooled_connection_the_server_dropped_is_replaced_after_a_rest() {
     };
     let first = pid(conn.clone()).await;
     assert_eq!(pid(conn.clone()).await, first, "the pool's one connection");
-    other
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_terminate_backend($1)",
-            [first.into()],
-        ))
-        .await
-        .expect("terminate");
-    tokio::time::sleep(passerelle_db::STALE_AFTER + std::time::Duration::from_millis(300)).await;
+    terminate_and_rest(&other, first).await;
     let second = pid(conn.clone()).await;
     assert_ne!(second, first, "a new connection replaced the dropped one");
     conn.close().await.expect("close");

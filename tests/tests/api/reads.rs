@@ -5,10 +5,10 @@
 //! reads go through the pool as before.
 use std::time::Duration;
 
-use passerelle_db::{Reads, STALE_AFTER};
+use passerelle_db::Reads;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 
-use crate::helpers::TestDatabase;
+use crate::helpers::{TestDatabase, terminate_and_rest};
 
 /// A pool of `size` connections on `database`.
 async fn pool(database: &TestDatabase, size: u32) -> DatabaseConnection {
@@ -191,15 +191,7 @@ async fn a_kept_connection_the_server_dropped_is_replaced_after_a_rest() {
     let reads = Reads::of(&db);
     let first = backend(&reads, &db).await;
     assert_eq!(reads.kept(), 1);
-    other
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_terminate_backend($1)",
-            [first.into()],
-        ))
-        .await
-        .expect("terminate");
-    tokio::time::sleep(STALE_AFTER + Duration::from_millis(300)).await;
+    terminate_and_rest(&other, first).await;
     let second = backend(&reads, &db).await;
     assert_ne!(second, first, "a new connection replaced the dropped one");
     close(&db).await;
