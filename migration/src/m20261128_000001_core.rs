@@ -230,7 +230,19 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         if manager.get_database_backend() == DatabaseBackend::Sqlite {
-            run_all(manager, &["DROP TABLE IF EXISTS missions_fts"]).await?;
+            // The triggers first: while they stand, a row of `missions` deleted as the tables
+            // go (a foreign key's cascade) runs them against an index already dropped ("no such
+            // table: main.missions_fts").
+            run_all(
+                manager,
+                &[
+                    "DROP TRIGGER IF EXISTS missions_fts_insert",
+                    "DROP TRIGGER IF EXISTS missions_fts_delete",
+                    "DROP TRIGGER IF EXISTS missions_fts_update",
+                    "DROP TABLE IF EXISTS missions_fts",
+                ],
+            )
+            .await?;
         }
         run_all(manager, DOWN).await
     }
