@@ -200,13 +200,25 @@ impl Kept {
 }
 
 impl Drop for Kept {
-    /// The kept connections go back to the pool, SQLx spawning a task for each; outside a
-    /// runtime, where it cannot (it would panic), they are closed, taken off the pool's count.
+    /// The kept connections go back to the pool, SQLx spawning a task for each. Outside a
+    /// runtime SQLx cannot spawn (it panics, even for a connection detached from its pool, to
+    /// keep the pool's minimum): they are dropped in a runtime of their own, shut down at once,
+    /// whose tasks' end closes them and takes them off the pool's count.
     fn drop(&mut self) {
-        if tokio::runtime::Handle::try_current().is_err() {
-            for (connection, _) in self.lock().drain(..) {
-                drop(connection.detach());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        let connections = std::mem::take(&mut *self.lock());
+        if connections.is_empty() {
+            return;
+        }
+        match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(runtime) => {
+                let _inside = runtime.enter();
+                drop(connections);
             }
+            // No runtime to be had: left open until the process ends, rather than a panic.
+            Err(_) => std::mem::forget(connections),
         }
     }
 }

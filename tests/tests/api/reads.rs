@@ -198,3 +198,38 @@ async fn a_kept_connection_the_server_dropped_is_replaced_after_a_rest() {
     close(&other).await;
     database.drop_database().await;
 }
+
+/// Reads dropped outside a runtime (a schema that outlives it): SQLx cannot spawn the task that
+/// takes a connection back there (it panics), so the kept connections are closed instead and
+/// taken off the pool's count.
+#[test]
+fn reads_dropped_outside_a_runtime_close_their_kept_connections() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (database, db, reads) = runtime.block_on(async {
+        let database = TestDatabase::create("reads_outside").await;
+        let db = pool(&database, 4).await;
+        let reads = Reads::of(&db);
+        (database, db, reads)
+    });
+    if !database.is_postgres() {
+        runtime.block_on(database.drop_database());
+        return;
+    }
+    runtime.block_on(backend(&reads, &db));
+    assert_eq!(reads.kept(), 1);
+    let open = db.get_postgres_connection_pool().size();
+    // Not in `block_on`: no runtime here.
+    drop(reads);
+    assert_eq!(
+        db.get_postgres_connection_pool().size(),
+        open - 1,
+        "the kept connection closed, off the pool's count"
+    );
+    runtime.block_on(async {
+        close(&db).await;
+        database.drop_database().await;
+    });
+}
