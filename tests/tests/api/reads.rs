@@ -220,6 +220,10 @@ fn reads_dropped_outside_a_runtime_close_their_kept_connections() {
     }
     runtime.block_on(backend(&reads, &db));
     assert_eq!(reads.kept(), 1);
+    // Made outside a runtime, reads have no sweeper: they go through the pool, keeping none.
+    let unswept = Reads::of(&db);
+    runtime.block_on(backend(&unswept, &db));
+    assert_eq!(unswept.kept(), 0);
     let open = db.get_postgres_connection_pool().size();
     // Not in `block_on`: no runtime here.
     drop(reads);
